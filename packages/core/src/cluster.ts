@@ -1,0 +1,132 @@
+import { InvalidInputError, UnknownStoreError } from './errors.js'
+import { LIMITS } from './limits.js'
+
+/** One storage node as the cluster knows it. */
+export interface NodeDef {
+  /** Stable id, e.g. `n1`. */
+  readonly id: string
+  /** Base URL the SDK talks to, e.g. `http://127.0.0.1:7070`. */
+  readonly url: string
+  /** Failure domain; replicas of a partition spread across zones first. */
+  readonly zone?: string
+}
+
+/** How a store resolves concurrent writes. */
+export type ConflictMode = 'siblings' | 'lww'
+
+/** A named store and its replication settings. */
+export interface StoreDef {
+  readonly name: string
+  /** Replicas per key. Default 3. */
+  readonly n: number
+  /** Replies a read waits for. Default 2. */
+  readonly r: number
+  /** Acknowledgements a write waits for. Default 2. */
+  readonly w: number
+  /** Primary replicas that must answer a read. Default 0. */
+  readonly pr: number
+  /** Primary replicas that must acknowledge a write. Default 1 (the coordinator). */
+  readonly pw: number
+  /** `siblings` (default) keeps concurrent writes; `lww` keeps the latest timestamp and loses the rest. */
+  readonly conflict: ConflictMode
+  /** Largest value, bytes. Default 1 MiB. */
+  readonly maxValueBytes: number
+  /** Siblings per key before writes are refused. Default 100. */
+  readonly maxSiblings: number
+  /** How long a tombstone held by every primary is kept before it is reaped, ms. Default 1 day. */
+  readonly tombstoneGraceMs: number
+}
+
+/** The cluster definition every node holds, with a version that only grows. */
+export interface ClusterDef {
+  readonly version: number
+  /** Number of partitions Q: a power of two, fixed at creation. */
+  readonly partitions: number
+  readonly nodes: readonly NodeDef[]
+  /** Owner node id of each partition; length Q. */
+  readonly assignment: readonly string[]
+  readonly stores: readonly StoreDef[]
+}
+
+/** Defaults applied to a partial store definition. */
+export const STORE_DEFAULTS = {
+  n: 3,
+  r: 2,
+  w: 2,
+  pr: 0,
+  pw: 1,
+  conflict: 'siblings',
+  maxValueBytes: LIMITS.maxValueBytes,
+  maxSiblings: LIMITS.maxSiblings,
+  tombstoneGraceMs: 24 * 3600 * 1000,
+} as const
+
+/** Fill in defaults for a store definition. */
+export function storeDef(partial: Partial<StoreDef> & { name: string }): StoreDef {
+  return { ...STORE_DEFAULTS, ...partial }
+}
+
+const NAME = /^[A-Za-z0-9_.-]{1,64}$/
+
+function fail(message: string): never {
+  throw new InvalidInputError(`invalid cluster definition: ${message}`)
+}
+
+function isInt(x: unknown, min: number, max: number): x is number {
+  return typeof x === 'number' && Number.isInteger(x) && x >= min && x <= max
+}
+
+/** Check a store definition against the cluster's size; returns it typed. */
+export function validateStore(s: unknown, nodeCount: number): StoreDef {
+  if (typeof s !== 'object' || s === null) fail('a store must be an object')
+  const d = s as Record<string, unknown>
+  if (typeof d.name !== 'string' || !NAME.test(d.name)) fail(`store name must match ${NAME}: ${String(d.name)}`)
+  const name = d.name
+  if (!isInt(d.n, 1, Math.min(nodeCount, 16))) fail(`store ${name}: n must be 1..${Math.min(nodeCount, 16)} (nodes in the cluster)`)
+  const n = d.n
+  if (!isInt(d.r, 1, n)) fail(`store ${name}: r must be 1..n`)
+  if (!isInt(d.w, 1, n)) fail(`store ${name}: w must be 1..n`)
+  if (!isInt(d.pr, 0, d.r)) fail(`store ${name}: pr must be 0..r`)
+  if (!isInt(d.pw, 0, d.w)) fail(`store ${name}: pw must be 0..w`)
+  if (d.conflict !== 'siblings' && d.conflict !== 'lww') fail(`store ${name}: conflict must be siblings or lww`)
+  if (!isInt(d.maxValueBytes, 0, LIMITS.maxValueBytesCeiling)) fail(`store ${name}: maxValueBytes must be 0..${LIMITS.maxValueBytesCeiling}`)
+  if (!isInt(d.maxSiblings, 1, 1000)) fail(`store ${name}: maxSiblings must be 1..1000`)
+  if (!isInt(d.tombstoneGraceMs, 0, 365 * 24 * 3600 * 1000)) fail(`store ${name}: tombstoneGraceMs must be 0..1 year`)
+  return d as unknown as StoreDef
+}
+
+/** Check every field of a cluster definition received from the outside. */
+export function validateCluster(x: unknown): ClusterDef {
+  if (typeof x !== 'object' || x === null) fail('must be a JSON object')
+  const d = x as Record<string, unknown>
+  if (!isInt(d.version, 1, Number.MAX_SAFE_INTEGER)) fail('version must be a positive integer')
+  const q = d.partitions
+  if (!isInt(q, 1, LIMITS.maxPartitions) || (q & (q - 1)) !== 0) fail(`partitions must be a power of two up to ${LIMITS.maxPartitions}`)
+  if (!Array.isArray(d.nodes) || d.nodes.length === 0 || d.nodes.length > 1024) fail('nodes must be a list of 1..1024 nodes')
+  const ids = new Set<string>()
+  for (const n of d.nodes as unknown[]) {
+    const node = n as Record<string, unknown>
+    if (typeof node !== 'object' || node === null || typeof node.id !== 'string' || !NAME.test(node.id)) fail('every node needs an id matching ' + NAME)
+    if (typeof node.url !== 'string' || !/^https?:\/\/[^\s]+$/.test(node.url)) fail(`node ${node.id}: url must be http(s)://host:port`)
+    if (node.zone !== undefined && (typeof node.zone !== 'string' || !NAME.test(node.zone))) fail(`node ${node.id}: zone must match ${NAME}`)
+    if (ids.has(node.id)) fail(`node id ${node.id} appears twice`)
+    ids.add(node.id)
+  }
+  if (!Array.isArray(d.assignment) || d.assignment.length !== q) fail(`assignment must list an owner for each of the ${q} partitions`)
+  for (const owner of d.assignment as unknown[]) if (typeof owner !== 'string' || !ids.has(owner)) fail(`assignment names unknown node ${String(owner)}`)
+  if (!Array.isArray(d.stores) || d.stores.length > 256) fail('stores must be a list of at most 256 stores')
+  const names = new Set<string>()
+  for (const s of d.stores as unknown[]) {
+    const store = validateStore(s, ids.size)
+    if (names.has(store.name)) fail(`store ${store.name} appears twice`)
+    names.add(store.name)
+  }
+  return d as unknown as ClusterDef
+}
+
+/** The named store, or UnknownStoreError. */
+export function findStore(cluster: ClusterDef, name: string): StoreDef {
+  const store = cluster.stores.find((s) => s.name === name)
+  if (!store) throw new UnknownStoreError(name)
+  return store
+}

@@ -1,0 +1,232 @@
+import { InvalidInputError } from './errors.js'
+import type { Version, SiblingSet } from './versions.js'
+import type { VersionVector } from './clock.js'
+import { LIMITS } from './limits.js'
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+/** Appends primitives to a growing byte buffer. */
+export class Writer {
+  private buf = new Uint8Array(256)
+  private len = 0
+
+  private ensure(extra: number): void {
+    if (this.len + extra <= this.buf.length) return
+    let size = this.buf.length * 2
+    while (size < this.len + extra) size *= 2
+    const next = new Uint8Array(size)
+    next.set(this.buf.subarray(0, this.len))
+    this.buf = next
+  }
+
+  byte(b: number): this {
+    this.ensure(1)
+    this.buf[this.len++] = b
+    return this
+  }
+
+  /** Unsigned LEB128 of a safe integer. */
+  uint(n: number): this {
+    if (!Number.isSafeInteger(n) || n < 0) throw new Error(`assertion failed: varint out of range: ${n}`)
+    this.ensure(8)
+    while (n >= 0x80) {
+      this.buf[this.len++] = (n % 0x80) | 0x80
+      n = Math.floor(n / 0x80)
+    }
+    this.buf[this.len++] = n
+    return this
+  }
+
+  bytes(b: Uint8Array): this {
+    this.uint(b.length)
+    this.ensure(b.length)
+    this.buf.set(b, this.len)
+    this.len += b.length
+    return this
+  }
+
+  raw(b: Uint8Array): this {
+    this.ensure(b.length)
+    this.buf.set(b, this.len)
+    this.len += b.length
+    return this
+  }
+
+  string(s: string): this {
+    return this.bytes(encoder.encode(s))
+  }
+
+  finish(): Uint8Array {
+    return this.buf.subarray(0, this.len)
+  }
+}
+
+/** Reads primitives from a frame; every overrun or malformed field is an InvalidInputError. */
+export class Reader {
+  private pos = 0
+  constructor(private readonly buf: Uint8Array) {}
+
+  private need(n: number, what: string): void {
+    if (this.pos + n > this.buf.length) throw new InvalidInputError(`malformed frame: ${what} runs past the end (offset ${this.pos})`)
+  }
+
+  byte(): number {
+    this.need(1, 'byte')
+    return this.buf[this.pos++] as number
+  }
+
+  uint(): number {
+    let n = 0
+    let scale = 1
+    for (let i = 0; i < 8; i++) {
+      const b = this.byte()
+      n += (b & 0x7f) * scale
+      if ((b & 0x80) === 0) {
+        if (!Number.isSafeInteger(n)) break
+        return n
+      }
+      scale *= 0x80
+    }
+    throw new InvalidInputError(`malformed frame: varint too long at offset ${this.pos}`)
+  }
+
+  /** A count bounded by `max`, so a hostile frame cannot make us allocate. */
+  count(max: number, what: string): number {
+    const n = this.uint()
+    if (n > max) throw new InvalidInputError(`${what}: ${n} is over the limit of ${max}`)
+    return n
+  }
+
+  bytes(max: number, what: string): Uint8Array {
+    const n = this.count(max, what)
+    this.need(n, what)
+    const out = this.buf.subarray(this.pos, this.pos + n)
+    this.pos += n
+    return out
+  }
+
+  raw(n: number, what: string): Uint8Array {
+    this.need(n, what)
+    const out = this.buf.subarray(this.pos, this.pos + n)
+    this.pos += n
+    return out
+  }
+
+  string(max: number, what: string): string {
+    try {
+      return decoder.decode(this.bytes(max, what))
+    } catch (e) {
+      if (e instanceof InvalidInputError) throw e
+      throw new InvalidInputError(`${what}: not valid UTF-8`)
+    }
+  }
+
+  get done(): boolean {
+    return this.pos === this.buf.length
+  }
+
+  end(): void {
+    if (!this.done) throw new InvalidInputError(`malformed frame: ${this.buf.length - this.pos} trailing bytes`)
+  }
+}
+
+const MAX_ACTOR = 64
+const ACTOR = /^[0-9a-z-]{1,64}$/
+
+function readActor(r: Reader): string {
+  const actor = r.string(MAX_ACTOR, 'actor')
+  if (!ACTOR.test(actor)) throw new InvalidInputError(`bad clock: actor ${JSON.stringify(actor)} is not [0-9a-z-]{1,64}`)
+  return actor
+}
+
+function readCounter(r: Reader): number {
+  const n = r.uint()
+  if (n < 1) throw new InvalidInputError('bad clock: counters start at 1')
+  return n
+}
+
+export function writeClock(w: Writer, vv: VersionVector): void {
+  const actors = Object.keys(vv).sort()
+  w.uint(actors.length)
+  for (const a of actors) w.string(a).uint(vv[a] as number)
+}
+
+export function readClock(r: Reader): VersionVector {
+  const n = r.count(LIMITS.maxClockEntries, 'clock entries')
+  const vv: Record<string, number> = {}
+  for (let i = 0; i < n; i++) {
+    const actor = readActor(r)
+    if (actor in vv) throw new InvalidInputError(`bad clock: actor ${actor} appears twice`)
+    vv[actor] = readCounter(r)
+  }
+  return vv
+}
+
+export function writeVersion(w: Writer, v: Version): void {
+  w.string(v.dot.actor).uint(v.dot.counter).uint(v.timestamp)
+  writeClock(w, v.context)
+  if (v.value === null) w.byte(1)
+  else w.byte(0).bytes(v.value)
+}
+
+export function readVersion(r: Reader, maxValueBytes: number): Version {
+  const actor = readActor(r)
+  const counter = readCounter(r)
+  const timestamp = r.uint()
+  const context = readClock(r)
+  const flag = r.byte()
+  if (flag > 1) throw new InvalidInputError(`malformed frame: bad tombstone flag ${flag}`)
+  const value = flag === 1 ? null : r.bytes(maxValueBytes, 'value bytes')
+  return { dot: { actor, counter }, context, timestamp, value }
+}
+
+export function writeSet(w: Writer, set: SiblingSet): void {
+  w.uint(set.length)
+  for (const v of set) writeVersion(w, v)
+}
+
+/** A sibling set from the wire: bounded, and with no dot twice. */
+export function readSet(r: Reader, maxValueBytes: number, maxSiblings: number = LIMITS.maxSiblings): Version[] {
+  const n = r.count(maxSiblings, 'siblings')
+  const out: Version[] = []
+  const dots = new Set<string>()
+  for (let i = 0; i < n; i++) {
+    const v = readVersion(r, maxValueBytes)
+    const id = `${v.dot.actor}:${v.dot.counter}`
+    if (dots.has(id)) throw new InvalidInputError(`bad clock: dot ${id} appears twice in one sibling set`)
+    dots.add(id)
+    out.push(v)
+  }
+  return out
+}
+
+/** Encode a whole sibling set as one blob (how the storage engine keeps it). */
+export function encodeSet(set: SiblingSet): Uint8Array {
+  const w = new Writer()
+  writeSet(w, set)
+  return w.finish()
+}
+
+export function decodeSet(bytes: Uint8Array): Version[] {
+  const r = new Reader(bytes)
+  const set = readSet(r, LIMITS.maxValueBytesCeiling, 100_000)
+  r.end()
+  return set
+}
+
+/** An opaque context token (base64url of the encoded clock) for applications. */
+export function encodeContext(vv: VersionVector): string {
+  const w = new Writer()
+  writeClock(w, vv)
+  return Buffer.from(w.finish()).toString('base64url')
+}
+
+export function decodeContext(token: string): VersionVector {
+  if (token === '') return {}
+  if (!/^[A-Za-z0-9_-]+$/.test(token)) throw new InvalidInputError('context token is not base64url: pass the context a get returned')
+  const r = new Reader(new Uint8Array(Buffer.from(token, 'base64url')))
+  const vv = readClock(r)
+  r.end()
+  return vv
+}

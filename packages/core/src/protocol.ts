@@ -1,0 +1,107 @@
+import type { ClusterDef } from './cluster.js'
+import type { VersionVector } from './clock.js'
+import type { SiblingSet } from './versions.js'
+
+/** A per-item failure inside a batch, as `{code, message}`. */
+export interface ItemError {
+  readonly code: string
+  readonly message: string
+  /** For KV_STALE_METADATA: the cluster version the node holds. */
+  readonly clusterVersion?: number
+}
+
+/** The outcome of one item of a batch. */
+export type ItemResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: ItemError }
+
+/** A write for the coordinating primary: value (null deletes) and the context the writer saw. */
+export interface CoordinateItem {
+  readonly key: Uint8Array
+  readonly value: Uint8Array | null
+  readonly context: VersionVector
+  /** Writer's wall clock, ms; used only by `lww` stores. */
+  readonly timestamp: number
+}
+
+/** A key and the sibling set to merge into it. */
+export interface KeySet {
+  readonly key: Uint8Array
+  readonly siblings: SiblingSet
+}
+
+/** A hint a fallback keeps for an unreachable primary. */
+export interface HintItem extends KeySet {
+  readonly store: string
+}
+
+/** A stored hint; `seq` changes whenever the hint is merged into again. */
+export interface StoredHint extends HintItem {
+  readonly id: number
+  readonly seq: number
+  readonly createdMs: number
+}
+
+/** Hint backlog for one target node. */
+export interface HintTarget {
+  readonly target: string
+  readonly count: number
+  readonly oldestMs: number
+}
+
+/** A page of a partition scan. */
+export interface ScanPage {
+  readonly items: readonly KeySet[]
+  /** Key to pass as `after` for the next page; absent on the last page. */
+  readonly next?: Uint8Array
+}
+
+export interface ScanRequest {
+  readonly partition: number
+  /** Only keys in these Merkle segments; all when absent. */
+  readonly segments?: readonly number[]
+  readonly after?: Uint8Array
+  readonly limit: number
+}
+
+/** What `/health` tells. */
+export interface NodeHealth {
+  readonly id: string
+  readonly incarnation: string
+  readonly clusterVersion: number
+  readonly keys?: number
+}
+
+/**
+ * The operations a storage node offers. The storage engine implements it
+ * in-process, the node app serves it over HTTP, and the SDK's transports
+ * implement it as clients. Whole-request failures throw a KvorumError;
+ * per-key failures come back as ItemResults.
+ */
+export interface NodeProtocol {
+  /** As the coordinating primary: assign a dot to each write; return each key's resulting sibling set. */
+  coordinatePut(store: string, items: readonly CoordinateItem[]): Promise<ItemResult<SiblingSet>[]>
+  /** As a replica: merge each set into what is stored. */
+  mergePut(store: string, items: readonly KeySet[]): Promise<ItemResult<null>[]>
+  /** The stored sibling set of each key (empty when absent). */
+  get(store: string, keys: readonly Uint8Array[]): Promise<ItemResult<SiblingSet>[]>
+  /** Keep sets for an unreachable target node, merging with any hint already kept for the same key. */
+  putHints(target: string, items: readonly HintItem[]): Promise<ItemResult<null>[]>
+  /** Oldest hints for a target, after hint id `afterId`. */
+  listHints(target: string, limit: number, afterId: number): Promise<StoredHint[]>
+  /** Delete hints the target acknowledged; a hint whose seq changed since is kept. Returns how many went. */
+  deleteHints(target: string, acks: readonly { id: number; seq: number }[]): Promise<number>
+  /** Backlog per target node. */
+  hintTargets(): Promise<HintTarget[]>
+  /** Merkle roots of every partition of a store, packed (Q x 8 bytes). */
+  merkleRoots(store: string): Promise<Uint8Array>
+  /** The 32 branch hashes of one partition, packed. */
+  merkleBranches(store: string, partition: number): Promise<Uint8Array>
+  /** The 32 leaf hashes under one branch, packed. */
+  merkleLeaves(store: string, partition: number, branch: number): Promise<Uint8Array>
+  /** Keys and sets of a partition, in key order, a page at a time. */
+  scan(store: string, req: ScanRequest): Promise<ScanPage>
+  /** The cluster definition the node holds, or null before `cluster init`. */
+  getCluster(): Promise<ClusterDef | null>
+  /** Install a cluster definition; an older or equal version than the held one is refused. */
+  putCluster(def: ClusterDef): Promise<void>
+  health(): Promise<NodeHealth>
+}

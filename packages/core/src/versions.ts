@@ -1,0 +1,79 @@
+import { type Dot, type VersionVector, compareDots, covers, join, withDot } from './clock.js'
+
+/**
+ * One stored version of a key (a sibling): the dot a primary gave it, the
+ * causal context the writer had seen, a wall-clock timestamp (ms) and a value
+ * or, for a delete, `null` (a tombstone).
+ */
+export interface Version {
+  readonly dot: Dot
+  readonly context: VersionVector
+  readonly timestamp: number
+  readonly value: Uint8Array | null
+}
+
+/** The versions of one key, in canonical (dot) order, none covering another. */
+export type SiblingSet = readonly Version[]
+
+/** What a coordinating primary needs to turn a write into a version. */
+export interface CoordinateInput {
+  readonly value: Uint8Array | null
+  readonly context: VersionVector
+  readonly timestamp: number
+}
+
+function sortSet(set: Version[]): Version[] {
+  return set.sort((a, b) => compareDots(a.dot, b.dot))
+}
+
+/** The clock of a version: its context plus its own dot. */
+export function versionClock(v: Version): VersionVector {
+  return withDot(v.context, v.dot)
+}
+
+/** Join of the clocks of every sibling: the context a reader hands back to write. */
+export function setContext(set: SiblingSet): VersionVector {
+  return join(...set.map(versionClock))
+}
+
+/**
+ * Merge sibling sets: the union (by dot), minus every version whose dot the
+ * context of another version covers. Idempotent, commutative, associative.
+ */
+export function mergeSets(...sets: readonly SiblingSet[]): Version[] {
+  const byDot = new Map<string, Version>()
+  for (const set of sets) for (const v of set) byDot.set(`${v.dot.actor}:${v.dot.counter}`, v)
+  const all = [...byDot.values()]
+  const live = all.filter((v) => !all.some((u) => u !== v && covers(u.context, v.dot)))
+  return sortSet(live)
+}
+
+/**
+ * The coordinator's step of a put: the new version gets `dot`; stored versions
+ * the writer's context covers are dropped; concurrent ones stay as siblings.
+ */
+export function coordinatePut(stored: SiblingSet, input: CoordinateInput, dot: Dot): Version[] {
+  const next: Version = { dot, context: input.context, timestamp: input.timestamp, value: input.value }
+  return mergeSets(stored.filter((v) => !covers(input.context, v.dot)), [next])
+}
+
+/** Last-writer-wins: keep only the version with the greatest (timestamp, dot). Lossy under concurrency. */
+export function lwwReduce(set: SiblingSet): Version[] {
+  let best: Version | undefined
+  for (const v of set) {
+    if (!best || v.timestamp > best.timestamp || (v.timestamp === best.timestamp && compareDots(v.dot, best.dot) > 0)) best = v
+  }
+  return best ? [best] : []
+}
+
+/** True when every version is a tombstone (the key reads as not found). */
+export function isDeleted(set: SiblingSet): boolean {
+  return set.every((v) => v.value === null)
+}
+
+/** True when both sets hold exactly the same dots. */
+export function sameSet(a: SiblingSet, b: SiblingSet): boolean {
+  if (a.length !== b.length) return false
+  const dots = new Set(a.map((v) => `${v.dot.actor}:${v.dot.counter}`))
+  return b.every((v) => dots.has(`${v.dot.actor}:${v.dot.counter}`))
+}
