@@ -9,15 +9,24 @@ export interface Dot {
 
 export const EMPTY_VV: VersionVector = Object.freeze({})
 
+/**
+ * The counter of an actor in a vector, 0 when absent. Own properties only: the
+ * actor alphabet allows `constructor`, which a plain `vv[actor]` would read
+ * from Object.prototype.
+ */
+export function counterOf(vv: VersionVector, actor: string): number {
+  return Object.hasOwn(vv, actor) ? (vv[actor] as number) : 0
+}
+
 /** True when the vector has seen the dot. */
 export function covers(vv: VersionVector, dot: Dot): boolean {
-  return (vv[dot.actor] ?? 0) >= dot.counter
+  return counterOf(vv, dot.actor) >= dot.counter
 }
 
 /** Pointwise maximum of vectors. */
 export function join(...vvs: readonly VersionVector[]): VersionVector {
   const out: Record<string, number> = {}
-  for (const vv of vvs) for (const actor in vv) out[actor] = Math.max(out[actor] ?? 0, vv[actor] as number)
+  for (const vv of vvs) for (const actor in vv) out[actor] = Math.max(counterOf(out, actor), vv[actor] as number)
   return out
 }
 
@@ -29,7 +38,7 @@ export function withDot(vv: VersionVector, dot: Dot): VersionVector {
 
 /** True when a has seen everything b has. */
 export function descends(a: VersionVector, b: VersionVector): boolean {
-  for (const actor in b) if ((a[actor] ?? 0) < (b[actor] as number)) return false
+  for (const actor in b) if (counterOf(a, actor) < (b[actor] as number)) return false
   return true
 }
 

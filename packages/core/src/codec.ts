@@ -157,7 +157,7 @@ export function readClock(r: Reader): VersionVector {
   const vv: Record<string, number> = {}
   for (let i = 0; i < n; i++) {
     const actor = readActor(r)
-    if (actor in vv) throw new InvalidInputError(`bad clock: actor ${actor} appears twice`)
+    if (Object.hasOwn(vv, actor)) throw new InvalidInputError(`bad clock: actor ${actor} appears twice`)
     vv[actor] = readCounter(r)
   }
   return vv

@@ -57,6 +57,30 @@ export function coordinatePut(stored: SiblingSet, input: CoordinateInput, dot: D
   return mergeSets(stored.filter((v) => !covers(input.context, v.dot)), [next])
 }
 
+/** How a store resolves concurrent versions. */
+export type MergeMode = 'siblings' | 'lww'
+
+/**
+ * Merge sets under a store's mode. `lww` keeps the single greatest
+ * (timestamp, dot) of the union, ignoring causality, which keeps the merge
+ * associative; the coordinator makes a causal successor's timestamp larger.
+ */
+export function resolveSets(mode: MergeMode, ...sets: readonly SiblingSet[]): Version[] {
+  return mode === 'lww' ? lwwReduce(sets.flat()) : mergeSets(...sets)
+}
+
+/**
+ * The coordinator's step under a store's mode. In `lww` the new version's
+ * timestamp is raised above every version the writer saw, so a causal
+ * successor wins even when the writer's clock lags.
+ */
+export function coordinateIn(mode: MergeMode, stored: SiblingSet, input: CoordinateInput, dot: Dot): Version[] {
+  if (mode === 'siblings') return coordinatePut(stored, input, dot)
+  let timestamp = input.timestamp
+  for (const v of stored) if (covers(input.context, v.dot)) timestamp = Math.max(timestamp, v.timestamp + 1)
+  return lwwReduce([...stored, { dot, context: input.context, timestamp, value: input.value }])
+}
+
 /** Last-writer-wins: keep only the version with the greatest (timestamp, dot). Lossy under concurrency. */
 export function lwwReduce(set: SiblingSet): Version[] {
   let best: Version | undefined

@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { serve } from '@hono/node-server'
+import { pino } from 'pino'
+import { StorageEngine } from '@kvorum/storage'
+import { createApp } from './app.js'
+
+const USAGE = `kvorum-node: a Kvorum storage node
+
+  --port N            port to listen on (default 7070)
+  --host H            address to bind (default 127.0.0.1)
+  --data DIR          directory of the SQLite database (default ./data/node-<port>)
+  --id ID             node id in the cluster definition (default node-<port>)
+  --durability MODE   normal (default: survives a process crash) or full (fsync every group commit)
+  --token T           require "Authorization: Bearer T" on every request but /health
+  --log-level L       pino level (default info)`
+
+function options() {
+  const { values } = parseArgs({
+    options: {
+      port: { type: 'string', default: '7070' },
+      host: { type: 'string', default: '127.0.0.1' },
+      data: { type: 'string' },
+      id: { type: 'string' },
+      durability: { type: 'string', default: 'normal' },
+      token: { type: 'string' },
+      'log-level': { type: 'string', default: 'info' },
+      help: { type: 'boolean', default: false },
+    },
+  })
+  if (values.help) {
+    console.log(USAGE)
+    process.exit(0)
+  }
+  const port = Number(values.port)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535, got ${values.port}`)
+  if (values.durability !== 'normal' && values.durability !== 'full') throw new Error(`--durability must be normal or full, got ${values.durability}`)
+  return { ...values, port, durability: values.durability as 'normal' | 'full' }
+}
+
+function main(): void {
+  let opts: ReturnType<typeof options>
+  try {
+    opts = options()
+  } catch (e) {
+    console.error(`kvorum-node: ${(e as Error).message}\n\n${USAGE}`)
+    process.exit(2)
+  }
+  const logger = pino({ level: opts['log-level'], base: { node: opts.id ?? `node-${opts.port}` } })
+  const dir = opts.data ?? join('data', `node-${opts.port}`)
+  mkdirSync(dir, { recursive: true })
+  const engine = new StorageEngine({ path: join(dir, 'kvorum.db'), nodeId: opts.id ?? `node-${opts.port}`, durability: opts.durability })
+  const app = createApp(opts.token ? { engine, logger, token: opts.token } : { engine, logger })
+  const server = serve({ fetch: app.fetch, port: opts.port, hostname: opts.host }, (info) => {
+    logger.info({ port: info.port, host: opts.host, data: dir, durability: opts.durability, incarnation: engine.incarnation }, 'kvorum-node listening')
+    // One machine-readable line for whoever started us (tests, `kvorum dev`).
+    if (process.send) process.send({ ready: true, port: info.port, incarnation: engine.incarnation })
+  })
+  let stopping = false
+  const stop = (signal: string) => {
+    if (stopping) return
+    stopping = true
+    logger.info({ signal }, 'stopping: no new requests, finishing in-flight writes')
+    server.close(() => {
+      engine.close()
+      logger.info('stopped')
+      process.exit(0)
+    })
+    // Idle keep-alive sockets would hold close() open; in-flight requests still finish.
+    if ('closeIdleConnections' in server) server.closeIdleConnections()
+    setTimeout(() => {
+      engine.close()
+      process.exit(0)
+    }, 5000).unref()
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+}
+
+main()

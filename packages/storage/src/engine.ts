@@ -1,0 +1,343 @@
+import { randomBytes } from 'node:crypto'
+import Database from 'better-sqlite3'
+import {
+  type ClusterDef, type CoordinateItem, type HintItem, type HintTarget, type ItemResult, type KeySet,
+  type NodeHealth, type NodeProtocol, type ScanPage, type ScanRequest, type SiblingSet, type StoreDef,
+  type StoredHint, type Version,
+  BRANCHES, BRANCH_FANOUT, HASH_BYTES, HintBacklogFullError, InvalidInputError, KvorumError, LIMITS,
+  NoClusterError, Ring, StaleMetadataError, TooManySiblingsError, branchesOf, coordinateIn, decodeSet,
+  encodeSet, findStore, isDeleted, keyDigest, keyHash, partitionOfHash, resolveSets, segmentOfHash,
+  showKey, validateCluster, xorHash,
+} from '@kvorum/core'
+import { GroupCommit } from './group-commit.js'
+import { LeafStore } from './leaves.js'
+import { type Durability, applySchema } from './schema.js'
+
+/** Options of a storage engine. */
+export interface EngineOptions {
+  /** SQLite file, or `:memory:`. */
+  readonly path: string
+  /** This node's id in the cluster definition. */
+  readonly nodeId: string
+  /** `normal` (default) survives a process crash; `full` fsyncs every group commit. */
+  readonly durability?: Durability
+  /** Hinted keys kept per target node before new hints are refused. Default 100,000. */
+  readonly maxHintsPerTarget?: number
+  /** Hints older than this are dropped and left to anti-entropy, ms. Default 7 days. */
+  readonly maxHintAgeMs?: number
+  /** Writes waiting for a group commit before new ones are refused. Default 10,000. */
+  readonly maxQueuedWrites?: number
+  /** Wall clock, ms. Default Date.now (the simulator passes its own). */
+  readonly now?: () => number
+}
+
+/** Counters the node app exports as metrics. */
+export interface EngineStats {
+  coordinated: number
+  merged: number
+  hintsStored: number
+  hintsRefused: number
+  hintsExpired: number
+  itemErrors: number
+}
+
+interface Row {
+  id: number
+  data: Uint8Array
+}
+
+/** Where a key lives inside a store. */
+interface Place {
+  part: number
+  seg: number
+}
+
+/**
+ * The storage engine: versioned values, hints and Merkle leaves in one SQLite
+ * database. It implements the node protocol in-process; the node app serves it
+ * over HTTP and the simulator calls it directly.
+ */
+export class StorageEngine implements NodeProtocol {
+  readonly nodeId: string
+  /** A fresh actor id at every open: a wiped or restored database can never reissue a dot. */
+  readonly incarnation: string
+  readonly stats: EngineStats = { coordinated: 0, merged: 0, hintsStored: 0, hintsRefused: 0, hintsExpired: 0, itemErrors: 0 }
+  private readonly db: Database.Database
+  private readonly leaves: LeafStore
+  private readonly writes: GroupCommit
+  private readonly now: () => number
+  private readonly maxHintsPerTarget: number
+  private readonly maxHintAgeMs: number
+  private counter = 0
+  private cluster: ClusterDef | null = null
+  private ring: Ring | null = null
+  private closed = false
+  private readonly sql
+
+  constructor(options: EngineOptions) {
+    this.nodeId = options.nodeId
+    this.now = options.now ?? Date.now
+    this.maxHintsPerTarget = options.maxHintsPerTarget ?? 100_000
+    this.maxHintAgeMs = options.maxHintAgeMs ?? 7 * 24 * 3600 * 1000
+    this.db = new Database(options.path)
+    applySchema(this.db, options.durability ?? 'normal')
+    this.sql = this.prepare()
+    this.incarnation = randomBytes(6).toString('hex')
+    const stored = this.sql.getMeta.get('cluster') as { v: string } | undefined
+    if (stored) this.install(validateCluster(JSON.parse(stored.v)))
+    this.leaves = new LeafStore(this.db)
+    this.writes = new GroupCommit(
+      this.db,
+      {
+        beforeCommit: () => this.sql.putMeta.run('counter', `${this.incarnation}:${this.counter}`),
+        commit: () => this.leaves.commit(),
+        rollback: () => this.leaves.rollback(),
+        mark: () => this.leaves.mark(),
+        undoTo: (m) => this.leaves.undoTo(m),
+      },
+      options.maxQueuedWrites,
+    )
+    this.sql.putMeta.run('incarnation', this.incarnation)
+  }
+
+  private prepare() {
+    const db = this.db
+    return {
+      getMeta: db.prepare('SELECT v FROM meta WHERE k = ?'),
+      putMeta: db.prepare('INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v'),
+      getRow: db.prepare('SELECT id, data FROM kv WHERE store = ? AND part = ? AND seg = ? AND key = ?'),
+      insertRow: db.prepare('INSERT INTO kv (store, part, seg, key, data, tomb_ms) VALUES (?, ?, ?, ?, ?, ?)'),
+      updateRow: db.prepare('UPDATE kv SET data = ?, tomb_ms = ? WHERE id = ?'),
+      deleteRow: db.prepare('DELETE FROM kv WHERE id = ?'),
+      scanAll: db.prepare('SELECT key, data FROM kv WHERE store = ? AND part = ? AND (seg, key) > (?, ?) ORDER BY seg, key LIMIT ?'),
+      getHint: db.prepare('SELECT id, data FROM hints WHERE target = ? AND store = ? AND key = ?'),
+      insertHint: db.prepare('INSERT INTO hints (target, store, key, data, seq, created_ms) VALUES (?, ?, ?, ?, 1, ?)'),
+      updateHint: db.prepare('UPDATE hints SET data = ?, seq = seq + 1 WHERE id = ?'),
+      countHints: db.prepare('SELECT count(*) AS n FROM hints WHERE target = ?'),
+      listHints: db.prepare('SELECT id, seq, created_ms, store, key, data FROM hints WHERE target = ? AND id > ? ORDER BY id LIMIT ?'),
+      deleteHint: db.prepare('DELETE FROM hints WHERE target = ? AND id = ? AND seq = ?'),
+      expireHints: db.prepare('DELETE FROM hints WHERE created_ms < ?'),
+      hintTargets: db.prepare('SELECT target, count(*) AS count, min(created_ms) AS oldest FROM hints GROUP BY target ORDER BY target'),
+    }
+  }
+
+  private install(def: ClusterDef): void {
+    this.cluster = def
+    this.ring = new Ring(def)
+  }
+
+  private requireCluster(): { cluster: ClusterDef; ring: Ring } {
+    if (this.closed) throw new KvorumError('KV_NODE_CLOSED', 'this node is shutting down')
+    if (!this.cluster || !this.ring) throw new NoClusterError()
+    return { cluster: this.cluster, ring: this.ring }
+  }
+
+  private placeOf(key: Uint8Array): Place {
+    const q = (this.cluster as ClusterDef).partitions
+    const h = keyHash(key)
+    return { part: partitionOfHash(h, q), seg: segmentOfHash(h, q) }
+  }
+
+  /** Stale-metadata error when this node is not a primary of the key's partition. */
+  private checkOwner(store: StoreDef, ring: Ring, key: Uint8Array, part: number): ItemResult<never> | null {
+    if (ring.holds(this.nodeId, part, store.n)) return null
+    const version = (this.cluster as ClusterDef).version
+    const err = new StaleMetadataError(`node ${this.nodeId} does not hold partition ${part} of store ${store.name} (key ${showKey(key)}) under cluster version ${version}`, version)
+    return { ok: false, error: { code: err.code, message: err.message, clusterVersion: version } }
+  }
+
+  private readSet(store: string, place: Place, key: Uint8Array): { row: Row | undefined; set: Version[] } {
+    const row = this.sql.getRow.get(store, place.part, place.seg, key) as Row | undefined
+    return { row, set: row ? decodeSet(row.data) : [] }
+  }
+
+  /** Store a key's new set and move its Merkle leaf by the change of digest. */
+  private writeSet(store: string, place: Place, key: Uint8Array, row: Row | undefined, before: SiblingSet, after: SiblingSet): void {
+    const delta = xorHash(keyDigest(key, before), keyDigest(key, after))
+    if (delta.every((b) => b === 0)) return
+    const tomb = after.length > 0 && isDeleted(after) ? this.now() : null
+    if (after.length === 0 && row) this.sql.deleteRow.run(row.id)
+    else if (row) this.sql.updateRow.run(encodeSet(after), tomb, row.id)
+    else this.sql.insertRow.run(store, place.part, place.seg, key, encodeSet(after), tomb)
+    this.leaves.apply(store, place.part, place.seg, delta)
+  }
+
+  private itemError(e: unknown): ItemResult<never> {
+    if (!(e instanceof KvorumError)) throw e
+    this.stats.itemErrors++
+    return { ok: false, error: { code: e.code, message: e.message } }
+  }
+
+  async coordinatePut(storeName: string, items: readonly CoordinateItem[]): Promise<ItemResult<SiblingSet>[]> {
+    const { cluster, ring } = this.requireCluster()
+    const store = findStore(cluster, storeName)
+    return this.writes.submit(() =>
+      items.map((item): ItemResult<SiblingSet> => {
+        if (item.value && item.value.length > store.maxValueBytes) return this.itemError(new InvalidInputError(`value of ${item.value.length} bytes is over the store's limit of ${store.maxValueBytes}`))
+        const place = this.placeOf(item.key)
+        const stale = this.checkOwner(store, ring, item.key, place.part)
+        if (stale) return stale
+        const { row, set } = this.readSet(store.name, place, item.key)
+        const dot = { actor: this.incarnation, counter: this.counter + 1 }
+        const next = coordinateIn(store.conflict, set, item, dot)
+        if (next.length > store.maxSiblings) return this.itemError(new TooManySiblingsError(showKey(item.key), next.length, store.maxSiblings))
+        this.counter++
+        this.writeSet(store.name, place, item.key, row, set, next)
+        this.stats.coordinated++
+        return { ok: true, value: next }
+      }),
+    )
+  }
+
+  async mergePut(storeName: string, items: readonly KeySet[]): Promise<ItemResult<null>[]> {
+    const { cluster, ring } = this.requireCluster()
+    const store = findStore(cluster, storeName)
+    return this.writes.submit(() =>
+      items.map((item): ItemResult<null> => {
+        const place = this.placeOf(item.key)
+        const stale = this.checkOwner(store, ring, item.key, place.part)
+        if (stale) return stale
+        const { row, set } = this.readSet(store.name, place, item.key)
+        this.writeSet(store.name, place, item.key, row, set, resolveSets(store.conflict, set, item.siblings))
+        this.stats.merged++
+        return { ok: true, value: null }
+      }),
+    )
+  }
+
+  async get(storeName: string, keys: readonly Uint8Array[]): Promise<ItemResult<SiblingSet>[]> {
+    const { cluster, ring } = this.requireCluster()
+    const store = findStore(cluster, storeName)
+    return keys.map((key): ItemResult<SiblingSet> => {
+      const place = this.placeOf(key)
+      return this.checkOwner(store, ring, key, place.part) ?? { ok: true, value: this.readSet(store.name, place, key).set }
+    })
+  }
+
+  async putHints(target: string, items: readonly HintItem[]): Promise<ItemResult<null>[]> {
+    const { cluster } = this.requireCluster()
+    const stores = new Map(items.map((it) => [it.store, findStore(cluster, it.store)]))
+    return this.writes.submit(() => {
+      let count = (this.sql.countHints.get(target) as { n: number }).n
+      return items.map((item): ItemResult<null> => {
+        const store = stores.get(item.store) as StoreDef
+        const existing = this.sql.getHint.get(target, item.store, item.key) as Row | undefined
+        if (existing) {
+          this.sql.updateHint.run(encodeSet(resolveSets(store.conflict, decodeSet(existing.data), item.siblings)), existing.id)
+        } else {
+          if (count >= this.maxHintsPerTarget) {
+            this.stats.hintsRefused++
+            return this.itemError(new HintBacklogFullError(target, this.maxHintsPerTarget))
+          }
+          this.sql.insertHint.run(target, item.store, item.key, encodeSet(item.siblings), this.now())
+          count++
+        }
+        this.stats.hintsStored++
+        return { ok: true, value: null }
+      })
+    })
+  }
+
+  async listHints(target: string, limit: number, afterId: number): Promise<StoredHint[]> {
+    this.requireCluster()
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new InvalidInputError('hint page limit must be 1..10000')
+    await this.expireHints()
+    const rows = this.sql.listHints.all(target, afterId, limit) as { id: number; seq: number; created_ms: number; store: string; key: Uint8Array; data: Uint8Array }[]
+    return rows.map((r) => ({ id: r.id, seq: r.seq, createdMs: r.created_ms, store: r.store, key: r.key, siblings: decodeSet(r.data) }))
+  }
+
+  private async expireHints(): Promise<void> {
+    const cutoff = this.now() - this.maxHintAgeMs
+    const gone = await this.writes.submit(() => this.sql.expireHints.run(cutoff).changes)
+    this.stats.hintsExpired += gone
+  }
+
+  async deleteHints(target: string, acks: readonly { id: number; seq: number }[]): Promise<number> {
+    this.requireCluster()
+    return this.writes.submit(() => acks.reduce((n, a) => n + this.sql.deleteHint.run(target, a.id, a.seq).changes, 0))
+  }
+
+  async hintTargets(): Promise<HintTarget[]> {
+    const rows = this.sql.hintTargets.all() as { target: string; count: number; oldest: number }[]
+    return rows.map((r) => ({ target: r.target, count: r.count, oldestMs: r.oldest }))
+  }
+
+  private checkPartition(part: number): void {
+    const q = (this.cluster as ClusterDef).partitions
+    if (!Number.isInteger(part) || part < 0 || part >= q) throw new InvalidInputError(`partition must be 0..${q - 1}, got ${part}`)
+  }
+
+  async merkleRoots(storeName: string): Promise<Uint8Array> {
+    const { cluster } = this.requireCluster()
+    return this.leaves.roots(findStore(cluster, storeName).name, cluster.partitions)
+  }
+
+  async merkleBranches(storeName: string, partition: number): Promise<Uint8Array> {
+    const { cluster } = this.requireCluster()
+    this.checkPartition(partition)
+    return branchesOf(this.leaves.partition(findStore(cluster, storeName).name, partition))
+  }
+
+  async merkleLeaves(storeName: string, partition: number, branch: number): Promise<Uint8Array> {
+    const { cluster } = this.requireCluster()
+    this.checkPartition(partition)
+    if (!Number.isInteger(branch) || branch < 0 || branch >= BRANCHES) throw new InvalidInputError(`branch must be 0..${BRANCHES - 1}, got ${branch}`)
+    const leaves = this.leaves.partition(findStore(cluster, storeName).name, partition)
+    const size = BRANCH_FANOUT * HASH_BYTES
+    return leaves.slice(branch * size, (branch + 1) * size)
+  }
+
+  async scan(storeName: string, req: ScanRequest): Promise<ScanPage> {
+    const { cluster } = this.requireCluster()
+    const store = findStore(cluster, storeName)
+    this.checkPartition(req.partition)
+    const after = req.after ? this.placeOf(req.after).seg : -1
+    const afterKey = req.after ?? new Uint8Array(0)
+    const segments = req.segments ? new Set(req.segments) : null
+    const items: KeySet[] = []
+    let cursor = { seg: after, key: afterKey }
+    // Segment filtering happens here rather than in SQL so one prepared statement serves every scan.
+    for (let rounds = 0; rounds < 1000 && items.length < req.limit; rounds++) {
+      const rows = this.sql.scanAll.all(store.name, req.partition, cursor.seg, cursor.key, req.limit) as { key: Uint8Array; data: Uint8Array }[]
+      for (const r of rows) {
+        cursor = { seg: this.placeOf(r.key).seg, key: r.key }
+        if (!segments || segments.has(cursor.seg)) items.push({ key: r.key, siblings: decodeSet(r.data) })
+        if (items.length >= req.limit) return { items, next: r.key }
+      }
+      if (rows.length < req.limit) return { items }
+    }
+    return { items, next: cursor.key }
+  }
+
+  async getCluster(): Promise<ClusterDef | null> {
+    return this.cluster
+  }
+
+  async putCluster(def: ClusterDef): Promise<void> {
+    const valid = validateCluster(def)
+    const current = this.cluster?.version ?? 0
+    if (valid.version < current || (valid.version === current && JSON.stringify(valid) !== JSON.stringify(this.cluster))) {
+      throw new KvorumError('KV_CLUSTER_VERSION_CONFLICT', `node holds cluster version ${current}; a new definition needs a higher version than that, got ${valid.version}`)
+    }
+    if (this.cluster && valid.partitions !== this.cluster.partitions) throw new InvalidInputError(`the partition count is fixed at ${this.cluster.partitions}; got ${valid.partitions}`)
+    await this.writes.submit(() => this.sql.putMeta.run('cluster', JSON.stringify(valid)))
+    this.install(valid)
+  }
+
+  async health(): Promise<NodeHealth> {
+    return { id: this.nodeId, incarnation: this.incarnation, clusterVersion: this.cluster?.version ?? 0 }
+  }
+
+  /** Writes waiting for the next group commit. */
+  get queueDepth(): number {
+    return this.writes.depth
+  }
+
+  /** Commit what is queued and close the database. */
+  close(): void {
+    if (this.closed) return
+    this.writes.flush()
+    this.closed = true
+    this.db.close()
+  }
+}

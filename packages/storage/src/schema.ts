@@ -1,0 +1,45 @@
+import type Database from 'better-sqlite3'
+
+/** How hard a commit tries to reach the disk. */
+export type Durability = 'normal' | 'full'
+
+/**
+ * Open-time setup: WAL so readers never block the writer, and `synchronous`
+ * per the durability setting. Under WAL, NORMAL survives a process crash
+ * (SIGKILL) but not a power loss; FULL fsyncs every commit.
+ */
+export function applySchema(db: Database.Database, durability: Durability): void {
+  db.pragma('journal_mode = WAL')
+  db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`)
+  db.pragma('busy_timeout = 5000')
+  db.pragma('cache_size = -65536')
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS kv (
+      id INTEGER PRIMARY KEY,
+      store TEXT NOT NULL,
+      part INTEGER NOT NULL,
+      seg INTEGER NOT NULL,
+      key BLOB NOT NULL,
+      data BLOB NOT NULL,
+      tomb_ms INTEGER
+    );
+    CREATE UNIQUE INDEX IF NOT EXISTS kv_place ON kv (store, part, seg, key);
+    CREATE INDEX IF NOT EXISTS kv_tombs ON kv (store, tomb_ms) WHERE tomb_ms IS NOT NULL;
+    CREATE TABLE IF NOT EXISTS leaves (
+      store TEXT NOT NULL, part INTEGER NOT NULL, seg INTEGER NOT NULL, hash BLOB NOT NULL,
+      PRIMARY KEY (store, part, seg)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS hints (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      target TEXT NOT NULL,
+      store TEXT NOT NULL,
+      key BLOB NOT NULL,
+      data BLOB NOT NULL,
+      seq INTEGER NOT NULL,
+      created_ms INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX IF NOT EXISTS hints_key ON hints (target, store, key);
+    CREATE INDEX IF NOT EXISTS hints_order ON hints (target, id);
+  `)
+}
