@@ -49,10 +49,11 @@ export class NoClusterError extends KvorumError {
 
 /** A key would hold more siblings than the store allows; resolve them with a merge function first. */
 export class TooManySiblingsError extends KvorumError {
-  readonly siblings: number
-  constructor(key: string, siblings: number, limit: number) {
-    super('KV_TOO_MANY_SIBLINGS', `key ${key} would hold ${siblings} siblings, over the limit of ${limit}: read it and write back a merged value with its context`)
-    this.siblings = siblings
+  constructor(message: string) {
+    super('KV_TOO_MANY_SIBLINGS', message)
+  }
+  static forKey(key: string, siblings: number, limit: number): TooManySiblingsError {
+    return new TooManySiblingsError(`key ${key} would hold ${siblings} siblings, over the limit of ${limit}: read it and write back a merged value with its context (or give the store a merge function)`)
   }
 }
 
@@ -121,6 +122,9 @@ export class NodeUnavailableError extends KvorumError {
 /** Rebuild a typed error from a wire `{code, message}` body. */
 export function errorFromWire(body: { code: string; message: string; clusterVersion?: number }): KvorumError {
   if (body.code === 'KV_STALE_METADATA') return new StaleMetadataError(body.message, body.clusterVersion ?? 0)
+  if (body.code === 'KV_TOO_MANY_SIBLINGS') return new TooManySiblingsError(body.message)
+  if (body.code === 'KV_INVALID_INPUT') return new InvalidInputError(body.message)
+  if (body.code === 'KV_UNKNOWN_STORE') return new KvorumError(body.code, body.message)
   return new KvorumError(body.code, body.message)
 }
 

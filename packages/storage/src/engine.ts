@@ -180,7 +180,7 @@ export class StorageEngine implements NodeProtocol {
         const { row, set } = this.readSet(store.name, place, item.key)
         const dot = { actor: this.incarnation, counter: this.counter + 1 }
         const next = coordinateIn(store.conflict, set, item, dot)
-        if (next.length > store.maxSiblings) return this.itemError(new TooManySiblingsError(showKey(item.key), next.length, store.maxSiblings))
+        if (next.length > store.maxSiblings) return this.itemError(TooManySiblingsError.forKey(showKey(item.key), next.length, store.maxSiblings))
         this.counter++
         this.writeSet(store.name, place, item.key, row, set, next)
         this.stats.coordinated++

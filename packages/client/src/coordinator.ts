@@ -1,0 +1,218 @@
+import {
+  type ItemError, type ReplicaFailure, type SiblingSet, type StoreDef, type VersionVector, IndeterminateWriteError,
+  InvalidInputError, KvorumError, QuorumNotMetError, StaleMetadataError, TimeoutError, TooManySiblingsError,
+  resolveSets, sameSet,
+} from '@kvorum/core'
+import { QuorumTracker } from './quorum.js'
+import type { Runtime } from './runtime.js'
+
+/** Quorum settings of one operation. */
+export interface WriteQuorum {
+  readonly w: number
+  readonly pw: number
+}
+export interface ReadQuorum {
+  readonly r: number
+  readonly pr: number
+}
+
+function failureOf(node: string, e: unknown): ReplicaFailure {
+  if (e instanceof KvorumError) return { node, code: e.code, message: e.message }
+  return { node, code: 'KV_NODE_ERROR', message: String((e as Error)?.message ?? e) }
+}
+
+/** Item errors that mean the request itself is wrong: retrying on another node will not help. */
+function fatalItemError(error: ItemError): KvorumError | null {
+  switch (error.code) {
+    case 'KV_STALE_METADATA':
+      return new StaleMetadataError(error.message, error.clusterVersion ?? 0)
+    case 'KV_TOO_MANY_SIBLINGS':
+      return new TooManySiblingsError(error.message)
+    case 'KV_INVALID_INPUT':
+      return new InvalidInputError(error.message)
+    default:
+      return null
+  }
+}
+
+function fatalError(e: unknown): boolean {
+  return e instanceof StaleMetadataError || e instanceof InvalidInputError || e instanceof TooManySiblingsError || (e instanceof KvorumError && e.code === 'KV_UNKNOWN_STORE')
+}
+
+/** Primaries the detector thinks are up first, then the others as a last resort, in preference order. */
+function upFirst(rt: Runtime, nodes: readonly string[]): string[] {
+  return [...nodes.filter((n) => rt.detector.isUp(n)), ...nodes.filter((n) => !rt.detector.isUp(n))]
+}
+
+/**
+ * Write a value (null deletes) with the context the writer saw: the first
+ * reachable primary assigns the dot, then its resulting sibling set goes to
+ * the other primaries, or as hints to fallbacks for the ones that are down.
+ * Answers once `w` acks (and `pw` from primaries) are in; late replies go on.
+ */
+export async function coordinatePut(
+  rt: Runtime, store: StoreDef, key: Uint8Array, keyText: string, value: Uint8Array | null,
+  context: VersionVector, q: WriteQuorum, deadline: number,
+): Promise<SiblingSet> {
+  const order = rt.ring.order(rt.ring.partitionOf(key), store.n)
+  const primaries = order.slice(0, store.n)
+  const fallbacks = order.slice(store.n)
+  const failures: ReplicaFailure[] = []
+  let maybeApplied = false
+  let set: SiblingSet | undefined
+  let coordinator = ''
+  for (const node of upFirst(rt, primaries)) {
+    if (Date.now() >= deadline) break
+    try {
+      const res = await rt.batcher(node).coordinate(store.name, { key, value, context, timestamp: Date.now() }, deadline)
+      if (res.ok) {
+        set = res.value
+        coordinator = node
+        break
+      }
+      const fatal = fatalItemError(res.error)
+      if (fatal) throw fatal
+      failures.push({ node, code: res.error.code, message: res.error.message })
+    } catch (e) {
+      if (fatalError(e)) throw e
+      // A timed-out coordinate request may have been applied; an unreachable node's was not.
+      if (e instanceof TimeoutError) maybeApplied = true
+      failures.push(failureOf(node, e))
+    }
+  }
+  if (!set) {
+    rt.metrics.quorumFailures++
+    if (maybeApplied) throw new IndeterminateWriteError(`put of ${keyText}: a primary timed out and no other could coordinate; the write may or may not have applied (retrying with the same context is safe)`, failures)
+    throw new QuorumNotMetError(`put of ${keyText}`, q.w, 0, failures, 'acks (no primary could coordinate the write)')
+  }
+  const written = set
+  return new Promise<SiblingSet>((resolve, reject) => {
+    const tracker = new QuorumTracker({ total: q.w, primaries: q.pw }, { total: primaries.length, primaries: primaries.length })
+    tracker.failures.push(...failures)
+    tracker.ack(true)
+    let done = false
+    const timer = setTimeout(() => finish(), Math.max(0, deadline - Date.now()))
+    const finish = () => {
+      if (done) return
+      if (!tracker.met && !tracker.impossible && Date.now() < deadline) return
+      done = true
+      clearTimeout(timer)
+      if (tracker.met) return resolve(written)
+      rt.metrics.quorumFailures++
+      if (!tracker.impossible) {
+        rt.metrics.timeouts++
+        return reject(new TimeoutError(`put of ${keyText} (${tracker.acks} of ${q.w} acks; it is stored on ${coordinator} and may spread)`, deadline - Date.now()))
+      }
+      reject(new QuorumNotMetError(`put of ${keyText} (stored on ${coordinator}; it may still spread)`, q.w, tracker.acks, tracker.failures, 'acks'))
+    }
+    const usedFallbacks = new Set<string>()
+    const hint = (target: string) => {
+      const fallback = fallbacks.find((f) => !usedFallbacks.has(f) && rt.detector.isUp(f))
+      if (!fallback) return finish()
+      usedFallbacks.add(fallback)
+      tracker.expect(false)
+      const sent = rt.batcher(fallback).hint(target, { store: store.name, key, siblings: written }, deadline).then(
+        (res) => {
+          if (!res.ok) throw new KvorumError(res.error.code, res.error.message)
+          rt.metrics.hintsWritten++
+          tracker.ack(false)
+          finish()
+        },
+        (e) => Promise.reject(e),
+      ).catch((e) => {
+        tracker.fail(false, failureOf(fallback, e))
+        hint(target)
+      })
+      rt.background(sent)
+    }
+    for (const node of primaries) {
+      if (node === coordinator) continue
+      if (!rt.detector.isUp(node)) {
+        tracker.fail(true, { node, code: 'KV_NODE_DOWN', message: 'marked down by the failure detector' })
+        hint(node)
+        continue
+      }
+      const sent = rt.batcher(node).merge(store.name, { key, siblings: written }, deadline).then((res) => {
+        if (res.ok) {
+          tracker.ack(true)
+          return finish()
+        }
+        if (res.error.code === 'KV_STALE_METADATA') rt.refreshSoon()
+        tracker.fail(true, { node, ...res.error })
+        hint(node)
+      }, (e) => {
+        tracker.fail(true, failureOf(node, e))
+        hint(node)
+      })
+      rt.background(sent)
+    }
+    finish()
+  })
+}
+
+/** A read's merged answer and the replies it came from. */
+export interface ReadOutcome {
+  readonly set: SiblingSet
+  readonly replies: number
+}
+
+/**
+ * Read from the primaries, answer with the merge of the first `r` replies,
+ * then, once every replica answered or the deadline passed, send the merged
+ * set to each replica whose set differs (read repair).
+ */
+export async function coordinateGet(rt: Runtime, store: StoreDef, key: Uint8Array, keyText: string, q: ReadQuorum, deadline: number): Promise<ReadOutcome> {
+  const primaries = rt.ring.primaries(rt.ring.partitionOf(key), store.n)
+  const up = primaries.filter((n) => rt.detector.isUp(n))
+  const targets = up.length >= q.r ? up : upFirst(rt, primaries)
+  const replies = new Map<string, SiblingSet>()
+  const tracker = new QuorumTracker({ total: q.r, primaries: q.pr }, { total: targets.length, primaries: targets.length })
+  let stale: StaleMetadataError | undefined
+  let answered = false
+  const all = targets.map((node) =>
+    rt.batcher(node).get(store.name, key, deadline).then((res) => {
+      if (res.ok) {
+        replies.set(node, res.value)
+        tracker.ack(true)
+        return
+      }
+      if (res.error.code === 'KV_STALE_METADATA') stale = new StaleMetadataError(res.error.message, res.error.clusterVersion ?? 0)
+      tracker.fail(true, { node, ...res.error })
+    }, (e) => tracker.fail(true, failureOf(node, e))),
+  )
+  const outcome = await new Promise<ReadOutcome>((resolve, reject) => {
+    const timer = setTimeout(() => check(true), Math.max(0, deadline - Date.now()))
+    const check = (expired = false) => {
+      if (answered) return
+      if (tracker.met) {
+        answered = true
+        clearTimeout(timer)
+        return resolve({ set: resolveSets(store.conflict, ...replies.values()), replies: replies.size })
+      }
+      if (!tracker.impossible && !expired) return
+      answered = true
+      clearTimeout(timer)
+      rt.metrics.quorumFailures++
+      if (stale) return reject(stale)
+      if (!tracker.impossible) {
+        rt.metrics.timeouts++
+        return reject(new TimeoutError(`get of ${keyText} (${tracker.acks} of ${q.r} replies)`, deadline - Date.now()))
+      }
+      reject(new QuorumNotMetError(`get of ${keyText}`, q.r, tracker.acks, tracker.failures))
+    }
+    for (const p of all) void p.then(() => check())
+    check()
+  })
+  rt.background(Promise.all(all).then(() => readRepair(rt, store, key, replies, deadline)))
+  return outcome
+}
+
+function readRepair(rt: Runtime, store: StoreDef, key: Uint8Array, replies: Map<string, SiblingSet>, deadline: number): Promise<unknown> {
+  if (replies.size < 2 && replies.size === rt.ring.primaries(rt.ring.partitionOf(key), store.n).length) return Promise.resolve()
+  const merged = resolveSets(store.conflict, ...replies.values())
+  const repairs = [...replies].filter(([, set]) => !sameSet(set, merged)).map(([node]) => {
+    rt.metrics.readRepairs++
+    return rt.batcher(node).merge(store.name, { key, siblings: merged }, Math.max(deadline, Date.now() + rt.requestTimeoutMs)).catch(() => undefined)
+  })
+  return Promise.all(repairs)
+}

@@ -1,0 +1,108 @@
+import { EventEmitter } from 'node:events'
+
+/** Options of the failure detector. */
+export interface FailureDetectorOptions {
+  /** Consecutive failed requests that mark a node down. Default 2 (1 for a refused connection). */
+  readonly threshold?: number
+  /** Pause between recovery probes of a down node, ms. Default 500. */
+  readonly probeIntervalMs?: number
+}
+
+interface NodeState {
+  failures: number
+  down: boolean
+  probing: boolean
+  lastError: string
+}
+
+/**
+ * One detector per SDK process, shared by every store: a node that fails
+ * `threshold` requests in a row is down; down nodes are skipped without
+ * waiting for a timeout and probed in the background until they answer.
+ * Emits `down` and `up` with the node id.
+ */
+export class FailureDetector extends EventEmitter {
+  private readonly nodes = new Map<string, NodeState>()
+  private readonly threshold: number
+  private readonly probeIntervalMs: number
+  private readonly timers = new Set<NodeJS.Timeout>()
+  private stopped = false
+
+  constructor(
+    private readonly probe: (node: string) => Promise<void>,
+    options: FailureDetectorOptions = {},
+  ) {
+    super()
+    this.threshold = options.threshold ?? 2
+    this.probeIntervalMs = options.probeIntervalMs ?? 500
+  }
+
+  private state(node: string): NodeState {
+    let s = this.nodes.get(node)
+    if (!s) {
+      s = { failures: 0, down: false, probing: false, lastError: '' }
+      this.nodes.set(node, s)
+    }
+    return s
+  }
+
+  isUp(node: string): boolean {
+    return !this.state(node).down
+  }
+
+  /** A request to the node succeeded. */
+  success(node: string): void {
+    const s = this.state(node)
+    s.failures = 0
+    if (s.down) {
+      s.down = false
+      this.emit('up', node)
+    }
+  }
+
+  /** A request to the node failed at the transport level. `definite` for refused connections. */
+  failure(node: string, error: string, definite = false): void {
+    const s = this.state(node)
+    s.failures++
+    s.lastError = error
+    if (!s.down && (definite || s.failures >= this.threshold)) {
+      s.down = true
+      this.emit('down', node, error)
+      this.startProbing(node)
+    }
+  }
+
+  private startProbing(node: string): void {
+    const s = this.state(node)
+    if (s.probing || this.stopped) return
+    s.probing = true
+    const tick = () => {
+      const timer = setTimeout(async () => {
+        this.timers.delete(timer)
+        if (this.stopped) return
+        try {
+          await this.probe(node)
+          s.probing = false
+          this.success(node)
+        } catch (e) {
+          s.lastError = (e as Error).message
+          tick()
+        }
+      }, this.probeIntervalMs)
+      timer.unref()
+      this.timers.add(timer)
+    }
+    tick()
+  }
+
+  /** Every node's view: up or down, and the last error seen. */
+  snapshot(): { node: string; up: boolean; lastError: string }[] {
+    return [...this.nodes].map(([node, s]) => ({ node, up: !s.down, lastError: s.lastError }))
+  }
+
+  stop(): void {
+    this.stopped = true
+    for (const t of this.timers) clearTimeout(t)
+    this.timers.clear()
+  }
+}

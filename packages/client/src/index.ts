@@ -1,0 +1,15 @@
+export { connect, Kvorum, type ConnectOptions } from './client.js'
+export { Store, type StoreOptions, type CallOptions, type WriteOptions, type GetResult } from './store.js'
+export { HttpTransport, type HttpTransportOptions } from './http-transport.js'
+export { MemoryTransport } from './memory-transport.js'
+export type { Transport, NodeClient, RequestOptions } from './transport.js'
+export { FailureDetector, type FailureDetectorOptions } from './failure-detector.js'
+export type { BatchOptions } from './batcher.js'
+export type { MetricsSnapshot } from './metrics.js'
+export { Histogram } from './metrics.js'
+export { bytesCodec, utf8Codec, jsonCodec, type Codec, type CodecName } from './codecs.js'
+export { lastWriterWins, counter, orSet, type Counter, type ORSet } from './merges.js'
+export {
+  KvorumError, QuorumNotMetError, TimeoutError, IndeterminateWriteError, InvalidInputError, UnknownStoreError,
+  TooManySiblingsError, StaleMetadataError, NodeUnavailableError, type ReplicaFailure,
+} from '@kvorum/core'

@@ -1,0 +1,45 @@
+import { type NodeDef, type NodeProtocol, NodeUnavailableError } from '@kvorum/core'
+import type { NodeClient, RequestOptions, Transport } from './transport.js'
+
+/**
+ * Calls node protocol implementations (storage engines) in-process. Nodes can
+ * be marked unreachable to play a crashed or partitioned node; the simulator
+ * builds richer faults on top of `intercept`.
+ */
+export class MemoryTransport implements Transport {
+  private readonly unreachable = new Set<string>()
+  onClusterVersion?: (version: number, node: NodeDef) => void
+  /**
+   * Runs around every call; may delay, drop (throw) or pass it on. Default:
+   * pass on. The simulator installs its seeded scheduler here.
+   */
+  intercept: (node: string, op: string, opts: RequestOptions, call: () => Promise<unknown>) => Promise<unknown> = (_n, _o, _r, call) => call()
+
+  constructor(private readonly nodes: Map<string, NodeProtocol>) {}
+
+  /** Make a node refuse every call, as if it were down, or reachable again. */
+  setReachable(id: string, reachable: boolean): void {
+    if (reachable) this.unreachable.delete(id)
+    else this.unreachable.add(id)
+  }
+
+  node(def: NodeDef): NodeClient {
+    const call = (op: keyof NodeProtocol) => async (opts: RequestOptions, ...args: unknown[]) => {
+      const run = async () => {
+        if (this.unreachable.has(def.id)) throw new NodeUnavailableError(def.id, 'unreachable (in-memory transport)')
+        const impl = this.nodes.get(def.id)
+        if (!impl) throw new NodeUnavailableError(def.id, 'no such node')
+        const out = await (impl[op] as (...a: unknown[]) => Promise<unknown>).apply(impl, args)
+        const health = await impl.health()
+        if (health.clusterVersion > 0) this.onClusterVersion?.(health.clusterVersion, def)
+        return out
+      }
+      return this.intercept(def.id, op, opts, run)
+    }
+    const ops: (keyof NodeProtocol)[] = ['coordinatePut', 'mergePut', 'get', 'putHints', 'listHints', 'deleteHints', 'hintTargets', 'merkleRoots', 'merkleBranches', 'merkleLeaves', 'scan', 'getCluster', 'putCluster', 'health']
+    return Object.fromEntries(ops.map((op) => [op, call(op)])) as unknown as NodeClient
+  }
+
+  async close(): Promise<void> {}
+}
+

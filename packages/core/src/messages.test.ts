@@ -1,0 +1,155 @@
+import { describe, expect, it } from 'vitest'
+import fc from 'fast-check'
+import * as m from './messages.js'
+import { Writer } from './codec.js'
+import { type VersionVector } from './clock.js'
+import { type Version } from './versions.js'
+import type { CoordinateItem, ItemResult, KeySet } from './protocol.js'
+import { InvalidInputError } from './errors.js'
+import { LIMITS } from './limits.js'
+
+const actor = fc.oneof(fc.constantFrom('a1', 'b2', 'c3'), fc.stringMatching(/^[0-9a-z-]{1,64}$/))
+const counter = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER })
+const clock: fc.Arbitrary<VersionVector> = fc
+  .uniqueArray(fc.tuple(actor, counter), { selector: ([a]) => a, maxLength: 4 })
+  .map((entries) => Object.fromEntries(entries))
+const value = fc.option(fc.uint8Array({ maxLength: 32 }), { nil: null })
+const version: fc.Arbitrary<Version> = fc.record({ dot: fc.record({ actor, counter }), context: clock, timestamp: fc.maxSafeNat(), value })
+const set = fc.uniqueArray(version, { selector: (v) => `${v.dot.actor}:${v.dot.counter}`, maxLength: 3 })
+// Mostly short keys, sometimes the longest allowed.
+const key = fc.oneof({ weight: 9, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 16 }) }, { weight: 1, arbitrary: fc.uint8Array({ minLength: 1024, maxLength: 1024 }) })
+const batch = <T>(item: fc.Arbitrary<T>): fc.Arbitrary<T[]> => fc.array(item, { maxLength: 4 })
+const store = fc.stringMatching(/^[A-Za-z0-9_.-]{1,64}$/)
+const keySet: fc.Arbitrary<KeySet> = fc.record({ key, siblings: set })
+const itemError = fc.record(
+  { code: fc.stringMatching(/^KV_[A-Z_]{1,20}$/), message: fc.string({ maxLength: 200, unit: 'grapheme' }), clusterVersion: fc.integer({ min: 1, max: 1e9 }) },
+  { requiredKeys: ['code', 'message'] },
+)
+const result = <T>(ok: fc.Arbitrary<T>): fc.Arbitrary<ItemResult<T>> =>
+  fc.oneof(fc.record({ ok: fc.constant(true as const), value: ok }), fc.record({ ok: fc.constant(false as const), error: itemError }))
+
+/** One message type: how to make valid values, and its encoder and decoder. */
+interface Codec {
+  readonly name: string
+  readonly frames: fc.Arbitrary<{ readonly value: unknown; readonly frame: Uint8Array }>
+  decode(bytes: Uint8Array): unknown
+}
+
+function codec<T>(name: string, arb: fc.Arbitrary<T>, encode: (x: T) => Uint8Array, decode: (bytes: Uint8Array) => T): Codec {
+  return { name, frames: arb.map((value) => ({ value, frame: encode(value) })), decode }
+}
+
+const coordinateItem: fc.Arbitrary<CoordinateItem> = fc.record({ key, value, context: clock, timestamp: fc.maxSafeNat() })
+const CODECS: Codec[] = [
+  codec('coordinate', batch(coordinateItem), m.encodeCoordinate, (b) => m.decodeCoordinate(b, 32)),
+  codec('key sets', batch(keySet), m.encodeKeySets, (b) => m.decodeKeySets(b, 32, 3)),
+  codec('hints', batch(fc.record({ store, key, siblings: set })), m.encodeHints, m.decodeHints),
+  codec('stored hints', batch(fc.record({ id: fc.maxSafeNat(), seq: fc.maxSafeNat(), createdMs: fc.maxSafeNat(), store, key, siblings: set })), m.encodeStoredHints, m.decodeStoredHints),
+  codec('keys', batch(key), m.encodeKeys, m.decodeKeys),
+  codec('set results', batch(result(set)), m.encodeSetResults, m.decodeSetResults),
+  codec('ack results', batch(result(fc.constant(null))), m.encodeAckResults, m.decodeAckResults),
+  codec(
+    'scan request',
+    fc.record(
+      { partition: fc.nat({ max: LIMITS.maxPartitions - 1 }), limit: fc.integer({ min: 1, max: 10_000 }), segments: fc.array(fc.nat({ max: 1023 }), { minLength: 1, maxLength: 8 }), after: key },
+      { requiredKeys: ['partition', 'limit'] },
+    ),
+    m.encodeScanRequest,
+    m.decodeScanRequest,
+  ),
+  codec('scan page', fc.record({ items: batch(keySet), next: key }, { requiredKeys: ['items'] }), m.encodeScanPage, m.decodeScanPage),
+  codec('acks', batch(fc.record({ id: fc.maxSafeNat(), seq: fc.maxSafeNat() })), m.encodeAcks, m.decodeAcks),
+]
+
+function onlyInvalidInput(decode: () => unknown): void {
+  try {
+    decode()
+  } catch (e) {
+    expect(e).toBeInstanceOf(InvalidInputError)
+    expect((e as InvalidInputError).code).toBe('KV_INVALID_INPUT')
+  }
+}
+
+type Mutation = { readonly op: 'set' | 'insert' | 'delete'; readonly at: number; readonly byte: number }
+const mutations = fc.array(fc.record({ op: fc.constantFrom('set' as const, 'insert' as const, 'delete' as const), at: fc.nat(), byte: fc.nat({ max: 255 }) }), { minLength: 1, maxLength: 4 })
+
+function mutate(frame: Uint8Array, ms: readonly Mutation[]): Uint8Array {
+  const bytes = [...frame]
+  for (const mu of ms) {
+    const at = mu.at % (bytes.length + 1)
+    if (mu.op === 'insert') bytes.splice(at, 0, mu.byte)
+    else if (mu.op === 'delete') bytes.splice(at, 1)
+    else if (at < bytes.length) bytes[at] = mu.byte
+  }
+  return Uint8Array.from(bytes)
+}
+
+describe.each(CODECS)('$name', (c) => {
+  it('round-trips', () => {
+    fc.assert(
+      fc.property(c.frames, ({ value: v, frame }) => {
+        expect(c.decode(frame)).toEqual(v)
+      }),
+      { numRuns: 100 },
+    )
+  })
+
+  it('rejects every truncation and trailing bytes', () => {
+    fc.assert(
+      fc.property(c.frames, ({ frame }) => {
+        for (let n = 0; n < frame.length; n += Math.ceil(frame.length / 64)) expect(() => c.decode(frame.subarray(0, n))).toThrow(InvalidInputError)
+        expect(() => c.decode(Uint8Array.from([...frame, 0]))).toThrow(/trailing bytes/)
+      }),
+      { numRuns: 30 },
+    )
+  })
+
+  it('throws nothing but InvalidInputError on random or mutated frames', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 100 }), (bytes) => onlyInvalidInput(() => c.decode(bytes))), { numRuns: 200 })
+    fc.assert(fc.property(c.frames, mutations, ({ frame }, ms) => onlyInvalidInput(() => c.decode(mutate(frame, ms)))), { numRuns: 200 })
+  })
+})
+
+const frame = (body: (w: Writer) => void): Uint8Array => {
+  const w = new Writer()
+  body(w)
+  return w.finish()
+}
+const bad = (decode: () => unknown, message: RegExp): void => {
+  expect(decode).toThrow(InvalidInputError)
+  expect(decode).toThrow(message)
+}
+
+describe('limits', () => {
+  it('keys must be 1..1024 bytes', () => {
+    expect(m.decodeKeys(m.encodeKeys([new Uint8Array(1024)]))).toHaveLength(1)
+    bad(() => m.decodeKeys(m.encodeKeys([new Uint8Array(0)])), /got 0/)
+    bad(() => m.decodeKeys(m.encodeKeys([new Uint8Array(1025)])), /key bytes: 1025 is over the limit of 1024/)
+    bad(() => m.decodeScanRequest(m.encodeScanRequest({ partition: 0, limit: 1, after: new Uint8Array(1025) })), /over the limit/)
+  })
+
+  it('batches hold at most 1024 items', () => {
+    const keys = Array.from({ length: 1025 }, () => Uint8Array.of(1))
+    bad(() => m.decodeKeys(m.encodeKeys(keys)), /batch items: 1025/)
+    expect(m.decodeKeys(m.encodeKeys(keys.slice(1)))).toHaveLength(1024)
+  })
+
+  it('values and sibling counts are held to the store limits', () => {
+    const item: CoordinateItem = { key: Uint8Array.of(1), value: new Uint8Array(33), context: {}, timestamp: 0 }
+    bad(() => m.decodeCoordinate(m.encodeCoordinate([item]), 32), /store limit 32/)
+    expect(m.decodeCoordinate(m.encodeCoordinate([item]), 33)).toHaveLength(1)
+    const v = (n: number): Version => ({ dot: { actor: 'a1', counter: n }, context: {}, timestamp: 0, value: null })
+    bad(() => m.decodeKeySets(m.encodeKeySets([{ key: Uint8Array.of(1), siblings: [v(1), v(2), v(3), v(4)] }]), 32, 3), /siblings: 4/)
+  })
+
+  it('scan limit, item status and tombstone flag are checked', () => {
+    for (const limit of [0, 10_001]) bad(() => m.decodeScanRequest(m.encodeScanRequest({ partition: 0, limit })), /scan limit/)
+    bad(() => m.decodeAckResults(frame((w) => w.uint(1).byte(2))), /item status/)
+    bad(() => m.decodeCoordinate(frame((w) => w.uint(1).bytes(Uint8Array.of(1)).uint(0).uint(0).byte(2)), 10), /tombstone flag/)
+  })
+
+  it('an item error keeps its code, message and cluster version', () => {
+    const results: ItemResult<null>[] = [{ ok: true, value: null }, { ok: false, error: { code: 'KV_STALE_METADATA', message: 'moved', clusterVersion: 7 } }]
+    expect(m.decodeAckResults(m.encodeAckResults(results))).toEqual(results)
+  })
+})

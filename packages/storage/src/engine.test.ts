@@ -1,0 +1,69 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { covers, setContext, toHex, utf8 } from '@kvorum/core'
+import { StorageEngine } from './engine.js'
+import { engineSuite, ok, singleNodeCluster, values } from './engine.case.js'
+
+let dir = ''
+let files = 0
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'kvorum-engine-'))
+})
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true })
+})
+
+engineSuite('sqlite file', (options) => new StorageEngine({ ...options, path: join(dir, `engine-${files++}.db`) }))
+engineSuite(':memory:', (options) => new StorageEngine({ ...options, path: ':memory:' }))
+
+describe('StorageEngine on a file, reopened', () => {
+  const opened: StorageEngine[] = []
+  afterEach(() => {
+    for (const e of opened.splice(0)) e.close()
+  })
+  const open = (path: string) => {
+    const e = new StorageEngine({ path, nodeId: 'n1', durability: 'full' })
+    opened.push(e)
+    return e
+  }
+  const keys = Array.from({ length: 40 }, (_, i) => utf8(`r${i}`))
+
+  it('keeps its data, cluster and Merkle leaves, and takes a new incarnation', async () => {
+    const path = join(dir, 'reopen.db')
+    const first = open(path)
+    await first.putCluster(singleNodeCluster())
+    await first.coordinatePut('kv', keys.map((key, i) => ({ key, value: i % 5 === 0 ? null : utf8(`v${i}`), context: {}, timestamp: 1 })))
+    const before = await first.get('kv', keys)
+    const rootsBefore = toHex(await first.merkleRoots('kv'))
+    const oldIncarnation = first.incarnation
+    first.close()
+
+    const second = open(path)
+    expect(second.incarnation).not.toBe(oldIncarnation)
+    expect((await second.health()).clusterVersion).toBe(1)
+    expect(await second.get('kv', keys)).toEqual(before)
+    expect(toHex(await second.merkleRoots('kv'))).toBe(rootsBefore)
+
+    // A write after the reopen gets a dot the old context cannot cover.
+    const oldContext = setContext(ok(before[1]))
+    const [res] = await second.coordinatePut('kv', [{ key: keys[1] as Uint8Array, value: utf8('later'), context: {}, timestamp: 2 }])
+    const fresh = ok(res).find((v) => v.dot.actor === second.incarnation)
+    expect(fresh).toBeDefined()
+    expect(covers(oldContext, fresh?.dot ?? { actor: '', counter: 0 })).toBe(false)
+    expect(values(ok(res))).toEqual(['later', 'v1'])
+  })
+
+  it('close() commits the writes still queued for the next group', async () => {
+    const path = join(dir, 'queued.db')
+    const first = open(path)
+    await first.putCluster(singleNodeCluster())
+    const pending = first.coordinatePut('kv', [{ key: utf8('queued'), value: utf8('yes'), context: {}, timestamp: 1 }])
+    expect(first.queueDepth).toBe(1)
+    first.close()
+    expect(values(ok((await pending)[0]))).toEqual(['yes'])
+    const second = open(path)
+    expect(values(ok((await second.get('kv', [utf8('queued')]))[0]))).toEqual(['yes'])
+  })
+})
