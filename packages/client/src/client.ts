@@ -132,13 +132,14 @@ export class Kvorum implements Runtime {
   /** Run an operation, refreshing the cluster definition and retrying when a node says ours is stale. */
   async withRefresh<T>(op: () => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
+      const version = this.view.cluster.version
       try {
         return await op()
       } catch (e) {
         if (!(e instanceof StaleMetadataError) || attempt >= MAX_REFRESH_RETRIES) throw e
-        const before = this.view.cluster.version
         await this.refresh()
-        if (this.view.cluster.version === before) throw e
+        // Retry only with a newer definition than the one that failed (a refresh may already have run).
+        if (this.view.cluster.version <= version) throw e
       }
     }
   }

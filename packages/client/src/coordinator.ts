@@ -1,5 +1,5 @@
 import {
-  type ItemError, type ReplicaFailure, type SiblingSet, type StoreDef, type VersionVector, IndeterminateWriteError,
+  type HintItem, type ItemError, type ReplicaFailure, type SiblingSet, type StoreDef, type VersionVector, IndeterminateWriteError,
   InvalidInputError, KvorumError, QuorumNotMetError, StaleMetadataError, TimeoutError, TooManySiblingsError,
   resolveSets, sameSet,
 } from '@kvorum/core'
@@ -108,18 +108,21 @@ export async function coordinatePut(
     const usedFallbacks = new Set<string>()
     const hint = (target: string) => {
       const fallback = fallbacks.find((f) => !usedFallbacks.has(f) && rt.detector.isUp(f))
-      if (!fallback) return finish()
+      if (!fallback) {
+        // No node outside the preference list is left (e.g. 3 nodes, n=3): park the hint on
+        // the coordinator so the target still gets the write when it returns. It already
+        // counted once, so the parked hint does not count toward w.
+        rt.background(parkHint(rt, coordinator, target, { store: store.name, key, siblings: written }, deadline))
+        return finish()
+      }
       usedFallbacks.add(fallback)
       tracker.expect(false)
-      const sent = rt.batcher(fallback).hint(target, { store: store.name, key, siblings: written }, deadline).then(
-        (res) => {
-          if (!res.ok) throw new KvorumError(res.error.code, res.error.message)
-          rt.metrics.hintsWritten++
-          tracker.ack(false)
-          finish()
-        },
-        (e) => Promise.reject(e),
-      ).catch((e) => {
+      const sent = rt.batcher(fallback).hint(target, { store: store.name, key, siblings: written }, deadline).then((res) => {
+        if (!res.ok) throw new KvorumError(res.error.code, res.error.message)
+        rt.metrics.hintsWritten++
+        tracker.ack(false)
+        finish()
+      }).catch((e) => {
         tracker.fail(false, failureOf(fallback, e))
         hint(target)
       })
@@ -148,6 +151,11 @@ export async function coordinatePut(
     }
     finish()
   })
+}
+
+async function parkHint(rt: Runtime, holder: string, target: string, item: HintItem, deadline: number): Promise<void> {
+  const res = await rt.batcher(holder).hint(target, item, Math.max(deadline, Date.now() + rt.requestTimeoutMs))
+  if (res.ok) rt.metrics.hintsWritten++
 }
 
 /** A read's merged answer and the replies it came from. */
