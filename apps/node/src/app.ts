@@ -3,7 +3,7 @@ import { bodyLimit } from 'hono/body-limit'
 import type { Logger } from 'pino'
 import {
   InvalidInputError, KvorumError, LIMITS, NoClusterError, UnauthorizedError, decodeAcks, decodeCoordinate, decodeHints,
-  decodeKeySets, decodeKeys, decodeScanRequest, encodeAckResults, encodeScanPage, encodeSetResults,
+  decodeKeySets, decodeKeys, decodeScanRequest, decodeTombstoneRequest, encodeAckResults, encodeKeySets, encodeScanPage, encodeSetResults,
   encodeStoredHints, findStore, validateCluster,
 } from '@kvorum/core'
 import type { StorageEngine } from '@kvorum/storage'
@@ -94,6 +94,14 @@ export function createApp({ engine, logger, token }: AppOptions) {
   app.post('/v1/stores/:store/scan', async (c) => {
     const store = await storeOf(c)
     return binary(c, encodeScanPage(await engine.scan(store.name, decodeScanRequest(await body(c)))))
+  })
+  app.post('/v1/stores/:store/tombstones', async (c) => {
+    const store = await storeOf(c)
+    return binary(c, encodeKeySets(await engine.listTombstones(store.name, decodeTombstoneRequest(await body(c)))))
+  })
+  app.post('/v1/stores/:store/reap', async (c) => {
+    const store = await storeOf(c)
+    return c.json({ reaped: await engine.reap(store.name, decodeKeySets(await body(c), store.maxValueBytes, 1000)) })
   })
   app.get('/v1/stores/:store/merkle', async (c) => binary(c, await engine.merkleRoots((await storeOf(c)).name)))
   app.get('/v1/stores/:store/merkle/:partition', async (c) =>

@@ -3,7 +3,9 @@ import {
   findStore, validateCluster,
 } from '@kvorum/core'
 import { type BatchOptions, NodeBatcher } from './batcher.js'
+import { AntiEntropy, type RepairOptions, type RepairReport } from './anti-entropy.js'
 import { FailureDetector, type FailureDetectorOptions } from './failure-detector.js'
+import { type HandoffOptions, HandoffWorker } from './handoff.js'
 import { HttpTransport } from './http-transport.js'
 import { ClientMetrics, type MetricsSnapshot } from './metrics.js'
 import type { Runtime } from './runtime.js'
@@ -45,6 +47,7 @@ export class Kvorum implements Runtime {
   private readonly pending = new Set<Promise<unknown>>()
   private refreshing: Promise<void> | null = null
   private closed = false
+  private handoff: HandoffWorker | undefined
 
   constructor(
     readonly transport: Transport,
@@ -151,6 +154,20 @@ export class Kvorum implements Runtime {
     return new Store<T>(this, name, options)
   }
 
+  /** Start delivering hints to nodes that answer again, in this process. Stops with close(). */
+  startHandoff(options: HandoffOptions = {}): HandoffWorker {
+    if (!this.handoff) {
+      this.handoff = new HandoffWorker(this, options)
+      this.handoff.start()
+    }
+    return this.handoff
+  }
+
+  /** One Merkle anti-entropy pass: compare replicas, repair what differs, reap old tombstones. */
+  repair(options: RepairOptions = {}): Promise<RepairReport> {
+    return new AntiEntropy(this).repair(options)
+  }
+
   /** What this client has done: latency per operation, repairs, hints, siblings. */
   stats(): MetricsSnapshot {
     return this.metrics.snapshot()
@@ -166,6 +183,7 @@ export class Kvorum implements Runtime {
   async close(graceMs = 2000): Promise<void> {
     if (this.closed) return
     this.closed = true
+    await this.handoff?.stop()
     let timer: NodeJS.Timeout | undefined
     await Promise.race([Promise.all([...this.pending]), new Promise((r) => (timer = setTimeout(r, graceMs)))])
     clearTimeout(timer)

@@ -3,7 +3,7 @@ import {
   type ClusterDef, type CoordinateItem, type HintItem, type HintTarget, type KeySet, type NodeDef,
   type NodeHealth, type ScanRequest, KvorumError, NodeUnavailableError, decodeAckResults, decodeScanPage,
   decodeSetResults, decodeStoredHints, encodeAcks, encodeCoordinate, encodeHints, encodeKeySets, encodeKeys,
-  encodeScanRequest, errorFromWire, TimeoutError,
+  encodeScanRequest, encodeTombstoneRequest, decodeKeySets, errorFromWire, TimeoutError, type TombstoneRequest,
 } from '@kvorum/core'
 import type { NodeClient, RequestOptions, Transport } from './transport.js'
 
@@ -94,6 +94,8 @@ export class HttpTransport implements Transport {
       merkleBranches: async (o, store: string, p: number) => this.call(def, o, 'GET', `${s(store)}/merkle/${p}`),
       merkleLeaves: async (o, store: string, p: number, b: number) => this.call(def, o, 'GET', `${s(store)}/merkle/${p}/${b}`),
       scan: async (o, store: string, req: ScanRequest) => decodeScanPage(await this.call(def, o, 'POST', `${s(store)}/scan`, encodeScanRequest(req))),
+      listTombstones: async (o, store: string, req: TombstoneRequest) => decodeKeySets(await this.call(def, o, 'POST', `${s(store)}/tombstones`, encodeTombstoneRequest(req)), 0, 1000),
+      reap: async (o, store: string, items: readonly KeySet[]) => (JSON.parse(text(await this.call(def, o, 'POST', `${s(store)}/reap`, encodeKeySets(items)))) as { reaped: number }).reaped,
       getCluster: async (o) => {
         try {
           return JSON.parse(text(await this.call(def, o, 'GET', '/v1/cluster'))) as ClusterDef

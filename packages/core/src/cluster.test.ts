@@ -39,7 +39,7 @@ describe('validateCluster', () => {
   it('rejects bad nodes: duplicate id, bad id, bad url, bad zone, none at all', () => {
     rejects(edit({ nodes: [...nodes, { id: 'n1', url: 'http://127.0.0.1:9999' }] }), /node id n1 appears twice/)
     rejects(edit({ nodes: [...nodes, { id: 'n 4', url: 'http://127.0.0.1:9999' }] }), /every node needs an id/)
-    rejects(edit({ nodes: [...nodes, { id: 'n4', url: 'ftp://x' }] }), /url must be/)
+    for (const url of ['127.0.0.1:7070', 'http://a b', '', 7070]) rejects(edit({ nodes: [...nodes, { id: 'n4', url }] }), /url must be/)
     rejects(edit({ nodes: [...nodes, { id: 'n4', url: 'http://x:1', zone: 'a b' }] }), /zone must match/)
     rejects(edit({ nodes: [] }), /1\.\.1024 nodes/)
   })

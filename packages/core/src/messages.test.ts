@@ -51,14 +51,27 @@ const CODECS: Codec[] = [
   codec(
     'scan request',
     fc.record(
-      { partition: fc.nat({ max: LIMITS.maxPartitions - 1 }), limit: fc.integer({ min: 1, max: 10_000 }), segments: fc.array(fc.nat({ max: 1023 }), { minLength: 1, maxLength: 8 }), after: key },
-      { requiredKeys: ['partition', 'limit'] },
+      {
+        partition: fc.nat({ max: LIMITS.maxPartitions - 1 }),
+        limit: fc.integer({ min: 1, max: 10_000 }),
+        segments: fc.array(fc.nat({ max: 1023 }), { minLength: 1, maxLength: 8 }),
+        after: key,
+        headsOnly: fc.boolean(),
+      },
+      // The decoder always states headsOnly, so it is required here.
+      { requiredKeys: ['partition', 'limit', 'headsOnly'] },
     ),
     m.encodeScanRequest,
     m.decodeScanRequest,
   ),
   codec('scan page', fc.record({ items: batch(keySet), next: key }, { requiredKeys: ['items'] }), m.encodeScanPage, m.decodeScanPage),
   codec('acks', batch(fc.record({ id: fc.maxSafeNat(), seq: fc.maxSafeNat() })), m.encodeAcks, m.decodeAcks),
+  codec(
+    'tombstone request',
+    fc.record({ partition: fc.nat({ max: LIMITS.maxPartitions - 1 }), beforeMs: fc.maxSafeNat(), limit: fc.integer({ min: 1, max: 10_000 }) }),
+    m.encodeTombstoneRequest,
+    m.decodeTombstoneRequest,
+  ),
 ]
 
 function onlyInvalidInput(decode: () => unknown): void {
@@ -143,7 +156,10 @@ describe('limits', () => {
   })
 
   it('scan limit, item status and tombstone flag are checked', () => {
-    for (const limit of [0, 10_001]) bad(() => m.decodeScanRequest(m.encodeScanRequest({ partition: 0, limit })), /scan limit/)
+    for (const limit of [0, 10_001]) {
+      bad(() => m.decodeScanRequest(m.encodeScanRequest({ partition: 0, limit })), /scan limit/)
+      bad(() => m.decodeTombstoneRequest(m.encodeTombstoneRequest({ partition: 0, beforeMs: 0, limit })), /limit must be/)
+    }
     bad(() => m.decodeAckResults(frame((w) => w.uint(1).byte(2))), /item status/)
     bad(() => m.decodeCoordinate(frame((w) => w.uint(1).bytes(Uint8Array.of(1)).uint(0).uint(0).byte(2)), 10), /tombstone flag/)
   })

@@ -1,7 +1,7 @@
 import { InvalidInputError } from './errors.js'
 import { Reader, Writer, readClock, readSet, writeClock, writeSet } from './codec.js'
 import { LIMITS } from './limits.js'
-import type { CoordinateItem, HintItem, ItemResult, KeySet, ScanPage, ScanRequest, StoredHint } from './protocol.js'
+import type { CoordinateItem, HintItem, ItemResult, KeySet, ScanPage, ScanRequest, StoredHint, TombstoneRequest } from './protocol.js'
 import type { SiblingSet } from './versions.js'
 
 /**
@@ -183,6 +183,7 @@ export function encodeScanRequest(req: ScanRequest): Uint8Array {
     for (const s of req.segments ?? []) w.uint(s)
     if (req.after) w.byte(1).bytes(req.after)
     else w.byte(0)
+    w.byte(req.headsOnly ? 1 : 0)
   })
 }
 
@@ -195,7 +196,8 @@ export function decodeScanRequest(bytes: Uint8Array): ScanRequest {
     const segments = Array.from({ length: segCount }, () => r.uint())
     const hasAfter = r.byte()
     const after = hasAfter === 1 ? readKey(r) : undefined
-    const base = segCount > 0 ? { partition, limit, segments } : { partition, limit }
+    const headsOnly = r.byte() === 1
+    const base = segCount > 0 ? { partition, limit, segments, headsOnly } : { partition, limit, headsOnly }
     return after ? { ...base, after } : base
   })
 }
@@ -230,5 +232,17 @@ export function decodeAcks(bytes: Uint8Array): { id: number; seq: number }[] {
   return parse(bytes, (r) => {
     const n = r.count(10_000, 'hint acks')
     return Array.from({ length: n }, () => ({ id: r.uint(), seq: r.uint() }))
+  })
+}
+
+export function encodeTombstoneRequest(req: TombstoneRequest): Uint8Array {
+  return frame((w) => w.uint(req.partition).uint(req.beforeMs).uint(req.limit))
+}
+
+export function decodeTombstoneRequest(bytes: Uint8Array): TombstoneRequest {
+  return parse(bytes, (r) => {
+    const req = { partition: r.uint(), beforeMs: r.uint(), limit: r.uint() }
+    if (req.limit < 1 || req.limit > 10_000) throw new InvalidInputError('tombstone page limit must be 1..10000')
+    return req
   })
 }

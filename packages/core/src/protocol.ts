@@ -60,6 +60,16 @@ export interface ScanRequest {
   readonly segments?: readonly number[]
   readonly after?: Uint8Array
   readonly limit: number
+  /** Leave values out (live versions come back with empty values): for comparing clocks cheaply. */
+  readonly headsOnly?: boolean
+}
+
+/** Which tombstones to list for reaping. */
+export interface TombstoneRequest {
+  readonly partition: number
+  /** Only keys deleted (on this node) before this time, ms. */
+  readonly beforeMs: number
+  readonly limit: number
 }
 
 /** What `/health` tells. */
@@ -99,6 +109,13 @@ export interface NodeProtocol {
   merkleLeaves(store: string, partition: number, branch: number): Promise<Uint8Array>
   /** Keys and sets of a partition, in key order, a page at a time. */
   scan(store: string, req: ScanRequest): Promise<ScanPage>
+  /** Keys of a partition whose every version is a tombstone older than `beforeMs` (heads only). */
+  listTombstones(store: string, req: TombstoneRequest): Promise<KeySet[]>
+  /**
+   * Remove keys whose stored set is still exactly the given tombstones (same
+   * dots, all tombstones); a key that changed since is kept. Returns how many went.
+   */
+  reap(store: string, items: readonly KeySet[]): Promise<number>
   /** The cluster definition the node holds, or null before `cluster init`. */
   getCluster(): Promise<ClusterDef | null>
   /** Install a cluster definition; an older or equal version than the held one is refused. */

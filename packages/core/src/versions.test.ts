@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { type Dot, type VersionVector, compareDots, covers } from './clock.js'
-import { type CoordinateInput, type SiblingSet, type Version, coordinatePut, isDeleted, lwwReduce, mergeSets, sameSet, setContext } from './versions.js'
+import { type CoordinateInput, type SiblingSet, type Version, coordinateIn, coordinatePut, isDeleted, lwwReduce, mergeSets, resolveSets, sameSet, setContext } from './versions.js'
 import { utf8 } from './bytes.js'
 
 /*
@@ -207,6 +207,52 @@ describe('lwwReduce', () => {
       }),
       { numRuns: 300 },
     )
+  })
+})
+
+describe('store modes', () => {
+  it('siblings mode is mergeSets and coordinatePut', () => {
+    fc.assert(
+      fc.property(history(true), fc.nat(), fc.nat(), (ops, i, j) => {
+        const h = simulate(ops)
+        expect(resolveSets('siblings', pick(h, i), pick(h, j))).toEqual(mergeSets(pick(h, i), pick(h, j)))
+        for (const { stored, input, dot, result } of h.puts) expect(coordinateIn('siblings', stored, input, dot)).toEqual(result)
+      }),
+      { numRuns: 100 },
+    )
+  })
+
+  it('lww merge keeps one version and is idempotent, commutative and associative', () => {
+    fc.assert(
+      fc.property(history(true), fc.nat(), fc.nat(), fc.nat(), (ops, i, j, k) => {
+        const h = simulate(ops)
+        const [a, b, c] = [pick(h, i), pick(h, j), pick(h, k)]
+        const lww = (...sets: SiblingSet[]): string[] => dots(resolveSets('lww', ...sets))
+        expect(lww(a, b).length).toBeLessThanOrEqual(1)
+        expect(lww(a, a)).toEqual(lww(a))
+        expect(lww(resolveSets('lww', a, b), b)).toEqual(lww(a, b))
+        expect(lww(a, b)).toEqual(lww(b, a))
+        expect(lww(resolveSets('lww', a, b), c)).toEqual(lww(a, resolveSets('lww', b, c)))
+      }),
+      { numRuns: 100 },
+    )
+  })
+
+  it('an lww write that saw the stored version wins even when the writer clock lags', () => {
+    fc.assert(
+      fc.property(siblings.filter((s) => s.length > 0), (stored) => {
+        const dot = { actor: 'z9', counter: 1 }
+        const out = coordinateIn('lww', stored, { value: utf8('new'), context: setContext(stored), timestamp: 0 }, dot)
+        expect(dots(out)).toEqual(['z9:1'])
+        for (const v of stored) expect((out[0] as Version).timestamp).toBeGreaterThan(v.timestamp)
+      }),
+      { numRuns: 100 },
+    )
+  })
+
+  it('an lww blind write older than the stored version is dropped (lossy by design)', () => {
+    const stored: Version[] = [{ dot: { actor: 'a1', counter: 1 }, context: {}, timestamp: 10, value: utf8('kept') }]
+    expect(coordinateIn('lww', stored, { value: utf8('lost'), context: {}, timestamp: 5 }, { actor: 'b1', counter: 1 })).toEqual(stored)
   })
 })
 

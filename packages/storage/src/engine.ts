@@ -3,10 +3,10 @@ import Database from 'better-sqlite3'
 import {
   type ClusterDef, type CoordinateItem, type HintItem, type HintTarget, type ItemResult, type KeySet,
   type NodeHealth, type NodeProtocol, type ScanPage, type ScanRequest, type SiblingSet, type StoreDef,
-  type StoredHint, type Version,
+  type StoredHint, type TombstoneRequest, type Version,
   BRANCHES, BRANCH_FANOUT, HASH_BYTES, HintBacklogFullError, InvalidInputError, KvorumError, LIMITS,
   NoClusterError, Ring, StaleMetadataError, TooManySiblingsError, branchesOf, coordinateIn, decodeSet,
-  encodeSet, findStore, isDeleted, keyDigest, keyHash, partitionOfHash, resolveSets, segmentOfHash,
+  encodeSet, findStore, isDeleted, keyDigest, keyHash, partitionOfHash, resolveSets, sameSet, segmentOfHash,
   showKey, validateCluster, xorHash,
 } from '@kvorum/core'
 import { GroupCommit } from './group-commit.js'
@@ -39,12 +39,20 @@ export interface EngineStats {
   hintsRefused: number
   hintsExpired: number
   itemErrors: number
+  tombstonesReaped: number
 }
 
 interface Row {
   id: number
   data: Uint8Array
+  tomb_ms?: number | null
 }
+
+/** A set with values left out (live versions keep an empty value), for comparing clocks. */
+function heads(set: SiblingSet): Version[] {
+  return set.map((v) => (v.value === null ? v : { ...v, value: EMPTY }))
+}
+const EMPTY = new Uint8Array(0)
 
 /** Where a key lives inside a store. */
 interface Place {
@@ -61,7 +69,7 @@ export class StorageEngine implements NodeProtocol {
   readonly nodeId: string
   /** A fresh actor id at every open: a wiped or restored database can never reissue a dot. */
   readonly incarnation: string
-  readonly stats: EngineStats = { coordinated: 0, merged: 0, hintsStored: 0, hintsRefused: 0, hintsExpired: 0, itemErrors: 0 }
+  readonly stats: EngineStats = { coordinated: 0, merged: 0, hintsStored: 0, hintsRefused: 0, hintsExpired: 0, itemErrors: 0, tombstonesReaped: 0 }
   private readonly db: Database.Database
   private readonly leaves: LeafStore
   private readonly writes: GroupCommit
@@ -105,11 +113,13 @@ export class StorageEngine implements NodeProtocol {
     return {
       getMeta: db.prepare('SELECT v FROM meta WHERE k = ?'),
       putMeta: db.prepare('INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v'),
-      getRow: db.prepare('SELECT id, data FROM kv WHERE store = ? AND part = ? AND seg = ? AND key = ?'),
+      getRow: db.prepare('SELECT id, data, tomb_ms FROM kv WHERE store = ? AND part = ? AND seg = ? AND key = ?'),
       insertRow: db.prepare('INSERT INTO kv (store, part, seg, key, data, tomb_ms) VALUES (?, ?, ?, ?, ?, ?)'),
       updateRow: db.prepare('UPDATE kv SET data = ?, tomb_ms = ? WHERE id = ?'),
       deleteRow: db.prepare('DELETE FROM kv WHERE id = ?'),
       scanAll: db.prepare('SELECT key, data FROM kv WHERE store = ? AND part = ? AND (seg, key) > (?, ?) ORDER BY seg, key LIMIT ?'),
+      scanSegment: db.prepare('SELECT key, data FROM kv WHERE store = ? AND part = ? AND seg = ? AND key > ? ORDER BY key LIMIT ?'),
+      tombstones: db.prepare('SELECT key, data FROM kv WHERE store = ? AND part = ? AND tomb_ms IS NOT NULL AND tomb_ms < ? LIMIT ?'),
       getHint: db.prepare('SELECT id, data FROM hints WHERE target = ? AND store = ? AND key = ?'),
       insertHint: db.prepare('INSERT INTO hints (target, store, key, data, seq, created_ms) VALUES (?, ?, ?, ?, 1, ?)'),
       updateHint: db.prepare('UPDATE hints SET data = ?, seq = seq + 1 WHERE id = ?'),
@@ -155,7 +165,8 @@ export class StorageEngine implements NodeProtocol {
   private writeSet(store: string, place: Place, key: Uint8Array, row: Row | undefined, before: SiblingSet, after: SiblingSet): void {
     const delta = xorHash(keyDigest(key, before), keyDigest(key, after))
     if (delta.every((b) => b === 0)) return
-    const tomb = after.length > 0 && isDeleted(after) ? this.now() : null
+    // When the key became a tombstone here: the grace period before reaping counts from it.
+    const tomb = after.length > 0 && isDeleted(after) ? (row?.tomb_ms ?? this.now()) : null
     if (after.length === 0 && row) this.sql.deleteRow.run(row.id)
     else if (row) this.sql.updateRow.run(encodeSet(after), tomb, row.id)
     else this.sql.insertRow.run(store, place.part, place.seg, key, encodeSet(after), tomb)
@@ -291,22 +302,51 @@ export class StorageEngine implements NodeProtocol {
     const { cluster } = this.requireCluster()
     const store = findStore(cluster, storeName)
     this.checkPartition(req.partition)
-    const after = req.after ? this.placeOf(req.after).seg : -1
+    const afterSeg = req.after ? this.placeOf(req.after).seg : -1
     const afterKey = req.after ?? new Uint8Array(0)
-    const segments = req.segments ? new Set(req.segments) : null
+    // With segments, read only those (the index is ordered by segment), so the
+    // cost of a repair follows the differences, not the size of the partition.
+    const segments = req.segments ? [...new Set(req.segments)].filter((x) => x >= afterSeg).sort((a, b) => a - b) : null
     const items: KeySet[] = []
-    let cursor = { seg: after, key: afterKey }
-    // Segment filtering happens here rather than in SQL so one prepared statement serves every scan.
-    for (let rounds = 0; rounds < 1000 && items.length < req.limit; rounds++) {
-      const rows = this.sql.scanAll.all(store.name, req.partition, cursor.seg, cursor.key, req.limit) as { key: Uint8Array; data: Uint8Array }[]
-      for (const r of rows) {
-        cursor = { seg: this.placeOf(r.key).seg, key: r.key }
-        if (!segments || segments.has(cursor.seg)) items.push({ key: r.key, siblings: decodeSet(r.data) })
-        if (items.length >= req.limit) return { items, next: r.key }
-      }
-      if (rows.length < req.limit) return { items }
+    const add = (rows: { key: Uint8Array; data: Uint8Array }[]) => {
+      for (const r of rows) items.push({ key: r.key, siblings: req.headsOnly ? heads(decodeSet(r.data)) : decodeSet(r.data) })
     }
-    return { items, next: cursor.key }
+    if (!segments) {
+      add(this.sql.scanAll.all(store.name, req.partition, afterSeg, afterKey, req.limit) as { key: Uint8Array; data: Uint8Array }[])
+    } else {
+      for (const seg of segments) {
+        if (items.length >= req.limit) break
+        const from = seg === afterSeg ? afterKey : new Uint8Array(0)
+        add(this.sql.scanSegment.all(store.name, req.partition, seg, from, req.limit - items.length) as { key: Uint8Array; data: Uint8Array }[])
+      }
+    }
+    const last = items[items.length - 1]
+    return items.length >= req.limit && last ? { items, next: last.key } : { items }
+  }
+
+  async listTombstones(storeName: string, req: TombstoneRequest): Promise<KeySet[]> {
+    const { cluster } = this.requireCluster()
+    const store = findStore(cluster, storeName)
+    this.checkPartition(req.partition)
+    const rows = this.sql.tombstones.all(store.name, req.partition, req.beforeMs, req.limit) as { key: Uint8Array; data: Uint8Array }[]
+    return rows.map((r) => ({ key: r.key, siblings: heads(decodeSet(r.data)) }))
+  }
+
+  async reap(storeName: string, items: readonly KeySet[]): Promise<number> {
+    const { cluster } = this.requireCluster()
+    const store = findStore(cluster, storeName)
+    return this.writes.submit(() => {
+      let reaped = 0
+      for (const item of items) {
+        const place = this.placeOf(item.key)
+        const { row, set } = this.readSet(store.name, place, item.key)
+        if (!row || set.length === 0 || !isDeleted(set) || !sameSet(set, item.siblings)) continue
+        this.writeSet(store.name, place, item.key, row, set, [])
+        reaped++
+      }
+      this.stats.tombstonesReaped += reaped
+      return reaped
+    })
   }
 
   async getCluster(): Promise<ClusterDef | null> {
