@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { type Kvorum, connect } from '@kvorum/client'
 import { storeDef } from '@kvorum/core'
 import { intFlag, parse } from './args.js'
 import { initCluster } from './cluster-init.js'
@@ -35,10 +36,12 @@ export async function dev(argv: string[]): Promise<void> {
   console.log(`starting ${count} nodes on 127.0.0.1:${basePort}..${basePort + count - 1} (data in ${dataDir})`)
   const nodes = await startNodes({ nodes: count, basePort, dataDir, token, durability })
   let stopping = false
+  let kv: Kvorum | undefined
   const stop = async () => {
     if (stopping) return
     stopping = true
     console.log('\nstopping nodes...')
+    await kv?.close(500)
     await stopNodes(nodes)
     console.log('stopped')
     process.exit(0)
@@ -48,6 +51,9 @@ export async function dev(argv: string[]): Promise<void> {
   const n = Math.min(3, count)
   const stores = [storeDef({ name: 'default', n, r: Math.min(2, n), w: Math.min(2, n) })]
   await initCluster({ urls: nodes.map((x) => x.url), partitions: 256, stores, token })
+  // The dev cluster delivers hints itself, as an application process would.
+  kv = await connect({ seeds: nodes.map((x) => x.url), token })
+  kv.startHandoff()
   for (const node of nodes) void node.exited.then((code) => !stopping && console.error(`node ${node.id} exited (code ${code})`))
   const seed = nodes[0]?.url as string
   console.log(`cluster ready: ${nodes.map((x) => `${x.id} ${x.url}`).join(', ')}`)

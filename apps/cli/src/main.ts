@@ -4,6 +4,7 @@ import { UsageError, intFlag, parse, tokenFlag } from './args.js'
 import { initCluster, parseStore } from './cluster-init.js'
 import { DATA_HELP, dataCommand } from './data-commands.js'
 import { DEV_HELP, dev } from './dev.js'
+import { REPAIR_HELP, repair } from './repair.js'
 import { STATUS_HELP, status } from './status.js'
 
 const INIT_HELP = `kvorum cluster init --nodes URL,URL,... [--zones z1,z2,...] [--partitions 256] --store name:n=3,r=2,w=2 [--store ...] [--token T]
@@ -17,7 +18,9 @@ ${INIT_HELP}
 
 ${DATA_HELP}
 
-${STATUS_HELP}`
+${STATUS_HELP}
+
+${REPAIR_HELP}`
 
 async function clusterCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv
@@ -53,6 +56,8 @@ async function main(argv: string[]): Promise<number> {
       return dataCommand(command, rest)
     case 'status':
       return status(rest)
+    case 'repair':
+      return repair(rest)
     case undefined:
     case 'help':
     case '--help':

@@ -3,7 +3,7 @@ import { bodyLimit } from 'hono/body-limit'
 import type { Logger } from 'pino'
 import {
   InvalidInputError, KvorumError, LIMITS, NoClusterError, UnauthorizedError, decodeAcks, decodeCoordinate, decodeHints,
-  decodeKeySets, decodeKeys, decodeScanRequest, decodeTombstoneRequest, encodeAckResults, encodeKeySets, encodeScanPage, encodeSetResults,
+  decodeKeySets, decodeKeys, decodeScanRequest, decodeTombstoneRequest, encodeAckResults, encodeCoordinateResults, encodeKeySets, encodeScanPage, encodeSetResults,
   encodeStoredHints, findStore, validateCluster,
 } from '@kvorum/core'
 import type { StorageEngine } from '@kvorum/storage'
@@ -81,7 +81,7 @@ export function createApp({ engine, logger, token }: AppOptions) {
 
   app.post('/v1/stores/:store/coordinate', async (c) => {
     const store = await storeOf(c)
-    return binary(c, encodeSetResults(await engine.coordinatePut(store.name, decodeCoordinate(await body(c), store.maxValueBytes))))
+    return binary(c, encodeCoordinateResults(await engine.coordinatePut(store.name, decodeCoordinate(await body(c), store.maxValueBytes))))
   })
   app.post('/v1/stores/:store/merge', async (c) => {
     const store = await storeOf(c)

@@ -1,4 +1,4 @@
-import { type CoordinateItem, type HintItem, type ItemResult, type KeySet, type SiblingSet, KvorumError, TimeoutError } from '@kvorum/core'
+import { type CoordinateItem, type CoordinateResult, type HintItem, type ItemResult, type KeySet, type SiblingSet, KvorumError, TimeoutError } from '@kvorum/core'
 import type { NodeClient } from './transport.js'
 
 /** Options of per-node coalescing. */
@@ -52,7 +52,7 @@ export class NodeBatcher {
     this.requestTimeoutMs = options.requestTimeoutMs ?? 1000
   }
 
-  coordinate(store: string, item: CoordinateItem, deadline: number): Promise<ItemResult<SiblingSet>> {
+  coordinate(store: string, item: CoordinateItem, deadline: number): Promise<ItemResult<CoordinateResult>> {
     return this.enqueue(`c:${store}`, (t, items) => this.client.coordinatePut({ timeoutMs: t }, store, items), item, deadline)
   }
 

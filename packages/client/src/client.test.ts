@@ -98,6 +98,22 @@ describe('quorum reads and writes', () => {
     expect(orSet.values(final.values[0] as ORSet<string>).sort()).toEqual(added.sort())
   })
 
+  // Regression: found by the OR-set cluster test. Counters are node-wide, so a put's own clock
+  // (context + new dot) can cover a concurrent sibling with a lower counter that the writer never
+  // saw; handing that clock back let the next put drop it.
+  it('the context a put returns never covers a concurrent sibling the writer did not see', async () => {
+    const c = await setup()
+    const { kv } = await c.client()
+    const s = kv.store<string>('default', { codec: 'utf8' })
+    await s.put('k', 'a')
+    const { context: seen } = await s.get('k')
+    await s.put('k', 'b', { context: seen })
+    const mine = await s.put('k', 'c', { context: seen })
+    await s.put('k', 'd', { context: mine.context })
+    // 'b' must survive; 'c' may stay as a sibling of 'd' (the safe fallback), never the reverse.
+    expect((await s.get('k')).values).toEqual(expect.arrayContaining(['b', 'd']))
+  })
+
   it('a lww store keeps one value and loses the concurrent one', async () => {
     const c = await setup({ stores: [{ name: 'default', conflict: 'lww' }] })
     const { kv } = await c.client()

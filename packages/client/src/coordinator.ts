@@ -1,10 +1,30 @@
 import {
   type HintItem, type ItemError, type ReplicaFailure, type SiblingSet, type StoreDef, type VersionVector, IndeterminateWriteError,
   InvalidInputError, KvorumError, QuorumNotMetError, StaleMetadataError, TimeoutError, TooManySiblingsError,
-  resolveSets, sameSet,
+  type Dot, covers, resolveSets, sameSet, withDot,
 } from '@kvorum/core'
 import { QuorumTracker } from './quorum.js'
 import type { Runtime } from './runtime.js'
+
+/** A write's resulting set, and the clock of the writer's own new version. */
+export interface WriteOutcome {
+  readonly siblings: SiblingSet
+  readonly clock: VersionVector
+}
+
+/**
+ * The context to hand back to a writer: its own version's clock when that
+ * covers nothing the writer has not seen. A version vector cannot leave holes:
+ * if the coordinator also holds a concurrent version whose dot falls under the
+ * new clock (counters are node-wide), handing that clock back would let the
+ * writer's next put drop a version it never saw. Then the writer keeps the
+ * context it wrote with, and its next put becomes a sibling instead.
+ */
+export function ownClock(context: VersionVector, dot: Dot, siblings: SiblingSet): VersionVector {
+  const own = withDot(context, dot)
+  const unseen = siblings.some((v) => !(v.dot.actor === dot.actor && v.dot.counter === dot.counter) && covers(own, v.dot))
+  return unseen ? context : own
+}
 
 /** Quorum settings of one operation. */
 export interface WriteQuorum {
@@ -49,24 +69,29 @@ function upFirst(rt: Runtime, nodes: readonly string[]): string[] {
  * reachable primary assigns the dot, then its resulting sibling set goes to
  * the other primaries, or as hints to fallbacks for the ones that are down.
  * Answers once `w` acks (and `pw` from primaries) are in; late replies go on.
+ * Returns the key's new set and the clock of the writer's own version: the
+ * context to hand back to the writer, which must not cover concurrent
+ * siblings the writer never saw.
  */
 export async function coordinatePut(
   rt: Runtime, store: StoreDef, key: Uint8Array, keyText: string, value: Uint8Array | null,
   context: VersionVector, q: WriteQuorum, deadline: number,
-): Promise<SiblingSet> {
+): Promise<WriteOutcome> {
   const order = rt.ring.order(rt.ring.partitionOf(key), store.n)
   const primaries = order.slice(0, store.n)
   const fallbacks = order.slice(store.n)
   const failures: ReplicaFailure[] = []
   let maybeApplied = false
   let set: SiblingSet | undefined
+  let own: VersionVector = context
   let coordinator = ''
   for (const node of upFirst(rt, primaries)) {
     if (Date.now() >= deadline) break
     try {
       const res = await rt.batcher(node).coordinate(store.name, { key, value, context, timestamp: Date.now() }, deadline)
       if (res.ok) {
-        set = res.value
+        set = res.value.siblings
+        own = ownClock(context, res.value.dot, res.value.siblings)
         coordinator = node
         break
       }
@@ -86,7 +111,7 @@ export async function coordinatePut(
     throw new QuorumNotMetError(`put of ${keyText}`, q.w, 0, failures, 'acks (no primary could coordinate the write)')
   }
   const written = set
-  return new Promise<SiblingSet>((resolve, reject) => {
+  return new Promise<WriteOutcome>((resolve, reject) => {
     const tracker = new QuorumTracker({ total: q.w, primaries: q.pw }, { total: primaries.length, primaries: primaries.length })
     tracker.failures.push(...failures)
     tracker.ack(true)
@@ -97,7 +122,7 @@ export async function coordinatePut(
       if (!tracker.met && !tracker.impossible && Date.now() < deadline) return
       done = true
       clearTimeout(timer)
-      if (tracker.met) return resolve(written)
+      if (tracker.met) return resolve({ siblings: written, clock: own })
       rt.metrics.quorumFailures++
       if (!tracker.impossible) {
         rt.metrics.timeouts++

@@ -2,7 +2,7 @@ import { Pool } from 'undici'
 import {
   type ClusterDef, type CoordinateItem, type HintItem, type HintTarget, type KeySet, type NodeDef,
   type NodeHealth, type ScanRequest, KvorumError, NodeUnavailableError, decodeAckResults, decodeScanPage,
-  decodeSetResults, decodeStoredHints, encodeAcks, encodeCoordinate, encodeHints, encodeKeySets, encodeKeys,
+  decodeCoordinateResults, decodeSetResults, decodeStoredHints, encodeAcks, encodeCoordinate, encodeHints, encodeKeySets, encodeKeys,
   encodeScanRequest, encodeTombstoneRequest, decodeKeySets, errorFromWire, TimeoutError, type TombstoneRequest,
 } from '@kvorum/core'
 import type { NodeClient, RequestOptions, Transport } from './transport.js'
@@ -83,7 +83,7 @@ export class HttpTransport implements Transport {
     const t = (target: string) => `/v1/hints/${encodeURIComponent(target)}`
     const text = (b: Uint8Array) => Buffer.from(b).toString('utf8')
     return {
-      coordinatePut: async (o, store: string, items: readonly CoordinateItem[]) => decodeSetResults(await this.call(def, o, 'POST', `${s(store)}/coordinate`, encodeCoordinate(items))),
+      coordinatePut: async (o, store: string, items: readonly CoordinateItem[]) => decodeCoordinateResults(await this.call(def, o, 'POST', `${s(store)}/coordinate`, encodeCoordinate(items))),
       mergePut: async (o, store: string, items: readonly KeySet[]) => decodeAckResults(await this.call(def, o, 'POST', `${s(store)}/merge`, encodeKeySets(items))),
       get: async (o, store: string, keys: readonly Uint8Array[]) => decodeSetResults(await this.call(def, o, 'POST', `${s(store)}/get`, encodeKeys(keys))),
       putHints: async (o, target: string, items: readonly HintItem[]) => decodeAckResults(await this.call(def, o, 'POST', t(target), encodeHints(items))),

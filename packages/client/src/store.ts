@@ -3,7 +3,7 @@ import {
   encodeContext, findStore, keyBytes, setContext, showKey,
 } from '@kvorum/core'
 import { type Codec, type CodecName, codecFor } from './codecs.js'
-import { coordinateGet, coordinatePut } from './coordinator.js'
+import { type WriteOutcome, coordinateGet, coordinatePut } from './coordinator.js'
 import type { Kvorum } from './client.js'
 
 /** Options of a store handle; quorum fields override the store definition. */
@@ -126,14 +126,18 @@ export class Store<T> {
     const merged = merge(values)
     try {
       const written = await this.write(def, key, this.codec.encode(merged), setContext(set), call)
-      return { found: true, values: [merged], context: encodeContext(setContext(written)), siblings: set.length }
+      // Writers racing this write-back may have left siblings beside it: fold them in too,
+      // and hand back a context that covers exactly what the returned value holds.
+      const others = written.siblings.length > 1 ? this.decodeSet(written.siblings) : []
+      if (others.length > 1) return { found: true, values: [merge(others)], context: encodeContext(setContext(written.siblings)), siblings: written.siblings.length }
+      return { found: true, values: [merged], context: encodeContext(written.clock), siblings: set.length }
     } catch {
       // The merged value is still right; the siblings stay until the next successful merge.
       return { found: true, values: [merged], context, siblings: set.length }
     }
   }
 
-  private write(def: StoreDef, key: Uint8Array, value: Uint8Array | null, context: VersionVector, call: CallOptions): Promise<SiblingSet> {
+  private write(def: StoreDef, key: Uint8Array, value: Uint8Array | null, context: VersionVector, call: CallOptions): Promise<WriteOutcome> {
     if (value && value.length > def.maxValueBytes) throw new InvalidInputError(`value of ${value.length} bytes is over store ${def.name}'s limit of ${def.maxValueBytes}`)
     const q = this.quorum(def, call)
     return coordinatePut(this.kv, def, key, showKey(key), value, context, q, q.deadline)
@@ -151,8 +155,8 @@ export class Store<T> {
     const encoded = this.codec.encode(value)
     const context = decodeContext(call.context ?? '')
     return this.timed('put', async () => {
-      const set = await this.write(this.def(), bytes, encoded, context, call)
-      return { context: encodeContext(setContext(set)) }
+      const written = await this.write(this.def(), bytes, encoded, context, call)
+      return { context: encodeContext(written.clock) }
     })
   }
 
@@ -166,8 +170,8 @@ export class Store<T> {
     if (context === undefined) context = (await this.get(bytes, call)).context
     const vv = decodeContext(context)
     return this.timed('delete', async () => {
-      const set = await this.write(this.def(), bytes, null, vv, call)
-      return { context: encodeContext(setContext(set)) }
+      const written = await this.write(this.def(), bytes, null, vv, call)
+      return { context: encodeContext(written.clock) }
     })
   }
 

@@ -1,7 +1,7 @@
 import { InvalidInputError } from './errors.js'
 import { Reader, Writer, readClock, readSet, writeClock, writeSet } from './codec.js'
 import { LIMITS } from './limits.js'
-import type { CoordinateItem, HintItem, ItemResult, KeySet, ScanPage, ScanRequest, StoredHint, TombstoneRequest } from './protocol.js'
+import type { CoordinateItem, CoordinateResult, HintItem, ItemResult, KeySet, ScanPage, ScanRequest, StoredHint, TombstoneRequest } from './protocol.js'
 import type { SiblingSet } from './versions.js'
 
 /**
@@ -159,6 +159,30 @@ export function decodeSetResults(bytes: Uint8Array): ItemResult<SiblingSet>[] {
   return parse(bytes, (r) => {
     const n = r.count(LIMITS.maxBatchItems, 'batch items')
     return Array.from({ length: n }, () => readItem(r, (rr) => readSet(rr, LIMITS.maxValueBytesCeiling, 100_000)))
+  })
+}
+
+export function encodeCoordinateResults(results: readonly ItemResult<CoordinateResult>[]): Uint8Array {
+  return frame((w) => {
+    w.uint(results.length)
+    for (const res of results) {
+      if (writeItemError(w, res) || !res.ok) continue
+      w.string(res.value.dot.actor).uint(res.value.dot.counter)
+      writeSet(w, res.value.siblings)
+    }
+  })
+}
+
+export function decodeCoordinateResults(bytes: Uint8Array): ItemResult<CoordinateResult>[] {
+  return parse(bytes, (r) => {
+    const n = r.count(LIMITS.maxBatchItems, 'batch items')
+    return Array.from({ length: n }, () =>
+      readItem(r, (rr) => {
+        const dot = { actor: rr.string(64, 'actor'), counter: rr.uint() }
+        const siblings = readSet(rr, LIMITS.maxValueBytesCeiling, 100_000)
+        if (!siblings.some((v) => v.dot.actor === dot.actor && v.dot.counter === dot.counter)) throw new InvalidInputError('malformed frame: the new dot is not in the returned set')
+        return { dot, siblings }
+      }))
   })
 }
 

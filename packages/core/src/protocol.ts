@@ -1,5 +1,5 @@
 import type { ClusterDef } from './cluster.js'
-import type { VersionVector } from './clock.js'
+import type { Dot, VersionVector } from './clock.js'
 import type { SiblingSet } from './versions.js'
 
 /** A per-item failure inside a batch, as `{code, message}`. */
@@ -20,6 +20,13 @@ export interface CoordinateItem {
   readonly context: VersionVector
   /** Writer's wall clock, ms; used only by `lww` stores. */
   readonly timestamp: number
+}
+
+/** What the coordinating primary answers for one write: the key's new sibling set and the dot it gave the write. */
+export interface CoordinateResult {
+  readonly siblings: SiblingSet
+  /** The new version's dot: the writer's own version is the one with this dot. */
+  readonly dot: Dot
 }
 
 /** A key and the sibling set to merge into it. */
@@ -88,7 +95,7 @@ export interface NodeHealth {
  */
 export interface NodeProtocol {
   /** As the coordinating primary: assign a dot to each write; return each key's resulting sibling set. */
-  coordinatePut(store: string, items: readonly CoordinateItem[]): Promise<ItemResult<SiblingSet>[]>
+  coordinatePut(store: string, items: readonly CoordinateItem[]): Promise<ItemResult<CoordinateResult>[]>
   /** As a replica: merge each set into what is stored. */
   mergePut(store: string, items: readonly KeySet[]): Promise<ItemResult<null>[]>
   /** The stored sibling set of each key (empty when absent). */

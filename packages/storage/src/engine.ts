@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import Database from 'better-sqlite3'
 import {
-  type ClusterDef, type CoordinateItem, type HintItem, type HintTarget, type ItemResult, type KeySet,
+  type ClusterDef, type CoordinateItem, type CoordinateResult, type HintItem, type HintTarget, type ItemResult, type KeySet,
   type NodeHealth, type NodeProtocol, type ScanPage, type ScanRequest, type SiblingSet, type StoreDef,
   type StoredHint, type TombstoneRequest, type Version,
   BRANCHES, BRANCH_FANOUT, HASH_BYTES, HintBacklogFullError, InvalidInputError, KvorumError, LIMITS,
@@ -179,11 +179,11 @@ export class StorageEngine implements NodeProtocol {
     return { ok: false, error: { code: e.code, message: e.message } }
   }
 
-  async coordinatePut(storeName: string, items: readonly CoordinateItem[]): Promise<ItemResult<SiblingSet>[]> {
+  async coordinatePut(storeName: string, items: readonly CoordinateItem[]): Promise<ItemResult<CoordinateResult>[]> {
     const { cluster, ring } = this.requireCluster()
     const store = findStore(cluster, storeName)
     return this.writes.submit(() =>
-      items.map((item): ItemResult<SiblingSet> => {
+      items.map((item): ItemResult<CoordinateResult> => {
         if (item.value && item.value.length > store.maxValueBytes) return this.itemError(new InvalidInputError(`value of ${item.value.length} bytes is over the store's limit of ${store.maxValueBytes}`))
         const place = this.placeOf(item.key)
         const stale = this.checkOwner(store, ring, item.key, place.part)
@@ -195,7 +195,7 @@ export class StorageEngine implements NodeProtocol {
         this.counter++
         this.writeSet(store.name, place, item.key, row, set, next)
         this.stats.coordinated++
-        return { ok: true, value: next }
+        return { ok: true, value: { siblings: next, dot } }
       }),
     )
   }
