@@ -28,6 +28,11 @@ export interface ConnectOptions {
   readonly batch?: BatchOptions
   /** Failure detection settings. */
   readonly detector?: FailureDetectorOptions
+  /**
+   * Map a node's advertised URL to the one this process should use (NAT,
+   * proxies, tests that route through a fault proxy). Default: the URL as given.
+   */
+  readonly resolveUrl?: (node: NodeDef) => string
 }
 
 /** Stale-metadata retries of one operation before giving up. */
@@ -76,7 +81,7 @@ export class Kvorum implements Runtime {
   node(id: string): NodeDef {
     const def = this.view.cluster.nodes.find((n) => n.id === id)
     if (!def) throw new Error(`assertion failed: node ${id} is not in cluster version ${this.view.cluster.version}`)
-    return def
+    return this.options.resolveUrl ? { ...def, url: this.options.resolveUrl(def) } : def
   }
 
   client(id: string): NodeClient {
@@ -119,7 +124,7 @@ export class Kvorum implements Runtime {
   refresh(): Promise<void> {
     if (this.refreshing) return this.refreshing
     this.refreshing = (async () => {
-      const answers = await Promise.allSettled(this.view.cluster.nodes.map((n) => this.transport.node(n).getCluster({ timeoutMs: this.requestTimeoutMs })))
+      const answers = await Promise.allSettled(this.view.cluster.nodes.map((n) => this.client(n.id).getCluster({ timeoutMs: this.requestTimeoutMs })))
       let best = this.view.cluster
       for (const a of answers) if (a.status === 'fulfilled' && a.value && a.value.version > best.version) best = validateCluster(a.value)
       if (best !== this.view.cluster) {
