@@ -11,7 +11,7 @@ export interface Exit {
   readonly signal: NodeJS.Signals | null
 }
 
-/** A running kvorum-node, started on 127.0.0.1 with an OS-chosen port. */
+/** A running kvorum-node on 127.0.0.1. */
 export interface NodeProcess {
   readonly pid: number
   readonly port: number
@@ -60,7 +60,7 @@ function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promis
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
 
-/** Start `node apps/node/dist/main.js --port 0` and wait for its IPC ready message. */
+/** Start `node apps/node/dist/main.js` and wait for its IPC ready message, which tells the port. */
 export async function startNode(options: StartOptions): Promise<NodeProcess> {
   if (!existsSync(NODE_MAIN)) throw new Error(`${NODE_MAIN} is missing: run \`npx tsc -b\` first`)
   const args = [NODE_MAIN, '--port', String(options.port ?? 0), '--host', '127.0.0.1', '--data', options.data, '--id', options.id ?? 'n1', '--durability', options.durability ?? 'normal', '--log-level', 'warn']

@@ -2,8 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { pino } from 'pino'
 import {
   type ClusterDef, type CoordinateItem, type NodeDef, type SiblingSet,
-  HASH_BYTES, Ring, Writer, decodeAckResults, decodeScanPage, decodeSetResults, decodeStoredHints, encodeAcks,
-  encodeCoordinate, encodeHints, encodeKeySets, encodeKeys, encodeScanRequest, encodeSetResults, fromUtf8,
+  HASH_BYTES, Ring, Writer, decodeAckResults, decodeCoordinateResults, decodeScanPage, decodeSetResults, decodeStoredHints, encodeAcks,
+  encodeCoordinate, encodeHints, encodeKeySets, encodeKeys, encodeScanRequest, encodeSetResults, encodeTombstoneRequest, fromUtf8,
   initialAssignment, storeDef, toHex, utf8,
 } from '@kvorum/core'
 import { StorageEngine } from '@kvorum/storage'
@@ -23,6 +23,7 @@ const CLUSTER: ClusterDef = {
     storeDef({ name: 'kv', n: 3, r: 2, w: 2 }),
     storeDef({ name: 'small', n: 3, r: 2, w: 2, maxValueBytes: 16 }),
     storeDef({ name: 'one', n: 1, r: 1, w: 1 }),
+    storeDef({ name: 'last', n: 3, r: 2, w: 2, conflict: 'lww' }),
   ],
 }
 const SEEDED = ['alpha', 'beta', 'gamma'].map(utf8)
@@ -93,13 +94,13 @@ describe('node app: the protocol over HTTP', () => {
     const res = await call('/v1/stores/kv/coordinate', post(encodeCoordinate([write('hello', 'world')])))
     expect(res.status).toBe(200)
     expect(res.headers.get('content-type')).toBe('application/octet-stream')
-    const [written] = decodeSetResults(await bytesOf(res))
-    expect(written?.ok && written.value[0]?.dot.actor).toBe(engine.incarnation)
+    const [written] = decodeCoordinateResults(await bytesOf(res))
+    expect(written?.ok && written.value.dot.actor).toBe(engine.incarnation)
 
     const got = decodeSetResults(await bytesOf(await call('/v1/stores/kv/get', post(encodeKeys([utf8('hello'), utf8('absent')])))))
     expect(got.map((r) => r.ok && r.value.map((v) => v.value && fromUtf8(v.value)))).toEqual([['world'], []])
 
-    const set = (written?.ok ? written.value : []) as SiblingSet
+    const set: SiblingSet = written?.ok ? written.value.siblings : []
     const merged = decodeAckResults(await bytesOf(await call('/v1/stores/kv/merge', post(encodeKeySets([{ key: utf8('copy'), siblings: set }])))))
     expect(merged).toEqual([{ ok: true, value: null }])
 
@@ -120,6 +121,15 @@ describe('node app: the protocol over HTTP', () => {
     expect(await (await call('/v1/hints')).json()).toEqual([{ target: 'n2', count: 1, oldestMs: expect.any(Number) }])
     const acked = await call('/v1/hints/n2/ack', post(encodeAcks(hints.map((h) => ({ id: h.id, seq: h.seq })))))
     expect(await acked.json()).toEqual({ deleted: 1 })
+  })
+
+  it('an lww write that loses to a later timestamp still gets an answer the SDK can read', async () => {
+    const newer = await call('/v1/stores/last/coordinate', post(encodeCoordinate([{ ...write('k', 'newer'), timestamp: 2000 }])))
+    expect(newer.status).toBe(200)
+    const res = await call('/v1/stores/last/coordinate', post(encodeCoordinate([{ ...write('k', 'older'), timestamp: 1000 }])))
+    expect(res.status).toBe(200)
+    const [older] = decodeCoordinateResults(await bytesOf(res))
+    expect(older?.ok && older.value.siblings.map((v) => v.value && fromUtf8(v.value))).toEqual(['newer'])
   })
 
   it('/health answers without a cluster, and data routes say KV_NO_CLUSTER (503)', async () => {
@@ -153,6 +163,8 @@ describe('node app: bad input gets a 4xx {code, message} and changes nothing', (
     ['/v1/stores/kv/merge', encodeKeySets([{ key: utf8('fresh'), siblings: [] }])],
     ['/v1/stores/kv/get', encodeKeys([utf8('alpha')])],
     ['/v1/stores/kv/scan', encodeScanRequest({ partition: 0, limit: 10 })],
+    ['/v1/stores/kv/tombstones', encodeTombstoneRequest({ partition: 0, beforeMs: 1, limit: 10 })],
+    ['/v1/stores/kv/reap', encodeKeySets([{ key: utf8('alpha'), siblings: [] }])],
     ['/v1/hints/n3', encodeHints([{ store: 'kv', key: utf8('fresh'), siblings: [] }])],
     ['/v1/hints/n2/ack', encodeAcks([{ id: 1, seq: 1 }])],
   ]
@@ -235,7 +247,7 @@ describe('node app: bad input gets a 4xx {code, message} and changes nothing', (
     const theirs = keyOwnedBy('n2', 'theirs')
     const res = await call('/v1/stores/one/coordinate', post(encodeCoordinate([write(mine), write(theirs)])))
     expect(res.status).toBe(200)
-    const [first, second] = decodeSetResults(await bytesOf(res))
+    const [first, second] = decodeCoordinateResults(await bytesOf(res))
     expect(first?.ok).toBe(true)
     expect(second).toEqual({ ok: false, error: { code: 'KV_STALE_METADATA', message: expect.stringContaining('partition'), clusterVersion: 1 } })
     const got = decodeSetResults(await bytesOf(await call('/v1/stores/one/get', post(encodeKeys([mine, theirs])))))

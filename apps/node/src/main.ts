@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { mkdirSync } from 'node:fs'
+import type { Server } from 'node:http'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { serve } from '@hono/node-server'
@@ -59,6 +60,15 @@ function main(): void {
     if (process.send) process.send({ ready: true, port: info.port, incarnation: engine.incarnation })
   })
   let stopping = false
+  // Keep-alive clients would hold a stopping node's connections open until the 5 s deadline below:
+  // requests taken while stopping close their connection, and one that goes idle is closed at once.
+  const http = server as Server
+  http.prependListener('request', (_req, res) => {
+    if (stopping) res.setHeader('connection', 'close')
+    res.once('finish', () => {
+      if (stopping) http.closeIdleConnections()
+    })
+  })
   const stop = (signal: string) => {
     if (stopping) return
     stopping = true

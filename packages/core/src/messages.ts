@@ -179,9 +179,8 @@ export function decodeCoordinateResults(bytes: Uint8Array): ItemResult<Coordinat
     return Array.from({ length: n }, () =>
       readItem(r, (rr) => {
         const dot = { actor: rr.string(64, 'actor'), counter: rr.uint() }
-        const siblings = readSet(rr, LIMITS.maxValueBytesCeiling, 100_000)
-        if (!siblings.some((v) => v.dot.actor === dot.actor && v.dot.counter === dot.counter)) throw new InvalidInputError('malformed frame: the new dot is not in the returned set')
-        return { dot, siblings }
+        // The new dot may be absent: in an lww store a write older than a stored version loses at once.
+        return { dot, siblings: readSet(rr, LIMITS.maxValueBytesCeiling, 100_000) }
       }))
   })
 }

@@ -72,7 +72,7 @@ const segOf = (key: Uint8Array) => segmentOfHash(keyHash(key), Q)
 
 async function put(e: StorageEngine, store: string, key: string, value: string | null, context: VersionVector = {}, timestamp = 1000): Promise<SiblingSet> {
   const [result] = await e.coordinatePut(store, [{ key: utf8(key), value: value === null ? null : utf8(value), context, timestamp }])
-  return ok(result)
+  return ok(result).siblings
 }
 
 async function read(e: StorageEngine, store: string, key: string | Uint8Array): Promise<SiblingSet> {
@@ -95,11 +95,12 @@ export function engineSuite(kind: string, factory: EngineFactory): void {
     }
 
     describe('versions', () => {
-      it('coordinatePut assigns a dot of its own incarnation and returns the sibling set', async () => {
+      it('coordinatePut assigns a dot of its own incarnation and returns it with the sibling set', async () => {
         const e = await engine()
-        const set = await put(e, 'kv', 'a', 'one')
-        expect(set).toHaveLength(1)
-        expect(set[0]?.dot).toEqual({ actor: e.incarnation, counter: expect.any(Number) })
+        const [result] = await e.coordinatePut('kv', [{ key: utf8('a'), value: utf8('one'), context: {}, timestamp: 1 }])
+        const { dot, siblings: set } = ok(result)
+        expect(dot).toEqual({ actor: e.incarnation, counter: expect.any(Number) })
+        expect(set.map((v) => v.dot)).toEqual([dot])
         expect((await e.health()).incarnation).toBe(e.incarnation)
         expect(values(await read(e, 'kv', 'a'))).toEqual(['one'])
         expect(dots(await read(e, 'kv', 'a'))).toEqual(dots(set))
@@ -153,7 +154,7 @@ export function engineSuite(kind: string, factory: EngineFactory): void {
           { key: utf8('fits'), value: new Uint8Array(16), context: {}, timestamp: 1 },
         ])
         expect(failed(results[0]).code).toBe('KV_INVALID_INPUT')
-        expect(ok(results[1])).toHaveLength(1)
+        expect(ok(results[1]).siblings).toHaveLength(1)
         expect(await read(e, 'few', 'big')).toEqual([])
       })
 
@@ -177,6 +178,10 @@ export function engineSuite(kind: string, factory: EngineFactory): void {
         expect(values(set)).toEqual(['newer'])
         expect(values(await put(e, 'last', 'k', 'successor', setContext(set), 500))).toEqual(['successor'])
         expect(await read(e, 'last', 'k')).toHaveLength(1)
+        // A replica merging a concurrent version keeps only the later one too.
+        const other = await engine()
+        ok((await e.mergePut('last', [{ key: utf8('k'), siblings: await put(other, 'last', 'k', 'remote', {}, 9000) }]))[0])
+        expect(values(await read(e, 'last', 'k'))).toEqual(['remote'])
       })
     })
 
@@ -212,9 +217,9 @@ export function engineSuite(kind: string, factory: EngineFactory): void {
           { key: mine, value: utf8('m'), context: {}, timestamp: 1 },
           { key: theirs, value: utf8('t'), context: {}, timestamp: 1 },
         ])
-        expect(ok(results[0])).toHaveLength(1)
+        expect(ok(results[0]).siblings).toHaveLength(1)
         expect(failed(results[1])).toMatchObject({ code: 'KV_STALE_METADATA', clusterVersion: 1 })
-        const set = ok(results[0])
+        const set = ok(results[0]).siblings
         expect(failed((await e.mergePut('kv', [{ key: theirs, siblings: set }]))[0]).code).toBe('KV_STALE_METADATA')
         const gets = await e.get('kv', [mine, theirs])
         expect(values(ok(gets[0]))).toEqual(['m'])
@@ -244,6 +249,18 @@ export function engineSuite(kind: string, factory: EngineFactory): void {
         await expect(e.merkleRoots('kv')).rejects.toMatchObject(code)
         await e.putCluster(singleNodeCluster())
         expect(await read(e, 'kv', 'k')).toEqual([])
+      })
+
+      it('after close, every write is refused with KV_NODE_CLOSED instead of crashing the process', async () => {
+        const e = await engine()
+        e.close()
+        const code = { code: 'KV_NODE_CLOSED' }
+        await expect(e.putCluster(singleNodeCluster(2))).rejects.toMatchObject(code)
+        await expect(e.coordinatePut('kv', [{ key: utf8('k'), value: utf8('v'), context: {}, timestamp: 1 }])).rejects.toMatchObject(code)
+        await expect(e.mergePut('kv', [{ key: utf8('k'), siblings: [] }])).rejects.toMatchObject(code)
+        await expect(e.putHints('n2', [{ store: 'kv', key: utf8('k'), siblings: [] }])).rejects.toMatchObject(code)
+        // Let a stray group commit, had one been queued, run before the test ends.
+        await new Promise((resolve) => setImmediate(resolve))
       })
 
       it('putCluster refuses an older version, a changed definition under the same version and a new partition count', async () => {
@@ -407,6 +424,57 @@ export function engineSuite(kind: string, factory: EngineFactory): void {
       })
     })
 
+    describe('tombstones', () => {
+      it('a headsOnly scan leaves values out but keeps dots and tombstones', async () => {
+        const e = await engine()
+        const live = await put(e, 'kv', 'h-live', 'payload')
+        await put(e, 'kv', 'h-dead', null)
+        const wanted = new Set([partOf(utf8('h-live')), partOf(utf8('h-dead'))])
+        const items = (await Promise.all([...wanted].map((partition) => e.scan('kv', { partition, limit: 10, headsOnly: true })))).flatMap((p) => p.items)
+        const byKey = new Map(items.map((it) => [fromUtf8(it.key), it.siblings]))
+        expect(dots(byKey.get('h-live') ?? [])).toEqual(dots(live))
+        expect(byKey.get('h-live')?.[0]?.value).toEqual(new Uint8Array(0))
+        expect(byKey.get('h-dead')?.[0]?.value).toBeNull()
+      })
+
+      it('lists tombstones older than beforeMs, counting from when the key was first deleted here', async () => {
+        let nowMs = 1000
+        const e = await engine({ now: () => nowMs })
+        const other = await engine()
+        await put(e, 'kv', 'old', null)
+        nowMs = 5000
+        await put(e, 'kv', 'young', null)
+        await put(e, 'kv', 'alive', 'v')
+        // A second, concurrent tombstone merged later does not restart the grace period.
+        ok((await e.mergePut('kv', [{ key: utf8('old'), siblings: await put(other, 'kv', 'old', null) }]))[0])
+        const listed = (await Promise.all(Array.from({ length: Q }, (_, partition) => e.listTombstones('kv', { partition, beforeMs: 2000, limit: 10 })))).flat()
+        expect(listed.map((it) => fromUtf8(it.key))).toEqual(['old'])
+        expect(listed[0]?.siblings).toHaveLength(2)
+      })
+
+      it('reap removes a key only while its set is still exactly the listed tombstones', async () => {
+        const e = await engine()
+        const gone = await put(e, 'kv', 'gone', null)
+        const revived = await put(e, 'kv', 'revived', null)
+        const redeleted = await put(e, 'kv', 'redeleted', null)
+        await put(e, 'kv', 'revived', 'back', setContext(revived))
+        await put(e, 'kv', 'redeleted', null, setContext(redeleted))
+        const reaped = await e.reap('kv', [
+          { key: utf8('gone'), siblings: gone },
+          { key: utf8('revived'), siblings: revived },
+          { key: utf8('redeleted'), siblings: redeleted },
+        ])
+        expect(reaped).toBe(1)
+        expect(await read(e, 'kv', 'gone')).toEqual([])
+        expect(values(await read(e, 'kv', 'revived'))).toEqual(['back'])
+        expect(values(await read(e, 'kv', 'redeleted'))).toEqual([null])
+        // The reaped key's digest left its leaf: the tree is what the two remaining keys alone give.
+        const twin = await engine()
+        for (const k of ['revived', 'redeleted']) ok((await twin.mergePut('kv', [{ key: utf8(k), siblings: await read(e, 'kv', k) }]))[0])
+        expect(toHex(await e.merkleRoots('kv'))).toBe(toHex(await twin.merkleRoots('kv')))
+      })
+    })
+
     describe('group commit', () => {
       it('runs many concurrent puts of one tick in one group: all succeed with distinct counters', async () => {
         const e = await engine()
@@ -417,7 +485,7 @@ export function engineSuite(kind: string, factory: EngineFactory): void {
         const results = await Promise.all(writes)
         await Promise.all(sameKey)
         expect(e.queueDepth).toBe(0)
-        const counters = results.map((r) => ok(r[0])[0]?.dot.counter)
+        const counters = results.map((r) => ok(r[0]).dot.counter)
         expect(new Set(counters).size).toBe(200)
         const stored = await e.get('kv', Array.from({ length: 200 }, (_, i) => utf8(`g${i}`)))
         stored.forEach((r, i) => expect(values(ok(r))).toEqual([`v${i}`]))

@@ -49,10 +49,10 @@ describe('StorageEngine on a file, reopened', () => {
     // A write after the reopen gets a dot the old context cannot cover.
     const oldContext = setContext(ok(before[1]))
     const [res] = await second.coordinatePut('kv', [{ key: keys[1] as Uint8Array, value: utf8('later'), context: {}, timestamp: 2 }])
-    const fresh = ok(res).find((v) => v.dot.actor === second.incarnation)
-    expect(fresh).toBeDefined()
-    expect(covers(oldContext, fresh?.dot ?? { actor: '', counter: 0 })).toBe(false)
-    expect(values(ok(res))).toEqual(['later', 'v1'])
+    const { dot, siblings } = ok(res)
+    expect(dot.actor).toBe(second.incarnation)
+    expect(covers(oldContext, dot)).toBe(false)
+    expect(values(siblings)).toEqual(['later', 'v1'])
   })
 
   it('close() commits the writes still queued for the next group', async () => {
@@ -62,7 +62,7 @@ describe('StorageEngine on a file, reopened', () => {
     const pending = first.coordinatePut('kv', [{ key: utf8('queued'), value: utf8('yes'), context: {}, timestamp: 1 }])
     expect(first.queueDepth).toBe(1)
     first.close()
-    expect(values(ok((await pending)[0]))).toEqual(['yes'])
+    expect(values(ok((await pending)[0]).siblings)).toEqual(['yes'])
     const second = open(path)
     expect(values(ok((await second.get('kv', [utf8('queued')]))[0]))).toEqual(['yes'])
   })

@@ -97,11 +97,12 @@ export class StorageEngine implements NodeProtocol {
     this.writes = new GroupCommit(
       this.db,
       {
-        beforeCommit: () => this.sql.putMeta.run('counter', `${this.incarnation}:${this.counter}`),
+        beforeCommit: () => {
+          this.leaves.persist()
+          this.sql.putMeta.run('counter', `${this.incarnation}:${this.counter}`)
+        },
         commit: () => this.leaves.commit(),
         rollback: () => this.leaves.rollback(),
-        mark: () => this.leaves.mark(),
-        undoTo: (m) => this.leaves.undoTo(m),
       },
       options.maxQueuedWrites,
     )
@@ -136,8 +137,13 @@ export class StorageEngine implements NodeProtocol {
     this.ring = new Ring(def)
   }
 
-  private requireCluster(): { cluster: ClusterDef; ring: Ring } {
+  /** Writes after close() would run their group commit on a closed database, outside any caller's reach. */
+  private requireOpen(): void {
     if (this.closed) throw new KvorumError('KV_NODE_CLOSED', 'this node is shutting down')
+  }
+
+  private requireCluster(): { cluster: ClusterDef; ring: Ring } {
+    this.requireOpen()
     if (!this.cluster || !this.ring) throw new NoClusterError()
     return { cluster: this.cluster, ring: this.ring }
   }
@@ -354,6 +360,7 @@ export class StorageEngine implements NodeProtocol {
   }
 
   async putCluster(def: ClusterDef): Promise<void> {
+    this.requireOpen()
     const valid = validateCluster(def)
     const current = this.cluster?.version ?? 0
     if (valid.version < current || (valid.version === current && JSON.stringify(valid) !== JSON.stringify(this.cluster))) {

@@ -17,8 +17,7 @@ export class OverloadedError extends KvorumError {
 /**
  * Group commit: writes that arrive in the same tick run in one SQLite
  * transaction, so a `full`-durability node pays one fsync per group, not per
- * write. Each job runs in its own savepoint: a job that throws rolls back
- * alone and the rest of the group still commits.
+ * write. A job that throws fails alone: see flush().
  */
 export class GroupCommit {
   private queue: Job[] = []
@@ -29,13 +28,7 @@ export class GroupCommit {
 
   constructor(
     private readonly db: Database.Database,
-    private readonly hooks: {
-      beforeCommit: () => void
-      commit: () => void
-      rollback: () => void
-      mark: () => number
-      undoTo: (mark: number) => void
-    },
+    private readonly hooks: { beforeCommit: () => void; commit: () => void; rollback: () => void },
     /** Most writes waiting at once before new ones are refused. Default 10,000. */
     private readonly maxQueued = 10_000,
   ) {}
@@ -62,34 +55,40 @@ export class GroupCommit {
     const jobs = this.queue
     this.queue = []
     if (jobs.length === 0) return
-    const outcomes: { ok: boolean; value: unknown }[] = []
-    const each = this.db.transaction((job: Job) => job.run())
-    const group = this.db.transaction(() => {
+    // Jobs report per-item failures as results, so a whole group normally
+    // commits in one transaction. If a job throws anyway, the group rolls back
+    // and each job reruns in its own transaction, so only the culprit fails.
+    let outcomes: unknown[]
+    try {
+      outcomes = this.runGroup(jobs)
+    } catch {
       for (const job of jobs) {
-        const mark = this.hooks.mark()
         try {
-          outcomes.push({ ok: true, value: each(job) })
+          job.resolve(this.runGroup([job])[0])
         } catch (error) {
-          this.hooks.undoTo(mark)
-          outcomes.push({ ok: false, value: error })
+          job.reject(error)
         }
       }
-      this.hooks.beforeCommit()
-    })
-    try {
-      group()
-      this.hooks.commit()
-    } catch (error) {
-      this.hooks.rollback()
-      for (const job of jobs) job.reject(error)
       return
     }
     this.groups++
     this.lastGroupSize = jobs.length
-    jobs.forEach((job, i) => {
-      const out = outcomes[i] as { ok: boolean; value: unknown }
-      if (out.ok) job.resolve(out.value)
-      else job.reject(out.value)
-    })
+    jobs.forEach((job, i) => job.resolve(outcomes[i]))
   }
+
+  private runGroup(jobs: readonly Job[]): unknown[] {
+    try {
+      const outcomes = this.db.transaction(() => {
+        const out = jobs.map((job) => job.run())
+        this.hooks.beforeCommit()
+        return out
+      })()
+      this.hooks.commit()
+      return outcomes
+    } catch (error) {
+      this.hooks.rollback()
+      throw error
+    }
+  }
+
 }

@@ -10,8 +10,8 @@ import { HASH_BYTES, SEGMENTS, xorAll, xorHash } from '@kvorum/core'
 export class LeafStore {
   private readonly cache = new Map<string, Uint8Array>()
   private readonly staged = new Map<string, Uint8Array>()
-  /** Deltas applied since the last commit, so one job's can be undone (XOR is its own inverse). */
-  private log: { id: string; off: number; delta: Uint8Array }[] = []
+  /** Leaves changed since the last commit, written once each at commit time. */
+  private readonly dirty = new Map<string, { store: string; part: number; seg: number }>()
   private readonly load: Database.Statement<[string, number]>
   private readonly save: Database.Statement<[string, number, number, Uint8Array]>
 
@@ -34,7 +34,7 @@ export class LeafStore {
     return leaves
   }
 
-  /** XOR `delta` into one leaf, inside the caller's transaction. */
+  /** XOR `delta` into one leaf, staged until the caller's transaction commits. */
   apply(store: string, part: number, seg: number, delta: Uint8Array): void {
     const id = `${store}\u0000${part}`
     let leaves = this.staged.get(id)
@@ -43,36 +43,29 @@ export class LeafStore {
       this.staged.set(id, leaves)
     }
     const off = seg * HASH_BYTES
-    const next = xorHash(leaves.subarray(off, off + HASH_BYTES), delta)
-    leaves.set(next, off)
-    this.log.push({ id, off, delta })
-    this.save.run(store, part, seg, next)
+    leaves.set(xorHash(leaves.subarray(off, off + HASH_BYTES), delta), off)
+    this.dirty.set(`${id}\u0000${seg}`, { store, part, seg })
   }
 
-  /** A point to undo back to if the job that follows fails. */
-  mark(): number {
-    return this.log.length
-  }
-
-  /** Undo the staged deltas after `mark` (their rows were rolled back by the savepoint). */
-  undoTo(mark: number): void {
-    for (const { id, off, delta } of this.log.splice(mark).reverse()) {
-      const leaves = this.staged.get(id) as Uint8Array
-      leaves.set(xorHash(leaves.subarray(off, off + HASH_BYTES), delta), off)
+  /** Inside the transaction, just before it commits: write each changed leaf once. */
+  persist(): void {
+    for (const { store, part, seg } of this.dirty.values()) {
+      const leaves = this.staged.get(`${store}\u0000${part}`) as Uint8Array
+      this.save.run(store, part, seg, leaves.slice(seg * HASH_BYTES, (seg + 1) * HASH_BYTES))
     }
+    this.dirty.clear()
   }
 
   /** After a commit: staged leaves become the cached ones. */
   commit(): void {
     for (const [id, leaves] of this.staged) this.cache.set(id, leaves)
     this.staged.clear()
-    this.log = []
   }
 
   /** After a rollback: forget what was staged. */
   rollback(): void {
     this.staged.clear()
-    this.log = []
+    this.dirty.clear()
   }
 
   /** Packed roots of partitions 0..q-1. */
