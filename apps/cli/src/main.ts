@@ -4,6 +4,7 @@ import { UsageError, intFlag, parse, tokenFlag } from './args.js'
 import { initCluster, parseStore } from './cluster-init.js'
 import { DATA_HELP, dataCommand } from './data-commands.js'
 import { DEV_HELP, dev } from './dev.js'
+import { BENCH_HELP, bench } from './bench/command.js'
 import { REPAIR_HELP, repair } from './repair.js'
 import { STATUS_HELP, status } from './status.js'
 
@@ -20,7 +21,9 @@ ${DATA_HELP}
 
 ${STATUS_HELP}
 
-${REPAIR_HELP}`
+${REPAIR_HELP}
+
+${BENCH_HELP}`
 
 async function clusterCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv
@@ -58,6 +61,8 @@ async function main(argv: string[]): Promise<number> {
       return status(rest)
     case 'repair':
       return repair(rest)
+    case 'bench':
+      return bench(rest)
     case undefined:
     case 'help':
     case '--help':

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 import { mkdirSync } from 'node:fs'
-import type { Server } from 'node:http'
+import { type Server, createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { serve } from '@hono/node-server'
-import { pino } from 'pino'
+import { RequestError, getRequestListener } from '@hono/node-server'
+import { type Logger, pino } from 'pino'
 import { StorageEngine } from '@kvorum/storage'
 import { createApp } from './app.js'
 
@@ -41,6 +42,17 @@ function options() {
   return { ...values, port, durability: values.durability as 'normal' | 'full' }
 }
 
+/**
+ * The answer to a request the HTTP adapter could not turn into a Request (a
+ * backslash in the path, a malformed Host header): the adapter's own answer is
+ * a bare 400, so refuse it in the protocol's JSON like any other bad input.
+ */
+function unbuiltRequest(e: unknown, logger: Logger): Response {
+  if (e instanceof RequestError) return Response.json({ code: 'KV_INVALID_INPUT', message: `malformed request: ${e.message}` }, { status: 400 })
+  logger.error({ err: e }, 'request failed')
+  return Response.json({ code: 'KV_INTERNAL', message: 'internal error; see the node log' }, { status: 500 })
+}
+
 function main(): void {
   let opts: ReturnType<typeof options>
   try {
@@ -54,7 +66,9 @@ function main(): void {
   mkdirSync(dir, { recursive: true })
   const engine = new StorageEngine({ path: join(dir, 'kvorum.db'), nodeId: opts.id ?? `node-${opts.port}`, durability: opts.durability })
   const app = createApp(opts.token ? { engine, logger, token: opts.token } : { engine, logger })
-  const server = serve({ fetch: app.fetch, port: opts.port, hostname: opts.host }, (info) => {
+  const server = createServer(getRequestListener(app.fetch, { hostname: opts.host, errorHandler: (e) => unbuiltRequest(e, logger) }))
+  server.listen(opts.port, opts.host, () => {
+    const info = server.address() as AddressInfo
     logger.info({ port: info.port, host: opts.host, data: dir, durability: opts.durability, incarnation: engine.incarnation }, 'kvorum-node listening')
     // One machine-readable line for whoever started us (tests, `kvorum dev`).
     if (process.send) process.send({ ready: true, port: info.port, incarnation: engine.incarnation })
@@ -62,7 +76,7 @@ function main(): void {
   let stopping = false
   // Keep-alive clients would hold a stopping node's connections open until the 5 s deadline below:
   // requests taken while stopping close their connection, and one that goes idle is closed at once.
-  const http = server as Server
+  const http: Server = server
   http.prependListener('request', (_req, res) => {
     if (stopping) res.setHeader('connection', 'close')
     res.once('finish', () => {

@@ -24,6 +24,14 @@ export interface ConnectOptions {
   readonly timeoutMs?: number
   /** Longest single node request, ms. Default 1000. */
   readonly requestTimeoutMs?: number
+  /**
+   * Reads ask r primaries and one more only if one fails or is slower than
+   * `readSpeculateMs` (default), or every primary at once as Dynamo does
+   * (`true`: more read repair, a third more read load).
+   */
+  readonly readFromAll?: boolean
+  /** Ms before a read asks one more primary. Default 50. */
+  readonly readSpeculateMs?: number
   /** Per-node coalescing of concurrent operations. */
   readonly batch?: BatchOptions
   /** Failure detection settings. */
@@ -47,6 +55,8 @@ export class Kvorum implements Runtime {
   readonly detector: FailureDetector
   readonly timeoutMs: number
   readonly requestTimeoutMs: number
+  readonly readFromAll: boolean
+  readonly readSpeculateMs: number
   private view: { cluster: ClusterDef; ring: Ring }
   private readonly batchers = new Map<string, NodeBatcher>()
   private readonly pending = new Set<Promise<unknown>>()
@@ -62,6 +72,8 @@ export class Kvorum implements Runtime {
     this.view = { cluster, ring: new Ring(cluster) }
     this.timeoutMs = options.timeoutMs ?? 3000
     this.requestTimeoutMs = options.requestTimeoutMs ?? 1000
+    this.readFromAll = options.readFromAll ?? false
+    this.readSpeculateMs = options.readSpeculateMs ?? 50
     this.detector = new FailureDetector(async (id) => {
       await this.client(id).health({ timeoutMs: this.requestTimeoutMs })
     }, options.detector)

@@ -1,6 +1,6 @@
 import {
   type HintItem, type ItemError, type ReplicaFailure, type SiblingSet, type StoreDef, type VersionVector, IndeterminateWriteError,
-  InvalidInputError, KvorumError, QuorumNotMetError, StaleMetadataError, TimeoutError, TooManySiblingsError,
+  InvalidInputError, KvorumError, NodeUnavailableError, QuorumNotMetError, StaleMetadataError, TimeoutError, TooManySiblingsError,
   type Dot, covers, resolveSets, sameSet, withDot,
 } from '@kvorum/core'
 import { QuorumTracker } from './quorum.js'
@@ -55,6 +55,11 @@ function fatalItemError(error: ItemError): KvorumError | null {
   }
 }
 
+/** True when a failed request may still have been applied by the node. */
+function mayHaveApplied(e: unknown): boolean {
+  return e instanceof TimeoutError || (e instanceof NodeUnavailableError && e.mayHaveApplied)
+}
+
 function fatalError(e: unknown): boolean {
   return e instanceof StaleMetadataError || e instanceof InvalidInputError || e instanceof TooManySiblingsError || (e instanceof KvorumError && e.code === 'KV_UNKNOWN_STORE')
 }
@@ -100,14 +105,20 @@ export async function coordinatePut(
       failures.push({ node, code: res.error.code, message: res.error.message })
     } catch (e) {
       if (fatalError(e)) throw e
-      // A timed-out coordinate request may have been applied; an unreachable node's was not.
-      if (e instanceof TimeoutError) maybeApplied = true
       failures.push(failureOf(node, e))
+      // A primary that timed out, or lost the connection after the request went out, may have
+      // applied the write. Then no other primary may coordinate it: that would store the same
+      // write a second time under another dot, a later write that saw only one copy would
+      // cover only that one, and the other would come back (a deleted value reappearing).
+      if (mayHaveApplied(e)) {
+        maybeApplied = true
+        break
+      }
     }
   }
   if (!set) {
     rt.metrics.quorumFailures++
-    if (maybeApplied) throw new IndeterminateWriteError(`put of ${keyText}: a primary timed out and no other could coordinate; the write may or may not have applied (retrying with the same context is safe)`, failures)
+    if (maybeApplied) throw new IndeterminateWriteError(`put of ${keyText}: primary ${failures[failures.length - 1]?.node} did not answer; the write may or may not have applied there, and no other primary was tried (it would store the write twice)`, failures)
     throw new QuorumNotMetError(`put of ${keyText}`, q.w, 0, failures, 'acks (no primary could coordinate the write)')
   }
   const written = set
@@ -196,14 +207,19 @@ export interface ReadOutcome {
  */
 export async function coordinateGet(rt: Runtime, store: StoreDef, key: Uint8Array, keyText: string, q: ReadQuorum, deadline: number): Promise<ReadOutcome> {
   const primaries = rt.ring.primaries(rt.ring.partitionOf(key), store.n)
-  const up = primaries.filter((n) => rt.detector.isUp(n))
-  const targets = up.length >= q.r ? up : upFirst(rt, primaries)
+  const candidates = upFirst(rt, primaries)
   const replies = new Map<string, SiblingSet>()
-  const tracker = new QuorumTracker({ total: q.r, primaries: q.pr }, { total: targets.length, primaries: targets.length })
+  // Every primary could still answer, though only r are asked at first.
+  const tracker = new QuorumTracker({ total: q.r, primaries: q.pr }, { total: candidates.length, primaries: candidates.length })
+  const asked: Promise<void>[] = []
   let stale: StaleMetadataError | undefined
   let answered = false
-  const all = targets.map((node) =>
-    rt.batcher(node).get(store.name, key, deadline).then((res) => {
+  let check: (expired?: boolean) => void = () => undefined
+  /** Ask the next primary not asked yet; false when none is left. */
+  const askNext = (): boolean => {
+    const node = candidates[asked.length]
+    if (node === undefined) return false
+    const reply = rt.batcher(node).get(store.name, key, deadline).then((res) => {
       if (res.ok) {
         replies.set(node, res.value)
         tracker.ack(true)
@@ -211,20 +227,32 @@ export async function coordinateGet(rt: Runtime, store: StoreDef, key: Uint8Arra
       }
       if (res.error.code === 'KV_STALE_METADATA') stale = new StaleMetadataError(res.error.message, res.error.clusterVersion ?? 0)
       tracker.fail(true, { node, ...res.error })
-    }, (e) => tracker.fail(true, failureOf(node, e))),
-  )
+      askNext()
+    }, (e) => {
+      tracker.fail(true, failureOf(node, e))
+      askNext()
+    }).finally(() => check())
+    asked.push(reply)
+    return true
+  }
   const outcome = await new Promise<ReadOutcome>((resolve, reject) => {
     const timer = setTimeout(() => check(true), Math.max(0, deadline - Date.now()))
-    const check = (expired = false) => {
+    // A replica slower than this gets company: ask one more rather than wait for the deadline.
+    const speculate = setTimeout(() => {
+      if (!answered) askNext()
+    }, rt.readSpeculateMs)
+    check = (expired = false) => {
       if (answered) return
       if (tracker.met) {
         answered = true
         clearTimeout(timer)
+        clearTimeout(speculate)
         return resolve({ set: resolveSets(store.conflict, ...replies.values()), replies: replies.size })
       }
       if (!tracker.impossible && !expired) return
       answered = true
       clearTimeout(timer)
+      clearTimeout(speculate)
       rt.metrics.quorumFailures++
       if (stale) return reject(stale)
       if (!tracker.impossible) {
@@ -233,11 +261,17 @@ export async function coordinateGet(rt: Runtime, store: StoreDef, key: Uint8Arra
       }
       reject(new QuorumNotMetError(`get of ${keyText}`, q.r, tracker.acks, tracker.failures))
     }
-    for (const p of all) void p.then(() => check())
+    const first = rt.readFromAll ? candidates.length : Math.max(q.r, q.pr)
+    for (let i = 0; i < first; i++) askNext()
     check()
   })
-  rt.background(Promise.all(all).then(() => readRepair(rt, store, key, replies, deadline)))
+  rt.background(settleAll(asked).then(() => readRepair(rt, store, key, replies, deadline)))
   return outcome
+}
+
+/** Wait for a list of promises that may grow while we wait. */
+async function settleAll(list: Promise<void>[]): Promise<void> {
+  for (let seen = 0; seen < list.length; seen = list.length) await Promise.allSettled(list)
 }
 
 function readRepair(rt: Runtime, store: StoreDef, key: Uint8Array, replies: Map<string, SiblingSet>, deadline: number): Promise<unknown> {

@@ -16,6 +16,9 @@ export interface HttpTransportOptions {
 }
 
 const BINARY = { 'content-type': 'application/octet-stream' }
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
+/** Errors raised before a connection existed: the request cannot have reached the node. */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL'])
 
 /** The node protocol over HTTP/1.1 keep-alive, one undici Pool per node. */
 export class HttpTransport implements Transport {
@@ -49,19 +52,22 @@ export class HttpTransport implements Transport {
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`
     let res
     try {
-      res = await this.pool(def).request({ method, path, headers, body: body ?? null, signal: AbortSignal.timeout(Math.max(1, opts.timeoutMs)) })
+      // undici's own timeouts, not an AbortSignal per request: signals and their DOMExceptions were a visible share of client CPU.
+      const timeout = Math.max(1, Math.ceil(opts.timeoutMs))
+      res = await this.pool(def).request({ method, path, headers, body: body ?? null, headersTimeout: timeout, bodyTimeout: timeout })
     } catch (e) {
       const err = e as Error & { code?: string }
-      if (err.name === 'TimeoutError' || err.name === 'AbortError') throw new TimeoutError(`${method} ${def.id}${path}`, opts.timeoutMs)
-      throw new NodeUnavailableError(def.id, `${err.code ?? err.name}: ${err.message}`, { cause: e })
+      if (TIMEOUT_CODES.has(err.code ?? '') || err.name === 'TimeoutError' || err.name === 'AbortError') throw new TimeoutError(`${method} ${def.id}${path}`, opts.timeoutMs)
+      // Only a connection that was never made surely kept the request from the node.
+      throw new NodeUnavailableError(def.id, `${err.code ?? err.name}: ${err.message}`, { cause: e, mayHaveApplied: !NOT_SENT_CODES.has(err.code ?? '') })
     }
     let bytes: Uint8Array
     try {
       bytes = new Uint8Array(await res.body.arrayBuffer())
     } catch (e) {
-      const err = e as Error
-      if (err.name === 'TimeoutError' || err.name === 'AbortError') throw new TimeoutError(`${method} ${def.id}${path}`, opts.timeoutMs)
-      throw new NodeUnavailableError(def.id, `reading the answer failed: ${err.message}`, { cause: e })
+      const err = e as Error & { code?: string }
+      if (TIMEOUT_CODES.has(err.code ?? '') || err.name === 'TimeoutError' || err.name === 'AbortError') throw new TimeoutError(`${method} ${def.id}${path}`, opts.timeoutMs)
+      throw new NodeUnavailableError(def.id, `reading the answer failed: ${err.message}`, { cause: e, mayHaveApplied: true })
     }
     const version = Number(res.headers['x-kvorum-cluster-version'])
     if (version > 0) this.onClusterVersion?.(version, def)

@@ -12,6 +12,10 @@ export interface Runtime {
   readonly metrics: ClientMetrics
   /** Longest single node request, ms. */
   readonly requestTimeoutMs: number
+  /** Ask every primary on a read (Dynamo) instead of r of them plus speculation. */
+  readonly readFromAll: boolean
+  /** After this many ms without r replies, a read asks one more primary. */
+  readonly readSpeculateMs: number
   node(id: string): NodeDef
   batcher(id: string): NodeBatcher
   client(id: string): NodeClient

@@ -1,0 +1,97 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { type Kvorum, connect } from '@kvorum/client'
+import { storeDef } from '@kvorum/core'
+import { UsageError, intFlag, parse, tokenFlag } from '../args.js'
+import { initCluster } from '../cluster-init.js'
+import { type LocalNode, startNodes, stopNodes } from '../local-cluster.js'
+import { Progress } from '../progress.js'
+import { type Ceilings, measureCeilings } from './ceilings.js'
+import { type WorkloadName, type WorkloadResult, load, runWorkload } from './workload.js'
+import { printReport, reportJson } from './report.js'
+
+export const BENCH_HELP = `kvorum bench [--workload A|B|C|update] [--concurrency 64] [--duration 10] [--records 10000]
+             [--value-size 512] [--durability normal|full] [--conflict siblings|lww] [--seeds URL --token T] [--json] [--no-ceilings]
+  YCSB-style benchmark (A 50/50 read/update, B 95/5, C read only, update = read-modify-write with a merge),
+  scrambled-zipfian keys, N=3 R=2 W=2. Starts its own 3-node cluster unless --seeds is given. Measures this
+  machine's ceilings in the same run (no-op HTTP fan-out, one no-op round trip, raw SQLite) and reports ratios.
+  Exits 1 when any operation failed or an acknowledged increment was lost.`
+
+export interface BenchConfig {
+  workload: WorkloadName
+  concurrency: number
+  seconds: number
+  records: number
+  valueBytes: number
+  durability: 'normal' | 'full'
+  conflict: 'siblings' | 'lww'
+}
+
+function config(values: Record<string, string | boolean | undefined>): BenchConfig {
+  const workload = (values.workload as string | undefined) ?? 'A'
+  if (!['A', 'B', 'C', 'update'].includes(workload)) throw new UsageError(`--workload must be A, B, C or update, got ${workload}`)
+  if (values.conflict !== undefined && values.conflict !== 'siblings' && values.conflict !== 'lww') throw new UsageError(`--conflict must be siblings or lww, got ${values.conflict}`)
+  const durability = (values.durability as string | undefined) ?? 'normal'
+  if (durability !== 'normal' && durability !== 'full') throw new UsageError(`--durability must be normal or full, got ${durability}`)
+  return {
+    workload: workload as WorkloadName,
+    concurrency: intFlag(values.concurrency as string | undefined, 'concurrency', 1, 4096, 64),
+    seconds: intFlag(values.duration as string | undefined, 'duration', 1, 3600, 10),
+    records: intFlag(values.records as string | undefined, 'records', 1, 10_000_000, 10_000),
+    valueBytes: intFlag(values['value-size'] as string | undefined, 'value-size', 1, 1024 * 1024, 512),
+    durability,
+    conflict: values.conflict === 'lww' ? 'lww' : 'siblings',
+  }
+}
+
+async function ownCluster(cfg: BenchConfig): Promise<{ nodes: LocalNode[]; seeds: string[]; token: string; dir: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'kvorum-bench-'))
+  const token = 'bench'
+  const basePort = 20000 + Math.floor(Math.random() * 20000)
+  const nodes = await startNodes({ nodes: 3, basePort, dataDir: dir, token, durability: cfg.durability })
+  await initCluster({ urls: nodes.map((n) => n.url), partitions: 256, stores: [storeDef({ name: 'bench', n: 3, r: 2, w: 2, conflict: cfg.conflict })], token })
+  return { nodes, seeds: nodes.map((n) => n.url), token, dir }
+}
+
+export async function bench(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    workload: { type: 'string' }, concurrency: { type: 'string' }, duration: { type: 'string' }, records: { type: 'string' },
+    'value-size': { type: 'string' }, durability: { type: 'string' }, conflict: { type: 'string' }, seeds: { type: 'string' }, token: { type: 'string' },
+    json: { type: 'boolean', default: false }, 'no-ceilings': { type: 'boolean', default: false }, store: { type: 'string' },
+  })
+  const cfg = config(values)
+  const say = (line: string) => (values.json ? process.stderr : process.stdout).write(`${line}\n`)
+  let ceilings: Ceilings | null = null
+  if (!values['no-ceilings']) {
+    say(`measuring ceilings (concurrency ${cfg.concurrency})...`)
+    ceilings = await measureCeilings({ concurrency: cfg.concurrency, seconds: Math.min(5, cfg.seconds), valueBytes: cfg.valueBytes, durability: cfg.durability })
+  }
+  const own = values.seeds ? null : await ownCluster(cfg)
+  let kv: Kvorum | undefined
+  try {
+    kv = await connect({ seeds: own?.seeds ?? (values.seeds as string).split(','), ...(own ? { token: own.token } : tokenFlag(values.token)) })
+    const storeName = (values.store as string | undefined) ?? 'bench'
+    const store = kv.store<Uint8Array>(storeName)
+    if (cfg.workload !== 'update') {
+      const bar = new Progress('load')
+      await load(store, cfg.records, cfg.valueBytes, Math.min(cfg.concurrency, 64), (done) => bar.update(done, cfg.records, 'keys'))
+      bar.done()
+    }
+    say(`running workload ${cfg.workload} for ${cfg.seconds} s at concurrency ${cfg.concurrency}...`)
+    const result: WorkloadResult = await runWorkload(kv, storeName, {
+      ...cfg,
+      onTick: (done, elapsed, recent) => say(`  ${elapsed.toFixed(0).padStart(3)} s  ${Math.round(done / elapsed).toString().padStart(7)} ops/s  p99 ${recent.quantile(0.99).toFixed(2)} ms`),
+    })
+    const json = reportJson(cfg, result, ceilings, kv.stats())
+    if (values.json) process.stdout.write(`${JSON.stringify(json, null, 2)}\n`)
+    else printReport(json)
+    return json.failed > 0 || json.lost > 0 ? 1 : 0
+  } finally {
+    await kv?.close(1000)
+    if (own) {
+      await stopNodes(own.nodes)
+      rmSync(own.dir, { recursive: true, force: true })
+    }
+  }
+}

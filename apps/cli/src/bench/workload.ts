@@ -1,0 +1,128 @@
+import { randomBytes } from 'node:crypto'
+import { type Kvorum, type Store, Histogram, counter, type Counter } from '@kvorum/client'
+import { ScrambledZipfian } from './zipf.js'
+
+/** YCSB-style mixes, plus `update`: read-modify-write of a CRDT counter with a merge function. */
+export type WorkloadName = 'A' | 'B' | 'C' | 'update'
+
+export const READ_SHARE: Record<WorkloadName, number> = { A: 0.5, B: 0.95, C: 1, update: 0 }
+
+export interface WorkloadOptions {
+  readonly workload: WorkloadName
+  readonly concurrency: number
+  readonly seconds: number
+  readonly records: number
+  readonly valueBytes: number
+  /** Called about once a second with the operations done so far. */
+  readonly onTick?: (done: number, elapsedS: number, recent: Histogram) => void
+}
+
+export interface OpStats {
+  count: number
+  errors: number
+  hist: Histogram
+  errorCodes: Record<string, number>
+}
+
+export interface WorkloadResult {
+  readonly seconds: number
+  readonly ops: Record<string, OpStats>
+  /** For `update`: increments acknowledged, and the counter total read back at the end. */
+  readonly increments?: { acknowledged: number; readBack: number }
+}
+
+export const keyOf = (i: number) => `user${String(i).padStart(12, '0')}`
+
+/** A value of the run's size whose bytes differ every write (SQLite skips identical rewrites). */
+export function freshValue(bytes: number): Uint8Array {
+  return randomBytes(bytes)
+}
+
+/** Load `records` keys with `concurrency` writers, with progress. */
+export async function load(store: Store<Uint8Array>, records: number, valueBytes: number, concurrency: number, onProgress: (done: number) => void): Promise<void> {
+  let next = 0
+  let done = 0
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    for (let i = next++; i < records; i = next++) {
+      await store.put(keyOf(i), freshValue(valueBytes))
+      if (++done % 1000 === 0) onProgress(done)
+    }
+  }))
+  onProgress(done)
+}
+
+function stats(): OpStats {
+  return { count: 0, errors: 0, hist: new Histogram(), errorCodes: {} }
+}
+
+/** Closed-loop workers choosing keys by scrambled zipfian. */
+export async function runWorkload(kv: Kvorum, storeName: string, opts: WorkloadOptions): Promise<WorkloadResult> {
+  const zipf = new ScrambledZipfian(opts.records)
+  const store = kv.store<Uint8Array>(storeName)
+  const counters = kv.store<Counter>(storeName, { codec: 'json', merge: counter.merge })
+  // Updates carry the context of this process's last read or write of the key, as an application would.
+  const contexts = new Map<string, string>()
+  const ops: Record<string, OpStats> = { read: stats(), update: stats() }
+  const started = performance.now()
+  const until = started + opts.seconds * 1000
+  let done = 0
+  let acknowledged = 0
+  let recent = new Histogram()
+  const ticker = setInterval(() => {
+    opts.onTick?.(done, (performance.now() - started) / 1000, recent)
+    recent = new Histogram()
+  }, 1000)
+  const record = (name: string, t0: number, error?: unknown) => {
+    const ms = performance.now() - t0
+    const s = ops[name] as OpStats
+    s.count++
+    s.hist.record(ms)
+    recent.record(ms)
+    done++
+    if (error) {
+      s.errors++
+      const code = (error as { code?: string }).code ?? 'ERROR'
+      s.errorCodes[code] = (s.errorCodes[code] ?? 0) + 1
+    }
+  }
+  const writer = `bench-${process.pid}`
+  try {
+    await Promise.all(Array.from({ length: opts.concurrency }, async (_, w) => {
+      while (performance.now() < until) {
+        const key = keyOf(zipf.next())
+        const op = opts.workload === 'update' ? 'rmw' : Math.random() < READ_SHARE[opts.workload] ? 'read' : 'update'
+        const t0 = performance.now()
+        try {
+          if (op === 'rmw') {
+            await counters.update(`counter-${key}`, (vs) => counter.add(counter.merge(vs.length ? vs : [counter.empty()]), `${writer}-${w}`, 1))
+            acknowledged++
+          } else if (op === 'read') {
+            contexts.set(key, (await store.get(key)).context)
+          } else {
+            const context = contexts.get(key)
+            contexts.set(key, (await store.put(key, freshValue(opts.valueBytes), context === undefined ? {} : { context })).context)
+          }
+          record(op === 'read' ? 'read' : 'update', t0)
+        } catch (e) {
+          record(op === 'read' ? 'read' : 'update', t0, e)
+        }
+      }
+    }))
+  } finally {
+    clearInterval(ticker)
+  }
+  const seconds = (performance.now() - started) / 1000
+  if (opts.workload !== 'update') return { seconds, ops }
+  return { seconds, ops, increments: { acknowledged, readBack: await readBackCounters(counters, opts.records) } }
+}
+
+/** Sum every counter key touched, read with r=n so nothing acknowledged is missed. */
+async function readBackCounters(store: Store<Counter>, records: number): Promise<number> {
+  let total = 0
+  const keys = Array.from({ length: records }, (_, i) => `counter-${keyOf(i)}`)
+  for (let i = 0; i < keys.length; i += 500) {
+    const res = await store.getMany(keys.slice(i, i + 500), { r: 3, timeoutMs: 10_000 })
+    for (const r of res) if (r.found) total += counter.value(r.values[0] as Counter)
+  }
+  return total
+}
