@@ -70,7 +70,8 @@ export async function bench(argv: string[]): Promise<number> {
   const own = values.seeds ? null : await ownCluster(cfg)
   let kv: Kvorum | undefined
   try {
-    kv = await connect({ seeds: own?.seeds ?? (values.seeds as string).split(','), ...(own ? { token: own.token } : tokenFlag(values.token)) })
+    const inflight = process.env.KVORUM_BENCH_INFLIGHT ? { batch: { maxInFlightPerNode: Number(process.env.KVORUM_BENCH_INFLIGHT) } } : {}
+    kv = await connect({ seeds: own?.seeds ?? (values.seeds as string).split(','), ...(own ? { token: own.token } : tokenFlag(values.token)), ...inflight })
     const storeName = (values.store as string | undefined) ?? 'bench'
     const store = kv.store<Uint8Array>(storeName)
     if (cfg.workload !== 'update') {
