@@ -95,9 +95,25 @@ export function validateStore(s: unknown, nodeCount: number): StoreDef {
   return d as unknown as StoreDef
 }
 
+/** Deepest nesting a definition may have; it needs 3, and printing much deeper JSON overflows the stack. */
+const MAX_DEPTH = 8
+
+/** True when objects nest deeper than `max` levels; iterative, so any depth is safe to check. */
+function nestedDeeper(root: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[root, 0]]
+  for (let top = stack.pop(); top; top = stack.pop()) {
+    const [x, depth] = top
+    if (typeof x !== 'object' || x === null) continue
+    if (depth >= max) return true
+    for (const v of Object.values(x)) stack.push([v, depth + 1])
+  }
+  return false
+}
+
 /** Check every field of a cluster definition received from the outside. */
 export function validateCluster(x: unknown): ClusterDef {
   if (typeof x !== 'object' || x === null) fail('must be a JSON object')
+  if (nestedDeeper(x, MAX_DEPTH)) fail(`nested more than ${MAX_DEPTH} levels deep`)
   const d = x as Record<string, unknown>
   if (!isInt(d.version, 1, Number.MAX_SAFE_INTEGER)) fail('version must be a positive integer')
   const q = d.partitions

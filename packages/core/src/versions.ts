@@ -77,7 +77,10 @@ export function resolveSets(mode: MergeMode, ...sets: readonly SiblingSet[]): Ve
 export function coordinateIn(mode: MergeMode, stored: SiblingSet, input: CoordinateInput, dot: Dot): Version[] {
   if (mode === 'siblings') return coordinatePut(stored, input, dot)
   let timestamp = input.timestamp
-  for (const v of stored) if (covers(input.context, v.dot)) timestamp = Math.max(timestamp, v.timestamp + 1)
+  // Saturate at the largest timestamp a frame can carry: a successor of a version stamped
+  // 2^53-1 could not be encoded, and every later write to the key would fail. At the top,
+  // the dot breaks the tie, as in any lww tie.
+  for (const v of stored) if (covers(input.context, v.dot)) timestamp = Math.max(timestamp, Math.min(v.timestamp + 1, Number.MAX_SAFE_INTEGER))
   return lwwReduce([...stored, { dot, context: input.context, timestamp, value: input.value }])
 }
 
