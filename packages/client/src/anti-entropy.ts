@@ -217,6 +217,11 @@ export class AntiEntropy {
     const others = rest.map((l) => new Map(l.map((k) => [toHex(k.key), k.siblings])))
     const agreed = first.filter((k) => others.every((m) => sameSet(m.get(toHex(k.key)) ?? [], k.siblings)))
     if (agreed.length === 0) return
+    // Ask for hints again now, not only at the start of the pass: a pass can outlast the grace
+    // period, and a hint stored since it began may hold versions these tombstones cover, which
+    // would come back when it is delivered after the reap.
+    const hinted = await this.hintedTargets(report)
+    if (!hinted || replicas.some((id) => hinted.has(id))) return
     const counts = await Promise.all(replicas.map((id) => this.kv.client(id).reap(this.t(), store.name, agreed)))
     report.bytesExchanged += encodeKeySets(agreed).length * replicas.length
     report.tombstonesReaped += Math.max(...counts)

@@ -1,0 +1,79 @@
+import { type SiblingSet, covers, mergeSets, toHex, utf8 } from '@kvorum/core'
+import { type Kvorum, orSet } from '@kvorum/client'
+import type { StorageEngine } from '@kvorum/storage'
+import type { SimCluster } from './cluster.js'
+import type { SeedConfig } from './config.js'
+import type { Trace } from './trace.js'
+import type { Cart, History } from './workload.js'
+
+/** What the final checks found; every list must be empty. */
+export interface CheckReport {
+  /** Acknowledged adds missing from the final merged cart: `key tag`. */
+  readonly lost: string[]
+  /** Tags in a final cart that no client ever tried to add. */
+  readonly unexpected: string[]
+  /** Live versions whose dot an acknowledged delete had covered: `key dot`. */
+  readonly resurrected: string[]
+  /** Keys whose primary replicas do not hold the same versions. */
+  readonly divergent: string[]
+  readonly ackedAdds: number
+}
+
+/** A version's identity and content, to compare replicas exactly. */
+function fingerprint(set: SiblingSet, trace: Trace): string {
+  return set
+    .map((v) => `${trace.name(v.dot.actor)}:${v.dot.counter}=${v.value === null ? 'tombstone' : toHex(v.value).slice(0, 16)}`)
+    .sort()
+    .join(' ')
+}
+
+async function replicaSets(cluster: SimCluster, kv: Kvorum, config: SeedConfig, key: string): Promise<Map<string, SiblingSet>> {
+  const bytes = utf8(key)
+  const out = new Map<string, SiblingSet>()
+  for (const node of kv.ring.primaries(kv.ring.partitionOf(bytes), config.store.n)) {
+    const [res] = await (cluster.engines.get(node) as StorageEngine).get(config.store.name, [bytes])
+    if (!res?.ok) throw new Error(`assertion failed: ${node} could not read ${key}: ${res ? res.error.message : 'no answer'}`)
+    out.set(node, res.value)
+  }
+  return out
+}
+
+/**
+ * After healing, handoff and a repair pass: (1) every acknowledged add is in
+ * its cart, read with r = n; (2) no version an acknowledged delete covered is
+ * live again; (3) every key's primaries hold identical versions.
+ */
+export async function check(cluster: SimCluster, kv: Kvorum, config: SeedConfig, history: History, trace: Trace): Promise<CheckReport> {
+  let ackedAdds = 0
+  for (const r of history.adds.values()) if (r.state === 'acked') ackedAdds++
+  const report: CheckReport = { lost: [], unexpected: [], resurrected: [], divergent: [], ackedAdds }
+  for (const key of [...config.cartKeys, ...config.docKeys]) {
+    const sets = await replicaSets(cluster, kv, config, key)
+    const prints = [...sets].map(([node, set]) => `${node}: ${fingerprint(set, trace)}`)
+    if (new Set([...sets.values()].map((s) => fingerprint(s, trace))).size > 1) {
+      report.divergent.push(key)
+      trace.event(`divergent ${key}: ${prints.join(' | ')}`)
+    } else {
+      trace.event(`replicas of ${key}: ${prints[0] ?? 'none'}`)
+    }
+    if (!config.docKeys.includes(key)) continue
+    const merged = mergeSets(...sets.values())
+    for (const v of merged) {
+      if (v.value === null) continue
+      const by = history.deletes.find((d) => d.key === key && covers(d.covered, v.dot))
+      if (by) report.resurrected.push(`${key} ${trace.name(v.dot.actor)}:${v.dot.counter} (deleted by ${by.by})`)
+    }
+  }
+  const carts = kv.store<Cart>(config.store.name, { codec: 'json' })
+  for (const key of config.cartKeys) {
+    const read = await carts.get(key, { r: config.store.n })
+    const cart = orSet.merge(read.values)
+    for (const [tag, record] of history.adds) {
+      if (record.key !== key || record.state !== 'acked') continue
+      if (!Object.hasOwn(cart.adds, tag)) report.lost.push(`${key} ${tag}`)
+    }
+    for (const tag of Object.keys(cart.adds)) if (history.adds.get(tag)?.key !== key) report.unexpected.push(`${key} ${tag}`)
+    trace.event(`final ${key}: ${Object.keys(cart.adds).length} tags in ${read.siblings} siblings`)
+  }
+  return report
+}

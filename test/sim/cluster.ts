@@ -1,0 +1,232 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { createRequire, syncBuiltinESMExports } from 'node:module'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { type ClusterDef, type NodeDef, type StoreDef, initialAssignment, storeDef } from '@kvorum/core'
+import { StorageEngine } from '@kvorum/storage'
+import type { VirtualClock } from './clock.js'
+import type { Random } from './random.js'
+import type { Trace } from './trace.js'
+
+const require = createRequire(import.meta.url)
+const cryptoModule = require('node:crypto') as { randomBytes: (n: number) => Buffer }
+
+/**
+ * The engine names its incarnation with crypto.randomBytes, and sibling order
+ * follows actor ids, so random incarnations would make a replay take other
+ * branches. Open engines with seeded bytes instead: swap the builtin's export
+ * for the constructor only (syncBuiltinESMExports carries the swap to ESM
+ * importers), and put it back at once.
+ */
+function withSeededBytes<T>(bytes: Buffer, make: () => T): T {
+  const original = cryptoModule.randomBytes
+  cryptoModule.randomBytes = (n) => bytes.subarray(0, n)
+  syncBuiltinESMExports()
+  try {
+    return make()
+  } finally {
+    cryptoModule.randomBytes = original
+    syncBuiltinESMExports()
+  }
+}
+
+/** The parts of StorageEngine a crash has to reach past its public API. */
+interface EngineInternals {
+  writes: { queue: unknown[] }
+  db: { close(): void }
+  closed: boolean
+}
+
+/** Where a node process is: serving, dead (until restarted), or stopped (SIGSTOP: requests wait). */
+export type NodeStatus = 'up' | 'crashed' | 'paused'
+
+interface NodeSlot {
+  status: NodeStatus
+  /** Bumped at every crash: requests and answers of an older epoch died with the process. */
+  epoch: number
+  incarnations: number
+  /** Requests that reached a paused node and answers it had not sent, in order, for when it resumes. */
+  held: (() => void)[]
+  /** Crash as soon as a request has queued a write: the window between taking a write and committing it. */
+  armed: boolean
+}
+
+/** What the cluster's faults did in one run. */
+export interface NodeFaultStats {
+  crashes: number
+  /** Writes queued for a group commit when their node crashed: never committed, never answered. */
+  writesLostInCrashes: number
+  pauses: number
+  /** Requests and answers that waited in a paused node. */
+  heldRequests: number
+}
+
+/** Temp directories go to tmpfs when there is one: SQLite in WAL mode opens faster there. */
+function tempBase(): string {
+  return existsSync('/dev/shm') ? '/dev/shm' : tmpdir()
+}
+
+export interface SimClusterOptions {
+  readonly nodes: number
+  readonly partitions: number
+  readonly store: Partial<StoreDef> & { name: string }
+}
+
+/**
+ * Storage engines on SQLite files in a temp directory, so a node can crash
+ * (close abruptly, losing the writes queued for the next group commit) and
+ * come back on the same file with a new incarnation.
+ */
+export class SimCluster {
+  /** The live engine of each node; MemoryTransports read it at every call, so restarts show through. */
+  readonly engines = new Map<string, StorageEngine>()
+  readonly cluster: ClusterDef
+  readonly nodes: readonly NodeDef[]
+  readonly stats: NodeFaultStats = { crashes: 0, writesLostInCrashes: 0, pauses: 0, heldRequests: 0 }
+  private readonly slots = new Map<string, NodeSlot>()
+  private readonly dir: string
+
+  constructor(
+    options: SimClusterOptions,
+    private readonly rng: Random,
+    private readonly clock: VirtualClock,
+    private readonly trace: Trace,
+  ) {
+    this.nodes = Array.from({ length: options.nodes }, (_, i) => ({ id: `n${i + 1}`, url: `mem://n${i + 1}` }))
+    this.cluster = { version: 1, partitions: options.partitions, nodes: this.nodes, assignment: initialAssignment(this.nodes, options.partitions), stores: [storeDef(options.store)] }
+    this.dir = mkdtempSync(join(tempBase(), 'kvorum-sim-'))
+    for (const n of this.nodes) {
+      this.slots.set(n.id, { status: 'up', epoch: 0, incarnations: 0, held: [], armed: false })
+      this.open(n.id)
+    }
+  }
+
+  /** Install the cluster definition on every node (before any fault). */
+  async init(): Promise<void> {
+    for (const e of this.engines.values()) await e.putCluster(this.cluster)
+  }
+
+  private slot(id: string): NodeSlot {
+    const s = this.slots.get(id)
+    if (!s) throw new Error(`assertion failed: no node ${id}`)
+    return s
+  }
+
+  private open(id: string): void {
+    const slot = this.slot(id)
+    const engine = withSeededBytes(this.rng.bytes(6), () => new StorageEngine({ path: join(this.dir, `${id}.db`), nodeId: id, now: this.clock.dateNow }))
+    slot.incarnations++
+    this.trace.actor(engine.incarnation, `${id}#${slot.incarnations}`)
+    this.engines.set(id, engine)
+  }
+
+  status(id: string): NodeStatus {
+    return this.slot(id).status
+  }
+
+  epoch(id: string): number {
+    return this.slot(id).epoch
+  }
+
+  /** Run `fn` if the node (still in `epoch`) is running, keep it while paused, drop it if the node died. */
+  private whenRunning(slot: NodeSlot, epoch: number, fn: () => void): 'run' | 'held' | 'lost' {
+    if (slot.status === 'crashed' || slot.epoch !== epoch) return 'lost'
+    if (slot.status === 'paused') {
+      slot.held.push(fn)
+      this.stats.heldRequests++
+      return 'held'
+    }
+    fn()
+    return 'run'
+  }
+
+  /** A request reaches the node: run it now, keep it while paused, lose it if the node is dead. */
+  arrive(id: string, epoch: number, run: () => void): 'run' | 'held' | 'lost' {
+    const slot = this.slot(id)
+    const fate = this.whenRunning(slot, epoch, run)
+    if (fate === 'run' && slot.armed && (this.engines.get(id) as StorageEngine).queueDepth > 0) this.crash(id)
+    return fate
+  }
+
+  /** An answer leaves the node: a stopped process sends nothing until it resumes, a dead one never. */
+  depart(id: string, epoch: number, send: () => void): 'run' | 'held' | 'lost' {
+    return this.whenRunning(this.slot(id), epoch, send)
+  }
+
+  /** Crash the node right after the next request that queues a write (until `disarm`). */
+  armCrash(id: string): void {
+    const slot = this.slot(id)
+    if (slot.status !== 'up') return
+    slot.armed = true
+    this.trace.event(`crash of ${id} armed`)
+  }
+
+  disarm(id: string): void {
+    this.slot(id).armed = false
+  }
+
+  /**
+   * kill -9: queued-but-uncommitted writes are gone (their callers never hear
+   * back), committed ones stay in the WAL for the next open.
+   */
+  crash(id: string): void {
+    const slot = this.slot(id)
+    if (slot.status === 'crashed') return
+    const inner = this.engines.get(id) as unknown as EngineInternals
+    if (!Array.isArray(inner.writes?.queue) || typeof inner.db?.close !== 'function') {
+      throw new Error('assertion failed: StorageEngine internals changed (writes.queue, db); update SimCluster.crash')
+    }
+    this.stats.crashes++
+    this.stats.writesLostInCrashes += inner.writes.queue.length
+    this.trace.event(`crash ${id} (${inner.writes.queue.length} queued writes lost)`)
+    inner.writes.queue = []
+    inner.closed = true
+    inner.db.close()
+    slot.status = 'crashed'
+    slot.epoch++
+    slot.held = []
+    slot.armed = false
+  }
+
+  restart(id: string): void {
+    const slot = this.slot(id)
+    if (slot.status !== 'crashed') return
+    this.open(id)
+    slot.status = 'up'
+    this.trace.event(`restart ${id} as ${this.trace.name((this.engines.get(id) as StorageEngine).incarnation)}`)
+  }
+
+  pause(id: string): void {
+    const slot = this.slot(id)
+    if (slot.status !== 'up') return
+    slot.status = 'paused'
+    this.stats.pauses++
+    this.trace.event(`pause ${id}`)
+  }
+
+  /** SIGCONT: the requests that waited run first, in the order they arrived. */
+  resume(id: string): void {
+    const slot = this.slot(id)
+    if (slot.status !== 'paused') return
+    slot.status = 'up'
+    const held = slot.held
+    slot.held = []
+    this.trace.event(`resume ${id} (${held.length} requests waited)`)
+    for (const run of held) run()
+  }
+
+  /** Every node serving again. */
+  healAll(): void {
+    for (const n of this.nodes) {
+      this.disarm(n.id)
+      this.restart(n.id)
+      this.resume(n.id)
+    }
+  }
+
+  /** Close every engine cleanly and remove the files. */
+  destroy(): void {
+    for (const [id, e] of this.engines) if (this.slot(id).status !== 'crashed') e.close()
+    rmSync(this.dir, { recursive: true, force: true })
+  }
+}

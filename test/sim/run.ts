@@ -1,0 +1,213 @@
+import type { NodeProtocol } from '@kvorum/core'
+import { HandoffWorker, type Kvorum, MemoryTransport, connect } from '@kvorum/client'
+import { type CheckReport, check } from './checker.js'
+import { type RunLimits, SimStallError, VirtualClock } from './clock.js'
+import { type NodeFaultStats, SimCluster } from './cluster.js'
+import { CLIENT_TIMING, type Mutant, type SeedConfig, planSeed } from './config.js'
+import { scheduleFaults } from './nemesis.js'
+import { CALM, Network, type NetworkStats } from './network.js'
+import { Random } from './random.js'
+import { Trace, type TraceLevel } from './trace.js'
+import { History, runWorkload } from './workload.js'
+
+/** Healing work counted over a run: by the clients during the faults, and by the final handoff and repair. */
+export interface Healing {
+  hintsWritten: number
+  readRepairs: number
+  siblingsSeenMax: number
+  tombstonesReapedDuringRun: number
+  finalHintsDelivered: number
+  finalKeysRepaired: number
+  finalTombstonesReaped: number
+}
+
+/** What one seed did and found. */
+export interface SeedResult {
+  readonly seed: number
+  /** Why the seed failed; empty when every check passed. */
+  readonly failures: string[]
+  readonly attempted: number
+  readonly acknowledged: number
+  readonly ackedAdds: number
+  readonly lost: number
+  readonly unexpected: number
+  readonly resurrected: number
+  readonly divergent: number
+  /** Failed operations by error code. */
+  readonly errors: ReadonlyMap<string, number>
+  /** What the nemesis and the network did. */
+  readonly faults: NodeFaultStats & NetworkStats
+  readonly healing: Healing
+  readonly virtualMs: number
+  readonly steps: number
+  /** Hash of the whole trace (messages included): equal on every replay of the seed. */
+  readonly digest: string
+  readonly trace: readonly string[]
+}
+
+export interface RunOptions {
+  /** How much trace text to keep. Default none (the digest covers everything anyway). */
+  readonly trace?: TraceLevel
+  /** Plant a bug (tests of the checker only). Default none. */
+  readonly mutant?: Mutant
+}
+
+/** Virtual-time and step budgets of each phase: a run that needs more has hung. */
+const PHASE_MS = 60_000
+const PHASE_STEPS = 500_000
+/** Time after the heal for probes to mark nodes up and late replies and repairs to land, ms. */
+const SETTLE_MS = 2000
+/** Handoff sweeps before leaving the rest to anti-entropy. */
+const MAX_SWEEPS = 5
+
+/** The exact command that replays a seed with its trace. */
+export function replayCommand(seed: number): string {
+  return `npm run sim -- --seed ${seed}`
+}
+
+/** One seed's state, shared by its phases. */
+interface Run {
+  readonly seed: number
+  readonly config: SeedConfig
+  readonly rng: Random
+  readonly clock: VirtualClock
+  readonly trace: Trace
+  readonly history: History
+  readonly healing: Healing
+  /** The budget of the next phase, from now. */
+  readonly limits: () => RunLimits
+}
+
+async function client(cluster: SimCluster, network: Network, name: string): Promise<Kvorum> {
+  const transport = new MemoryTransport(cluster.engines as Map<string, NodeProtocol>)
+  transport.intercept = network.interceptFor(name)
+  return connect({
+    seeds: cluster.nodes,
+    transport,
+    timeoutMs: CLIENT_TIMING.timeoutMs,
+    requestTimeoutMs: CLIENT_TIMING.requestTimeoutMs,
+    detector: { probeIntervalMs: CLIENT_TIMING.probeIntervalMs },
+  })
+}
+
+/** Clients connect on a calm network; then the faults and the workload run together. */
+async function faultPhase(run: Run, cluster: SimCluster, network: Network): Promise<Kvorum[]> {
+  const { clock, config, limits } = run
+  await clock.run(cluster.init(), limits())
+  const clients: Kvorum[] = []
+  for (let c = 0; c < config.clients; c++) clients.push(await clock.run(client(cluster, network, `c${c + 1}`), limits()))
+  network.rates = config.rates
+  const names = clients.map((_, c) => `c${c + 1}`)
+  scheduleFaults({ faults: config.faults, windowMs: config.faultWindowMs, maxFaultMs: config.maxFaultMs, clients: names }, cluster, network, run.rng.fork(), clock)
+  await clock.run(runWorkload(clients, run.rng.fork(), { config, clock, trace: run.trace, history: run.history }), limits())
+  return clients
+}
+
+/** Let late faults play out, undo all of them, let the clients settle, and close them. */
+async function healPhase(run: Run, cluster: SimCluster, network: Network, clients: readonly Kvorum[]): Promise<void> {
+  const { clock, config, limits, healing } = run
+  run.trace.event('workload done; healing')
+  await clock.advance(config.faultWindowMs + config.maxFaultMs, limits())
+  network.heal()
+  cluster.healAll()
+  await clock.advance(SETTLE_MS, limits())
+  await clock.run(Promise.all(clients.map((kv) => kv.close(1000))), limits())
+  for (const kv of clients) {
+    healing.hintsWritten += kv.metrics.hintsWritten
+    healing.readRepairs += kv.metrics.readRepairs
+    healing.siblingsSeenMax = Math.max(healing.siblingsSeenMax, kv.metrics.siblingsSeenMax)
+  }
+  healing.tombstonesReapedDuringRun = run.history.reapedDuringRun
+  if (config.reapAtEnd) await clock.advance(config.store.tombstoneGraceMs ?? 0, limits())
+}
+
+async function handoffAndRepair(kv: Kvorum, run: Run): Promise<void> {
+  const worker = new HandoffWorker(kv)
+  for (let i = 0; i < MAX_SWEEPS; i++) {
+    const swept = await worker.sweep()
+    run.healing.finalHintsDelivered += swept.delivered
+    run.trace.event(`handoff sweep: ${swept.delivered} delivered, ${swept.failed} failed, ${swept.remaining} remaining`)
+    if (swept.remaining === 0) break
+  }
+  const repaired = await kv.repair()
+  run.healing.finalKeysRepaired += repaired.keysRepaired
+  run.healing.finalTombstonesReaped += repaired.tombstonesReaped
+  run.trace.event(`repair: ${repaired.keysRepaired} keys repaired, ${repaired.tombstonesReaped} reaped, ${repaired.partitionsSkipped} skipped`)
+}
+
+/** A fresh client delivers hints, runs one repair pass, and checks. */
+async function checkPhase(run: Run, cluster: SimCluster, network: Network): Promise<CheckReport> {
+  const { clock, limits } = run
+  const kv = await clock.run(client(cluster, network, 'checker'), limits())
+  if (run.config.mutant !== 'no-repair') await clock.run(handoffAndRepair(kv, run), limits())
+  const report = await clock.run(check(cluster, kv, run.config, run.history, run.trace), limits())
+  await clock.run(kv.close(100), limits())
+  return report
+}
+
+function verdict(report: CheckReport): string[] {
+  const out: string[] = []
+  if (report.lost.length > 0) out.push(`lost acknowledged adds: ${report.lost.join(', ')}`)
+  if (report.unexpected.length > 0) out.push(`unexpected elements: ${report.unexpected.join(', ')}`)
+  if (report.resurrected.length > 0) out.push(`resurrected: ${report.resurrected.join(', ')}`)
+  if (report.divergent.length > 0) out.push(`divergent replicas: ${report.divergent.join(', ')}`)
+  return out
+}
+
+const NO_FAULTS: NodeFaultStats & NetworkStats = { crashes: 0, writesLostInCrashes: 0, pauses: 0, heldRequests: 0, messages: 0, droppedRequests: 0, droppedAnswers: 0, duplicated: 0, refused: 0, timedOut: 0 }
+
+/** Run one seed from start to verdict. Deterministic: the same seed takes the same path. */
+export async function runSeed(seed: number, options: RunOptions = {}): Promise<SeedResult> {
+  const rng = new Random(seed)
+  const config = planSeed(rng.fork(), options.mutant ?? null)
+  const clock = new VirtualClock()
+  const run: Run = {
+    seed, config, rng, clock,
+    trace: new Trace(options.trace ?? 'none', () => clock.now),
+    history: new History(),
+    healing: { hintsWritten: 0, readRepairs: 0, siblingsSeenMax: 0, tombstonesReapedDuringRun: 0, finalHintsDelivered: 0, finalKeysRepaired: 0, finalTombstonesReaped: 0 },
+    limits: () => ({ untilMs: clock.now + PHASE_MS, maxSteps: clock.steps + PHASE_STEPS }),
+  }
+  const failures: string[] = []
+  const onRejection = (e: unknown) => failures.push(`unhandled rejection: ${(e as Error)?.stack ?? String(e)}`)
+  let cluster: SimCluster | undefined
+  let network: Network | undefined
+  let report: CheckReport | undefined
+  run.trace.event(`seed ${seed}: ${JSON.stringify(config)}`)
+  process.on('unhandledRejection', onRejection)
+  clock.install()
+  try {
+    cluster = new SimCluster(config, rng.fork(), clock, run.trace)
+    network = new Network(cluster, rng.fork(), clock, run.trace, CALM)
+    const clients = await faultPhase(run, cluster, network)
+    await healPhase(run, cluster, network, clients)
+    report = await checkPhase(run, cluster, network)
+    failures.push(...verdict(report))
+  } catch (e) {
+    failures.push(e instanceof SimStallError ? `stalled: ${e.message}` : `harness error: ${(e as Error)?.stack ?? String(e)}`)
+  } finally {
+    clock.uninstall()
+    process.off('unhandledRejection', onRejection)
+    cluster?.destroy()
+  }
+  for (const e of clock.uncaught) failures.push(`uncaught exception in a timer: ${(e as Error)?.stack ?? String(e)}`)
+  for (const bug of run.history.bugs) failures.push(`non-Kvorum error from the SDK: ${bug}`)
+  return {
+    seed,
+    failures,
+    attempted: run.history.attempted,
+    acknowledged: run.history.acknowledged,
+    ackedAdds: report?.ackedAdds ?? 0,
+    lost: report?.lost.length ?? 0,
+    unexpected: report?.unexpected.length ?? 0,
+    resurrected: report?.resurrected.length ?? 0,
+    divergent: report?.divergent.length ?? 0,
+    errors: run.history.errors,
+    faults: { ...NO_FAULTS, ...cluster?.stats, ...network?.stats },
+    healing: run.healing,
+    virtualMs: clock.now,
+    steps: clock.steps,
+    digest: run.trace.digest(),
+    trace: run.trace.lines,
+  }
+}

@@ -1,0 +1,163 @@
+import { type VersionVector, KvorumError, decodeContext } from '@kvorum/core'
+import { type Kvorum, type ORSet, type Store, orSet } from '@kvorum/client'
+import type { VirtualClock } from './clock.js'
+import type { SeedConfig } from './config.js'
+import type { Random } from './random.js'
+import type { Trace } from './trace.js'
+
+/** A cart is a set of tags: each add puts in one tag no other add uses. */
+export type Cart = ORSet<string>
+/** A document's value names the write that made it. */
+export interface Doc {
+  readonly id: string
+}
+
+export interface AddRecord {
+  readonly key: string
+  state: 'pending' | 'acked' | 'failed'
+}
+
+/** An acknowledged delete, and the clock of what it read: every version under it must stay gone. */
+export interface DeleteRecord {
+  readonly key: string
+  readonly by: string
+  readonly covered: VersionVector
+}
+
+/** What the clients did and what was acknowledged to them. */
+export class History {
+  readonly adds = new Map<string, AddRecord>()
+  readonly deletes: DeleteRecord[] = []
+  attempted = 0
+  acknowledged = 0
+  /** Failed operations by error code. */
+  readonly errors = new Map<string, number>()
+  /** Tombstones the repairs run during the faults reaped. */
+  reapedDuringRun = 0
+  /** Errors that are not KvorumErrors: the SDK threw something a caller cannot act on. */
+  readonly bugs: string[] = []
+}
+
+interface Worker {
+  readonly name: string
+  readonly carts: Store<Cart>
+  /** The same store with the OR-set merge: its reads write merged siblings back. */
+  readonly mergingCarts: Store<Cart>
+  readonly docs: Store<Doc>
+  /** The last acknowledged value and context per cart, to write again without reading (as a session would). */
+  readonly last: Map<string, { value: Cart; context: string }>
+  seq: number
+}
+
+export interface WorkloadContext {
+  readonly config: SeedConfig
+  readonly clock: VirtualClock
+  readonly trace: Trace
+  readonly history: History
+}
+
+type Op = 'add' | 'create' | 'delete' | 'read' | 'repair'
+const OPS: readonly Op[] = ['add', 'add', 'add', 'add', 'add', 'add', 'create', 'create', 'delete', 'delete', 'read', 'read']
+
+async function addOp(w: Worker, key: string, tag: string, mode: string, ctx: WorkloadContext): Promise<void> {
+  const last = w.last.get(key)
+  let value: Cart
+  let written: { context: string }
+  if (mode === 'blind') {
+    value = orSet.add(orSet.empty<string>(), tag, tag)
+    written = await w.carts.put(key, value)
+  } else if (mode === 'chain' && last) {
+    value = orSet.add(last.value, tag, tag)
+    written = await w.carts.put(key, value, { context: last.context })
+  } else {
+    const store = mode === 'merge' ? w.mergingCarts : w.carts
+    const read = await store.get(key)
+    value = orSet.add(orSet.merge(read.values), tag, tag)
+    written = await w.carts.put(key, value, { context: read.context })
+  }
+  w.last.set(key, { value, context: written.context })
+  ctx.trace.event(`${w.name} added ${tag} to ${key}`)
+}
+
+async function operate(w: Worker, rng: Random, kv: Kvorum, ctx: WorkloadContext, napped: boolean): Promise<void> {
+  const { config, history, trace } = ctx
+  // After a nap past the grace period, repairs can reap: run them often then.
+  const op = rng.chance(napped ? 0.5 : 0.03) ? 'repair' : rng.pick(OPS)
+  const id = `${w.name}.${++w.seq}`
+  history.attempted++
+  let key = ''
+  let added: AddRecord | undefined
+  try {
+    if (op === 'add') {
+      key = rng.pick(config.cartKeys)
+      const mode = rng.pick(['read', 'read', 'merge', 'blind', 'chain', 'chain'])
+      added = { key, state: 'pending' }
+      history.adds.set(id, added)
+      trace.event(`${w.name} add ${id} to ${key} (${mode})`)
+      await addOp(w, key, id, mode, ctx)
+      added.state = 'acked'
+    } else if (op === 'create') {
+      key = rng.pick(config.docKeys)
+      trace.event(`${w.name} create ${key} = ${id}`)
+      const context = rng.chance(0.5) ? (await w.docs.get(key)).context : undefined
+      await w.docs.put(key, { id }, context === undefined ? {} : { context })
+      trace.event(`${w.name} created ${key} = ${id}`)
+    } else if (op === 'delete') {
+      key = rng.pick(config.docKeys)
+      trace.event(`${w.name} delete ${key}`)
+      const read = await w.docs.get(key)
+      await w.docs.delete(key, { context: config.mutant === 'blind-delete' ? '' : read.context })
+      history.deletes.push({ key, by: id, covered: decodeContext(read.context) })
+      const covered = Object.entries(decodeContext(read.context)).map(([a, n]) => `${trace.name(a)}:${n}`).join(' ')
+      trace.event(`${w.name} deleted ${key} (it held ${read.values.map((d) => d.id).join(', ') || 'nothing'}; context ${covered})`)
+    } else if (op === 'read') {
+      key = rng.pick([...config.cartKeys, ...config.docKeys])
+      const read = await (config.cartKeys.includes(key) ? w.carts : w.docs).get(key)
+      trace.event(`${w.name} read ${key}: ${read.siblings} siblings`)
+    } else {
+      const report = await kv.repair()
+      history.reapedDuringRun += report.tombstonesReaped
+      trace.event(`${w.name} repair: ${report.keysRepaired} keys repaired, ${report.tombstonesReaped} reaped, ${report.partitionsSkipped} skipped`)
+    }
+    history.acknowledged++
+  } catch (e) {
+    if (added) {
+      added.state = 'failed'
+      // The failed write may or may not have applied: read again before the next add.
+      w.last.delete(key)
+    }
+    const code = e instanceof KvorumError ? e.code : 'NOT_A_KVORUM_ERROR'
+    history.errors.set(code, (history.errors.get(code) ?? 0) + 1)
+    if (!(e instanceof KvorumError)) history.bugs.push(`${op} ${key}: ${(e as Error)?.stack ?? String(e)}`)
+    trace.event(`${w.name} ${op} ${key} ${id} failed: ${code}`)
+  }
+}
+
+async function runWorker(w: Worker, rng: Random, kv: Kvorum, ctx: WorkloadContext): Promise<void> {
+  for (let i = 0; i < ctx.config.opsPerWorker; i++) {
+    const grace = ctx.config.store.tombstoneGraceMs ?? 0
+    const nap = rng.chance(ctx.config.napChance) ? rng.int(grace, grace + 1000) : 0
+    await ctx.clock.sleep(nap + rng.int(0, ctx.config.thinkMaxMs))
+    await operate(w, rng, kv, ctx, nap > 0)
+  }
+}
+
+/** Every client's workers, run concurrently until each has done its operations. */
+export function runWorkload(clients: readonly Kvorum[], rng: Random, ctx: WorkloadContext): Promise<void> {
+  const runs: Promise<void>[] = []
+  clients.forEach((kv, c) => {
+    if (ctx.config.handoffClients[c]) kv.startHandoff({ intervalMs: 300 })
+    for (let i = 0; i < ctx.config.workersPerClient; i++) {
+      const w: Worker = {
+        name: `c${c + 1}w${i + 1}`,
+        carts: kv.store<Cart>('sim', { codec: 'json' }),
+        mergingCarts: kv.store<Cart>('sim', { codec: 'json', merge: orSet.merge }),
+        docs: kv.store<Doc>('sim', { codec: 'json' }),
+        last: new Map(),
+        seq: 0,
+      }
+      runs.push(runWorker(w, rng.fork(), kv, ctx))
+    }
+  })
+  return Promise.all(runs).then(() => undefined)
+}
