@@ -5,7 +5,7 @@ import type { NodeClient } from './transport.js'
 export interface BatchOptions {
   /** Items per batch request. Default 256. */
   readonly maxBatchItems?: number
-  /** Requests in flight to one node at once; further items wait and coalesce. Default 8. */
+  /** Requests in flight to one node at once; further items wait and coalesce. Default 4. */
   readonly maxInFlightPerNode?: number
   /** Items waiting for one node before new ones are refused. Default 20,000. */
   readonly maxQueuedPerNode?: number
@@ -47,7 +47,7 @@ export class NodeBatcher {
     private readonly report: { success: () => void; failure: (e: unknown) => void; batch: (items: number) => void },
   ) {
     this.maxBatch = options.maxBatchItems ?? 256
-    this.maxInFlight = options.maxInFlightPerNode ?? 8
+    this.maxInFlight = options.maxInFlightPerNode ?? 4
     this.maxQueued = options.maxQueuedPerNode ?? 20_000
     this.requestTimeoutMs = options.requestTimeoutMs ?? 1000
   }

@@ -2,6 +2,7 @@ import { type ChildProcess, fork, spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { Pool } from 'undici'
 import { Histogram } from '@kvorum/client'
+import { totalCpu } from './cpu.js'
 
 const require = createRequire(import.meta.url)
 
@@ -10,6 +11,8 @@ export interface Rate {
   readonly opsPerSec: number
   readonly p50Ms: number
   readonly p99Ms: number
+  /** CPU (client and servers, all cores) per operation, µs; null without /proc. */
+  readonly cpuUsPerOp: number | null
 }
 
 export interface Ceilings {
@@ -35,7 +38,8 @@ async function startNoop(): Promise<{ child: ChildProcess; url: string }> {
 }
 
 /** Run `op` from `concurrency` closed-loop workers for `seconds`; returns the rate and latency. */
-export async function closedLoop(concurrency: number, seconds: number, op: () => Promise<unknown>): Promise<Rate> {
+export async function closedLoop(concurrency: number, seconds: number, op: () => Promise<unknown>, pids: readonly number[] = []): Promise<Rate> {
+  const cpu0 = totalCpu(pids)
   const hist = new Histogram()
   const until = performance.now() + seconds * 1000
   let done = 0
@@ -47,7 +51,9 @@ export async function closedLoop(concurrency: number, seconds: number, op: () =>
       done++
     }
   }))
-  return { opsPerSec: done / seconds, p50Ms: hist.quantile(0.5), p99Ms: hist.quantile(0.99) }
+  const cpu1 = totalCpu(pids)
+  const cpuUsPerOp = cpu0 === null || cpu1 === null || done === 0 ? null : ((cpu1 - cpu0) * 1e6) / done
+  return { opsPerSec: done / seconds, p50Ms: hist.quantile(0.5), p99Ms: hist.quantile(0.99), cpuUsPerOp }
 }
 
 /** Measure this machine's ceilings with the same shape as the benchmark. */
@@ -63,9 +69,10 @@ export async function measureCeilings(opts: { concurrency: number; seconds: numb
       for (const pool of pools) put(pool).then(() => ++acks === 2 && resolve(), (e) => ++failures === 2 && reject(e))
     })
     await closedLoop(opts.concurrency, 0.5, twoOfThree)
-    const fanout = await closedLoop(opts.concurrency, opts.seconds, twoOfThree)
+    const pids = servers.map((s) => s.child.pid as number)
+    const fanout = await closedLoop(opts.concurrency, opts.seconds, twoOfThree, pids)
     const first = pools[0] as Pool
-    const roundTrip = await closedLoop(opts.concurrency, opts.seconds, () => first.request({ method: 'GET', path: '/noop' }).then((r) => r.body.dump()))
+    const roundTrip = await closedLoop(opts.concurrency, opts.seconds, () => first.request({ method: 'GET', path: '/noop' }).then((r) => r.body.dump()), pids.slice(0, 1))
     return { fanout, roundTrip, sqlite: await sqliteCeiling(opts.durability, opts.seconds, opts.valueBytes) }
   } finally {
     await Promise.all(pools.map((p) => p.close()))

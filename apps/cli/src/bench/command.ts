@@ -48,8 +48,16 @@ function config(values: Record<string, string | boolean | undefined>): BenchConf
 async function ownCluster(cfg: BenchConfig): Promise<{ nodes: LocalNode[]; seeds: string[]; token: string; dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'kvorum-bench-'))
   const token = 'bench'
-  const basePort = 20000 + Math.floor(Math.random() * 20000)
-  const nodes = await startNodes({ nodes: 3, basePort, dataDir: dir, token, durability: cfg.durability })
+  let nodes: LocalNode[] | undefined
+  // A random port range may be taken by another program: try a few.
+  for (let attempt = 0; !nodes; attempt++) {
+    const basePort = 20000 + Math.floor(Math.random() * 20000)
+    try {
+      nodes = await startNodes({ nodes: 3, basePort, dataDir: dir, token, durability: cfg.durability })
+    } catch (e) {
+      if (attempt >= 4) throw e
+    }
+  }
   await initCluster({ urls: nodes.map((n) => n.url), partitions: 256, stores: [storeDef({ name: 'bench', n: 3, r: 2, w: 2, conflict: cfg.conflict })], token })
   return { nodes, seeds: nodes.map((n) => n.url), token, dir }
 }
@@ -82,6 +90,7 @@ export async function bench(argv: string[]): Promise<number> {
     say(`running workload ${cfg.workload} for ${cfg.seconds} s at concurrency ${cfg.concurrency}...`)
     const result: WorkloadResult = await runWorkload(kv, storeName, {
       ...cfg,
+      ...(own ? { nodePids: own.nodes.map((n) => n.child.pid as number) } : {}),
       onTick: (done, elapsed, recent) => say(`  ${elapsed.toFixed(0).padStart(3)} s  ${Math.round(done / elapsed).toString().padStart(7)} ops/s  p99 ${recent.quantile(0.99).toFixed(2)} ms`),
     })
     const json = reportJson(cfg, result, ceilings, kv.stats())

@@ -15,6 +15,7 @@ export function reportJson(cfg: BenchConfig, result: WorkloadResult, ceilings: C
     operations[name] = { count: s.count, errors: s.errors, opsPerSec: s.count / result.seconds, p50Ms: s.hist.quantile(0.5), p99Ms: s.hist.quantile(0.99), p999Ms: s.hist.quantile(0.999), maxMs: s.hist.maxMs, errorCodes: s.errorCodes }
   }
   const throughput = total / result.seconds
+  const cpuUsPerOp = result.cpuSeconds === null || total + failed === 0 ? null : (result.cpuSeconds * 1e6) / (total + failed)
   const lost = result.increments ? Math.max(0, result.increments.acknowledged - result.increments.readBack) : 0
   return {
     config: cfg,
@@ -24,8 +25,14 @@ export function reportJson(cfg: BenchConfig, result: WorkloadResult, ceilings: C
     lost,
     increments: result.increments ?? null,
     ceilings,
+    cpuUsPerOp,
     ratios: ceilings
-      ? { fanout: throughput / ceilings.fanout.opsPerSec, roundTrip: throughput / ceilings.roundTrip.opsPerSec }
+      ? {
+          fanout: throughput / ceilings.fanout.opsPerSec,
+          roundTrip: throughput / ceilings.roundTrip.opsPerSec,
+          // CPU per operation of the fan-out ceiling over Kvorum's: throughput's ratio on a machine with nothing else running.
+          fanoutCpu: cpuUsPerOp !== null && ceilings.fanout.cpuUsPerOp !== null ? ceilings.fanout.cpuUsPerOp / cpuUsPerOp : null,
+        }
       : null,
     sdk: { batches: sdk.batches, itemsPerBatch: sdk.batches ? sdk.batchedItems / sdk.batches : 0, readRepairs: sdk.readRepairs, hintsWritten: sdk.hintsWritten, siblingsSeenMax: sdk.siblingsSeenMax, quorumFailures: sdk.quorumFailures, timeouts: sdk.timeouts },
     machine: { node: process.version, platform: `${process.platform}/${process.arch}` },
@@ -41,11 +48,12 @@ export function printReport(r: ReturnType<typeof reportJson>): void {
   for (const [name, o] of Object.entries(r.operations)) {
     console.log(`${name.padEnd(8)} ${f(o.count).padStart(9)} ${f(o.opsPerSec).padStart(10)} ${f(o.p50Ms, 2).padStart(9)} ${f(o.p99Ms, 2).padStart(8)} ${f(o.p999Ms, 2).padStart(10)}  ${o.errors}${o.errors ? ` ${JSON.stringify(o.errorCodes)}` : ''}`)
   }
-  console.log(`total    ${f(r.throughput).padStart(20)} ops/s`)
+  console.log(`total    ${f(r.throughput).padStart(20)} ops/s${r.cpuUsPerOp !== null ? `, ${f(r.cpuUsPerOp)} µs CPU per op (client and nodes)` : ''}`)
   if (r.ceilings) {
     const cl = r.ceilings
     console.log(`\nceilings measured in this run:`)
     console.log(`  no-op HTTP fan-out (3 PUTs, answer after 2): ${f(cl.fanout.opsPerSec)} ops/s, p99 ${f(cl.fanout.p99Ms, 2)} ms  -> Kvorum at ${f((r.ratios?.fanout ?? 0), 2)}x`)
+    if (cl.fanout.cpuUsPerOp !== null && r.ratios?.fanoutCpu) console.log(`    fan-out CPU per op ${f(cl.fanout.cpuUsPerOp)} µs -> Kvorum at ${f(r.ratios.fanoutCpu, 2)}x by CPU per op`)
     console.log(`  one no-op HTTP round trip:                   ${f(cl.roundTrip.opsPerSec)} req/s, p99 ${f(cl.roundTrip.p99Ms, 2)} ms  -> Kvorum at ${f((r.ratios?.roundTrip ?? 0), 2)}x`)
     console.log(`  raw SQLite (${c.durability}): ${f(cl.sqlite.upsertsPerSec)} upserts/s, ${f(cl.sqlite.readsPerSec)} point reads/s`)
   }

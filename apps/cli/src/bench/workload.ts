@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { type Kvorum, type Store, Histogram, counter, type Counter } from '@kvorum/client'
+import { totalCpu } from './cpu.js'
 import { ScrambledZipfian } from './zipf.js'
 
 /** YCSB-style mixes, plus `update`: read-modify-write of a CRDT counter with a merge function. */
@@ -15,6 +16,8 @@ export interface WorkloadOptions {
   readonly valueBytes: number
   /** Called about once a second with the operations done so far. */
   readonly onTick?: (done: number, elapsedS: number, recent: Histogram) => void
+  /** Node processes whose CPU counts toward the run (own cluster only). */
+  readonly nodePids?: readonly number[]
 }
 
 export interface OpStats {
@@ -27,6 +30,8 @@ export interface OpStats {
 export interface WorkloadResult {
   readonly seconds: number
   readonly ops: Record<string, OpStats>
+  /** CPU seconds used by this process and the nodes during the run; null when unknown. */
+  readonly cpuSeconds: number | null
   /** For `update`: increments acknowledged, and the counter total read back at the end. */
   readonly increments?: { acknowledged: number; readBack: number }
 }
@@ -74,6 +79,7 @@ export async function runWorkload(kv: Kvorum, storeName: string, opts: WorkloadO
   // Updates carry the context of this process's last read or write of the key, as an application would.
   const contexts = new Map<string, string>()
   const ops: Record<string, OpStats> = { read: stats(), update: stats() }
+  const cpu0 = totalCpu(opts.nodePids ?? [])
   const started = performance.now()
   const until = started + opts.seconds * 1000
   let done = 0
@@ -123,8 +129,10 @@ export async function runWorkload(kv: Kvorum, storeName: string, opts: WorkloadO
     clearInterval(ticker)
   }
   const seconds = (performance.now() - started) / 1000
-  if (opts.workload !== 'update') return { seconds, ops }
-  return { seconds, ops, increments: { acknowledged, readBack: await readBackCounters(counters, opts.records) } }
+  const cpu1 = totalCpu(opts.nodePids ?? [])
+  const cpuSeconds = opts.nodePids && cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : null
+  if (opts.workload !== 'update') return { seconds, ops, cpuSeconds }
+  return { seconds, ops, cpuSeconds, increments: { acknowledged, readBack: await readBackCounters(counters, opts.records) } }
 }
 
 /** Sum every counter key touched, read with r=n so nothing acknowledged is missed. */
