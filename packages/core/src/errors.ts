@@ -114,8 +114,15 @@ export class IndeterminateWriteError extends KvorumError {
 
 /** A node or transport failure (connection refused, reset, bad answer). */
 export class NodeUnavailableError extends KvorumError {
-  constructor(node: string, message: string, options?: { cause?: unknown }) {
-    super('KV_NODE_UNAVAILABLE', `${node}: ${message}`, options)
+  /**
+   * The request may have reached the node before the connection failed (reset or
+   * closed while waiting for the answer), so a write may have applied. False when
+   * it surely did not (connection refused). Default false.
+   */
+  readonly mayHaveApplied: boolean
+  constructor(node: string, message: string, options?: { cause?: unknown; mayHaveApplied?: boolean }) {
+    super('KV_NODE_UNAVAILABLE', `${node}: ${message}`, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.mayHaveApplied = options?.mayHaveApplied ?? false
   }
 }
 

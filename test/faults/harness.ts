@@ -1,0 +1,216 @@
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { NodeDef } from '@kvorum/core'
+import type { Kvorum } from '@kvorum/client'
+import { BLACKHOLE, FaultProxy, PASS, type ProxyMode } from '../support/fault-proxy.js'
+import { type ProcessCluster, startCluster } from '../support/process-cluster.js'
+import { type ClientProcess, spawnClient } from './clients.js'
+import { History } from './history.js'
+import { STORES, type WorkerConfig } from './protocol.js'
+
+/** Options of a fault-suite cluster. */
+export interface HarnessOptions {
+  /** Node processes. Default 3. */
+  readonly nodes?: number
+  /** Client processes, each with its own proxy in front of every node. Default 3. */
+  readonly clients?: number
+  /** Grace before a tombstone every replica holds may be reaped, ms. Default 5000: short, so repair reaps during the run. */
+  readonly tombstoneGraceMs?: number
+}
+
+/** Every harness not yet closed, so an interrupted run can still stop what it started. */
+const open = new Set<FaultHarness>()
+
+/**
+ * Node processes behind per-client fault proxies, client processes running
+ * workloads, and an operator client that reaches the nodes directly (for
+ * handoff, repair and the final reads). Faults are methods; every one is
+ * logged with its time so a report can say what happened when.
+ */
+export class FaultHarness {
+  readonly history = new History()
+  readonly faults: string[] = []
+  /** Every incarnation a node process reported, in start order: none may repeat. */
+  readonly incarnations: string[] = []
+  readonly clients: ClientProcess[] = []
+  private readonly paused = new Set<string>()
+  private readonly stopped = new Set<string>()
+  private readonly began = Date.now()
+
+  private constructor(
+    /** Tombstone grace of the registers store, ms. */
+    readonly tombstoneGraceMs: number,
+    readonly cluster: ProcessCluster,
+    readonly operator: Kvorum,
+    /** `client/node` to the proxy that client uses for that node. */
+    private readonly proxies: Map<string, FaultProxy>,
+    private readonly snapshots: string,
+  ) {
+    for (const n of cluster.nodes.values()) {
+      if (!n.proc) continue
+      this.incarnations.push(n.proc.incarnation)
+      this.log(`${n.id} is incarnation ${n.proc.incarnation}`)
+    }
+    open.add(this)
+  }
+
+  static async start(options: HarnessOptions = {}): Promise<FaultHarness> {
+    const grace = options.tombstoneGraceMs ?? 5000
+    const cluster = await startCluster({
+      nodes: options.nodes ?? 3,
+      stores: [{ name: STORES.carts }, { name: STORES.lww, conflict: 'lww' }, { name: STORES.registers, tombstoneGraceMs: grace }],
+    })
+    const proxies = new Map<string, FaultProxy>()
+    try {
+      for (let c = 0; c < (options.clients ?? 3); c++) {
+        for (const node of cluster.nodes.values()) proxies.set(`${c}/${node.id}`, await FaultProxy.start(node.port))
+      }
+      const operator = await cluster.connect()
+      return new FaultHarness(grace, cluster, operator, proxies, mkdtempSync(join(tmpdir(), 'kvorum-snapshots-')))
+    } catch (e) {
+      await Promise.all([...proxies.values()].map((p) => p.close()))
+      await cluster.close()
+      throw e
+    }
+  }
+
+  /** Close every harness still open (for SIGINT in the long run). */
+  static async closeAll(): Promise<void> {
+    await Promise.all([...open].map((h) => h.close()))
+  }
+
+  get nodeIds(): string[] {
+    return [...this.cluster.nodes.keys()]
+  }
+
+  get clientCount(): number {
+    return new Set([...this.proxies.keys()].map((k) => k.split('/')[0])).size
+  }
+
+  node(id: string): NodeDef {
+    const def = this.cluster.def.nodes.find((n) => n.id === id)
+    if (!def) throw new Error(`assertion failed: no node ${id}`)
+    return def
+  }
+
+  log(what: string): void {
+    this.faults.push(`${((Date.now() - this.began) / 1000).toFixed(1)}s ${what}`)
+  }
+
+  proxy(client: number, node: string): FaultProxy {
+    const p = this.proxies.get(`${client}/${node}`)
+    if (!p) throw new Error(`assertion failed: no proxy for client ${client} to ${node}`)
+    return p
+  }
+
+  /** Set the mode of the links from `clients` to `node`. */
+  cut(node: string, clients: readonly number[], mode: ProxyMode = BLACKHOLE): void {
+    for (const c of clients) this.proxy(c, node).setMode(mode)
+    this.log(`${mode.kind} ${node} for clients ${clients.join(',')}`)
+  }
+
+  healNetwork(): void {
+    for (const p of this.proxies.values()) if (p.mode.kind !== 'pass') p.setMode(PASS)
+    this.log('network healed')
+  }
+
+  /**
+   * Start client processes, then hand each its config at once; the workload
+   * starts now. Returns the start time every client measures from.
+   */
+  async startClients(config: Omit<WorkerConfig, 'worker' | 'token' | 'nodes' | 'seed' | 'startedAt'>, seed: number): Promise<number> {
+    const count = this.clientCount
+    const spawned = await Promise.allSettled(Array.from({ length: count }, (_, c) => spawnClient(c, (w, e) => this.history.record(w, e))))
+    const started = spawned.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []))
+    // Keep the ones that did start, so close() stops them even when another failed.
+    this.clients.push(...started)
+    const failed = spawned.find((s) => s.status === 'rejected')
+    if (failed) throw failed.reason
+    const startedAt = Date.now()
+    for (const client of started) {
+      const nodes = Object.fromEntries(this.nodeIds.map((id) => [id, this.proxy(client.worker, id).url]))
+      client.start({ ...config, startedAt, worker: client.worker, token: this.cluster.token, nodes, seed: seed * 1000 + client.worker })
+    }
+    this.log(`${count} clients started`)
+    return startedAt
+  }
+
+  /** Tell every client to stop and wait for all of them to exit (killed by PID if they hang). */
+  async stopClients(): Promise<void> {
+    await Promise.all(this.clients.map((c) => c.stop()))
+  }
+
+  async kill(id: string): Promise<void> {
+    await this.cluster.kill(id)
+    this.stopped.add(id)
+    this.log(`SIGKILL ${id}`)
+  }
+
+  /** SIGTERM: the node finishes in-flight writes and closes its database cleanly. */
+  async stop(id: string): Promise<void> {
+    await this.cluster.stop(id)
+    this.stopped.add(id)
+    this.log(`SIGTERM ${id}`)
+  }
+
+  /** Start a stopped node on its old port; `wipe` deletes its data first. */
+  async start(id: string, options: { wipe?: boolean } = {}): Promise<void> {
+    const proc = await this.cluster.start(id, options)
+    this.stopped.delete(id)
+    this.incarnations.push(proc.incarnation)
+    this.log(`started ${id}${options.wipe ? ' (wiped)' : ''} as incarnation ${proc.incarnation}`)
+  }
+
+  pause(id: string): void {
+    this.cluster.pause(id)
+    this.paused.add(id)
+    this.log(`SIGSTOP ${id}`)
+  }
+
+  resume(id: string): void {
+    this.cluster.resume(id)
+    this.paused.delete(id)
+    this.log(`SIGCONT ${id}`)
+  }
+
+  private dirOf(id: string): string {
+    const node = this.cluster.nodes.get(id)
+    if (!node) throw new Error(`assertion failed: no node ${id}`)
+    if (node.proc) throw new Error(`assertion failed: node ${id} must be stopped to copy its data`)
+    return node.dir
+  }
+
+  /** Copy a stopped node's data directory (database, WAL and all); returns the copy's name. */
+  snapshot(id: string): string {
+    const name = join(this.snapshots, `${id}-${Date.now()}`)
+    cpSync(this.dirOf(id), name, { recursive: true })
+    this.log(`copied the data of ${id}`)
+    return name
+  }
+
+  /** Put an old copy back in place of a stopped node's data directory. */
+  restore(id: string, snapshot: string): void {
+    const dir = this.dirOf(id)
+    if (!existsSync(snapshot)) throw new Error(`assertion failed: no snapshot ${snapshot}`)
+    rmSync(dir, { recursive: true, force: true })
+    cpSync(snapshot, dir, { recursive: true })
+    this.log(`restored ${id} from its old copy`)
+  }
+
+  /** Undo every fault still in force: links pass, paused nodes continue, stopped nodes start. */
+  async heal(): Promise<void> {
+    if ([...this.proxies.values()].some((p) => p.mode.kind !== 'pass')) this.healNetwork()
+    for (const id of [...this.paused]) this.resume(id)
+    for (const id of [...this.stopped]) await this.start(id)
+  }
+
+  /** Stop every client and node process by PID, close the proxies, delete the data. */
+  async close(): Promise<void> {
+    if (!open.delete(this)) return
+    await Promise.all(this.clients.map((c) => c.stop().catch(() => undefined)))
+    await Promise.all([...this.proxies.values()].map((p) => p.close()))
+    await this.cluster.close()
+    rmSync(this.snapshots, { recursive: true, force: true })
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * A fault-suite client process: an application embedding the SDK, reaching
+ * every node through its own fault proxies. Started by the parent with an IPC
+ * channel (`node --import tsx test/faults/worker.ts`); runs the workloads it
+ * is told to and reports every operation as it starts and as it ends.
+ */
+import { type ORSet, connect, orSet } from '@kvorum/client'
+import { type ParentMessage, STORES, type WorkerConfig, type WorkerEvent } from './protocol.js'
+import { mulberry32 } from './random.js'
+import { type Completion, type LoopContext, registerLoop, setAddLoop } from './workloads.js'
+
+/** Longest the process waits for in-flight work after it was told to stop, ms. */
+const CLOSE_GRACE_MS = 2000
+
+let stopping = false
+
+function send(event: WorkerEvent): void {
+  if (process.connected) process.send?.(event)
+}
+
+async function run(config: WorkerConfig): Promise<void> {
+  const kv = await connect({
+    seeds: Object.values(config.nodes),
+    token: config.token,
+    timeoutMs: config.timeoutMs,
+    requestTimeoutMs: config.requestTimeoutMs,
+    detector: { probeIntervalMs: 200 },
+    resolveUrl: (node) => config.nodes[node.id] ?? node.url,
+  })
+  // One application process delivers hints while the faults go on, as a deployment would.
+  if (config.worker === 0) kv.startHandoff({ intervalMs: 500 })
+  const rng = mulberry32(config.seed)
+  const random = (n: number) => Math.floor(rng() * n)
+  const endAt = config.startedAt + config.durationMs
+  let ops = 0
+  const ctx: LoopContext = {
+    worker: config.worker,
+    running: () => !stopping && Date.now() < endAt && ops < config.maxOps,
+    invoke: (workload, kind, key, value) => {
+      const op = ops++
+      send({ type: 'invoke', op, workload, kind, key, value, at: Date.now() })
+      return op
+    },
+    complete: (op, c: Completion) => send({ type: 'complete', op, ...c, at: Date.now() }),
+    random,
+    cart: () => `cart-${Math.floor((Date.now() - config.startedAt) / config.epochMs)}-${random(config.cartsPerEpoch)}`,
+    registerKey: () => `reg-${Math.floor((Date.now() - config.startedAt) / config.registerEpochMs)}-${random(config.registerKeys)}`,
+    think: () => new Promise((resolve) => setTimeout(resolve, random(config.thinkMs + 1))),
+  }
+  const carts = kv.store<ORSet<string>>(STORES.carts, { codec: 'json', merge: orSet.merge })
+  const lwwCarts = kv.store<ORSet<string>>(STORES.lww, { codec: 'json', merge: orSet.merge })
+  const registers = kv.store<string>(STORES.registers, { codec: 'utf8' })
+  const loops: Promise<void>[] = []
+  for (let l = 0; l < config.loops.set; l++) loops.push(setAddLoop(ctx, carts, 'set', l))
+  for (let l = 0; l < config.loops.lww; l++) loops.push(setAddLoop(ctx, lwwCarts, 'lww', l))
+  for (let l = 0; l < config.loops.register; l++) loops.push(registerLoop(ctx, registers, l))
+  await Promise.all(loops)
+  // Late replica writes, read repairs and parked hints finish before the parent checks anything.
+  await kv.close(CLOSE_GRACE_MS)
+  // The callback runs once this last message (and so every earlier one) is written to the channel.
+  await new Promise<void>((resolve) => (process.connected ? process.send?.({ type: 'done', ops } satisfies WorkerEvent, () => resolve()) : resolve()))
+}
+
+process.on('message', (message: ParentMessage) => {
+  if (message.type === 'stop') stopping = true
+  if (message.type !== 'start') return
+  run(message.config).then(
+    () => process.exit(0),
+    (e: unknown) => {
+      console.error(`fault worker ${message.config.worker}: ${(e as Error)?.stack ?? String(e)}`)
+      process.exit(1)
+    },
+  )
+})
+// An orphaned worker (the parent died) stops its loops and exits.
+process.on('disconnect', () => {
+  stopping = true
+  setTimeout(() => process.exit(1), CLOSE_GRACE_MS + 3000).unref()
+})
+send({ type: 'ready' })
