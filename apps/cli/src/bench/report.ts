@@ -35,6 +35,7 @@ export function reportJson(cfg: BenchConfig, result: WorkloadResult, ceilings: C
         }
       : null,
     sdk: { batches: sdk.batches, itemsPerBatch: sdk.batches ? sdk.batchedItems / sdk.batches : 0, readRepairs: sdk.readRepairs, hintsWritten: sdk.hintsWritten, siblingsSeenMax: sdk.siblingsSeenMax, quorumFailures: sdk.quorumFailures, timeouts: sdk.timeouts },
+    sdkRssMiB: process.memoryUsage().rss / 1024 / 1024,
     machine: { node: process.version, platform: `${process.platform}/${process.arch}` },
   }
 }
@@ -57,7 +58,7 @@ export function printReport(r: ReturnType<typeof reportJson>): void {
     console.log(`  one no-op HTTP round trip:                   ${f(cl.roundTrip.opsPerSec)} req/s, p99 ${f(cl.roundTrip.p99Ms, 2)} ms  -> Kvorum at ${f((r.ratios?.roundTrip ?? 0), 2)}x`)
     console.log(`  raw SQLite (${c.durability}): ${f(cl.sqlite.upsertsPerSec)} upserts/s, ${f(cl.sqlite.readsPerSec)} point reads/s`)
   }
-  console.log(`\nSDK: ${f(r.sdk.itemsPerBatch, 1)} operations per node request, ${r.sdk.readRepairs} read repairs, ${r.sdk.hintsWritten} hints, most siblings seen ${r.sdk.siblingsSeenMax}`)
+  console.log(`\nSDK: ${f(r.sdkRssMiB)} MiB resident, ${f(r.sdk.itemsPerBatch, 1)} operations per node request, ${r.sdk.readRepairs} read repairs, ${r.sdk.hintsWritten} hints, most siblings seen ${r.sdk.siblingsSeenMax}`)
   if (r.increments) console.log(`increments acknowledged ${r.increments.acknowledged}, read back ${r.increments.readBack}, lost ${r.lost}`)
   if (r.failed || r.lost) console.log(`FAILED: ${r.failed} operations failed, ${r.lost} lost`)
 }
