@@ -38,6 +38,8 @@ export interface StartOptions {
   /** `normal` (default) or `full`. */
   readonly durability?: 'normal' | 'full'
   readonly token?: string
+  /** More command-line flags for kvorum-node. */
+  readonly args?: readonly string[]
   /** How long to wait for the ready message, ms. Default 10,000. */
   readonly readyTimeoutMs?: number
 }
@@ -65,6 +67,7 @@ export async function startNode(options: StartOptions): Promise<NodeProcess> {
   if (!existsSync(NODE_MAIN)) throw new Error(`${NODE_MAIN} is missing: run \`npx tsc -b\` first`)
   const args = [NODE_MAIN, '--port', String(options.port ?? 0), '--host', '127.0.0.1', '--data', options.data, '--id', options.id ?? 'n1', '--durability', options.durability ?? 'normal', '--log-level', 'warn']
   if (options.token) args.push('--token', options.token)
+  if (options.args) args.push(...options.args)
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
   const pid = child.pid
   if (pid === undefined) throw new Error('kvorum-node did not start')

@@ -17,7 +17,9 @@ const USAGE = `kvorum-node: a Kvorum storage node
   --id ID             node id in the cluster definition (default node-<port>)
   --durability MODE   normal (default: survives a process crash) or full (fsync every group commit)
   --token T           require "Authorization: Bearer T" on every request but /health
-  --log-level L       pino level (default info)`
+  --log-level L       pino level (default info)
+  --max-hints N       hinted keys kept per target node before new hints are refused (default 100000)
+  --max-hint-age-s S  hints older than this are dropped and left to anti-entropy (default 604800, 7 days)`
 
 function options() {
   const { values } = parseArgs({
@@ -29,6 +31,8 @@ function options() {
       durability: { type: 'string', default: 'normal' },
       token: { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
+      'max-hints': { type: 'string', default: '100000' },
+      'max-hint-age-s': { type: 'string', default: '604800' },
       help: { type: 'boolean', default: false },
     },
   })
@@ -39,7 +43,11 @@ function options() {
   const port = Number(values.port)
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535, got ${values.port}`)
   if (values.durability !== 'normal' && values.durability !== 'full') throw new Error(`--durability must be normal or full, got ${values.durability}`)
-  return { ...values, port, durability: values.durability as 'normal' | 'full' }
+  const maxHints = Number(values['max-hints'])
+  if (!Number.isInteger(maxHints) || maxHints < 0 || maxHints > 100_000_000) throw new Error(`--max-hints must be 0..100000000, got ${values['max-hints']}`)
+  const maxHintAgeS = Number(values['max-hint-age-s'])
+  if (!Number.isInteger(maxHintAgeS) || maxHintAgeS < 1) throw new Error(`--max-hint-age-s must be a positive number of seconds, got ${values['max-hint-age-s']}`)
+  return { ...values, port, maxHints, maxHintAgeS, durability: values.durability as 'normal' | 'full' }
 }
 
 /**
@@ -64,7 +72,13 @@ function main(): void {
   const logger = pino({ level: opts['log-level'], base: { node: opts.id ?? `node-${opts.port}` } })
   const dir = opts.data ?? join('data', `node-${opts.port}`)
   mkdirSync(dir, { recursive: true })
-  const engine = new StorageEngine({ path: join(dir, 'kvorum.db'), nodeId: opts.id ?? `node-${opts.port}`, durability: opts.durability })
+  const engine = new StorageEngine({
+    path: join(dir, 'kvorum.db'),
+    nodeId: opts.id ?? `node-${opts.port}`,
+    durability: opts.durability,
+    maxHintsPerTarget: opts.maxHints,
+    maxHintAgeMs: opts.maxHintAgeS * 1000,
+  })
   const app = createApp(opts.token ? { engine, logger, token: opts.token } : { engine, logger })
   const server = createServer(getRequestListener(app.fetch, { hostname: opts.host, errorHandler: (e) => unbuiltRequest(e, logger) }))
   server.listen(opts.port, opts.host, () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import {
   type ClusterDef, type CoordinateItem, type CoordinateResult, type ItemResult, type NodeHealth, type SiblingSet,
-  covers, decodeCoordinateResults, decodeSetResults, encodeCoordinate, encodeKeys, fromUtf8, setContext, storeDef, utf8,
+  covers, decodeAckResults, decodeCoordinateResults, decodeSetResults, encodeCoordinate, encodeHints, encodeKeys, fromUtf8, setContext, storeDef, utf8,
 } from '@kvorum/core'
 import { type NodeProcess, startNode, stopAllNodes } from '../../../test/support/node-process.js'
 
@@ -211,5 +211,23 @@ describe('kvorum-node process: incarnations', () => {
     const [rewritten] = await coordinate(third, [item('k', oldContext)])
     expect(rewritten?.dot.actor).toBe(thirdHealth.incarnation)
     expect(covers(oldContext, rewritten?.dot ?? { actor: '', counter: 0 })).toBe(false)
+  }, TEST_TIMEOUT_MS)
+})
+
+describe('kvorum-node process: hint bounds', () => {
+  it('--max-hints bounds the keys kept per target: past it, new hints get KV_HINT_BACKLOG_FULL', async () => {
+    const node = await startNode({ data: freshDir(), args: ['--max-hints', '2'] })
+    await installCluster(node)
+    const put = async (key: string) => {
+      const body = encodeHints([{ store: 'kv', key: utf8(key), siblings: [{ dot: { actor: 'a', counter: 1 }, context: {}, timestamp: 1, value: utf8('v') }] }])
+      const res = await fetch(`${node.url}/v1/hints/n9`, { method: 'POST', headers: BIN, body: body as Uint8Array<ArrayBuffer>, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
+      expect(res.status).toBe(200)
+      return decodeAckResults(new Uint8Array(await res.arrayBuffer()))[0]
+    }
+    expect(await put('a')).toEqual({ ok: true, value: null })
+    expect(await put('b')).toEqual({ ok: true, value: null })
+    expect(await put('c')).toMatchObject({ ok: false, error: { code: 'KV_HINT_BACKLOG_FULL' } })
+    // A key already hinted is merged, not counted again.
+    expect(await put('a')).toEqual({ ok: true, value: null })
   }, TEST_TIMEOUT_MS)
 })
