@@ -24,7 +24,7 @@ function rejects(def: unknown, message: RegExp): void {
 describe('validateCluster', () => {
   it('accepts a good definition and returns it', () => {
     expect(validateCluster(structuredClone(good))).toEqual(good)
-    expect(validateCluster(edit({ partitions: 1, assignment: ['n2'] }))).toBeTruthy()
+    expect(validateCluster(edit({ partitions: 1, assignment: ['n2'], stores: [storeDef({ name: 'one', n: 1, r: 1, w: 1 })] }))).toBeTruthy()
   })
 
   it('rejects a partition count that is not a power of two or too large', () => {
@@ -71,5 +71,16 @@ describe('stores', () => {
     expect(findStore(good, 'carts').conflict).toBe('lww')
     expect(() => findStore(good, 'nope')).toThrow(UnknownStoreError)
     expect(() => findStore(good, 'nope')).toThrow(expect.objectContaining({ code: 'KV_UNKNOWN_STORE' }))
+  })
+})
+
+describe('validateCluster: replicas need partition owners', () => {
+  it('refuses n larger than the number of nodes that own partitions (they could never all be replicas)', async () => {
+    const { initialAssignment, storeDef } = await import('./index.js')
+    const nodes = Array.from({ length: 5 }, (_, i) => ({ id: `n${i + 1}`, url: `http://127.0.0.1:${7000 + i}` }))
+    // Two partitions for five nodes: only two nodes own anything.
+    const def = { version: 1, partitions: 2, nodes, assignment: initialAssignment(nodes, 2), stores: [storeDef({ name: 's', n: 3 })] }
+    expect(() => validateCluster(def)).toThrow(/n must be 1..2/)
+    expect(validateCluster({ ...def, stores: [storeDef({ name: 's', n: 2, r: 1, w: 1 })] }).stores[0]?.n).toBe(2)
   })
 })

@@ -82,7 +82,7 @@ export function validateStore(s: unknown, nodeCount: number): StoreDef {
   const d = s as Record<string, unknown>
   if (typeof d.name !== 'string' || !NAME.test(d.name)) fail(`store name must match ${NAME}: ${String(d.name)}`)
   const name = d.name
-  if (!isInt(d.n, 1, Math.min(nodeCount, 16))) fail(`store ${name}: n must be 1..${Math.min(nodeCount, 16)} (nodes in the cluster)`)
+  if (!isInt(d.n, 1, Math.min(nodeCount, 16))) fail(`store ${name}: n must be 1..${Math.min(nodeCount, 16)} (nodes that own partitions)`)
   const n = d.n
   if (!isInt(d.r, 1, n)) fail(`store ${name}: r must be 1..n`)
   if (!isInt(d.w, 1, n)) fail(`store ${name}: w must be 1..n`)
@@ -132,8 +132,10 @@ export function validateCluster(x: unknown): ClusterDef {
   for (const owner of d.assignment as unknown[]) if (typeof owner !== 'string' || !ids.has(owner)) fail(`assignment names unknown node ${String(owner)}`)
   if (!Array.isArray(d.stores) || d.stores.length > 256) fail('stores must be a list of at most 256 stores')
   const names = new Set<string>()
+  // Preference lists walk partition owners: a node that owns no partition is never a replica.
+  const owners = new Set(d.assignment as string[]).size
   for (const s of d.stores as unknown[]) {
-    const store = validateStore(s, ids.size)
+    const store = validateStore(s, owners)
     if (names.has(store.name)) fail(`store ${store.name} appears twice`)
     names.add(store.name)
   }

@@ -169,3 +169,18 @@ describe('limits', () => {
     expect(m.decodeAckResults(m.encodeAckResults(results))).toEqual(results)
   })
 })
+
+describe('scan frames: flags and segments are strict', () => {
+  it('refuses a flag byte other than 0 or 1 and a segment past the last leaf', async () => {
+    const { encodeScanRequest, decodeScanRequest, encodeScanPage, decodeScanPage } = await import('./messages.js')
+    const req = encodeScanRequest({ partition: 1, limit: 10, segments: [3], headsOnly: true })
+    const badFlag = new Uint8Array(req)
+    badFlag[badFlag.length - 1] = 2
+    expect(() => decodeScanRequest(badFlag)).toThrow(/headsOnly flag must be 0 or 1/)
+    expect(() => decodeScanRequest(encodeScanRequest({ partition: 1, limit: 10, segments: [1024] }))).toThrow(/segment 1024 is out of range/)
+    const page = encodeScanPage({ items: [] })
+    const badNext = new Uint8Array(page)
+    badNext[badNext.length - 1] = 7
+    expect(() => decodeScanPage(badNext)).toThrow(/next flag must be 0 or 1/)
+  })
+})

@@ -16,6 +16,13 @@ function readKey(r: Reader): Uint8Array {
   return key
 }
 
+/** A 0/1 flag byte; anything else is a malformed frame. */
+function flag(r: Reader, what: string): number {
+  const b = r.byte()
+  if (b > 1) throw new InvalidInputError(`malformed frame: ${what} flag must be 0 or 1, got ${b}`)
+  return b
+}
+
 function frame(body: (w: Writer) => void): Uint8Array {
   const w = new Writer()
   body(w)
@@ -216,10 +223,14 @@ export function decodeScanRequest(bytes: Uint8Array): ScanRequest {
     const limit = r.uint()
     if (limit < 1 || limit > 10_000) throw new InvalidInputError('scan limit must be 1..10000')
     const segCount = r.count(1 << LIMITS.segmentBits, 'segments')
-    const segments = Array.from({ length: segCount }, () => r.uint())
-    const hasAfter = r.byte()
+    const segments = Array.from({ length: segCount }, () => {
+      const seg = r.uint()
+      if (seg >= 1 << LIMITS.segmentBits) throw new InvalidInputError(`segment ${seg} is out of range 0..${(1 << LIMITS.segmentBits) - 1}`)
+      return seg
+    })
+    const hasAfter = flag(r, 'after')
     const after = hasAfter === 1 ? readKey(r) : undefined
-    const headsOnly = r.byte() === 1
+    const headsOnly = flag(r, 'headsOnly') === 1
     const base = segCount > 0 ? { partition, limit, segments, headsOnly } : { partition, limit, headsOnly }
     return after ? { ...base, after } : base
   })
@@ -239,7 +250,7 @@ export function decodeScanPage(bytes: Uint8Array): ScanPage {
     const n = r.count(10_000, 'scan items')
     const items: KeySet[] = []
     for (let i = 0; i < n; i++) items.push({ key: readKey(r), siblings: readSet(r, LIMITS.maxValueBytesCeiling, 100_000) })
-    const next = r.byte() === 1 ? readKey(r) : undefined
+    const next = flag(r, 'next') === 1 ? readKey(r) : undefined
     return next ? { items, next } : { items }
   })
 }
