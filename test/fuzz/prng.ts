@@ -1,38 +1,15 @@
+import { sfc32 } from '../support/sfc32.js'
+
 /**
  * A small seeded PRNG (sfc32, seeded through splitmix32), so that a seed
  * names one exact sequence of requests and a failure can be replayed.
  */
 export class Prng {
-  private a: number
-  private b: number
-  private c: number
-  private d: number
+  /** A uniform 32-bit unsigned integer. */
+  readonly u32: () => number
 
   constructor(readonly seed: number) {
-    let s = seed >>> 0
-    const next = () => {
-      s = (s + 0x9e3779b9) >>> 0
-      let z = s
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b)
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35)
-      return (z ^ (z >>> 16)) >>> 0
-    }
-    this.a = next()
-    this.b = next()
-    this.c = next()
-    this.d = next()
-    for (let i = 0; i < 12; i++) this.u32()
-  }
-
-  /** A uniform 32-bit unsigned integer. */
-  u32(): number {
-    const t = (((this.a + this.b) >>> 0) + this.d) >>> 0
-    this.d = (this.d + 1) >>> 0
-    this.a = this.b ^ (this.b >>> 9)
-    this.b = (this.c + (this.c << 3)) >>> 0
-    this.c = ((this.c << 21) | (this.c >>> 11)) >>> 0
-    this.c = (this.c + t) >>> 0
-    return t
+    this.u32 = sfc32(seed)
   }
 
   /** A float in [0, 1). */

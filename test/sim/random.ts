@@ -1,38 +1,19 @@
+import { sfc32 } from '../support/sfc32.js'
+
 /**
  * A small seeded PRNG (sfc32, seeded through splitmix32): every random choice
  * of a simulation run comes from one of these, so a seed replays exactly.
  */
 export class Random {
-  private a: number
-  private b: number
-  private c: number
-  private d: number
+  private readonly u32: () => number
 
   constructor(seed: number) {
-    let s = seed >>> 0
-    const split = () => {
-      s = (s + 0x9e3779b9) >>> 0
-      let z = s
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b)
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35)
-      return (z ^ (z >>> 16)) >>> 0
-    }
-    this.a = split()
-    this.b = split()
-    this.c = split()
-    this.d = split()
-    for (let i = 0; i < 12; i++) this.next()
+    this.u32 = sfc32(seed)
   }
 
   /** A float in [0, 1). */
   next(): number {
-    const t = (((this.a + this.b) >>> 0) + this.d) >>> 0
-    this.d = (this.d + 1) >>> 0
-    this.a = this.b ^ (this.b >>> 9)
-    this.b = (this.c + (this.c << 3)) >>> 0
-    this.c = ((this.c << 21) | (this.c >>> 11)) >>> 0
-    this.c = (this.c + t) >>> 0
-    return t / 4294967296
+    return this.u32() / 4294967296
   }
 
   /** An integer in [lo, hi], both included. */
