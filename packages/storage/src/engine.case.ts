@@ -66,33 +66,40 @@ export function values(set: SiblingSet): (string | null)[] {
   return set.map((v) => (v.value === null ? null : fromUtf8(v.value))).sort()
 }
 
-const dots = (set: SiblingSet) => set.map((v) => `${v.dot.actor}:${v.dot.counter}`).sort()
-const partOf = (key: Uint8Array) => partitionOfHash(keyHash(key), Q)
-const segOf = (key: Uint8Array) => segmentOfHash(keyHash(key), Q)
+export const dots = (set: SiblingSet) => set.map((v) => `${v.dot.actor}:${v.dot.counter}`).sort()
+export const partOf = (key: Uint8Array) => partitionOfHash(keyHash(key), Q)
+export const segOf = (key: Uint8Array) => segmentOfHash(keyHash(key), Q)
 
-async function put(e: StorageEngine, store: string, key: string, value: string | null, context: VersionVector = {}, timestamp = 1000): Promise<SiblingSet> {
+export async function put(e: StorageEngine, store: string, key: string, value: string | null, context: VersionVector = {}, timestamp = 1000): Promise<SiblingSet> {
   const [result] = await e.coordinatePut(store, [{ key: utf8(key), value: value === null ? null : utf8(value), context, timestamp }])
   return ok(result).siblings
 }
 
-async function read(e: StorageEngine, store: string, key: string | Uint8Array): Promise<SiblingSet> {
+export async function read(e: StorageEngine, store: string, key: string | Uint8Array): Promise<SiblingSet> {
   const [result] = await e.get(store, [typeof key === 'string' ? utf8(key) : key])
   return ok(result)
 }
 
+/**
+ * Inside a describe: closes every engine after each test, and returns the
+ * opener of fresh engines (node n1, with `cluster` installed; none when null).
+ */
+export function useEngines(factory: EngineFactory): (options?: Partial<SuiteOptions>, cluster?: ClusterDef | null) => Promise<StorageEngine> {
+  const opened: StorageEngine[] = []
+  afterEach(() => {
+    for (const e of opened.splice(0)) e.close()
+  })
+  return async (options = {}, cluster = singleNodeCluster()) => {
+    const e = factory({ nodeId: 'n1', ...options })
+    opened.push(e)
+    if (cluster) await e.putCluster(cluster)
+    return e
+  }
+}
+
 export function engineSuite(kind: string, factory: EngineFactory): void {
   describe(`StorageEngine conformance: ${kind}`, () => {
-    const opened: StorageEngine[] = []
-    afterEach(() => {
-      for (const e of opened.splice(0)) e.close()
-    })
-    /** A fresh engine as node n1, with `cluster` installed (none when null). */
-    async function engine(options: Partial<SuiteOptions> = {}, cluster: ClusterDef | null = singleNodeCluster()): Promise<StorageEngine> {
-      const e = factory({ nodeId: 'n1', ...options })
-      opened.push(e)
-      if (cluster) await e.putCluster(cluster)
-      return e
-    }
+    const engine = useEngines(factory)
 
     describe('versions', () => {
       it('coordinatePut assigns a dot of its own incarnation and returns it with the sibling set', async () => {
@@ -278,74 +285,6 @@ export function engineSuite(kind: string, factory: EngineFactory): void {
       })
     })
 
-    describe('hints', () => {
-      it('a hint merged again after it was listed is not deleted by the stale ack', async () => {
-        const a = await engine()
-        const e = await engine()
-        const first = await put(a, 'kv', 'h', 'one')
-        ok((await e.putHints('n2', [{ store: 'kv', key: utf8('h'), siblings: first }]))[0])
-        const [listed] = await e.listHints('n2', 10, 0)
-        expect(listed?.store).toBe('kv')
-        expect(fromUtf8(listed?.key ?? new Uint8Array())).toBe('h')
-        expect(values(listed?.siblings ?? [])).toEqual(['one'])
-
-        const second = await put(a, 'kv', 'h', 'two')
-        ok((await e.putHints('n2', [{ store: 'kv', key: utf8('h'), siblings: second }]))[0])
-        expect(await e.deleteHints('n2', [{ id: listed?.id ?? -1, seq: listed?.seq ?? -1 }])).toBe(0)
-        const [again] = await e.listHints('n2', 10, 0)
-        expect(again?.id).toBe(listed?.id)
-        expect(again?.seq).not.toBe(listed?.seq)
-        expect(values(again?.siblings ?? [])).toEqual(['one', 'two'])
-
-        expect(await e.deleteHints('n2', [{ id: again?.id ?? -1, seq: again?.seq ?? -1 }])).toBe(1)
-        expect(await e.listHints('n2', 10, 0)).toEqual([])
-        expect(await e.hintTargets()).toEqual([])
-      })
-
-      it('lists hints a page at a time in id order', async () => {
-        const a = await engine()
-        const e = await engine()
-        const set = await put(a, 'kv', 'x', 'v')
-        ok((await e.putHints('n3', ['p1', 'p2', 'p3', 'p4', 'p5'].map((k) => ({ store: 'kv', key: utf8(k), siblings: set }))))[4])
-        const seen: string[] = []
-        let after = 0
-        for (let page = 0; page < 10; page++) {
-          const hints = await e.listHints('n3', 2, after)
-          if (hints.length === 0) break
-          expect(hints.length).toBeLessThanOrEqual(2)
-          seen.push(...hints.map((h) => fromUtf8(h.key)))
-          after = hints[hints.length - 1]?.id ?? after
-        }
-        expect(seen).toEqual(['p1', 'p2', 'p3', 'p4', 'p5'])
-        await expect(e.listHints('n3', 0, 0)).rejects.toMatchObject({ code: 'KV_INVALID_INPUT' })
-      })
-
-      it('refuses new keys past the per-target backlog with KV_HINT_BACKLOG_FULL; hintTargets counts per target', async () => {
-        let nowMs = 50_000
-        const a = await engine()
-        const e = await engine({ maxHintsPerTarget: 3, maxHintAgeMs: 10_000, now: () => nowMs })
-        const set = await put(a, 'kv', 'x', 'v')
-        const hint = (key: string) => ({ store: 'kv', key: utf8(key), siblings: set })
-        const results = await e.putHints('n2', [hint('a'), hint('b'), hint('c'), hint('d')])
-        expect(results.slice(0, 3).every((r) => r.ok)).toBe(true)
-        expect(failed(results[3]).code).toBe('KV_HINT_BACKLOG_FULL')
-        // Merging into a key already hinted adds nothing to the backlog, so it is still accepted.
-        ok((await e.putHints('n2', [hint('a')]))[0])
-        nowMs += 1000
-        ok((await e.putHints('n3', [hint('a')]))[0])
-        expect(await e.hintTargets()).toEqual([
-          { target: 'n2', count: 3, oldestMs: 50_000 },
-          { target: 'n3', count: 1, oldestMs: 51_000 },
-        ])
-        expect((await e.listHints('n2', 10, 0)).map((h) => fromUtf8(h.key))).toEqual(['a', 'b', 'c'])
-        // Past maxHintAgeMs the hints go, and anti-entropy is left to repair.
-        nowMs += 20_000
-        expect(await e.listHints('n2', 10, 0)).toEqual([])
-        expect(await e.hintTargets()).toEqual([])
-        expect(e.stats.hintsExpired).toBe(4)
-      })
-    })
-
     describe('merkle', () => {
       it('roots are zero when empty, change with a write, and are equal on two engines holding the same sets', async () => {
         const a = await engine()
@@ -421,57 +360,6 @@ export function engineSuite(kind: string, factory: EngineFactory): void {
         const wanted = inPart.filter((k) => segments.includes(segOf(utf8(k))))
         expect([...(await scanAll(segments))].sort()).toEqual([...wanted].sort())
         await expect(e.scan('kv', { partition: Q, limit: 4 })).rejects.toMatchObject({ code: 'KV_INVALID_INPUT' })
-      })
-    })
-
-    describe('tombstones', () => {
-      it('a headsOnly scan leaves values out but keeps dots and tombstones', async () => {
-        const e = await engine()
-        const live = await put(e, 'kv', 'h-live', 'payload')
-        await put(e, 'kv', 'h-dead', null)
-        const wanted = new Set([partOf(utf8('h-live')), partOf(utf8('h-dead'))])
-        const items = (await Promise.all([...wanted].map((partition) => e.scan('kv', { partition, limit: 10, headsOnly: true })))).flatMap((p) => p.items)
-        const byKey = new Map(items.map((it) => [fromUtf8(it.key), it.siblings]))
-        expect(dots(byKey.get('h-live') ?? [])).toEqual(dots(live))
-        expect(byKey.get('h-live')?.[0]?.value).toEqual(new Uint8Array(0))
-        expect(byKey.get('h-dead')?.[0]?.value).toBeNull()
-      })
-
-      it('lists tombstones older than beforeMs, counting from when the key was first deleted here', async () => {
-        let nowMs = 1000
-        const e = await engine({ now: () => nowMs })
-        const other = await engine()
-        await put(e, 'kv', 'old', null)
-        nowMs = 5000
-        await put(e, 'kv', 'young', null)
-        await put(e, 'kv', 'alive', 'v')
-        // A second, concurrent tombstone merged later does not restart the grace period.
-        ok((await e.mergePut('kv', [{ key: utf8('old'), siblings: await put(other, 'kv', 'old', null) }]))[0])
-        const listed = (await Promise.all(Array.from({ length: Q }, (_, partition) => e.listTombstones('kv', { partition, beforeMs: 2000, limit: 10 })))).flat()
-        expect(listed.map((it) => fromUtf8(it.key))).toEqual(['old'])
-        expect(listed[0]?.siblings).toHaveLength(2)
-      })
-
-      it('reap removes a key only while its set is still exactly the listed tombstones', async () => {
-        const e = await engine()
-        const gone = await put(e, 'kv', 'gone', null)
-        const revived = await put(e, 'kv', 'revived', null)
-        const redeleted = await put(e, 'kv', 'redeleted', null)
-        await put(e, 'kv', 'revived', 'back', setContext(revived))
-        await put(e, 'kv', 'redeleted', null, setContext(redeleted))
-        const reaped = await e.reap('kv', [
-          { key: utf8('gone'), siblings: gone },
-          { key: utf8('revived'), siblings: revived },
-          { key: utf8('redeleted'), siblings: redeleted },
-        ])
-        expect(reaped).toBe(1)
-        expect(await read(e, 'kv', 'gone')).toEqual([])
-        expect(values(await read(e, 'kv', 'revived'))).toEqual(['back'])
-        expect(values(await read(e, 'kv', 'redeleted'))).toEqual([null])
-        // The reaped key's digest left its leaf: the tree is what the two remaining keys alone give.
-        const twin = await engine()
-        for (const k of ['revived', 'redeleted']) ok((await twin.mergePut('kv', [{ key: utf8(k), siblings: await read(e, 'kv', k) }]))[0])
-        expect(toHex(await e.merkleRoots('kv'))).toBe(toHex(await twin.merkleRoots('kv')))
       })
     })
 

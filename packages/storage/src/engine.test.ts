@@ -4,7 +4,8 @@ import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { covers, setContext, toHex, utf8 } from '@kvorum/core'
 import { StorageEngine } from './engine.js'
-import { engineSuite, ok, singleNodeCluster, values } from './engine.case.js'
+import { type EngineFactory, engineSuite, ok, singleNodeCluster, values } from './engine.case.js'
+import { engineUpkeepSuite } from './engine-upkeep.case.js'
 
 let dir = ''
 let files = 0
@@ -15,8 +16,12 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-engineSuite('sqlite file', (options) => new StorageEngine({ ...options, path: join(dir, `engine-${files++}.db`) }))
-engineSuite(':memory:', (options) => new StorageEngine({ ...options, path: ':memory:' }))
+const onFile: EngineFactory = (options) => new StorageEngine({ ...options, path: join(dir, `engine-${files++}.db`) })
+const inMemory: EngineFactory = (options) => new StorageEngine({ ...options, path: ':memory:' })
+engineSuite('sqlite file', onFile)
+engineSuite(':memory:', inMemory)
+engineUpkeepSuite('sqlite file', onFile)
+engineUpkeepSuite(':memory:', inMemory)
 
 describe('StorageEngine on a file, reopened', () => {
   const opened: StorageEngine[] = []

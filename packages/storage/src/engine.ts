@@ -4,7 +4,7 @@ import {
   type ClusterDef, type CoordinateItem, type CoordinateResult, type HintItem, type HintTarget, type ItemResult, type KeySet,
   type NodeHealth, type NodeProtocol, type ScanPage, type ScanRequest, type SiblingSet, type StoreDef,
   type StoredHint, type TombstoneRequest, type Version,
-  BRANCHES, BRANCH_FANOUT, HASH_BYTES, HintBacklogFullError, InvalidInputError, KvorumError, LIMITS,
+  BRANCHES, BRANCH_FANOUT, HASH_BYTES, HintBacklogFullError, InvalidInputError, KvorumError,
   NoClusterError, Ring, StaleMetadataError, TooManySiblingsError, branchesOf, coordinateIn, decodeSet,
   encodeSet, findStore, isDeleted, keyDigest, keyHash, partitionOfHash, resolveSets, sameSet, segmentOfHash,
   showKey, validateCluster, xorHash,
