@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { mutate, mutations } from './mutate.case.js'
 import fc from 'fast-check'
 import { Reader, Writer, decodeContext, decodeSet, encodeContext, encodeSet, readClock, readSet, readVersion, writeClock, writeSet, writeVersion } from './codec.js'
 import { type VersionVector, join } from './clock.js'
@@ -33,19 +34,6 @@ function expectInvalid(decode: () => unknown, message?: RegExp): void {
   if (message) expect(decode).toThrow(message)
 }
 
-type Mutation = { readonly op: 'set' | 'insert' | 'delete'; readonly at: number; readonly byte: number }
-const mutations = fc.array(fc.record({ op: fc.constantFrom('set' as const, 'insert' as const, 'delete' as const), at: fc.nat(), byte: fc.nat({ max: 255 }) }), { minLength: 1, maxLength: 4 })
-
-function mutate(frame: Uint8Array, ms: readonly Mutation[]): Uint8Array {
-  const bytes = [...frame]
-  for (const m of ms) {
-    const at = m.at % (bytes.length + 1)
-    if (m.op === 'insert') bytes.splice(at, 0, m.byte)
-    else if (m.op === 'delete') bytes.splice(at, 1)
-    else if (at < bytes.length) bytes[at] = m.byte
-  }
-  return Uint8Array.from(bytes)
-}
 
 const frameOf = (body: (w: Writer) => void): Uint8Array => {
   const w = new Writer()

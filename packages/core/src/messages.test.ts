@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { mutate, mutations } from './mutate.case.js'
 import fc from 'fast-check'
 import * as m from './messages.js'
 import { Writer } from './codec.js'
@@ -83,19 +84,6 @@ function onlyInvalidInput(decode: () => unknown): void {
   }
 }
 
-type Mutation = { readonly op: 'set' | 'insert' | 'delete'; readonly at: number; readonly byte: number }
-const mutations = fc.array(fc.record({ op: fc.constantFrom('set' as const, 'insert' as const, 'delete' as const), at: fc.nat(), byte: fc.nat({ max: 255 }) }), { minLength: 1, maxLength: 4 })
-
-function mutate(frame: Uint8Array, ms: readonly Mutation[]): Uint8Array {
-  const bytes = [...frame]
-  for (const mu of ms) {
-    const at = mu.at % (bytes.length + 1)
-    if (mu.op === 'insert') bytes.splice(at, 0, mu.byte)
-    else if (mu.op === 'delete') bytes.splice(at, 1)
-    else if (at < bytes.length) bytes[at] = mu.byte
-  }
-  return Uint8Array.from(bytes)
-}
 
 describe.each(CODECS)('$name', (c) => {
   it('round-trips', () => {
