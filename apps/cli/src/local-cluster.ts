@@ -27,6 +27,8 @@ export interface LocalClusterOptions {
   readonly durability?: 'normal' | 'full'
   /** Where node logs go. Default: inherited stderr is too noisy, so `ignore`. */
   readonly logs?: 'inherit' | 'ignore'
+  /** Extra Node.js flags for each node process (profiling: `--cpu-prof --cpu-prof-dir=DIR`). */
+  readonly nodeFlags?: readonly string[]
 }
 
 /** Start `nodes` kvorum-node processes on 127.0.0.1 and wait until each answers /health. */
@@ -38,7 +40,7 @@ export async function startNodes(opts: LocalClusterOptions): Promise<LocalNode[]
       const port = opts.basePort + i
       const dir = resolve(join(opts.dataDir, id))
       mkdirSync(dir, { recursive: true })
-      const args = [nodeMainPath(), '--id', id, '--port', String(port), '--data', dir, '--durability', opts.durability ?? 'normal', '--log-level', 'warn']
+      const args = [...(opts.nodeFlags ?? []), nodeMainPath(), '--id', id, '--port', String(port), '--data', dir, '--durability', opts.durability ?? 'normal', '--log-level', 'warn']
       if (opts.token) args.push('--token', opts.token)
       const child = spawn(process.execPath, args, { stdio: ['ignore', opts.logs ?? 'ignore', 'inherit'] })
       const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)))

@@ -53,13 +53,18 @@ async function ownCluster(cfg: BenchConfig): Promise<{ nodes: LocalNode[]; seeds
   for (let attempt = 0; !nodes; attempt++) {
     const basePort = 20000 + Math.floor(Math.random() * 20000)
     try {
-      nodes = await startNodes({ nodes: 3, basePort, dataDir: dir, token, durability: cfg.durability })
+      nodes = await startNodes({ nodes: 3, basePort, dataDir: dir, token, durability: cfg.durability, nodeFlags: nodeFlagsFromEnv() })
     } catch (e) {
       if (attempt >= 4) throw e
     }
   }
   await initCluster({ urls: nodes.map((n) => n.url), partitions: 256, stores: [storeDef({ name: 'bench', n: 3, r: 2, w: 2, conflict: cfg.conflict })], token })
   return { nodes, seeds: nodes.map((n) => n.url), token, dir }
+}
+
+/** KVORUM_BENCH_NODE_FLAGS: Node.js flags for the bench's own nodes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
+function nodeFlagsFromEnv(): string[] {
+  return (process.env.KVORUM_BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f.length > 0)
 }
 
 export async function bench(argv: string[]): Promise<number> {
