@@ -6,10 +6,29 @@ import { LIMITS } from './limits.js'
 const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
+/** UTF-8 of short strings seen often (actor ids, error codes), kept so they are encoded once. */
+const encodedStrings = new Map<string, Uint8Array>()
+
+function encodedString(s: string): Uint8Array {
+  if (s.length > 64) return encoder.encode(s)
+  let bytes = encodedStrings.get(s)
+  if (!bytes) {
+    if (encodedStrings.size >= 4096) encodedStrings.clear()
+    bytes = encoder.encode(s)
+    encodedStrings.set(s, bytes)
+  }
+  return bytes
+}
+
 /** Appends primitives to a growing byte buffer. */
 export class Writer {
-  private buf = new Uint8Array(256)
+  private buf: Uint8Array
   private len = 0
+
+  /** `capacity`: the expected size, so that a large frame is not copied as it grows. */
+  constructor(capacity = 256) {
+    this.buf = new Uint8Array(capacity)
+  }
 
   private ensure(extra: number): void {
     if (this.len + extra <= this.buf.length) return
@@ -54,7 +73,7 @@ export class Writer {
   }
 
   string(s: string): this {
-    return this.bytes(encoder.encode(s))
+    return this.bytes(encodedString(s))
   }
 
   finish(): Uint8Array {
@@ -201,9 +220,16 @@ export function readSet(r: Reader, maxValueBytes: number, maxSiblings: number = 
   return out
 }
 
+/** About the encoded size of a set: values plus a generous allowance for dots and clocks. */
+export function sizeHint(set: SiblingSet): number {
+  let size = 16
+  for (const v of set) size += 64 + (v.value?.length ?? 0) + 24 * Object.keys(v.context).length
+  return size
+}
+
 /** Encode a whole sibling set as one blob (how the storage engine keeps it). */
 export function encodeSet(set: SiblingSet): Uint8Array {
-  const w = new Writer()
+  const w = new Writer(sizeHint(set))
   writeSet(w, set)
   return w.finish()
 }

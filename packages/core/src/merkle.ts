@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import type { SiblingSet } from './versions.js'
 import { LIMITS } from './limits.js'
 
@@ -20,10 +20,13 @@ export const ZERO_HASH: Uint8Array = new Uint8Array(HASH_BYTES)
  */
 export function keyDigest(key: Uint8Array, set: SiblingSet): Uint8Array {
   if (set.length === 0) return ZERO_HASH
-  const h = createHash('sha256')
-  h.update(key)
-  for (const v of set) h.update(`|${v.dot.actor}:${v.dot.counter}`)
-  return new Uint8Array(h.digest().subarray(0, HASH_BYTES))
+  // One buffer, one call: the same bytes as hashing the key and then `|actor:counter` per sibling.
+  let text = ''
+  for (const v of set) text += `|${v.dot.actor}:${v.dot.counter}`
+  const input = Buffer.allocUnsafe(key.length + Buffer.byteLength(text))
+  input.set(key)
+  input.write(text, key.length)
+  return new Uint8Array(hash('sha256', input, 'buffer').subarray(0, HASH_BYTES))
 }
 
 /** a XOR b, as a new array. */

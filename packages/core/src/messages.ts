@@ -1,5 +1,5 @@
 import { InvalidInputError } from './errors.js'
-import { Reader, Writer, readClock, readSet, writeClock, writeSet } from './codec.js'
+import { Reader, Writer, readClock, readSet, sizeHint, writeClock, writeSet } from './codec.js'
 import { LIMITS } from './limits.js'
 import type { CoordinateItem, CoordinateResult, HintItem, ItemResult, KeySet, ScanPage, ScanRequest, StoredHint, TombstoneRequest } from './protocol.js'
 import type { SiblingSet } from './versions.js'
@@ -23,8 +23,8 @@ function flag(r: Reader, what: string): number {
   return b
 }
 
-function frame(body: (w: Writer) => void): Uint8Array {
-  const w = new Writer()
+function frame(body: (w: Writer) => void, capacity?: number): Uint8Array {
+  const w = new Writer(capacity)
   body(w)
   return w.finish()
 }
@@ -45,7 +45,7 @@ export function encodeCoordinate(items: readonly CoordinateItem[]): Uint8Array {
       if (it.value === null) w.byte(1)
       else w.byte(0).bytes(it.value)
     }
-  })
+  }, items.reduce((n, it) => n + 64 + it.key.length + (it.value?.length ?? 0) + 24 * Object.keys(it.context).length, 16))
 }
 
 export function decodeCoordinate(bytes: Uint8Array, maxValueBytes: number): CoordinateItem[] {
@@ -69,7 +69,7 @@ export function encodeKeySets(items: readonly KeySet[]): Uint8Array {
   return frame((w) => {
     w.uint(items.length)
     for (const it of items) writeSet(w.bytes(it.key), it.siblings)
-  })
+  }, items.reduce((n, it) => n + it.key.length + sizeHint(it.siblings), 16))
 }
 
 export function decodeKeySets(bytes: Uint8Array, maxValueBytes: number, maxSiblings: number): KeySet[] {
@@ -159,7 +159,15 @@ export function encodeSetResults(results: readonly ItemResult<SiblingSet>[]): Ui
   return frame((w) => {
     w.uint(results.length)
     for (const res of results) if (!writeItemError(w, res) && res.ok) writeSet(w, res.value)
-  })
+  }, results.reduce((n, res) => n + (res.ok ? sizeHint(res.value) : 256), 16))
+}
+
+/** Like encodeSetResults, for sets already encoded (as the storage engine keeps them): no decoding on the way out. */
+export function encodeEncodedSetResults(results: readonly ItemResult<Uint8Array>[]): Uint8Array {
+  return frame((w) => {
+    w.uint(results.length)
+    for (const res of results) if (!writeItemError(w, res) && res.ok) w.raw(res.value)
+  }, results.reduce((n, res) => n + (res.ok ? res.value.length : 256), 16))
 }
 
 export function decodeSetResults(bytes: Uint8Array): ItemResult<SiblingSet>[] {
@@ -177,7 +185,7 @@ export function encodeCoordinateResults(results: readonly ItemResult<CoordinateR
       w.string(res.value.dot.actor).uint(res.value.dot.counter)
       writeSet(w, res.value.siblings)
     }
-  })
+  }, results.reduce((n, res) => n + (res.ok ? 32 + sizeHint(res.value.siblings) : 256), 16))
 }
 
 export function decodeCoordinateResults(bytes: Uint8Array): ItemResult<CoordinateResult>[] {
