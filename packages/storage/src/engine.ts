@@ -6,11 +6,12 @@ import {
   type StoredHint, type TombstoneRequest, type Version,
   BRANCHES, BRANCH_FANOUT, HASH_BYTES, HintBacklogFullError, InvalidInputError, KvorumError,
   NoClusterError, Ring, StaleMetadataError, TooManySiblingsError, branchesOf, coordinateIn, decodeSet,
-  encodeSet, findStore, isDeleted, keyDigest, keyHash, partitionOfHash, resolveSets, sameSet, segmentOfHash,
-  showKey, validateCluster, xorHash,
+  encodeSet, findStore, isDeleted, keyHash, partitionOfHash, resolveSets, sameSet, segmentOfHash,
+  showKey, validateCluster,
 } from '@kvorum/core'
 import { GroupCommit } from './group-commit.js'
 import { LeafStore } from './leaves.js'
+import { type Place, type RowCacheLimits, Rows } from './rows.js'
 import { type Durability, applySchema } from './schema.js'
 
 /** Options of a storage engine. */
@@ -29,6 +30,8 @@ export interface EngineOptions {
   readonly maxQueuedWrites?: number
   /** Wall clock, ms. Default Date.now (the simulator passes its own). */
   readonly now?: () => number
+  /** Bounds of the cache of recently used keys. */
+  readonly cache?: RowCacheLimits
 }
 
 /** Counters the node app exports as metrics. */
@@ -45,7 +48,6 @@ export interface EngineStats {
 interface Row {
   id: number
   data: Uint8Array
-  tomb_ms?: number | null
 }
 
 /** A set with values left out (live versions keep an empty value), for comparing clocks. */
@@ -53,12 +55,6 @@ function heads(set: SiblingSet): Version[] {
   return set.map((v) => (v.value === null ? v : { ...v, value: EMPTY }))
 }
 const EMPTY = new Uint8Array(0)
-
-/** Where a key lives inside a store. */
-interface Place {
-  part: number
-  seg: number
-}
 
 /**
  * The storage engine: versioned values, hints and Merkle leaves in one SQLite
@@ -72,6 +68,7 @@ export class StorageEngine implements NodeProtocol {
   readonly stats: EngineStats = { coordinated: 0, merged: 0, hintsStored: 0, hintsRefused: 0, hintsExpired: 0, itemErrors: 0, tombstonesReaped: 0 }
   private readonly db: Database.Database
   private readonly leaves: LeafStore
+  private readonly rows: Rows
   private readonly writes: GroupCommit
   private readonly now: () => number
   private readonly maxHintsPerTarget: number
@@ -94,15 +91,23 @@ export class StorageEngine implements NodeProtocol {
     const stored = this.sql.getMeta.get('cluster') as { v: string } | undefined
     if (stored) this.install(validateCluster(JSON.parse(stored.v)))
     this.leaves = new LeafStore(this.db)
+    this.rows = new Rows(this.db, this.leaves, this.now, options.cache)
     this.writes = new GroupCommit(
       this.db,
       {
         beforeCommit: () => {
+          this.rows.persist()
           this.leaves.persist()
           this.sql.putMeta.run('counter', `${this.incarnation}:${this.counter}`)
         },
-        commit: () => this.leaves.commit(),
-        rollback: () => this.leaves.rollback(),
+        commit: () => {
+          this.rows.commit()
+          this.leaves.commit()
+        },
+        rollback: () => {
+          this.rows.rollback()
+          this.leaves.rollback()
+        },
       },
       options.maxQueuedWrites,
     )
@@ -114,10 +119,6 @@ export class StorageEngine implements NodeProtocol {
     return {
       getMeta: db.prepare('SELECT v FROM meta WHERE k = ?'),
       putMeta: db.prepare('INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v'),
-      getRow: db.prepare('SELECT id, data, tomb_ms FROM kv WHERE store = ? AND part = ? AND seg = ? AND key = ?'),
-      insertRow: db.prepare('INSERT INTO kv (store, part, seg, key, data, tomb_ms) VALUES (?, ?, ?, ?, ?, ?)'),
-      updateRow: db.prepare('UPDATE kv SET data = ?, tomb_ms = ? WHERE id = ?'),
-      deleteRow: db.prepare('DELETE FROM kv WHERE id = ?'),
       scanAll: db.prepare('SELECT key, data FROM kv WHERE store = ? AND part = ? AND (seg, key) > (?, ?) ORDER BY seg, key LIMIT ?'),
       scanSegment: db.prepare('SELECT key, data FROM kv WHERE store = ? AND part = ? AND seg = ? AND key > ? ORDER BY key LIMIT ?'),
       tombstones: db.prepare('SELECT key, data FROM kv WHERE store = ? AND part = ? AND tomb_ms IS NOT NULL AND tomb_ms < ? LIMIT ?'),
@@ -162,23 +163,6 @@ export class StorageEngine implements NodeProtocol {
     return { ok: false, error: { code: err.code, message: err.message, clusterVersion: version } }
   }
 
-  private readSet(store: string, place: Place, key: Uint8Array): { row: Row | undefined; set: Version[] } {
-    const row = this.sql.getRow.get(store, place.part, place.seg, key) as Row | undefined
-    return { row, set: row ? decodeSet(row.data) : [] }
-  }
-
-  /** Store a key's new set and move its Merkle leaf by the change of digest. */
-  private writeSet(store: string, place: Place, key: Uint8Array, row: Row | undefined, before: SiblingSet, after: SiblingSet): void {
-    const delta = xorHash(keyDigest(key, before), keyDigest(key, after))
-    if (delta.every((b) => b === 0)) return
-    // When the key became a tombstone here: the grace period before reaping counts from it.
-    const tomb = after.length > 0 && isDeleted(after) ? (row?.tomb_ms ?? this.now()) : null
-    if (after.length === 0 && row) this.sql.deleteRow.run(row.id)
-    else if (row) this.sql.updateRow.run(encodeSet(after), tomb, row.id)
-    else this.sql.insertRow.run(store, place.part, place.seg, key, encodeSet(after), tomb)
-    this.leaves.apply(store, place.part, place.seg, delta)
-  }
-
   private itemError(e: unknown): ItemResult<never> {
     if (!(e instanceof KvorumError)) throw e
     this.stats.itemErrors++
@@ -194,12 +178,12 @@ export class StorageEngine implements NodeProtocol {
         const place = this.placeOf(item.key)
         const stale = this.checkOwner(store, ring, item.key, place.part)
         if (stale) return stale
-        const { row, set } = this.readSet(store.name, place, item.key)
+        const set = this.rows.read(store.name, place, item.key)
         const dot = { actor: this.incarnation, counter: this.counter + 1 }
         const next = coordinateIn(store.conflict, set, item, dot)
         if (next.length > store.maxSiblings) return this.itemError(TooManySiblingsError.forKey(showKey(item.key), next.length, store.maxSiblings))
         this.counter++
-        this.writeSet(store.name, place, item.key, row, set, next)
+        this.rows.write(store.name, place, item.key, next)
         this.stats.coordinated++
         return { ok: true, value: { siblings: next, dot } }
       }),
@@ -214,8 +198,8 @@ export class StorageEngine implements NodeProtocol {
         const place = this.placeOf(item.key)
         const stale = this.checkOwner(store, ring, item.key, place.part)
         if (stale) return stale
-        const { row, set } = this.readSet(store.name, place, item.key)
-        this.writeSet(store.name, place, item.key, row, set, resolveSets(store.conflict, set, item.siblings))
+        const set = this.rows.read(store.name, place, item.key)
+        this.rows.write(store.name, place, item.key, resolveSets(store.conflict, set, item.siblings))
         this.stats.merged++
         return { ok: true, value: null }
       }),
@@ -227,8 +211,23 @@ export class StorageEngine implements NodeProtocol {
     const store = findStore(cluster, storeName)
     return keys.map((key): ItemResult<SiblingSet> => {
       const place = this.placeOf(key)
-      return this.checkOwner(store, ring, key, place.part) ?? { ok: true, value: this.readSet(store.name, place, key).set }
+      return this.checkOwner(store, ring, key, place.part) ?? { ok: true, value: this.rows.committedSet(store.name, place, key) }
     })
+  }
+
+  /** Like get, but each set comes back as stored (the wire encoding of a set), without decoding it: for the HTTP face. */
+  async getEncoded(storeName: string, keys: readonly Uint8Array[]): Promise<ItemResult<Uint8Array>[]> {
+    const { cluster, ring } = this.requireCluster()
+    const store = findStore(cluster, storeName)
+    return keys.map((key): ItemResult<Uint8Array> => {
+      const place = this.placeOf(key)
+      return this.checkOwner(store, ring, key, place.part) ?? { ok: true, value: this.rows.committedBytes(store.name, place, key) }
+    })
+  }
+
+  /** Keys and bytes in the cache of recently used keys. */
+  get cacheSize(): { keys: number; bytes: number } {
+    return this.rows.cacheSize
   }
 
   async putHints(target: string, items: readonly HintItem[]): Promise<ItemResult<null>[]> {
@@ -345,9 +344,9 @@ export class StorageEngine implements NodeProtocol {
       let reaped = 0
       for (const item of items) {
         const place = this.placeOf(item.key)
-        const { row, set } = this.readSet(store.name, place, item.key)
-        if (!row || set.length === 0 || !isDeleted(set) || !sameSet(set, item.siblings)) continue
-        this.writeSet(store.name, place, item.key, row, set, [])
+        const set = this.rows.read(store.name, place, item.key)
+        if (set.length === 0 || !isDeleted(set) || !sameSet(set, item.siblings)) continue
+        this.rows.write(store.name, place, item.key, [])
         reaped++
       }
       this.stats.tombstonesReaped += reaped

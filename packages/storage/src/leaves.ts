@@ -4,14 +4,14 @@ import { HASH_BYTES, SEGMENTS, xorAll, xorHash } from '@kvorum/core'
 /**
  * Merkle leaves per (store, partition): the XOR of the digests of the keys in
  * each segment. Kept in SQLite (updated in the write's transaction) and
- * cached in memory a partition at a time. Changes are staged during a
- * transaction and reach the cache only after it commits.
+ * cached in memory a partition at a time. Changes are staged leaf by leaf
+ * during a transaction, written once each just before it commits, and reach
+ * the cache only after it did.
  */
 export class LeafStore {
   private readonly cache = new Map<string, Uint8Array>()
-  private readonly staged = new Map<string, Uint8Array>()
-  /** Leaves changed since the last commit, written once each at commit time. */
-  private readonly dirty = new Map<string, { store: string; part: number; seg: number }>()
+  /** Leaves changed in the open transaction, with their new hashes. */
+  private readonly staged = new Map<string, { store: string; part: number; seg: number; hash: Uint8Array }>()
   private readonly load: Database.Statement<[string, number]>
   private readonly save: Database.Statement<[string, number, number, Uint8Array]>
 
@@ -20,11 +20,9 @@ export class LeafStore {
     this.save = db.prepare('INSERT INTO leaves (store, part, seg, hash) VALUES (?, ?, ?, ?) ON CONFLICT (store, part, seg) DO UPDATE SET hash = excluded.hash')
   }
 
-  /** The packed leaves of one partition (SEGMENTS x 8 bytes), staged changes included. */
+  /** The committed leaves of one partition, packed (SEGMENTS x 8 bytes). */
   partition(store: string, part: number): Uint8Array {
     const id = `${store}\u0000${part}`
-    const staged = this.staged.get(id)
-    if (staged) return staged
     let leaves = this.cache.get(id)
     if (!leaves) {
       leaves = new Uint8Array(SEGMENTS * HASH_BYTES)
@@ -36,36 +34,30 @@ export class LeafStore {
 
   /** XOR `delta` into one leaf, staged until the caller's transaction commits. */
   apply(store: string, part: number, seg: number, delta: Uint8Array): void {
-    const id = `${store}\u0000${part}`
-    let leaves = this.staged.get(id)
-    if (!leaves) {
-      leaves = new Uint8Array(this.partition(store, part))
-      this.staged.set(id, leaves)
+    const id = `${store}\u0000${part}\u0000${seg}`
+    const staged = this.staged.get(id)
+    if (staged) {
+      staged.hash = xorHash(staged.hash, delta)
+      return
     }
     const off = seg * HASH_BYTES
-    leaves.set(xorHash(leaves.subarray(off, off + HASH_BYTES), delta), off)
-    this.dirty.set(`${id}\u0000${seg}`, { store, part, seg })
+    this.staged.set(id, { store, part, seg, hash: xorHash(this.partition(store, part).subarray(off, off + HASH_BYTES), delta) })
   }
 
   /** Inside the transaction, just before it commits: write each changed leaf once. */
   persist(): void {
-    for (const { store, part, seg } of this.dirty.values()) {
-      const leaves = this.staged.get(`${store}\u0000${part}`) as Uint8Array
-      this.save.run(store, part, seg, leaves.slice(seg * HASH_BYTES, (seg + 1) * HASH_BYTES))
-    }
-    this.dirty.clear()
+    for (const { store, part, seg, hash } of this.staged.values()) this.save.run(store, part, seg, hash)
   }
 
   /** After a commit: staged leaves become the cached ones. */
   commit(): void {
-    for (const [id, leaves] of this.staged) this.cache.set(id, leaves)
+    for (const { store, part, seg, hash } of this.staged.values()) this.partition(store, part).set(hash, seg * HASH_BYTES)
     this.staged.clear()
   }
 
   /** After a rollback: forget what was staged. */
   rollback(): void {
     this.staged.clear()
-    this.dirty.clear()
   }
 
   /** Packed roots of partitions 0..q-1. */

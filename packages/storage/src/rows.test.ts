@@ -1,0 +1,108 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { type SiblingSet, encodeSet, toHex, utf8 } from '@kvorum/core'
+import { StorageEngine, type EngineOptions } from './engine.js'
+import { ok, put, read, singleNodeCluster, values } from './engine.case.js'
+
+// The engine's write-behind and key cache (rows.ts), seen from outside: what a
+// group commit stores, what later reads answer, and what a fresh open finds.
+
+let dir = ''
+let files = 0
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'kvorum-rows-'))
+})
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true })
+})
+
+const opened: StorageEngine[] = []
+afterEach(() => {
+  for (const e of opened.splice(0)) e.close()
+})
+
+async function open(path: string, options: Partial<EngineOptions> = {}): Promise<StorageEngine> {
+  const e = new StorageEngine({ path, nodeId: 'n1', ...options })
+  opened.push(e)
+  if (!(await e.getCluster())) await e.putCluster(singleNodeCluster())
+  return e
+}
+
+const keys = ['hot', 'a', 'b', 'c'].map(utf8)
+
+/** Everything a reader can see of the keys: sets by get and by getEncoded, and the Merkle roots. */
+async function snapshot(e: StorageEngine) {
+  const sets = (await e.get('kv', keys)).map((r) => ok(r))
+  const encoded = (await e.getEncoded('kv', keys)).map((r) => toHex(ok(r)))
+  return { sets: sets.map((s) => s.map((v) => ({ ...v, value: v.value && toHex(v.value) }))), encoded, roots: toHex(await e.merkleRoots('kv')) }
+}
+
+/** The Merkle roots of an engine given only the final sets, one key per group commit. */
+async function referenceRoots(sets: readonly SiblingSet[]): Promise<string> {
+  const ref = await open(':memory:')
+  for (const [i, set] of sets.entries()) await ref.mergePut('kv', [{ key: keys[i] as Uint8Array, siblings: set }])
+  return toHex(await ref.merkleRoots('kv'))
+}
+
+describe('write-behind inside a group commit', () => {
+  it('many writes of one key in one group: reads, stored bytes and Merkle leaves agree with a fresh open', async () => {
+    const path = join(dir, `rows-${files++}.db`)
+    const e = await open(path)
+    const other = await open(':memory:')
+    const foreign = await put(other, 'kv', 'hot', 'from-elsewhere')
+    await put(e, 'kv', 'c', 'before')
+    // All in one tick, so in one group: 30 concurrent puts, merges of a foreign version, other keys.
+    const writes: Promise<unknown>[] = Array.from({ length: 30 }, (_, i) => put(e, 'kv', 'hot', `w${i}`))
+    writes.push(e.mergePut('kv', [{ key: utf8('hot'), siblings: foreign }, { key: utf8('a'), siblings: foreign }]))
+    writes.push(put(e, 'kv', 'b', 'only'), e.mergePut('kv', [{ key: utf8('hot'), siblings: foreign }]))
+    const cSet = await read(e, 'kv', 'c')
+    writes.push(put(e, 'kv', 'c', null, Object.fromEntries(cSet.map((v) => [v.dot.actor, v.dot.counter]))))
+    expect(e.queueDepth).toBe(34)
+    await Promise.all(writes)
+
+    const hot = await read(e, 'kv', 'hot')
+    expect(values(hot)).toEqual(['from-elsewhere', ...Array.from({ length: 30 }, (_, i) => `w${i}`)].sort())
+    expect(values(await read(e, 'kv', 'c'))).toEqual([null])
+    const seen = await snapshot(e)
+    // getEncoded answers exactly the encoding of what get answers.
+    const sets = (await e.get('kv', keys)).map((r) => ok(r))
+    expect(seen.encoded).toEqual(sets.map((s) => toHex(encodeSet(s))))
+    expect(seen.roots).toBe(await referenceRoots(sets))
+
+    e.close()
+    const again = await open(path)
+    expect(await snapshot(again)).toEqual(seen)
+  })
+
+  it('a group that fails rolls back: the failing write alone is refused, and nothing of it is cached or stored', async () => {
+    const path = join(dir, `rows-${files++}.db`)
+    const e = await open(path)
+    await put(e, 'kv', 'hot', 'first')
+    const good = [put(e, 'kv', 'hot', 'second'), put(e, 'kv', 'a', 'fine')]
+    // A timestamp no frame can carry makes the group throw while storing, after every job ran.
+    const bad = e.coordinatePut('kv', [{ key: utf8('b'), value: utf8('never'), context: {}, timestamp: -1 }])
+    const later = put(e, 'kv', 'hot', 'third')
+    await expect(bad).rejects.toThrow(/varint out of range/)
+    await Promise.all([...good, later])
+    expect(values(await read(e, 'kv', 'hot'))).toEqual(['first', 'second', 'third'])
+    expect(await read(e, 'kv', 'b')).toEqual([])
+    const seen = await snapshot(e)
+    expect(seen.roots).toBe(await referenceRoots((await e.get('kv', keys)).map((r) => ok(r))))
+    e.close()
+    expect(await snapshot(await open(path))).toEqual(seen)
+  })
+})
+
+describe('the cache of recently used keys', () => {
+  it('stays within its key and byte bounds, and reads of evicted keys still answer from disk', async () => {
+    const e = await open(join(dir, `rows-${files++}.db`), { cache: { maxKeys: 8, maxBytes: 16 * 1024 } })
+    const big = 'x'.repeat(1000)
+    for (let i = 0; i < 60; i++) await put(e, 'kv', `k${i}`, `${i}-${big}`)
+    expect(e.cacheSize.keys).toBeLessThanOrEqual(8)
+    expect(e.cacheSize.bytes).toBeLessThanOrEqual(16 * 1024)
+    for (let i = 0; i < 60; i++) expect(values(await read(e, 'kv', `k${i}`))).toEqual([`${i}-${big}`])
+    expect(e.cacheSize.keys).toBeLessThanOrEqual(8)
+  })
+})

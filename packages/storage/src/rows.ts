@@ -1,0 +1,215 @@
+import type Database from 'better-sqlite3'
+import { type SiblingSet, type Version, decodeSet, encodeSet, isDeleted, keyDigest, xorHash } from '@kvorum/core'
+import type { LeafStore } from './leaves.js'
+
+/** Where a key lives inside a store. */
+export interface Place {
+  readonly part: number
+  readonly seg: number
+}
+
+/** A key's committed state: its row, sibling set, stored bytes, tombstone time and Merkle digest. */
+interface KeyState {
+  /** Row id; null when the key has no row. */
+  readonly id: number | null
+  readonly set: SiblingSet
+  /** The set as stored (the wire encoding of a set); null when the key has no row. */
+  readonly bytes: Uint8Array | null
+  /** When the key became a tombstone on this node, ms; null when it is not one. */
+  readonly tombMs: number | null
+  /** keyDigest of the set, worked out when first needed. */
+  digest: Uint8Array | null
+}
+
+/** A key written during the open transaction: its state before, and its set now. */
+interface Staged {
+  readonly store: string
+  readonly place: Place
+  readonly key: Uint8Array
+  readonly before: KeyState
+  after: SiblingSet | null
+}
+
+interface Row {
+  id: number
+  data: Uint8Array
+  tomb_ms: number | null
+}
+
+/** Limits of the cache of recently used keys. */
+export interface RowCacheLimits {
+  /** Keys kept. Default 16,384. */
+  readonly maxKeys?: number
+  /** Bytes of stored sets kept. Default 64 MiB. */
+  readonly maxBytes?: number
+}
+
+const ENCODED_EMPTY_SET = encodeSet([])
+
+/**
+ * The key-value rows of a store, with write-behind inside a group commit and
+ * a bounded cache of recently used keys.
+ *
+ * Inside a transaction, reads and writes of a key go through a staged copy:
+ * a hot key written several times in one group is read from SQLite at most
+ * once and written once, and its Merkle leaf moves once, just before the
+ * commit. After the commit the staged states become the cache, which serves
+ * later reads without SQLite or decoding; after a rollback they are dropped.
+ * The cache forgets the keys least recently written or loaded first (reads of
+ * a cached key do not reorder it: that bookkeeping cost more than it saved).
+ * Every write of a kv row goes through here, so the cache never disagrees
+ * with the table.
+ */
+export class Rows {
+  private readonly cache = new Map<string, KeyState>()
+  private cachedBytes = 0
+  private readonly staged = new Map<string, Staged>()
+  /** States written by persist(), cached once the transaction commits. */
+  private readonly pending = new Map<string, KeyState>()
+  private readonly maxKeys: number
+  private readonly maxBytes: number
+  private readonly sql
+
+  constructor(
+    db: Database.Database,
+    private readonly leaves: LeafStore,
+    private readonly now: () => number,
+    limits: RowCacheLimits = {},
+  ) {
+    this.maxKeys = limits.maxKeys ?? 16_384
+    this.maxBytes = limits.maxBytes ?? 64 * 1024 * 1024
+    this.sql = {
+      get: db.prepare('SELECT id, data, tomb_ms FROM kv WHERE store = ? AND part = ? AND seg = ? AND key = ?'),
+      insert: db.prepare('INSERT INTO kv (store, part, seg, key, data, tomb_ms) VALUES (?, ?, ?, ?, ?, ?)'),
+      update: db.prepare('UPDATE kv SET data = ?, tomb_ms = ? WHERE id = ?'),
+      remove: db.prepare('DELETE FROM kv WHERE id = ?'),
+    }
+  }
+
+  /** Keys and bytes held by the cache, for metrics. */
+  get cacheSize(): { keys: number; bytes: number } {
+    return { keys: this.cache.size, bytes: this.cachedBytes }
+  }
+
+  /** The committed set of a key (outside a transaction: what readers may see). */
+  committedSet(store: string, place: Place, key: Uint8Array): SiblingSet {
+    return this.committed(store, place, key).set
+  }
+
+  /** The committed set of a key as stored bytes (the wire encoding of a set), without decoding it. */
+  committedBytes(store: string, place: Place, key: Uint8Array): Uint8Array {
+    const id = cacheId(store, key)
+    const hit = this.cache.get(id)
+    if (hit) return hit.bytes ?? ENCODED_EMPTY_SET
+    const row = this.sql.get.get(store, place.part, place.seg, key) as Row | undefined
+    return row ? row.data : ENCODED_EMPTY_SET
+  }
+
+  /** Inside a transaction: the key's current set, staged writes included. */
+  read(store: string, place: Place, key: Uint8Array): SiblingSet {
+    const staged = this.staged.get(cacheId(store, key))
+    if (staged) return staged.after ?? staged.before.set
+    return this.committed(store, place, key).set
+  }
+
+  /** Inside a transaction: the key's set becomes `after` (stored just before the commit). */
+  write(store: string, place: Place, key: Uint8Array, after: SiblingSet): void {
+    const id = cacheId(store, key)
+    const staged = this.staged.get(id)
+    if (staged) {
+      staged.after = after
+      return
+    }
+    this.staged.set(id, { store, place, key, before: this.committed(store, place, key), after })
+  }
+
+  /** Just before the commit, inside the transaction: store every changed key once and move its leaf. */
+  persist(): void {
+    for (const s of this.staged.values()) {
+      if (s.after === null) continue
+      const digest = keyDigest(s.key, s.after)
+      const delta = xorHash(s.before.digest ?? (s.before.digest = keyDigest(s.key, s.before.set)), digest)
+      if (delta.every((b) => b === 0)) {
+        s.after = null
+        continue
+      }
+      const { before, after } = s
+      // When the key became a tombstone here: the grace period before reaping counts from it.
+      const tombMs = after.length > 0 && isDeleted(after) ? (before.tombMs ?? this.now()) : null
+      let state: KeyState
+      if (after.length === 0) {
+        if (before.id !== null) this.sql.remove.run(before.id)
+        state = { id: null, set: [], bytes: null, tombMs: null, digest }
+      } else {
+        const bytes = encodeSet(after)
+        const id = before.id !== null ? (this.sql.update.run(bytes, tombMs, before.id), before.id) : Number(this.sql.insert.run(s.store, s.place.part, s.place.seg, s.key, bytes, tombMs).lastInsertRowid)
+        state = { id, set: compact(after), bytes, tombMs, digest }
+      }
+      this.leaves.apply(s.store, s.place.part, s.place.seg, delta)
+      this.pending.set(cacheId(s.store, s.key), state)
+    }
+  }
+
+  /** After the commit: the written states become the cached ones. */
+  commit(): void {
+    for (const [id, state] of this.pending) this.remember(id, state)
+    this.pending.clear()
+    this.staged.clear()
+  }
+
+  /** After a rollback: forget what was staged. */
+  rollback(): void {
+    this.pending.clear()
+    this.staged.clear()
+  }
+
+  private committed(store: string, place: Place, key: Uint8Array): KeyState {
+    const id = cacheId(store, key)
+    const hit = this.cache.get(id)
+    if (hit) return hit
+    const row = this.sql.get.get(store, place.part, place.seg, key) as Row | undefined
+    if (!row) {
+      const state: KeyState = { id: null, set: [], bytes: null, tombMs: null, digest: null }
+      this.remember(id, state)
+      return state
+    }
+    // A plain Uint8Array view, so values read from disk and from the cache are of one type.
+    const bytes = new Uint8Array(row.data.buffer, row.data.byteOffset, row.data.byteLength)
+    const state: KeyState = { id: row.id, set: decodeSet(bytes), bytes, tombMs: row.tomb_ms, digest: null }
+    this.remember(id, state)
+    return state
+  }
+
+  private remember(id: string, state: KeyState): void {
+    const old = this.cache.get(id)
+    if (old) {
+      this.cachedBytes -= sizeOf(old)
+      this.cache.delete(id)
+    }
+    this.cache.set(id, state)
+    this.cachedBytes += sizeOf(state)
+    for (const [oldest, s] of this.cache) {
+      if (this.cache.size <= this.maxKeys && this.cachedBytes <= this.maxBytes) break
+      this.cache.delete(oldest)
+      this.cachedBytes -= sizeOf(s)
+    }
+  }
+}
+
+function cacheId(store: string, key: Uint8Array): string {
+  return `${store}\u0000${Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1')}`
+}
+
+function sizeOf(state: KeyState): number {
+  return 64 + (state.bytes?.byteLength ?? 0) * 2
+}
+
+/**
+ * A set to keep in the cache: values that are views into a larger buffer (a
+ * request body holding other keys) are copied, so the cache keeps only what
+ * it counts.
+ */
+function compact(set: SiblingSet): SiblingSet {
+  if (set.every((v) => v.value === null || v.value.buffer.byteLength <= v.value.byteLength + 1024)) return set
+  return set.map((v): Version => (v.value === null || v.value.buffer.byteLength <= v.value.byteLength + 1024 ? v : { ...v, value: v.value.slice() }))
+}
