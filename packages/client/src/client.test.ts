@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { type ClusterDef, Ring, decodeContext, rebalanceAssignment, utf8 } from '@kvorum/core'
 import { type MemoryCluster, memoryCluster } from '../../../test/support/memory-cluster.js'
 import { QuorumNotMetError, orSet, type ORSet } from './index.js'
+import type { StorageEngine } from '@kvorum/storage'
 
 let cluster: MemoryCluster | undefined
 afterEach(async () => {
@@ -231,6 +232,56 @@ describe('read repair', () => {
     await s.get('k', { r: 3 })
     await eventually(async () => (await replicaDots(c, 'k')).every((d) => d.length === 1))
     expect(kv.stats().readRepairs).toBeGreaterThan(0)
+  })
+})
+
+describe('read repair and puts in flight', () => {
+  /** Hold every merge to `node` until the returned release() is called. */
+  function holdMerges(transport: { intercept: (node: string, op: string, opts: unknown, call: () => Promise<unknown>) => Promise<unknown> }, node: string) {
+    let release = () => undefined as void
+    const gate = new Promise<void>((r) => (release = r))
+    transport.intercept = async (n, op, _opts, call) => {
+      if (n === node && op === 'mergePut') await gate
+      return call()
+    }
+    return () => release()
+  }
+  const primariesOf = (c: MemoryCluster, key: string) => new Ring(c.cluster).primaries(new Ring(c.cluster).partitionOf(utf8(key)), 3)
+
+  it('a replica behind only by a put still on its way there is not repaired; the put brings it', async () => {
+    const c = await setup()
+    const { kv, transport } = await c.client()
+    const s = kv.store<string>('default', { codec: 'utf8' })
+    const [, , last] = primariesOf(c, 'k') as [string, string, string]
+    const release = holdMerges(transport, last)
+    await s.put('k', 'v')
+    const read = await s.get('k', { r: 3 })
+    expect(read.values).toEqual(['v'])
+    await new Promise((r) => setTimeout(r, 50))
+    expect(kv.stats().readRepairsSkipped).toBe(1)
+    expect(kv.stats().readRepairs).toBe(0)
+    expect((await replicaDots(c, 'k')).filter((d) => d.length === 0)).toHaveLength(1)
+    release()
+    await eventually(async () => (await replicaDots(c, 'k')).every((d) => d.length === 1))
+  })
+
+  it('a replica missing more than what is on its way is repaired', async () => {
+    const c = await setup()
+    const { kv, transport } = await c.client()
+    const s = kv.store<string>('default', { codec: 'utf8' })
+    const [first, second, last] = primariesOf(c, 'k') as [string, string, string]
+    // A version only the second primary holds (as if written by a client we never heard from).
+    const [elsewhere] = await (c.engines.get(second) as StorageEngine).coordinatePut('default', [{ key: utf8('k'), value: utf8('other'), context: {}, timestamp: 1 }])
+    expect(elsewhere?.ok).toBe(true)
+    const release = holdMerges(transport, last)
+    await s.put('k', 'v')
+    const read = await s.get('k', { r: 3 })
+    expect([...read.values].sort()).toEqual(['other', 'v'])
+    await eventually(() => kv.stats().readRepairs === 2)
+    expect(kv.stats().readRepairsSkipped).toBe(0)
+    release()
+    await eventually(async () => (await replicaDots(c, 'k')).every((d) => d.length === 2))
+    expect(first).not.toBe(last)
   })
 })
 

@@ -9,6 +9,7 @@ import { type HandoffOptions, HandoffWorker } from './handoff.js'
 import { HttpTransport } from './http-transport.js'
 import { ClientMetrics, type MetricsSnapshot } from './metrics.js'
 import type { Runtime } from './runtime.js'
+import { InFlightWrites } from './in-flight.js'
 import { Store, type StoreOptions } from './store.js'
 import type { NodeClient, Transport } from './transport.js'
 
@@ -57,6 +58,7 @@ export class Kvorum implements Runtime {
   readonly requestTimeoutMs: number
   readonly readFromAll: boolean
   readonly readSpeculateMs: number
+  readonly inFlight = new InFlightWrites()
   private view: { cluster: ClusterDef; ring: Ring }
   private readonly batchers = new Map<string, NodeBatcher>()
   private readonly pending = new Set<Promise<unknown>>()

@@ -171,7 +171,9 @@ export async function coordinatePut(
         hint(node)
         continue
       }
-      const sent = rt.batcher(node).merge(store.name, { key, siblings: written }, deadline).then((res) => {
+      const merge = rt.batcher(node).merge(store.name, { key, siblings: written }, deadline)
+      rt.inFlight.track(node, store.name, key, written, merge)
+      const sent = merge.then((res) => {
         if (res.ok) {
           tracker.ack(true)
           return finish()
@@ -209,6 +211,8 @@ export async function coordinateGet(rt: Runtime, store: StoreDef, key: Uint8Arra
   const primaries = rt.ring.primaries(rt.ring.partitionOf(key), store.n)
   const candidates = upFirst(rt, primaries)
   const replies = new Map<string, SiblingSet>()
+  // Sets our own puts were sending each replica when it answered: they need no repair.
+  const inFlightAtReply = new Map<string, readonly SiblingSet[]>()
   // Every primary could still answer, though only r are asked at first.
   const tracker = new QuorumTracker({ total: q.r, primaries: q.pr }, { total: candidates.length, primaries: candidates.length })
   const asked: Promise<void>[] = []
@@ -222,6 +226,8 @@ export async function coordinateGet(rt: Runtime, store: StoreDef, key: Uint8Arra
     const reply = rt.batcher(node).get(store.name, key, deadline).then((res) => {
       if (res.ok) {
         replies.set(node, res.value)
+        const going = rt.inFlight.pending(node, store.name, key)
+        if (going.length > 0) inFlightAtReply.set(node, going)
         tracker.ack(true)
         return
       }
@@ -265,7 +271,7 @@ export async function coordinateGet(rt: Runtime, store: StoreDef, key: Uint8Arra
     for (let i = 0; i < first; i++) askNext()
     check()
   })
-  rt.background(settleAll(asked).then(() => readRepair(rt, store, key, replies, deadline)))
+  rt.background(settleAll(asked).then(() => readRepair(rt, store, key, replies, inFlightAtReply, deadline)))
   return outcome
 }
 
@@ -274,10 +280,19 @@ async function settleAll(list: Promise<void>[]): Promise<void> {
   for (let seen = 0; seen < list.length; seen = list.length) await Promise.allSettled(list)
 }
 
-function readRepair(rt: Runtime, store: StoreDef, key: Uint8Array, replies: Map<string, SiblingSet>, deadline: number): Promise<unknown> {
+function readRepair(rt: Runtime, store: StoreDef, key: Uint8Array, replies: Map<string, SiblingSet>, inFlight: Map<string, readonly SiblingSet[]>, deadline: number): Promise<unknown> {
   if (replies.size < 2 && replies.size === rt.ring.primaries(rt.ring.partitionOf(key), store.n).length) return Promise.resolve()
   const merged = resolveSets(store.conflict, ...replies.values())
-  const repairs = [...replies].filter(([, set]) => !sameSet(set, merged)).map(([node]) => {
+  const stale = [...replies].filter(([, set]) => !sameSet(set, merged))
+  const repairs = stale.filter(([node, set]) => {
+    // Behind only by a put of ours still on its way there: that merge (or its hint) repairs it.
+    const going = inFlight.get(node)
+    if (!going) return true
+    const coming = resolveSets(store.conflict, set, ...going)
+    if (!sameSet(resolveSets(store.conflict, coming, merged), coming)) return true
+    rt.metrics.readRepairsSkipped++
+    return false
+  }).map(([node]) => {
     rt.metrics.readRepairs++
     return rt.batcher(node).merge(store.name, { key, siblings: merged }, Math.max(deadline, Date.now() + rt.requestTimeoutMs)).catch(() => undefined)
   })

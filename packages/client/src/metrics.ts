@@ -41,6 +41,8 @@ export interface MetricsSnapshot {
   readonly quorumFailures: number
   readonly timeouts: number
   readonly readRepairs: number
+  /** Replicas a read found behind only by a set this client was already sending them: not repaired. */
+  readonly readRepairsSkipped: number
   readonly hintsWritten: number
   readonly hintsDelivered: number
   readonly siblingsSeenMax: number
@@ -56,6 +58,7 @@ export class ClientMetrics {
   quorumFailures = 0
   timeouts = 0
   readRepairs = 0
+  readRepairsSkipped = 0
   hintsWritten = 0
   hintsDelivered = 0
   siblingsSeenMax = 0
@@ -79,7 +82,7 @@ export class ClientMetrics {
     for (const [op, { hist, errors }] of this.ops) {
       operations[op] = { count: hist.count, errors, p50Ms: hist.quantile(0.5), p99Ms: hist.quantile(0.99), p999Ms: hist.quantile(0.999), maxMs: hist.maxMs }
     }
-    const { quorumFailures, timeouts, readRepairs, hintsWritten, hintsDelivered, siblingsSeenMax, siblingWarnings, clusterRefreshes, batches, batchedItems } = this
-    return { operations, quorumFailures, timeouts, readRepairs, hintsWritten, hintsDelivered, siblingsSeenMax, siblingWarnings, clusterRefreshes, batches, batchedItems }
+    const { quorumFailures, timeouts, readRepairs, readRepairsSkipped, hintsWritten, hintsDelivered, siblingsSeenMax, siblingWarnings, clusterRefreshes, batches, batchedItems } = this
+    return { operations, quorumFailures, timeouts, readRepairs, readRepairsSkipped, hintsWritten, hintsDelivered, siblingsSeenMax, siblingWarnings, clusterRefreshes, batches, batchedItems }
   }
 }

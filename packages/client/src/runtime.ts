@@ -1,6 +1,7 @@
 import type { ClusterDef, NodeDef, Ring } from '@kvorum/core'
 import type { NodeBatcher } from './batcher.js'
 import type { FailureDetector } from './failure-detector.js'
+import type { InFlightWrites } from './in-flight.js'
 import type { ClientMetrics } from './metrics.js'
 import type { NodeClient } from './transport.js'
 
@@ -16,6 +17,8 @@ export interface Runtime {
   readonly readFromAll: boolean
   /** After this many ms without r replies, a read asks one more primary. */
   readonly readSpeculateMs: number
+  /** Sets on their way to replicas, which read repair need not send again. */
+  readonly inFlight: InFlightWrites
   node(id: string): NodeDef
   batcher(id: string): NodeBatcher
   client(id: string): NodeClient
