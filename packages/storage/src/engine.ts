@@ -96,9 +96,9 @@ export class StorageEngine implements NodeProtocol {
       this.db,
       {
         beforeCommit: () => {
+          // No counter is stored: the incarnation is new at every open, so counters never need to survive one.
           this.rows.persist()
           this.leaves.persist()
-          this.sql.putMeta.run('counter', `${this.incarnation}:${this.counter}`)
         },
         commit: () => {
           this.rows.commit()

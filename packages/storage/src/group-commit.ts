@@ -31,7 +31,16 @@ export class GroupCommit {
     private readonly hooks: { beforeCommit: () => void; commit: () => void; rollback: () => void },
     /** Most writes waiting at once before new ones are refused. Default 10,000. */
     private readonly maxQueued = 10_000,
-  ) {}
+  ) {
+    this.transaction = db.transaction((jobs: readonly Job[]) => {
+      const out = jobs.map((job) => job.run())
+      this.hooks.beforeCommit()
+      return out
+    })
+  }
+
+  /** One transaction function for every group (building one per group showed in profiles). */
+  private readonly transaction: (jobs: readonly Job[]) => unknown[]
 
   get depth(): number {
     return this.queue.length
@@ -78,11 +87,7 @@ export class GroupCommit {
 
   private runGroup(jobs: readonly Job[]): unknown[] {
     try {
-      const outcomes = this.db.transaction(() => {
-        const out = jobs.map((job) => job.run())
-        this.hooks.beforeCommit()
-        return out
-      })()
+      const outcomes = this.transaction(jobs)
       this.hooks.commit()
       return outcomes
     } catch (error) {

@@ -55,8 +55,8 @@ const ENCODED_EMPTY_SET = encodeSet([])
  * once and written once, and its Merkle leaf moves once, just before the
  * commit. After the commit the staged states become the cache, which serves
  * later reads without SQLite or decoding; after a rollback they are dropped.
- * The cache forgets the keys least recently written or loaded first (reads of
- * a cached key do not reorder it: that bookkeeping cost more than it saved).
+ * The cache forgets the keys first loaded longest ago (first in, first out:
+ * keeping an LRU order cost more than reloading a hot key now and then).
  * Every write of a kv row goes through here, so the cache never disagrees
  * with the table.
  */
@@ -181,11 +181,9 @@ export class Rows {
   }
 
   private remember(id: string, state: KeyState): void {
+    // A key already cached keeps its place (moving it costs more than the rare reload of a hot key).
     const old = this.cache.get(id)
-    if (old) {
-      this.cachedBytes -= sizeOf(old)
-      this.cache.delete(id)
-    }
+    if (old) this.cachedBytes -= sizeOf(old)
     this.cache.set(id, state)
     this.cachedBytes += sizeOf(state)
     for (const [oldest, s] of this.cache) {
