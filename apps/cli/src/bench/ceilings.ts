@@ -37,46 +37,98 @@ async function startNoop(): Promise<{ child: ChildProcess; url: string }> {
   return { child, url: `http://127.0.0.1:${port}` }
 }
 
-/** Run `op` from `concurrency` closed-loop workers for `seconds`; returns the rate and latency. */
-export async function closedLoop(concurrency: number, seconds: number, op: () => Promise<unknown>, pids: readonly number[] = []): Promise<Rate> {
+/** Operations done, their latencies and the CPU they took, over one or more stretches of time. */
+export class Tally {
+  done = 0
+  seconds = 0
+  cpu: number | null = 0
+  readonly hist = new Histogram()
+
+  rate(): Rate {
+    const cpuUsPerOp = this.cpu === null || this.done === 0 ? null : (this.cpu * 1e6) / this.done
+    return { opsPerSec: this.seconds > 0 ? this.done / this.seconds : 0, p50Ms: this.hist.quantile(0.5), p99Ms: this.hist.quantile(0.99), cpuUsPerOp }
+  }
+}
+
+/** Run `op` from `concurrency` closed-loop workers for `seconds`, adding to `tally` (a new one by default). */
+export async function closedLoop(concurrency: number, seconds: number, op: () => Promise<unknown>, pids: readonly number[] = [], tally = new Tally()): Promise<Tally> {
   const cpu0 = totalCpu(pids)
-  const hist = new Histogram()
-  const until = performance.now() + seconds * 1000
-  let done = 0
+  const started = performance.now()
+  const until = started + seconds * 1000
   await Promise.all(Array.from({ length: concurrency }, async () => {
     while (performance.now() < until) {
       const t0 = performance.now()
       await op()
-      hist.record(performance.now() - t0)
-      done++
+      tally.hist.record(performance.now() - t0)
+      tally.done++
     }
   }))
   const cpu1 = totalCpu(pids)
-  const cpuUsPerOp = cpu0 === null || cpu1 === null || done === 0 ? null : ((cpu1 - cpu0) * 1e6) / done
-  return { opsPerSec: done / seconds, p50Ms: hist.quantile(0.5), p99Ms: hist.quantile(0.99), cpuUsPerOp }
+  tally.seconds += (performance.now() - started) / 1000
+  tally.cpu = cpu0 === null || cpu1 === null || tally.cpu === null ? null : tally.cpu + (cpu1 - cpu0)
+  return tally
 }
 
-/** Measure this machine's ceilings with the same shape as the benchmark. */
-export async function measureCeilings(opts: { concurrency: number; seconds: number; valueBytes: number; durability: string }): Promise<Ceilings> {
-  const servers = await Promise.all([startNoop(), startNoop(), startNoop()])
-  const pools = servers.map((s) => new Pool(s.url, { connections: Math.min(opts.concurrency, 64), pipelining: 1 }))
-  try {
-    const body = new Uint8Array(opts.valueBytes).fill(1)
-    const put = (pool: Pool) => pool.request({ method: 'POST', path: '/noop', body, headers: { 'content-type': 'application/octet-stream' } }).then((r) => r.body.dump())
-    const twoOfThree = () => new Promise<void>((resolve, reject) => {
-      let acks = 0
-      let failures = 0
-      for (const pool of pools) put(pool).then(() => ++acks === 2 && resolve(), (e) => ++failures === 2 && reject(e))
-    })
-    await closedLoop(opts.concurrency, 0.5, twoOfThree)
-    const pids = servers.map((s) => s.child.pid as number)
-    const fanout = await closedLoop(opts.concurrency, opts.seconds, twoOfThree, pids)
-    const first = pools[0] as Pool
-    const roundTrip = await closedLoop(opts.concurrency, opts.seconds, () => first.request({ method: 'GET', path: '/noop' }).then((r) => r.body.dump()), pids.slice(0, 1))
-    return { fanout, roundTrip, sqlite: await sqliteCeiling(opts.durability, opts.seconds, opts.valueBytes) }
-  } finally {
-    await Promise.all(pools.map((p) => p.close()))
-    for (const s of servers) s.child.kill('SIGTERM')
+export interface CeilingOptions {
+  readonly concurrency: number
+  /** Seconds of the round-trip and SQLite measurements. */
+  readonly seconds: number
+  readonly valueBytes: number
+  readonly durability: string
+}
+
+/**
+ * The no-op servers of the HTTP ceilings, kept running so that the fan-out
+ * ceiling can be measured in slices between slices of the workload: this
+ * machine's speed drifts by tens of percent from one minute to the next, and
+ * a ratio of two figures measured minutes apart mostly measures the drift.
+ */
+export class CeilingRig {
+  readonly fanout = new Tally()
+  private constructor(
+    private readonly opts: CeilingOptions,
+    private readonly servers: { child: ChildProcess; url: string }[],
+    private readonly pools: Pool[],
+  ) {}
+
+  static async start(opts: CeilingOptions): Promise<CeilingRig> {
+    const servers = await Promise.all([startNoop(), startNoop(), startNoop()])
+    const pools = servers.map((s) => new Pool(s.url, { connections: Math.min(opts.concurrency, 64), pipelining: 1 }))
+    const rig = new CeilingRig(opts, servers, pools)
+    await closedLoop(opts.concurrency, 0.5, rig.twoOfThree)
+    return rig
+  }
+
+  private get pids(): number[] {
+    return this.servers.map((s) => s.child.pid as number)
+  }
+
+  /** One 512-byte PUT to each of the 3 servers, answered after 2. */
+  private readonly twoOfThree = () => new Promise<void>((resolve, reject) => {
+    const body = new Uint8Array(this.opts.valueBytes).fill(1)
+    let acks = 0
+    let failures = 0
+    for (const pool of this.pools) {
+      pool.request({ method: 'POST', path: '/noop', body, headers: { 'content-type': 'application/octet-stream' } }).then((r) => r.body.dump())
+        .then(() => ++acks === 2 && resolve(), (e) => ++failures === 2 && reject(e))
+    }
+  })
+
+  /** Measure the fan-out ceiling for `seconds` more. */
+  async fanoutSlice(seconds: number): Promise<void> {
+    await closedLoop(this.opts.concurrency, seconds, this.twoOfThree, this.pids, this.fanout)
+  }
+
+  /** The round trip and SQLite ceilings, with the fan-out measured so far. */
+  async finish(): Promise<Ceilings> {
+    const first = this.pools[0] as Pool
+    const roundTrip = (await closedLoop(this.opts.concurrency, this.opts.seconds, () => first.request({ method: 'GET', path: '/noop' }).then((r) => r.body.dump()), this.pids.slice(0, 1))).rate()
+    return { fanout: this.fanout.rate(), roundTrip, sqlite: await sqliteCeiling(this.opts.durability, this.opts.seconds, this.opts.valueBytes) }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.pools.map((p) => p.close()))
+    for (const s of this.servers) s.child.kill('SIGTERM')
   }
 }
 

@@ -7,7 +7,7 @@ import { UsageError, intFlag, parse, tokenFlag } from '../args.js'
 import { initCluster } from '../cluster-init.js'
 import { type LocalNode, startNodes, stopNodes } from '../local-cluster.js'
 import { Progress } from '../progress.js'
-import { type Ceilings, measureCeilings } from './ceilings.js'
+import { type Ceilings, CeilingRig } from './ceilings.js'
 import { type WorkloadName, type WorkloadResult, load, runWorkload } from './workload.js'
 import { printReport, reportJson } from './report.js'
 
@@ -15,7 +15,8 @@ export const BENCH_HELP = `kvorum bench [--workload A|B|C|update] [--concurrency
              [--value-size 512] [--durability normal|full] [--conflict siblings|lww] [--seeds URL --token T] [--json] [--no-ceilings]
   YCSB-style benchmark (A 50/50 read/update, B 95/5, C read only, update = read-modify-write with a merge),
   scrambled-zipfian keys, N=3 R=2 W=2. Starts its own 3-node cluster unless --seeds is given. Measures this
-  machine's ceilings in the same run (no-op HTTP fan-out, one no-op round trip, raw SQLite) and reports ratios.
+  machine's ceilings in the same run (no-op HTTP fan-out in slices between slices of the workload, one no-op
+  round trip, raw SQLite) and reports ratios.
   Exits 1 when any operation failed or an acknowledged increment was lost.`
 
 export interface BenchConfig {
@@ -76,13 +77,15 @@ export async function bench(argv: string[]): Promise<number> {
   const cfg = config(values)
   const say = (line: string) => (values.json ? process.stderr : process.stdout).write(`${line}\n`)
   let ceilings: Ceilings | null = null
+  let rig: CeilingRig | null = null
   if (!values['no-ceilings']) {
-    say(`measuring ceilings (concurrency ${cfg.concurrency})...`)
-    ceilings = await measureCeilings({ concurrency: cfg.concurrency, seconds: Math.min(5, cfg.seconds), valueBytes: cfg.valueBytes, durability: cfg.durability })
+    say(`starting the no-op servers of the ceilings (concurrency ${cfg.concurrency})...`)
+    rig = await CeilingRig.start({ concurrency: cfg.concurrency, seconds: Math.min(5, cfg.seconds), valueBytes: cfg.valueBytes, durability: cfg.durability })
   }
-  const own = values.seeds ? null : await ownCluster(cfg)
+  let own: Awaited<ReturnType<typeof ownCluster>> | null = null
   let kv: Kvorum | undefined
   try {
+    own = values.seeds ? null : await ownCluster(cfg)
     const inflight = process.env.KVORUM_BENCH_INFLIGHT ? { batch: { maxInFlightPerNode: Number(process.env.KVORUM_BENCH_INFLIGHT) } } : {}
     kv = await connect({ seeds: own?.seeds ?? (values.seeds as string).split(','), ...(own ? { token: own.token } : tokenFlag(values.token)), ...inflight })
     const storeName = (values.store as string | undefined) ?? 'bench'
@@ -92,17 +95,26 @@ export async function bench(argv: string[]): Promise<number> {
       await load(store, cfg.records, cfg.valueBytes, Math.min(cfg.concurrency, 64), (done) => bar.update(done, cfg.records, 'keys'))
       bar.done()
     }
-    say(`running workload ${cfg.workload} for ${cfg.seconds} s at concurrency ${cfg.concurrency}...`)
+    // The fan-out ceiling runs in slices between slices of the workload (as much time each), so both see the same machine.
+    const slices = rig ? Math.max(1, Math.min(10, Math.round(cfg.seconds / 2))) : 1
+    const ceilingRig = rig
+    say(`running workload ${cfg.workload} for ${cfg.seconds} s at concurrency ${cfg.concurrency}${ceilingRig ? `, in ${slices} slices after as many slices of the fan-out ceiling` : ''}...`)
     const result: WorkloadResult = await runWorkload(kv, storeName, {
       ...cfg,
       ...(own ? { nodePids: own.nodes.map((n) => n.child.pid as number) } : {}),
+      ...(ceilingRig ? { slices: { count: slices, before: () => ceilingRig.fanoutSlice(cfg.seconds / slices) } } : {}),
       onTick: (done, elapsed, recent) => say(`  ${elapsed.toFixed(0).padStart(3)} s  ${Math.round(done / elapsed).toString().padStart(7)} ops/s  p99 ${recent.quantile(0.99).toFixed(2)} ms`),
     })
+    if (rig) {
+      say('measuring the round-trip and SQLite ceilings...')
+      ceilings = await rig.finish()
+    }
     const json = reportJson(cfg, result, ceilings, kv.stats())
     if (values.json) process.stdout.write(`${JSON.stringify(json, null, 2)}\n`)
     else printReport(json)
     return json.failed > 0 || json.lost > 0 ? 1 : 0
   } finally {
+    await rig?.close()
     await kv?.close(1000)
     if (own) {
       await stopNodes(own.nodes)

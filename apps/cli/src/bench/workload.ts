@@ -18,6 +18,11 @@ export interface WorkloadOptions {
   readonly onTick?: (done: number, elapsedS: number, recent: Histogram) => void
   /** Node processes whose CPU counts toward the run (own cluster only). */
   readonly nodePids?: readonly number[]
+  /**
+   * Run in this many slices of equal length, calling `before` ahead of each
+   * (the bench measures its fan-out ceiling there). Default: one slice.
+   */
+  readonly slices?: { readonly count: number; readonly before: () => Promise<void> }
 }
 
 export interface OpStats {
@@ -79,14 +84,18 @@ export async function runWorkload(kv: Kvorum, storeName: string, opts: WorkloadO
   // Updates carry the context of this process's last read or write of the key, as an application would.
   const contexts = new Map<string, string>()
   const ops: Record<string, OpStats> = { read: stats(), update: stats() }
-  const cpu0 = totalCpu(opts.nodePids ?? [])
-  const started = performance.now()
-  const until = started + opts.seconds * 1000
+  const slices = opts.slices ?? { count: 1, before: async () => undefined }
+  let workSeconds = 0
+  let cpuSeconds: number | null = 0
+  let sliceStarted = performance.now()
+  let working = false
   let done = 0
   let acknowledged = 0
   let recent = new Histogram()
   const ticker = setInterval(() => {
-    opts.onTick?.(done, (performance.now() - started) / 1000, recent)
+    // Progress counts workload time only: nothing is reported while a ceiling slice runs.
+    if (!working) return
+    opts.onTick?.(done, workSeconds + (performance.now() - sliceStarted) / 1000, recent)
     recent = new Histogram()
   }, 1000)
   const record = (name: string, t0: number, error?: unknown) => {
@@ -103,34 +112,45 @@ export async function runWorkload(kv: Kvorum, storeName: string, opts: WorkloadO
     }
   }
   const writer = `bench-${process.pid}`
-  try {
-    await Promise.all(Array.from({ length: opts.concurrency }, async (_, w) => {
-      while (performance.now() < until) {
-        const key = keyOf(zipf.next())
-        const op = opts.workload === 'update' ? 'rmw' : Math.random() < READ_SHARE[opts.workload] ? 'read' : 'update'
-        const t0 = performance.now()
-        try {
-          if (op === 'rmw') {
-            await counters.update(`counter-${key}`, (vs) => counter.add(counter.merge(vs.length ? vs : [counter.empty()]), `${writer}-${w}`, 1))
-            acknowledged++
-          } else if (op === 'read') {
-            contexts.set(key, (await store.get(key)).context)
-          } else {
-            const context = contexts.get(key)
-            contexts.set(key, (await store.put(key, freshValue(opts.valueBytes), context === undefined ? {} : { context })).context)
-          }
-          record(op === 'read' ? 'read' : 'update', t0)
-        } catch (e) {
-          record(op === 'read' ? 'read' : 'update', t0, e)
+  const worker = async (w: number, until: number) => {
+    while (performance.now() < until) {
+      const key = keyOf(zipf.next())
+      const op = opts.workload === 'update' ? 'rmw' : Math.random() < READ_SHARE[opts.workload] ? 'read' : 'update'
+      const t0 = performance.now()
+      try {
+        if (op === 'rmw') {
+          await counters.update(`counter-${key}`, (vs) => counter.add(counter.merge(vs.length ? vs : [counter.empty()]), `${writer}-${w}`, 1))
+          acknowledged++
+        } else if (op === 'read') {
+          contexts.set(key, (await store.get(key)).context)
+        } else {
+          const context = contexts.get(key)
+          contexts.set(key, (await store.put(key, freshValue(opts.valueBytes), context === undefined ? {} : { context })).context)
         }
+        record(op === 'read' ? 'read' : 'update', t0)
+      } catch (e) {
+        record(op === 'read' ? 'read' : 'update', t0, e)
       }
-    }))
+    }
+  }
+  try {
+    for (let slice = 0; slice < slices.count; slice++) {
+      await slices.before()
+      const cpu0 = totalCpu(opts.nodePids ?? [])
+      sliceStarted = performance.now()
+      working = true
+      const until = sliceStarted + (opts.seconds * 1000) / slices.count
+      await Promise.all(Array.from({ length: opts.concurrency }, (_, w) => worker(w, until)))
+      working = false
+      workSeconds += (performance.now() - sliceStarted) / 1000
+      const cpu1 = totalCpu(opts.nodePids ?? [])
+      cpuSeconds = cpu0 === null || cpu1 === null || cpuSeconds === null ? null : cpuSeconds + (cpu1 - cpu0)
+    }
   } finally {
     clearInterval(ticker)
   }
-  const seconds = (performance.now() - started) / 1000
-  const cpu1 = totalCpu(opts.nodePids ?? [])
-  const cpuSeconds = opts.nodePids && cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : null
+  const seconds = workSeconds
+  if (!opts.nodePids) cpuSeconds = null
   if (opts.workload !== 'update') return { seconds, ops, cpuSeconds }
   return { seconds, ops, cpuSeconds, increments: { acknowledged, readBack: await readBackCounters(counters, opts.records) } }
 }
