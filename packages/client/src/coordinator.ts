@@ -1,7 +1,7 @@
 import {
   type HintItem, type ItemError, type ReplicaFailure, type SiblingSet, type StoreDef, type VersionVector, IndeterminateWriteError,
   InvalidInputError, KvorumError, NodeUnavailableError, QuorumNotMetError, StaleMetadataError, TimeoutError, TooManySiblingsError,
-  type Dot, covers, resolveSets, sameSet, withDot,
+  type Dot, covers, resolveSets, sameSet, showKey, withDot,
 } from '@kvorum/core'
 import { QuorumTracker } from './quorum.js'
 import type { Runtime } from './runtime.js'
@@ -79,7 +79,7 @@ function upFirst(rt: Runtime, nodes: readonly string[]): string[] {
  * siblings the writer never saw.
  */
 export async function coordinatePut(
-  rt: Runtime, store: StoreDef, key: Uint8Array, keyText: string, value: Uint8Array | null,
+  rt: Runtime, store: StoreDef, key: Uint8Array, value: Uint8Array | null,
   context: VersionVector, q: WriteQuorum, deadline: number,
 ): Promise<WriteOutcome> {
   const order = rt.ring.order(rt.ring.partitionOf(key), store.n)
@@ -118,8 +118,8 @@ export async function coordinatePut(
   }
   if (!set) {
     rt.metrics.quorumFailures++
-    if (maybeApplied) throw new IndeterminateWriteError(`put of ${keyText}: primary ${failures[failures.length - 1]?.node} did not answer; the write may or may not have applied there, and no other primary was tried (it would store the write twice)`, failures)
-    throw new QuorumNotMetError(`put of ${keyText}`, q.w, 0, failures, 'acks (no primary could coordinate the write)')
+    if (maybeApplied) throw new IndeterminateWriteError(`put of ${showKey(key)}: primary ${failures[failures.length - 1]?.node} did not answer; the write may or may not have applied there, and no other primary was tried (it would store the write twice)`, failures)
+    throw new QuorumNotMetError(`put of ${showKey(key)}`, q.w, 0, failures, 'acks (no primary could coordinate the write)')
   }
   const written = set
   return new Promise<WriteOutcome>((resolve, reject) => {
@@ -137,9 +137,9 @@ export async function coordinatePut(
       rt.metrics.quorumFailures++
       if (!tracker.impossible) {
         rt.metrics.timeouts++
-        return reject(new TimeoutError(`put of ${keyText} (${tracker.acks} of ${q.w} acks; it is stored on ${coordinator} and may spread)`, deadline - Date.now()))
+        return reject(new TimeoutError(`put of ${showKey(key)} (${tracker.acks} of ${q.w} acks; it is stored on ${coordinator} and may spread)`, deadline - Date.now()))
       }
-      reject(new QuorumNotMetError(`put of ${keyText} (stored on ${coordinator}; it may still spread)`, q.w, tracker.acks, tracker.failures, 'acks'))
+      reject(new QuorumNotMetError(`put of ${showKey(key)} (stored on ${coordinator}; it may still spread)`, q.w, tracker.acks, tracker.failures, 'acks'))
     }
     const usedFallbacks = new Set<string>()
     const hint = (target: string) => {
@@ -207,7 +207,7 @@ export interface ReadOutcome {
  * then, once every replica answered or the deadline passed, send the merged
  * set to each replica whose set differs (read repair).
  */
-export async function coordinateGet(rt: Runtime, store: StoreDef, key: Uint8Array, keyText: string, q: ReadQuorum, deadline: number): Promise<ReadOutcome> {
+export async function coordinateGet(rt: Runtime, store: StoreDef, key: Uint8Array, q: ReadQuorum, deadline: number): Promise<ReadOutcome> {
   const primaries = rt.ring.primaries(rt.ring.partitionOf(key), store.n)
   const candidates = upFirst(rt, primaries)
   const replies = new Map<string, SiblingSet>()
@@ -263,9 +263,9 @@ export async function coordinateGet(rt: Runtime, store: StoreDef, key: Uint8Arra
       if (stale) return reject(stale)
       if (!tracker.impossible) {
         rt.metrics.timeouts++
-        return reject(new TimeoutError(`get of ${keyText} (${tracker.acks} of ${q.r} replies)`, deadline - Date.now()))
+        return reject(new TimeoutError(`get of ${showKey(key)} (${tracker.acks} of ${q.r} replies)`, deadline - Date.now()))
       }
-      reject(new QuorumNotMetError(`get of ${keyText}`, q.r, tracker.acks, tracker.failures))
+      reject(new QuorumNotMetError(`get of ${showKey(key)}`, q.r, tracker.acks, tracker.failures))
     }
     const first = rt.readFromAll ? candidates.length : Math.max(q.r, q.pr)
     for (let i = 0; i < first; i++) askNext()

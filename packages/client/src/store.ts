@@ -1,6 +1,6 @@
 import {
   type SiblingSet, type StoreDef, type VersionVector, InvalidInputError, LIMITS, bytesEqual, decodeContext,
-  encodeContext, findStore, keyBytes, setContext, showKey,
+  encodeContext, findStore, keyBytes, setContext,
 } from '@kvorum/core'
 import { type Codec, type CodecName, codecFor } from './codecs.js'
 import { type WriteOutcome, coordinateGet, coordinatePut } from './coordinator.js'
@@ -111,7 +111,7 @@ export class Store<T> {
     return this.timed('get', async () => {
       const def = this.def()
       const q = this.quorum(def, call)
-      const { set } = await coordinateGet(this.kv, def, bytes, showKey(bytes), q, q.deadline)
+      const { set } = await coordinateGet(this.kv, def, bytes, q, q.deadline)
       return this.resolve(def, bytes, set, call)
     })
   }
@@ -140,7 +140,7 @@ export class Store<T> {
   private write(def: StoreDef, key: Uint8Array, value: Uint8Array | null, context: VersionVector, call: CallOptions): Promise<WriteOutcome> {
     if (value && value.length > def.maxValueBytes) throw new InvalidInputError(`value of ${value.length} bytes is over store ${def.name}'s limit of ${def.maxValueBytes}`)
     const q = this.quorum(def, call)
-    return coordinatePut(this.kv, def, key, showKey(key), value, context, q, q.deadline)
+    return coordinatePut(this.kv, def, key, value, context, q, q.deadline)
   }
 
   /** Read many keys at once; requests to the same node travel together. */

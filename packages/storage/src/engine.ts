@@ -379,6 +379,11 @@ export class StorageEngine implements NodeProtocol {
     return this.writes.depth
   }
 
+  /** Group commits so far (each one SQLite transaction). */
+  get groupCommits(): number {
+    return this.writes.groups
+  }
+
   /** Commit what is queued and close the database. */
   close(): void {
     if (this.closed) return
