@@ -16,10 +16,10 @@ afterEach(async () => {
   mc = undefined
 })
 
-/** The first primary of `key` applies coordinate requests, then the answer is lost with `error`. */
+/** `node` applies the requests that may carry coordinate-puts (store batches), then the answer is lost with `error`. */
 function loseAnswers(transport: MemoryTransport, node: string, error: () => Error): void {
   transport.intercept = async (target, op, _opts, call) => {
-    if (target !== node || op !== 'coordinatePut') return call()
+    if (target !== node || (op !== 'batch' && op !== 'coordinatePut')) return call()
     await call()
     throw error()
   }

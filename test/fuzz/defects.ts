@@ -170,6 +170,18 @@ export function defective(pool: Pool, route: string, store: StoreDef): { bytes: 
       return defectiveKeySets(pool, store, true)
     case 'get':
       return defectiveKeys(pool)
+    case 'batch': {
+      // One defective section between two empty ones: the whole batch must be refused.
+      const inner = pool.prng.pick(['coordinate', 'merge', 'get'] as const)
+      const section = (inner === 'coordinate' ? defectiveCoordinate(pool, store) : inner === 'merge' ? defectiveKeySets(pool, store, false) : defectiveKeys(pool)) as { bytes: Uint8Array; how: string }
+      const w = new Writer()
+      if (inner !== 'get') w.uint(0)
+      if (inner === 'merge') w.uint(0)
+      w.raw(section.bytes)
+      if (inner === 'get') w.uint(0).uint(0)
+      if (inner === 'coordinate') w.uint(0)
+      return { bytes: w.finish(), how: `batch:${section.how}` }
+    }
     case 'scan':
       return defectiveScan(pool)
     case 'tombstones':

@@ -57,7 +57,7 @@ export function pathRequest(pool: Pool): FuzzRequest {
   const [how, path] = prng.weighted<() => [string, string]>([
     [3, () => ['merkle-number', `/v1/stores/${store}/merkle/${number(prng)}${prng.chance(0.6) ? `/${number(prng)}` : ''}`]],
     [2, () => ['hints-query', `/v1/hints/${prng.pick(['n2', 'x'])}?${prng.pick(['limit', 'after', 'limit=1&limit', 'after=1&after'])}=${number(prng)}${prng.chance(0.5) ? `&${prng.pick(['limit', 'after'])}=${number(prng)}` : ''}`]],
-    [3, () => ['store-name', `/v1/stores/${prng.pick(STORE_NAMES)}/${prng.pick(['coordinate', 'merge', 'get', 'scan', 'tombstones', 'reap', 'merkle', 'merkle/0', 'merkle/0/0'])}`]],
+    [3, () => ['store-name', `/v1/stores/${prng.pick(STORE_NAMES)}/${prng.pick(['coordinate', 'merge', 'get', 'batch', 'scan', 'tombstones', 'reap', 'merkle', 'merkle/0', 'merkle/0/0'])}`]],
     [3, () => ['traversal', prng.pick(TRAVERSALS)]],
     [2, () => ['random', randomPath(prng)]],
     [1, () => ['query', `/v1/stores/${store}/merkle?${randomPath(prng).slice(1)}`]],

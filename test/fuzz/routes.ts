@@ -1,7 +1,7 @@
 import {
   type StoreDef, LIMITS,
   decodeAckResults, decodeAcks, decodeCoordinate, decodeCoordinateResults, decodeHints, decodeKeySets, decodeKeys,
-  decodeScanPage, decodeScanRequest, decodeSetResults, decodeTombstoneRequest,
+  decodeScanPage, decodeScanRequest, decodeSetResults, decodeStoreBatch, decodeStoreBatchResults, decodeTombstoneRequest, encodeStoreBatch,
   encodeAcks, encodeCoordinate, encodeHints, encodeKeySets, encodeKeys, encodeScanRequest, encodeTombstoneRequest,
 } from '@kvorum/core'
 import { type Pool, batchSize, clock, counter, key, siblings, timestamp, value } from './gen.js'
@@ -97,6 +97,28 @@ export const ROUTES: readonly BinaryRoute[] = [
     answer: (body, req) => {
       const problem = counted(decodeSetResults(body).length, req)
       return { ...(problem ? { problem } : {}), written: [] }
+    },
+  },
+  {
+    name: 'batch',
+    path: storePath('batch'),
+    valid: (pool, store) => {
+      const n = () => pool.prng.int(Math.max(1, Math.ceil(batchSize(pool.prng) / 2)))
+      return encodeStoreBatch({
+        keys: Array.from({ length: n() }, () => key(pool)),
+        coordinates: Array.from({ length: n() }, () => ({ key: key(pool), value: value(pool, store.maxValueBytes), context: clock(pool), timestamp: timestamp(pool.prng) })),
+        merges: Array.from({ length: n() }, () => ({ key: key(pool), siblings: siblings(pool, store.maxValueBytes) })),
+      })
+    },
+    decode: (bytes, store) => {
+      const b = decodeStoreBatch(bytes, store.maxValueBytes, 1000)
+      // Writes in answer order: coordinate-puts, then merges.
+      return { items: b.keys.length + b.coordinates.length + b.merges.length, writes: [...b.coordinates.map((it) => it.key), ...b.merges.map((it) => it.key)] }
+    },
+    answer: (body, req) => {
+      const res = decodeStoreBatchResults(body)
+      const problem = counted(res.gets.length + res.coordinates.length + res.merges.length, req)
+      return { ...(problem ? { problem } : {}), written: okKeys([...res.coordinates, ...res.merges], req.writes) }
     },
   },
   {

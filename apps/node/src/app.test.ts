@@ -3,7 +3,8 @@ import { pino } from 'pino'
 import {
   type ClusterDef, type CoordinateItem, type NodeDef, type SiblingSet,
   HASH_BYTES, Ring, Writer, decodeAckResults, decodeCoordinateResults, decodeScanPage, decodeSetResults, decodeStoredHints, encodeAcks,
-  encodeCoordinate, encodeHints, encodeKeySets, encodeKeys, encodeScanRequest, encodeSetResults, encodeTombstoneRequest, fromUtf8,
+  encodeCoordinate, encodeHints, encodeKeySets, encodeKeys, encodeScanRequest, encodeSetResults, encodeStoreBatch, encodeTombstoneRequest, fromUtf8,
+  decodeStoreBatchResults,
   initialAssignment, storeDef, toHex, utf8,
 } from '@kvorum/core'
 import { StorageEngine } from '@kvorum/storage'
@@ -123,6 +124,25 @@ describe('node app: the protocol over HTTP', () => {
     expect(await acked.json()).toEqual({ deleted: 1 })
   })
 
+  it('a store batch answers its reads, coordinate-puts and merges section by section, with the writes in one group commit', async () => {
+    const [stored] = await engine.get('kv', [utf8('alpha')])
+    const foreign = { dot: { actor: 'elsewhere', counter: 1 }, context: {}, timestamp: 1, value: utf8('copied') }
+    const groups = engine.groupCommits
+    const res = await call('/v1/stores/kv/batch', post(encodeStoreBatch({
+      keys: [utf8('alpha'), utf8('absent')],
+      coordinates: [write('b1', 'one'), write('b2', 'two')],
+      merges: [{ key: utf8('b3'), siblings: [foreign] }],
+    })))
+    expect(res.status).toBe(200)
+    const out = decodeStoreBatchResults(await bytesOf(res))
+    expect(out.gets).toEqual([{ ok: true, value: stored?.ok ? stored.value : null }, { ok: true, value: [] }])
+    expect(out.coordinates.map((r) => r.ok && r.value.siblings.map((v) => v.value && fromUtf8(v.value)))).toEqual([['one'], ['two']])
+    expect(out.merges).toEqual([{ ok: true, value: null }])
+    expect(engine.groupCommits).toBe(groups + 1)
+    const after = await engine.get('kv', ['b1', 'b2', 'b3'].map(utf8))
+    expect(after.map((r) => r.ok && r.value.map((v) => v.value && fromUtf8(v.value)))).toEqual([['one'], ['two'], ['copied']])
+  })
+
   it('an lww write that loses to a later timestamp still gets an answer the SDK can read', async () => {
     const newer = await call('/v1/stores/last/coordinate', post(encodeCoordinate([{ ...write('k', 'newer'), timestamp: 2000 }])))
     expect(newer.status).toBe(200)
@@ -164,6 +184,7 @@ describe('node app: bad input gets a 4xx {code, message} and changes nothing', (
     ['/v1/stores/kv/coordinate', encodeCoordinate([write('fresh', 'value')])],
     ['/v1/stores/kv/merge', encodeKeySets([{ key: utf8('fresh'), siblings: [] }])],
     ['/v1/stores/kv/get', encodeKeys([utf8('alpha')])],
+    ['/v1/stores/kv/batch', encodeStoreBatch({ keys: [utf8('alpha')], coordinates: [write('fresh', 'value')], merges: [{ key: utf8('fresh2'), siblings: [] }] })],
     ['/v1/stores/kv/scan', encodeScanRequest({ partition: 0, limit: 10 })],
     ['/v1/stores/kv/tombstones', encodeTombstoneRequest({ partition: 0, beforeMs: 1, limit: 10 })],
     ['/v1/stores/kv/reap', encodeKeySets([{ key: utf8('alpha'), siblings: [] }])],
@@ -202,6 +223,8 @@ describe('node app: bad input gets a 4xx {code, message} and changes nothing', (
       await expectRefused(await call('/v1/stores/small/coordinate', post(frame)), 400, 'KV_INVALID_INPUT')
       const version = { dot: { actor: 'abc', counter: 1 }, context: {}, timestamp: 1, value: new Uint8Array(17) }
       await expectRefused(await call('/v1/stores/small/merge', post(encodeKeySets([{ key: utf8('big-key'), siblings: [version] }]))), 400, 'KV_INVALID_INPUT')
+      const batch = encodeStoreBatch({ keys: [utf8('alpha')], coordinates: [write('ok-key', new Uint8Array(16))], merges: [{ key: utf8('big-key'), siblings: [version] }] })
+      await expectRefused(await call('/v1/stores/small/batch', post(batch)), 400, 'KV_INVALID_INPUT')
     })
     expect((await call('/v1/stores/small/coordinate', post(encodeCoordinate([write('ok-key', new Uint8Array(16))])))).status).toBe(200)
   })

@@ -2,7 +2,7 @@ import { Hono, type Context } from 'hono'
 import type { Logger } from 'pino'
 import {
   InvalidInputError, KvorumError, LIMITS, NoClusterError, UnauthorizedError, decodeAcks, decodeCoordinate, decodeHints,
-  decodeKeySets, decodeKeys, decodeScanRequest, decodeTombstoneRequest, encodeAckResults, encodeCoordinateResults, encodeEncodedSetResults, encodeKeySets, encodeScanPage,
+  decodeKeySets, decodeKeys, decodeScanRequest, decodeTombstoneRequest, encodeAckResults, encodeCoordinateResults, encodeEncodedSetResults, encodeEncodedStoreBatchResults, decodeStoreBatch, encodeKeySets, encodeScanPage,
   encodeStoredHints, findStore, validateCluster,
 } from '@kvorum/core'
 import type { StorageEngine } from '@kvorum/storage'
@@ -101,6 +101,10 @@ export function createApp({ engine, logger, token }: AppOptions) {
   app.post('/v1/stores/:store/get', async (c) => {
     const store = await storeOf(c)
     return binary(c, encodeEncodedSetResults(await engine.getEncoded(store.name, decodeKeys(await body(c)))))
+  })
+  app.post('/v1/stores/:store/batch', async (c) => {
+    const store = await storeOf(c)
+    return binary(c, encodeEncodedStoreBatchResults(await engine.batchEncoded(store.name, decodeStoreBatch(await body(c), store.maxValueBytes, 1000))))
   })
   app.post('/v1/stores/:store/scan', async (c) => {
     const store = await storeOf(c)

@@ -236,13 +236,15 @@ describe('read repair', () => {
 })
 
 describe('read repair and puts in flight', () => {
-  /** Hold every merge to `node` until the returned release() is called. */
-  function holdMerges(transport: { intercept: (node: string, op: string, opts: unknown, call: () => Promise<unknown>) => Promise<unknown> }, node: string) {
+  /** Hold every merge into `node`'s engine until the returned release() is called. */
+  function holdMerges(c: MemoryCluster, node: string) {
     let release = () => undefined as void
     const gate = new Promise<void>((r) => (release = r))
-    transport.intercept = async (n, op, _opts, call) => {
-      if (n === node && op === 'mergePut') await gate
-      return call()
+    const engine = c.engines.get(node) as StorageEngine
+    const mergePut = engine.mergePut.bind(engine)
+    engine.mergePut = async (...args) => {
+      await gate
+      return mergePut(...args)
     }
     return () => release()
   }
@@ -250,10 +252,11 @@ describe('read repair and puts in flight', () => {
 
   it('a replica behind only by a put still on its way there is not repaired; the put brings it', async () => {
     const c = await setup()
-    const { kv, transport } = await c.client()
+    // Two requests in flight per node, so a read can pass the merge that is held.
+    const { kv } = await c.client({ batch: { maxInFlightPerNode: 2 } })
     const s = kv.store<string>('default', { codec: 'utf8' })
     const [, , last] = primariesOf(c, 'k') as [string, string, string]
-    const release = holdMerges(transport, last)
+    const release = holdMerges(c, last)
     await s.put('k', 'v')
     const read = await s.get('k', { r: 3 })
     expect(read.values).toEqual(['v'])
@@ -267,13 +270,14 @@ describe('read repair and puts in flight', () => {
 
   it('a replica missing more than what is on its way is repaired', async () => {
     const c = await setup()
-    const { kv, transport } = await c.client()
+    // Two requests in flight per node, so a read can pass the merge that is held.
+    const { kv } = await c.client({ batch: { maxInFlightPerNode: 2 } })
     const s = kv.store<string>('default', { codec: 'utf8' })
     const [first, second, last] = primariesOf(c, 'k') as [string, string, string]
     // A version only the second primary holds (as if written by a client we never heard from).
     const [elsewhere] = await (c.engines.get(second) as StorageEngine).coordinatePut('default', [{ key: utf8('k'), value: utf8('other'), context: {}, timestamp: 1 }])
     expect(elsewhere?.ok).toBe(true)
-    const release = holdMerges(transport, last)
+    const release = holdMerges(c, last)
     await s.put('k', 'v')
     const read = await s.get('k', { r: 3 })
     expect([...read.values].sort()).toEqual(['other', 'v'])
@@ -315,5 +319,37 @@ describe('coalescing', () => {
     expect(got.map((g) => g.values[0])).toEqual(Array.from({ length: 200 }, (_, i) => `v${i}`))
     const { batches, batchedItems } = kv.stats()
     expect(batchedItems / batches).toBeGreaterThan(5)
+  })
+
+  it('reads and writes bound for one node leave together as one store batch', async () => {
+    const c = await setup()
+    const { kv, transport } = await c.client()
+    const s = kv.store<string>('default', { codec: 'utf8' })
+    await Promise.all(Array.from({ length: 30 }, (_, i) => s.put(`k${i}`, `v${i}`)))
+    const requests: string[] = []
+    transport.intercept = (node, op, _opts, call) => {
+      requests.push(`${node} ${op}`)
+      return call()
+    }
+    // Reads and puts started in one turn: each node should see one request carrying both kinds.
+    const reads = Array.from({ length: 30 }, (_, i) => s.get(`k${i}`))
+    const writes = Array.from({ length: 30 }, (_, i) => s.put(`w${i}`, `x${i}`))
+    await Promise.all([...reads, ...writes])
+    const first = requests.slice(0, 3)
+    expect(first.map((r) => r.split(' ')[1])).toEqual(['batch', 'batch', 'batch'])
+    expect(new Set(first.map((r) => r.split(' ')[0])).size).toBe(3)
+    expect((await Promise.all(reads)).map((r) => r.values[0])).toEqual(Array.from({ length: 30 }, (_, i) => `v${i}`))
+  })
+
+  it('a batch stays within maxBatchBytes: big values leave in several requests', async () => {
+    const c = await setup()
+    const { kv } = await c.client({ batch: { maxBatchBytes: 64 * 1024 } })
+    const s = kv.store<Uint8Array>('default')
+    const value = new Uint8Array(20 * 1024).fill(7)
+    await Promise.all(Array.from({ length: 12 }, (_, i) => s.put(`big${i}`, value)))
+    const { batches, batchedItems } = kv.stats()
+    // 12 coordinate-puts of 20 KiB fit 3 to a 64 KiB batch; the merges that follow are as big.
+    expect(batchedItems / batches).toBeLessThanOrEqual(3)
+    expect((await s.get('big11')).values[0]).toEqual(value)
   })
 })

@@ -4,6 +4,7 @@ import {
   type NodeHealth, type ScanRequest, KvorumError, NodeUnavailableError, decodeAckResults, decodeScanPage,
   decodeCoordinateResults, decodeSetResults, decodeStoredHints, encodeAcks, encodeCoordinate, encodeHints, encodeKeySets, encodeKeys,
   encodeScanRequest, encodeTombstoneRequest, decodeKeySets, errorFromWire, TimeoutError, type TombstoneRequest,
+  type StoreBatch, decodeStoreBatchResults, encodeStoreBatch,
 } from '@kvorum/core'
 import type { NodeClient, RequestOptions, Transport } from './transport.js'
 
@@ -92,6 +93,7 @@ export class HttpTransport implements Transport {
       coordinatePut: async (o, store: string, items: readonly CoordinateItem[]) => decodeCoordinateResults(await this.call(def, o, 'POST', `${s(store)}/coordinate`, encodeCoordinate(items))),
       mergePut: async (o, store: string, items: readonly KeySet[]) => decodeAckResults(await this.call(def, o, 'POST', `${s(store)}/merge`, encodeKeySets(items))),
       get: async (o, store: string, keys: readonly Uint8Array[]) => decodeSetResults(await this.call(def, o, 'POST', `${s(store)}/get`, encodeKeys(keys))),
+      batch: async (o, store: string, batch: StoreBatch) => decodeStoreBatchResults(await this.call(def, o, 'POST', `${s(store)}/batch`, encodeStoreBatch(batch))),
       putHints: async (o, target: string, items: readonly HintItem[]) => decodeAckResults(await this.call(def, o, 'POST', t(target), encodeHints(items))),
       listHints: async (o, target: string, limit: number, afterId: number) => decodeStoredHints(await this.call(def, o, 'GET', `${t(target)}?limit=${limit}&after=${afterId}`)),
       deleteHints: async (o, target: string, acks: readonly { id: number; seq: number }[]) => (JSON.parse(text(await this.call(def, o, 'POST', `${t(target)}/ack`, encodeAcks(acks)))) as { deleted: number }).deleted,

@@ -36,7 +36,7 @@ export class MemoryTransport implements Transport {
       }
       return this.intercept(def.id, op, opts, run)
     }
-    const ops: (keyof NodeProtocol)[] = ['coordinatePut', 'mergePut', 'get', 'putHints', 'listHints', 'deleteHints', 'hintTargets', 'merkleRoots', 'merkleBranches', 'merkleLeaves', 'scan', 'listTombstones', 'reap', 'getCluster', 'putCluster', 'health']
+    const ops: (keyof NodeProtocol)[] = ['coordinatePut', 'mergePut', 'get', 'batch', 'putHints', 'listHints', 'deleteHints', 'hintTargets', 'merkleRoots', 'merkleBranches', 'merkleLeaves', 'scan', 'listTombstones', 'reap', 'getCluster', 'putCluster', 'health']
     return Object.fromEntries(ops.map((op) => [op, call(op)])) as unknown as NodeClient
   }
 

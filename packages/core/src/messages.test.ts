@@ -65,6 +65,13 @@ const CODECS: Codec[] = [
     m.encodeScanRequest,
     m.decodeScanRequest,
   ),
+  codec('store batch', fc.record({ keys: batch(key), coordinates: batch(coordinateItem), merges: batch(keySet) }), m.encodeStoreBatch, (b) => m.decodeStoreBatch(b, 32, 3)),
+  codec(
+    'store batch results',
+    fc.record({ gets: batch(result(set)), coordinates: batch(result(fc.record({ dot: fc.record({ actor, counter }), siblings: set }))), merges: batch(result(fc.constant(null))) }),
+    m.encodeStoreBatchResults,
+    m.decodeStoreBatchResults,
+  ),
   codec('scan page', fc.record({ items: batch(keySet), next: key }, { requiredKeys: ['items'] }), m.encodeScanPage, m.decodeScanPage),
   codec('acks', batch(fc.record({ id: fc.maxSafeNat(), seq: fc.maxSafeNat() })), m.encodeAcks, m.decodeAcks),
   codec(
@@ -133,6 +140,21 @@ describe('limits', () => {
     const keys = Array.from({ length: 1025 }, () => Uint8Array.of(1))
     bad(() => m.decodeKeys(m.encodeKeys(keys)), /batch items: 1025/)
     expect(m.decodeKeys(m.encodeKeys(keys.slice(1)))).toHaveLength(1024)
+  })
+
+  it('a store batch holds at most 1024 items over its three sections', () => {
+    const k = Uint8Array.of(1)
+    const item: CoordinateItem = { key: k, value: null, context: {}, timestamp: 0 }
+    const sized = (keys: number, coordinates: number, merges: number) => ({
+      keys: Array.from({ length: keys }, () => k),
+      coordinates: Array.from({ length: coordinates }, () => item),
+      merges: Array.from({ length: merges }, () => ({ key: k, siblings: [] })),
+    })
+    expect(m.decodeStoreBatch(m.encodeStoreBatch(sized(512, 256, 256)), 32, 3).merges).toHaveLength(256)
+    bad(() => m.decodeStoreBatch(m.encodeStoreBatch(sized(512, 256, 257)), 32, 3), /batch items: 257/)
+    bad(() => m.decodeStoreBatch(m.encodeStoreBatch(sized(1, 1024, 0)), 32, 3), /batch items: 1024/)
+    // Each section keeps its own checks: a value over the store limit is refused.
+    bad(() => m.decodeStoreBatch(m.encodeStoreBatch({ keys: [], coordinates: [{ ...item, value: new Uint8Array(33) }], merges: [] }), 32, 3), /store limit 32/)
   })
 
   it('values and sibling counts are held to the store limits', () => {

@@ -1,7 +1,7 @@
 import { InvalidInputError } from './errors.js'
 import { Reader, Writer, readClock, readSet, sizeHint, writeClock, writeSet } from './codec.js'
 import { LIMITS } from './limits.js'
-import type { CoordinateItem, CoordinateResult, HintItem, ItemResult, KeySet, ScanPage, ScanRequest, StoredHint, TombstoneRequest } from './protocol.js'
+import type { CoordinateItem, CoordinateResult, HintItem, ItemResult, KeySet, ScanPage, ScanRequest, StoreBatch, StoreBatchResults, StoredHint, TombstoneRequest } from './protocol.js'
 import type { SiblingSet } from './versions.js'
 
 /**
@@ -36,49 +36,65 @@ function parse<T>(bytes: Uint8Array, body: (r: Reader) => T): T {
   return out
 }
 
+function writeCoordinateItems(w: Writer, items: readonly CoordinateItem[]): void {
+  w.uint(items.length)
+  for (const it of items) {
+    w.bytes(it.key).uint(it.timestamp)
+    writeClock(w, it.context)
+    if (it.value === null) w.byte(1)
+    else w.byte(0).bytes(it.value)
+  }
+}
+
+function coordinateItemsSize(items: readonly CoordinateItem[]): number {
+  return items.reduce((n, it) => n + 64 + it.key.length + (it.value?.length ?? 0) + 24 * Object.keys(it.context).length, 16)
+}
+
+function readCoordinateItems(r: Reader, maxValueBytes: number, maxItems: number): CoordinateItem[] {
+  const n = r.count(maxItems, 'batch items')
+  const out: CoordinateItem[] = []
+  for (let i = 0; i < n; i++) {
+    const key = readKey(r)
+    const timestamp = r.uint()
+    const context = readClock(r)
+    const flag = r.byte()
+    if (flag > 1) throw new InvalidInputError(`malformed frame: bad tombstone flag ${flag}`)
+    const value = flag === 1 ? null : r.bytes(maxValueBytes, `value bytes (store limit ${maxValueBytes})`)
+    out.push({ key, timestamp, context, value })
+  }
+  return out
+}
+
 export function encodeCoordinate(items: readonly CoordinateItem[]): Uint8Array {
-  return frame((w) => {
-    w.uint(items.length)
-    for (const it of items) {
-      w.bytes(it.key).uint(it.timestamp)
-      writeClock(w, it.context)
-      if (it.value === null) w.byte(1)
-      else w.byte(0).bytes(it.value)
-    }
-  }, items.reduce((n, it) => n + 64 + it.key.length + (it.value?.length ?? 0) + 24 * Object.keys(it.context).length, 16))
+  return frame((w) => writeCoordinateItems(w, items), coordinateItemsSize(items))
 }
 
 export function decodeCoordinate(bytes: Uint8Array, maxValueBytes: number): CoordinateItem[] {
-  return parse(bytes, (r) => {
-    const n = r.count(LIMITS.maxBatchItems, 'batch items')
-    const out: CoordinateItem[] = []
-    for (let i = 0; i < n; i++) {
-      const key = readKey(r)
-      const timestamp = r.uint()
-      const context = readClock(r)
-      const flag = r.byte()
-      if (flag > 1) throw new InvalidInputError(`malformed frame: bad tombstone flag ${flag}`)
-      const value = flag === 1 ? null : r.bytes(maxValueBytes, `value bytes (store limit ${maxValueBytes})`)
-      out.push({ key, timestamp, context, value })
-    }
-    return out
-  })
+  return parse(bytes, (r) => readCoordinateItems(r, maxValueBytes, LIMITS.maxBatchItems))
+}
+
+function writeKeySets(w: Writer, items: readonly KeySet[]): void {
+  w.uint(items.length)
+  for (const it of items) writeSet(w.bytes(it.key), it.siblings)
+}
+
+function keySetsSize(items: readonly KeySet[]): number {
+  return items.reduce((n, it) => n + it.key.length + sizeHint(it.siblings), 16)
+}
+
+function readKeySets(r: Reader, maxValueBytes: number, maxSiblings: number, maxItems: number): KeySet[] {
+  const n = r.count(maxItems, 'batch items')
+  const out: KeySet[] = []
+  for (let i = 0; i < n; i++) out.push({ key: readKey(r), siblings: readSet(r, maxValueBytes, maxSiblings) })
+  return out
 }
 
 export function encodeKeySets(items: readonly KeySet[]): Uint8Array {
-  return frame((w) => {
-    w.uint(items.length)
-    for (const it of items) writeSet(w.bytes(it.key), it.siblings)
-  }, items.reduce((n, it) => n + it.key.length + sizeHint(it.siblings), 16))
+  return frame((w) => writeKeySets(w, items), keySetsSize(items))
 }
 
 export function decodeKeySets(bytes: Uint8Array, maxValueBytes: number, maxSiblings: number): KeySet[] {
-  return parse(bytes, (r) => {
-    const n = r.count(LIMITS.maxBatchItems, 'batch items')
-    const out: KeySet[] = []
-    for (let i = 0; i < n; i++) out.push({ key: readKey(r), siblings: readSet(r, maxValueBytes, maxSiblings) })
-    return out
-  })
+  return parse(bytes, (r) => readKeySets(r, maxValueBytes, maxSiblings, LIMITS.maxBatchItems))
 }
 
 export function encodeHints(items: readonly HintItem[]): Uint8Array {
@@ -122,18 +138,22 @@ export function decodeStoredHints(bytes: Uint8Array): StoredHint[] {
   })
 }
 
+function writeKeys(w: Writer, keys: readonly Uint8Array[]): void {
+  w.uint(keys.length)
+  for (const k of keys) w.bytes(k)
+}
+
+function readKeys(r: Reader, maxItems: number): Uint8Array[] {
+  const n = r.count(maxItems, 'batch items')
+  return Array.from({ length: n }, () => readKey(r))
+}
+
 export function encodeKeys(keys: readonly Uint8Array[]): Uint8Array {
-  return frame((w) => {
-    w.uint(keys.length)
-    for (const k of keys) w.bytes(k)
-  })
+  return frame((w) => writeKeys(w, keys), keys.reduce((n, k) => n + k.length + 4, 16))
 }
 
 export function decodeKeys(bytes: Uint8Array): Uint8Array[] {
-  return parse(bytes, (r) => {
-    const n = r.count(LIMITS.maxBatchItems, 'batch items')
-    return Array.from({ length: n }, () => readKey(r))
-  })
+  return parse(bytes, (r) => readKeys(r, LIMITS.maxBatchItems))
 }
 
 function writeItemError(w: Writer, res: ItemResult<unknown>): boolean {
@@ -155,63 +175,126 @@ function readItem<T>(r: Reader, value: (r: Reader) => T): ItemResult<T> {
   return { ok: false, error: clusterVersion > 0 ? { code, message, clusterVersion } : { code, message } }
 }
 
+function writeSetResults(w: Writer, results: readonly ItemResult<SiblingSet>[]): void {
+  w.uint(results.length)
+  for (const res of results) if (!writeItemError(w, res) && res.ok) writeSet(w, res.value)
+}
+
+/** Set results whose sets are already encoded (as the storage engine keeps them): no decoding on the way out. */
+function writeEncodedSetResults(w: Writer, results: readonly ItemResult<Uint8Array>[]): void {
+  w.uint(results.length)
+  for (const res of results) if (!writeItemError(w, res) && res.ok) w.raw(res.value)
+}
+
+const resultsSize = <T>(results: readonly ItemResult<T>[], size: (value: T) => number) => results.reduce((n, res) => n + (res.ok ? size(res.value) : 256), 16)
+
+function readSetResults(r: Reader): ItemResult<SiblingSet>[] {
+  const n = r.count(LIMITS.maxBatchItems, 'batch items')
+  return Array.from({ length: n }, () => readItem(r, (rr) => readSet(rr, LIMITS.maxValueBytesCeiling, 100_000)))
+}
+
 export function encodeSetResults(results: readonly ItemResult<SiblingSet>[]): Uint8Array {
-  return frame((w) => {
-    w.uint(results.length)
-    for (const res of results) if (!writeItemError(w, res) && res.ok) writeSet(w, res.value)
-  }, results.reduce((n, res) => n + (res.ok ? sizeHint(res.value) : 256), 16))
+  return frame((w) => writeSetResults(w, results), resultsSize(results, sizeHint))
 }
 
 /** Like encodeSetResults, for sets already encoded (as the storage engine keeps them): no decoding on the way out. */
 export function encodeEncodedSetResults(results: readonly ItemResult<Uint8Array>[]): Uint8Array {
-  return frame((w) => {
-    w.uint(results.length)
-    for (const res of results) if (!writeItemError(w, res) && res.ok) w.raw(res.value)
-  }, results.reduce((n, res) => n + (res.ok ? res.value.length : 256), 16))
+  return frame((w) => writeEncodedSetResults(w, results), resultsSize(results, (v) => v.length))
 }
 
 export function decodeSetResults(bytes: Uint8Array): ItemResult<SiblingSet>[] {
-  return parse(bytes, (r) => {
-    const n = r.count(LIMITS.maxBatchItems, 'batch items')
-    return Array.from({ length: n }, () => readItem(r, (rr) => readSet(rr, LIMITS.maxValueBytesCeiling, 100_000)))
-  })
+  return parse(bytes, readSetResults)
+}
+
+function writeCoordinateResults(w: Writer, results: readonly ItemResult<CoordinateResult>[]): void {
+  w.uint(results.length)
+  for (const res of results) {
+    if (writeItemError(w, res) || !res.ok) continue
+    w.string(res.value.dot.actor).uint(res.value.dot.counter)
+    writeSet(w, res.value.siblings)
+  }
+}
+
+function readCoordinateResults(r: Reader): ItemResult<CoordinateResult>[] {
+  const n = r.count(LIMITS.maxBatchItems, 'batch items')
+  return Array.from({ length: n }, () =>
+    readItem(r, (rr) => {
+      const dot = { actor: rr.string(64, 'actor'), counter: rr.uint() }
+      // The new dot may be absent: in an lww store a write older than a stored version loses at once.
+      return { dot, siblings: readSet(rr, LIMITS.maxValueBytesCeiling, 100_000) }
+    }))
 }
 
 export function encodeCoordinateResults(results: readonly ItemResult<CoordinateResult>[]): Uint8Array {
-  return frame((w) => {
-    w.uint(results.length)
-    for (const res of results) {
-      if (writeItemError(w, res) || !res.ok) continue
-      w.string(res.value.dot.actor).uint(res.value.dot.counter)
-      writeSet(w, res.value.siblings)
-    }
-  }, results.reduce((n, res) => n + (res.ok ? 32 + sizeHint(res.value.siblings) : 256), 16))
+  return frame((w) => writeCoordinateResults(w, results), resultsSize(results, (v) => 32 + sizeHint(v.siblings)))
 }
 
 export function decodeCoordinateResults(bytes: Uint8Array): ItemResult<CoordinateResult>[] {
-  return parse(bytes, (r) => {
-    const n = r.count(LIMITS.maxBatchItems, 'batch items')
-    return Array.from({ length: n }, () =>
-      readItem(r, (rr) => {
-        const dot = { actor: rr.string(64, 'actor'), counter: rr.uint() }
-        // The new dot may be absent: in an lww store a write older than a stored version loses at once.
-        return { dot, siblings: readSet(rr, LIMITS.maxValueBytesCeiling, 100_000) }
-      }))
-  })
+  return parse(bytes, readCoordinateResults)
+}
+
+function writeAckResults(w: Writer, results: readonly ItemResult<null>[]): void {
+  w.uint(results.length)
+  for (const res of results) writeItemError(w, res)
+}
+
+function readAckResults(r: Reader): ItemResult<null>[] {
+  const n = r.count(LIMITS.maxBatchItems, 'batch items')
+  return Array.from({ length: n }, () => readItem(r, () => null))
 }
 
 export function encodeAckResults(results: readonly ItemResult<null>[]): Uint8Array {
-  return frame((w) => {
-    w.uint(results.length)
-    for (const res of results) writeItemError(w, res)
-  })
+  return frame((w) => writeAckResults(w, results))
 }
 
 export function decodeAckResults(bytes: Uint8Array): ItemResult<null>[] {
+  return parse(bytes, readAckResults)
+}
+
+/**
+ * A store batch: reads, writes to coordinate and sets to merge for one store
+ * in one request, so the SDK's concurrent operations bound for a node share
+ * one round trip (and one group commit). The three sections are the bodies of
+ * the get, coordinate and merge frames, one after another; together they hold
+ * at most LIMITS.maxBatchItems items.
+ */
+export function encodeStoreBatch(batch: StoreBatch): Uint8Array {
+  return frame((w) => {
+    writeKeys(w, batch.keys)
+    writeCoordinateItems(w, batch.coordinates)
+    writeKeySets(w, batch.merges)
+  }, batch.keys.reduce((n, k) => n + k.length + 4, 0) + coordinateItemsSize(batch.coordinates) + keySetsSize(batch.merges))
+}
+
+export function decodeStoreBatch(bytes: Uint8Array, maxValueBytes: number, maxSiblings: number): StoreBatch {
   return parse(bytes, (r) => {
-    const n = r.count(LIMITS.maxBatchItems, 'batch items')
-    return Array.from({ length: n }, () => readItem(r, () => null))
+    const keys = readKeys(r, LIMITS.maxBatchItems)
+    const coordinates = readCoordinateItems(r, maxValueBytes, LIMITS.maxBatchItems - keys.length)
+    const merges = readKeySets(r, maxValueBytes, maxSiblings, LIMITS.maxBatchItems - keys.length - coordinates.length)
+    return { keys, coordinates, merges }
   })
+}
+
+/** The answers to a store batch, section by section, in the order of its items. */
+export function encodeStoreBatchResults(results: StoreBatchResults): Uint8Array {
+  return frame((w) => {
+    writeSetResults(w, results.gets)
+    writeCoordinateResults(w, results.coordinates)
+    writeAckResults(w, results.merges)
+  }, resultsSize(results.gets, sizeHint) + resultsSize(results.coordinates, (v) => 32 + sizeHint(v.siblings)) + 16)
+}
+
+/** encodeStoreBatchResults for a node whose read answers are stored bytes. */
+export function encodeEncodedStoreBatchResults(results: StoreBatchResults<Uint8Array>): Uint8Array {
+  return frame((w) => {
+    writeEncodedSetResults(w, results.gets)
+    writeCoordinateResults(w, results.coordinates)
+    writeAckResults(w, results.merges)
+  }, resultsSize(results.gets, (v) => v.length) + resultsSize(results.coordinates, (v) => 32 + sizeHint(v.siblings)) + 16)
+}
+
+export function decodeStoreBatchResults(bytes: Uint8Array): StoreBatchResults {
+  return parse(bytes, (r) => ({ gets: readSetResults(r), coordinates: readCoordinateResults(r), merges: readAckResults(r) }))
 }
 
 export function encodeScanRequest(req: ScanRequest): Uint8Array {

@@ -47,6 +47,20 @@ export interface StoredHint extends HintItem {
   readonly createdMs: number
 }
 
+/** Reads, writes to coordinate and sets to merge for one store, sent to one node as one request. */
+export interface StoreBatch {
+  readonly keys: readonly Uint8Array[]
+  readonly coordinates: readonly CoordinateItem[]
+  readonly merges: readonly KeySet[]
+}
+
+/** The answers to a StoreBatch, section by section in item order; reads as sets (or, inside a node, stored bytes). */
+export interface StoreBatchResults<S = SiblingSet> {
+  readonly gets: readonly ItemResult<S>[]
+  readonly coordinates: readonly ItemResult<CoordinateResult>[]
+  readonly merges: readonly ItemResult<null>[]
+}
+
 /** Hint backlog for one target node. */
 export interface HintTarget {
   readonly target: string
@@ -100,6 +114,8 @@ export interface NodeProtocol {
   mergePut(store: string, items: readonly KeySet[]): Promise<ItemResult<null>[]>
   /** The stored sibling set of each key (empty when absent). */
   get(store: string, keys: readonly Uint8Array[]): Promise<ItemResult<SiblingSet>[]>
+  /** get, coordinatePut and mergePut of one store in one call (its writes share one group commit). */
+  batch(store: string, batch: StoreBatch): Promise<StoreBatchResults>
   /** Keep sets for an unreachable target node, merging with any hint already kept for the same key. */
   putHints(target: string, items: readonly HintItem[]): Promise<ItemResult<null>[]>
   /** Oldest hints for a target, after hint id `afterId`. */
