@@ -268,6 +268,39 @@ describe('read repair and puts in flight', () => {
     await eventually(async () => (await replicaDots(c, 'k')).every((d) => d.length === 1))
   })
 
+  it('a replica that answered just before our put reached it is not repaired once the put is acknowledged there', async () => {
+    const c = await setup()
+    // No speculative third read: the two primaries asked must be the ones answering.
+    const { kv } = await c.client({ batch: { maxInFlightPerNode: 2 }, readSpeculateMs: 10_000 })
+    const s = kv.store<string>('default', { codec: 'utf8' })
+    const [first, second] = primariesOf(c, 'k') as [string, string, string]
+    const { context } = await s.put('k', 'v0')
+    let release = () => undefined as void
+    const gate = new Promise<void>((r) => (release = r))
+    // The second primary reads now and answers later; the first reads only once released.
+    const late = c.engines.get(second) as StorageEngine
+    const lateGet = late.get.bind(late)
+    late.get = async (...args) => {
+      const out = await lateGet(...args)
+      await gate
+      return out
+    }
+    const early = c.engines.get(first) as StorageEngine
+    const earlyGet = early.get.bind(early)
+    early.get = async (...args) => {
+      await gate
+      return earlyGet(...args)
+    }
+    const read = s.get('k')
+    await new Promise((r) => setTimeout(r, 20))
+    await s.put('k', 'v1', { context })
+    release()
+    expect((await read).values).toEqual(['v1'])
+    await new Promise((r) => setTimeout(r, 50))
+    expect(kv.stats().readRepairs).toBe(0)
+    expect(kv.stats().readRepairsSkipped).toBe(1)
+  })
+
   it('a replica missing more than what is on its way is repaired', async () => {
     const c = await setup()
     // Two requests in flight per node, so a read can pass the merge that is held.

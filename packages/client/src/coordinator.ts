@@ -211,8 +211,6 @@ export async function coordinateGet(rt: Runtime, store: StoreDef, key: Uint8Arra
   const primaries = rt.ring.primaries(rt.ring.partitionOf(key), store.n)
   const candidates = upFirst(rt, primaries)
   const replies = new Map<string, SiblingSet>()
-  // Sets our own puts were sending each replica when it answered: they need no repair.
-  const inFlightAtReply = new Map<string, readonly SiblingSet[]>()
   // Every primary could still answer, though only r are asked at first.
   const tracker = new QuorumTracker({ total: q.r, primaries: q.pr }, { total: candidates.length, primaries: candidates.length })
   const asked: Promise<void>[] = []
@@ -226,8 +224,6 @@ export async function coordinateGet(rt: Runtime, store: StoreDef, key: Uint8Arra
     const reply = rt.batcher(node).get(store.name, key, deadline).then((res) => {
       if (res.ok) {
         replies.set(node, res.value)
-        const going = rt.inFlight.pending(node, store.name, key)
-        if (going.length > 0) inFlightAtReply.set(node, going)
         tracker.ack(true)
         return
       }
@@ -271,7 +267,7 @@ export async function coordinateGet(rt: Runtime, store: StoreDef, key: Uint8Arra
     for (let i = 0; i < first; i++) askNext()
     check()
   })
-  rt.background(settleAll(asked).then(() => readRepair(rt, store, key, replies, inFlightAtReply, deadline)))
+  rt.background(settleAll(asked).then(() => readRepair(rt, store, key, replies, deadline)))
   return outcome
 }
 
@@ -280,15 +276,16 @@ async function settleAll(list: Promise<void>[]): Promise<void> {
   for (let seen = 0; seen < list.length; seen = list.length) await Promise.allSettled(list)
 }
 
-function readRepair(rt: Runtime, store: StoreDef, key: Uint8Array, replies: Map<string, SiblingSet>, inFlight: Map<string, readonly SiblingSet[]>, deadline: number): Promise<unknown> {
+function readRepair(rt: Runtime, store: StoreDef, key: Uint8Array, replies: Map<string, SiblingSet>, deadline: number): Promise<unknown> {
   if (replies.size < 2 && replies.size === rt.ring.primaries(rt.ring.partitionOf(key), store.n).length) return Promise.resolve()
   const merged = resolveSets(store.conflict, ...replies.values())
   const stale = [...replies].filter(([, set]) => !sameSet(set, merged))
   const repairs = stale.filter(([node, set]) => {
-    // Behind only by a put of ours still on its way there: that merge (or its hint) repairs it.
-    const going = inFlight.get(node)
-    if (!going) return true
-    const coming = resolveSets(store.conflict, set, ...going)
+    // Behind only by puts of ours on their way there (their merges or hints bring them) or
+    // acknowledged there since it answered: no repair needed.
+    const known = rt.inFlight.known(node, store.name, key)
+    if (known.length === 0) return true
+    const coming = resolveSets(store.conflict, set, ...known)
     if (!sameSet(resolveSets(store.conflict, coming, merged), coming)) return true
     rt.metrics.readRepairsSkipped++
     return false

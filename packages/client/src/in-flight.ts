@@ -1,39 +1,78 @@
-import type { SiblingSet } from '@kvorum/core'
+import { type SiblingSet, sizeHint } from '@kvorum/core'
+
+/** How long a replica's acknowledged merge still counts as known to be there, ms (a read's replies arrive within this). */
+const RECENT_MS = 500
+/** Most acknowledged merges remembered at once, and about their bytes. */
+const MAX_RECENT = 4096
+const MAX_RECENT_BYTES = 8 * 1024 * 1024
 
 /**
- * Sibling sets this client is sending to replicas right now (the second half
- * of a put). A read that finds a replica behind only by what is already on
- * its way there does not repair it: the merge in flight brings the same set,
- * and if that merge fails the put leaves a hint for the replica instead.
+ * Sibling sets this client is sending to replicas (the second half of a put),
+ * and those the replicas acknowledged in the last half second (bounded). A read that
+ * finds a replica behind only by such sets does not repair it: the merge in
+ * flight brings them (or the put leaves a hint if it fails), and an
+ * acknowledged one is already there.
  */
 export class InFlightWrites {
-  private readonly sets = new Map<string, SiblingSet[]>()
+  private readonly going = new Map<string, SiblingSet[]>()
+  private readonly recent = new Map<string, SiblingSet[]>()
+  /** Acknowledged merges in the order they came, for forgetting them. */
+  private readonly order: { id: string; set: SiblingSet; at: number; bytes: number }[] = []
+  private recentBytes = 0
 
-  /** Remember that `set` is going to `node` until `sent` settles. */
-  track(node: string, store: string, key: Uint8Array, set: SiblingSet, sent: Promise<unknown>): void {
+  /** Remember that `set` is going to `node` until `sent` settles (and a while after, if it was acknowledged). */
+  track(node: string, store: string, key: Uint8Array, set: SiblingSet, sent: Promise<{ ok: boolean }>): void {
     const id = idOf(node, store, key)
-    const list = this.sets.get(id)
-    if (list) list.push(set)
-    else this.sets.set(id, [set])
-    const done = () => {
-      const now = this.sets.get(id)
-      if (!now) return
-      const i = now.indexOf(set)
-      if (i >= 0) now.splice(i, 1)
-      if (now.length === 0) this.sets.delete(id)
+    add(this.going, id, set)
+    const settle = (acknowledged: boolean) => {
+      remove(this.going, id, set)
+      if (!acknowledged) return
+      add(this.recent, id, set)
+      const bytes = sizeHint(set)
+      this.order.push({ id, set, at: Date.now(), bytes })
+      this.recentBytes += bytes
+      this.forget()
     }
-    sent.then(done, done)
+    sent.then((res) => settle(res.ok), () => settle(false))
   }
 
-  /** The sets in flight to `node` for a key right now (a copy). */
-  pending(node: string, store: string, key: Uint8Array): readonly SiblingSet[] {
-    return [...(this.sets.get(idOf(node, store, key)) ?? [])]
+  /** The sets going to `node` for a key, or acknowledged by it lately. */
+  known(node: string, store: string, key: Uint8Array): SiblingSet[] {
+    this.forget()
+    const id = idOf(node, store, key)
+    return [...(this.going.get(id) ?? []), ...(this.recent.get(id) ?? [])]
   }
 
-  /** Keys with a set in flight, for tests and metrics. */
+  /** Keys with a set in flight, for tests. */
   get size(): number {
-    return this.sets.size
+    return this.going.size
   }
+
+  private forget(): void {
+    const cutoff = Date.now() - RECENT_MS
+    let n = 0
+    while (n < this.order.length && (this.order.length - n > MAX_RECENT || this.recentBytes > MAX_RECENT_BYTES || (this.order[n] as { at: number }).at < cutoff)) {
+      const { id, set, bytes } = this.order[n] as { id: string; set: SiblingSet; bytes: number }
+      remove(this.recent, id, set)
+      this.recentBytes -= bytes
+      n++
+    }
+    if (n > 0) this.order.splice(0, n)
+  }
+}
+
+function add(map: Map<string, SiblingSet[]>, id: string, set: SiblingSet): void {
+  const list = map.get(id)
+  if (list) list.push(set)
+  else map.set(id, [set])
+}
+
+function remove(map: Map<string, SiblingSet[]>, id: string, set: SiblingSet): void {
+  const list = map.get(id)
+  if (!list) return
+  const i = list.indexOf(set)
+  if (i >= 0) list.splice(i, 1)
+  if (list.length === 0) map.delete(id)
 }
 
 function idOf(node: string, store: string, key: Uint8Array): string {

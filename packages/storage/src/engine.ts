@@ -235,12 +235,15 @@ export class StorageEngine implements NodeProtocol {
   }
 
   private async runBatch<S>(storeName: string, batch: StoreBatch, read: (keys: readonly Uint8Array[]) => Promise<ItemResult<S>[]>): Promise<StoreBatchResults<S>> {
-    // Both kinds of write are submitted in this turn, so they share one group commit.
-    const [gets, coordinates, merges] = await Promise.all([
-      batch.keys.length > 0 ? read(batch.keys) : [],
+    // Both kinds of write are submitted in this turn, so they share one group commit. The reads
+    // run after it: they see the batch's own writes (a read beside the merge of a put the same
+    // client just made would otherwise look stale and be repaired for nothing), and the answer
+    // waits for the commit anyway.
+    const [coordinates, merges] = await Promise.all([
       batch.coordinates.length > 0 ? this.coordinatePut(storeName, batch.coordinates) : [],
       batch.merges.length > 0 ? this.mergePut(storeName, batch.merges) : [],
     ])
+    const gets = batch.keys.length > 0 ? await read(batch.keys) : []
     return { gets, coordinates, merges }
   }
 
