@@ -79,6 +79,8 @@ function main(): void {
     maxHintsPerTarget: opts.maxHints,
     maxHintAgeMs: opts.maxHintAgeS * 1000,
   })
+  const leaves = engine.leavesOpened
+  if (leaves.rebuilt && leaves.keys > 0) logger.warn({ keys: leaves.keys, ms: Math.round(leaves.ms) }, 'not closed cleanly last time: Merkle leaves rebuilt from the stored keys')
   const app = createApp(opts.token ? { engine, logger, token: opts.token } : { engine, logger })
   const server = createServer(getRequestListener(app.fetch, { hostname: opts.host, errorHandler: (e) => unbuiltRequest(e, logger) }))
   server.listen(opts.port, opts.host, () => {

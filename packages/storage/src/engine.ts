@@ -10,7 +10,7 @@ import {
   showKey, validateCluster,
 } from '@kvorum/core'
 import { GroupCommit } from './group-commit.js'
-import { LeafStore } from './leaves.js'
+import { type LeavesOpened, LeafStore } from './leaves.js'
 import { type Place, type RowCacheLimits, Rows } from './rows.js'
 import { type Durability, applySchema } from './schema.js'
 
@@ -98,7 +98,6 @@ export class StorageEngine implements NodeProtocol {
         beforeCommit: () => {
           // No counter is stored: the incarnation is new at every open, so counters never need to survive one.
           this.rows.persist()
-          this.leaves.persist()
         },
         commit: () => {
           this.rows.commit()
@@ -245,6 +244,11 @@ export class StorageEngine implements NodeProtocol {
     ])
     const gets = batch.keys.length > 0 ? await read(batch.keys) : []
     return { gets, coordinates, merges }
+  }
+
+  /** How the Merkle leaves were opened: from the last clean close, or rebuilt after a crash (keys, ms). */
+  get leavesOpened(): LeavesOpened {
+    return this.leaves.opened
   }
 
   /** Keys and bytes in the cache of recently used keys. */
@@ -411,6 +415,7 @@ export class StorageEngine implements NodeProtocol {
     if (this.closed) return
     this.writes.flush()
     this.closed = true
+    this.leaves.snapshot()
     this.db.close()
   }
 }

@@ -1,23 +1,72 @@
 import type Database from 'better-sqlite3'
-import { HASH_BYTES, SEGMENTS, xorAll, xorHash } from '@kvorum/core'
+import { HASH_BYTES, SEGMENTS, decodeSet, keyDigest, xorAll, xorHash } from '@kvorum/core'
+
+/** What opening the leaves took: loaded from the last clean close, or rebuilt from the rows. */
+export interface LeavesOpened {
+  readonly rebuilt: boolean
+  /** Keys read to rebuild (0 when loaded). */
+  readonly keys: number
+  readonly ms: number
+}
 
 /**
  * Merkle leaves per (store, partition): the XOR of the digests of the keys in
- * each segment. Kept in SQLite (updated in the write's transaction) and
- * cached in memory a partition at a time. Changes are staged leaf by leaf
- * during a transaction, written once each just before it commits, and reach
- * the cache only after it did.
+ * each segment, kept in memory.
+ *
+ * Every kv row stores its key's digest, written in the same transaction as
+ * the row, so the rows are always the leaves' durable truth; the leaves move
+ * in memory when that transaction commits. Writing a leaf row on every commit
+ * as well (one more random page per write) cost ~10% of a node's CPU under
+ * load, so the leaves table is only a snapshot: written at a clean close and
+ * marked valid, marked invalid again at the next open. After a crash the
+ * leaves are rebuilt from the row digests (a scan of the table, with its time
+ * reported).
  */
 export class LeafStore {
   private readonly cache = new Map<string, Uint8Array>()
   /** Leaves changed in the open transaction, with their new hashes. */
   private readonly staged = new Map<string, { store: string; part: number; seg: number; hash: Uint8Array }>()
+  /** Leaves changed since the open: written to the snapshot at close. */
+  private readonly changed = new Map<string, { store: string; part: number; seg: number }>()
   private readonly load: Database.Statement<[string, number]>
   private readonly save: Database.Statement<[string, number, number, Uint8Array]>
+  readonly opened: LeavesOpened
 
-  constructor(db: Database.Database) {
+  constructor(private readonly db: Database.Database) {
     this.load = db.prepare('SELECT seg, hash FROM leaves WHERE store = ? AND part = ?')
     this.save = db.prepare('INSERT INTO leaves (store, part, seg, hash) VALUES (?, ?, ?, ?) ON CONFLICT (store, part, seg) DO UPDATE SET hash = excluded.hash')
+    const started = performance.now()
+    const clean = (db.prepare("SELECT v FROM meta WHERE k = 'leaves'").get() as { v: string } | undefined)?.v === 'clean'
+    const keys = db.transaction(() => {
+      const n = clean ? 0 : this.rebuild()
+      // From here on the snapshot is stale until the next clean close.
+      db.prepare("INSERT INTO meta (k, v) VALUES ('leaves', 'open') ON CONFLICT (k) DO UPDATE SET v = excluded.v").run()
+      return n
+    })()
+    this.opened = { rebuilt: !clean, keys, ms: performance.now() - started }
+  }
+
+  /** Leaves from the digests the rows keep (rows from before digests were kept get theirs now). */
+  private rebuild(): number {
+    this.db.prepare('DELETE FROM leaves').run()
+    let keys = 0
+    const add = (store: string, part: number, seg: number, digest: Uint8Array) => {
+      const leaves = this.partition(store, part)
+      const off = seg * HASH_BYTES
+      leaves.set(xorHash(leaves.subarray(off, off + HASH_BYTES), digest), off)
+      this.changed.set(`${store}\u0000${part}\u0000${seg}`, { store, part, seg })
+      keys++
+    }
+    const stored = this.db.prepare('SELECT store, part, seg, digest FROM kv WHERE digest IS NOT NULL').raw()
+    for (const [store, part, seg, digest] of stored.iterate() as Iterable<[string, number, number, Uint8Array]>) add(store, part, seg, digest)
+    const missing = this.db.prepare('SELECT id, store, part, seg, key, data FROM kv WHERE digest IS NULL').all() as { id: number; store: string; part: number; seg: number; key: Uint8Array; data: Uint8Array }[]
+    const setDigest = this.db.prepare('UPDATE kv SET digest = ? WHERE id = ?')
+    for (const row of missing) {
+      const digest = keyDigest(row.key, decodeSet(row.data))
+      setDigest.run(digest, row.id)
+      add(row.store, row.part, row.seg, digest)
+    }
+    return keys
   }
 
   /** The committed leaves of one partition, packed (SEGMENTS x 8 bytes). */
@@ -44,20 +93,29 @@ export class LeafStore {
     this.staged.set(id, { store, part, seg, hash: xorHash(this.partition(store, part).subarray(off, off + HASH_BYTES), delta) })
   }
 
-  /** Inside the transaction, just before it commits: write each changed leaf once. */
-  persist(): void {
-    for (const { store, part, seg, hash } of this.staged.values()) this.save.run(store, part, seg, hash)
-  }
-
-  /** After a commit: staged leaves become the cached ones. */
+  /** After a commit: staged leaves become the current ones. */
   commit(): void {
-    for (const { store, part, seg, hash } of this.staged.values()) this.partition(store, part).set(hash, seg * HASH_BYTES)
+    for (const [id, { store, part, seg, hash }] of this.staged) {
+      this.partition(store, part).set(hash, seg * HASH_BYTES)
+      this.changed.set(id, { store, part, seg })
+    }
     this.staged.clear()
   }
 
   /** After a rollback: forget what was staged. */
   rollback(): void {
     this.staged.clear()
+  }
+
+  /** At a clean close, in one transaction: write the leaves changed since the open and mark the snapshot valid. */
+  snapshot(): void {
+    this.db.transaction(() => {
+      for (const { store, part, seg } of this.changed.values()) {
+        this.save.run(store, part, seg, this.partition(store, part).slice(seg * HASH_BYTES, (seg + 1) * HASH_BYTES))
+      }
+      this.db.prepare("UPDATE meta SET v = 'clean' WHERE k = 'leaves'").run()
+    })()
+    this.changed.clear()
   }
 
   /** Packed roots of partitions 0..q-1. */

@@ -80,8 +80,8 @@ export class Rows {
     this.maxBytes = limits.maxBytes ?? 64 * 1024 * 1024
     this.sql = {
       get: db.prepare('SELECT id, data, tomb_ms FROM kv WHERE store = ? AND part = ? AND seg = ? AND key = ?'),
-      insert: db.prepare('INSERT INTO kv (store, part, seg, key, data, tomb_ms) VALUES (?, ?, ?, ?, ?, ?)'),
-      update: db.prepare('UPDATE kv SET data = ?, tomb_ms = ? WHERE id = ?'),
+      insert: db.prepare('INSERT INTO kv (store, part, seg, key, data, tomb_ms, digest) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      update: db.prepare('UPDATE kv SET data = ?, tomb_ms = ?, digest = ? WHERE id = ?'),
       remove: db.prepare('DELETE FROM kv WHERE id = ?'),
     }
   }
@@ -142,7 +142,8 @@ export class Rows {
         state = { id: null, set: [], bytes: null, tombMs: null, digest }
       } else {
         const bytes = encodeSet(after)
-        const id = before.id !== null ? (this.sql.update.run(bytes, tombMs, before.id), before.id) : Number(this.sql.insert.run(s.store, s.place.part, s.place.seg, s.key, bytes, tombMs).lastInsertRowid)
+        // The row keeps its digest: the Merkle leaves are rebuilt from these after a crash.
+        const id = before.id !== null ? (this.sql.update.run(bytes, tombMs, digest, before.id), before.id) : Number(this.sql.insert.run(s.store, s.place.part, s.place.seg, s.key, bytes, tombMs, digest).lastInsertRowid)
         state = { id, set: compact(after), bytes, tombMs, digest }
       }
       this.leaves.apply(s.store, s.place.part, s.place.seg, delta)

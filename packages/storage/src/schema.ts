@@ -25,7 +25,8 @@ export function applySchema(db: Database.Database, durability: Durability): void
       seg INTEGER NOT NULL,
       key BLOB NOT NULL,
       data BLOB NOT NULL,
-      tomb_ms INTEGER
+      tomb_ms INTEGER,
+      digest BLOB
     );
     CREATE UNIQUE INDEX IF NOT EXISTS kv_place ON kv (store, part, seg, key);
     CREATE INDEX IF NOT EXISTS kv_tombs ON kv (store, tomb_ms) WHERE tomb_ms IS NOT NULL;
@@ -45,4 +46,7 @@ export function applySchema(db: Database.Database, durability: Durability): void
     CREATE UNIQUE INDEX IF NOT EXISTS hints_key ON hints (target, store, key);
     CREATE INDEX IF NOT EXISTS hints_order ON hints (target, id);
   `)
+  // Databases from before rows kept their key's Merkle digest: LeafStore fills it in at the first open.
+  const columns = db.prepare('PRAGMA table_info(kv)').all() as { name: string }[]
+  if (!columns.some((c) => c.name === 'digest')) db.exec('ALTER TABLE kv ADD COLUMN digest BLOB')
 }
