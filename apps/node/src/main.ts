@@ -72,13 +72,20 @@ function main(): void {
   const logger = pino({ level: opts['log-level'], base: { node: opts.id ?? `node-${opts.port}` } })
   const dir = opts.data ?? join('data', `node-${opts.port}`)
   mkdirSync(dir, { recursive: true })
-  const engine = new StorageEngine({
-    path: join(dir, 'kvorum.db'),
-    nodeId: opts.id ?? `node-${opts.port}`,
-    durability: opts.durability,
-    maxHintsPerTarget: opts.maxHints,
-    maxHintAgeMs: opts.maxHintAgeS * 1000,
-  })
+  let engine: StorageEngine
+  try {
+    engine = new StorageEngine({
+      path: join(dir, 'kvorum.db'),
+      nodeId: opts.id ?? `node-${opts.port}`,
+      durability: opts.durability,
+      maxHintsPerTarget: opts.maxHints,
+      maxHintAgeMs: opts.maxHintAgeS * 1000,
+    })
+  } catch (e) {
+    // A database this build cannot open (a newer format, a file that is not SQLite): say which and stop.
+    console.error(`kvorum-node: cannot open ${join(dir, 'kvorum.db')}: ${(e as Error).message}`)
+    process.exit(1)
+  }
   const leaves = engine.leavesOpened
   if (leaves.rebuilt && leaves.keys > 0) logger.warn({ keys: leaves.keys, ms: Math.round(leaves.ms) }, 'not closed cleanly last time: Merkle leaves rebuilt from the stored keys')
   const app = createApp(opts.token ? { engine, logger, token: opts.token } : { engine, logger })

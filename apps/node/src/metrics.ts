@@ -23,6 +23,7 @@ export function nodeMetrics(engine: StorageEngine) {
   stat('kvorum_node_item_errors', 'Batch items refused', () => engine.stats.itemErrors)
   stat('kvorum_node_cache_keys', 'Keys held by the cache of recently used keys', () => engine.cacheSize.keys)
   stat('kvorum_node_cache_bytes', 'Bytes of stored sets held by the cache of recently used keys (bounded)', () => engine.cacheSize.bytes)
+  stat('kvorum_node_leaves_rebuild_seconds', 'Time the last start spent rebuilding Merkle leaves after an unclean stop (0 after a clean one)', () => (engine.leavesOpened.rebuilt ? engine.leavesOpened.ms / 1000 : 0))
   stat('kvorum_node_group_commits', 'SQLite transactions committed (writes per transaction = (coordinated + merged) / this)', () => engine.groupCommits)
   stat('kvorum_node_write_queue_depth', 'Writes waiting for the next group commit', () => engine.queueDepth)
   return { registry, requests, latency }

@@ -1,4 +1,4 @@
-import { type CoordinateItem, type CoordinateResult, type HintItem, type ItemResult, type KeySet, type SiblingSet, type StoreBatch, type StoreBatchResults, KvorumError, TimeoutError, sizeHint } from '@kvorum/core'
+import { type CoordinateItem, type CoordinateResult, type HintItem, type ItemResult, type KeySet, type SiblingSet, type StoreBatch, type StoreBatchResults, KvorumError, NodeUnavailableError, sizeHint } from '@kvorum/core'
 import type { NodeClient } from './transport.js'
 
 /** Options of per-node coalescing. */
@@ -27,10 +27,11 @@ interface Pending<I, R> {
   readonly reject: (e: unknown) => void
 }
 
-/** How much one batch may carry. */
+/** How much one batch may carry; `taken` counts the items already in it. */
 interface Budget {
   items: number
   bytes: number
+  taken: number
 }
 
 /** Items waiting for one endpoint of a node, and how a batch of them is sent. */
@@ -40,26 +41,36 @@ interface Lane {
   send(budget: Budget, now: number, requestTimeoutMs: number): { items: number; done: Promise<void> } | null
 }
 
-/** Take items off the front of `queue` while they fit in `budget` (at least one while any budget is left). */
-function take<P>(queue: P[], budget: Budget, size: (p: P) => number): P[] {
+/**
+ * Take items off the front of `queue` while they fit in `budget`, at most
+ * `limit` of them. An item larger than the whole byte budget still goes, but
+ * only alone in an empty batch.
+ */
+function take<P>(queue: P[], budget: Budget, size: (p: P) => number, limit = Infinity): P[] {
   let n = 0
-  while (n < queue.length && budget.items > 0) {
+  while (n < queue.length && n < limit && budget.items > 0) {
     const bytes = size(queue[n] as P)
-    if (n > 0 && bytes > budget.bytes) break
+    if (bytes > budget.bytes && budget.taken > 0) break
     budget.items--
     budget.bytes -= bytes
+    budget.taken++
     n++
   }
   return queue.splice(0, n)
 }
 
-/** Pendings still before their deadline; the others fail now. */
-function live<P extends { deadline: number; reject: (e: unknown) => void }>(batch: P[], now: number): P[] {
+/** Pendings still before their deadline; the others fail now, as never sent (nothing of them reached the node). */
+function live<P extends { deadline: number; reject: (e: unknown) => void }>(batch: P[], now: number, node: string): P[] {
   return batch.filter((p) => {
     if (p.deadline > now) return true
-    p.reject(new TimeoutError('waiting for a batch slot', 0))
+    p.reject(new NodeUnavailableError(node, 'the operation\'s deadline passed while it waited for a request to this node (it was never sent)'))
     return false
   })
+}
+
+/** A node answered with another number of results than it was sent items: nothing in the answer can be trusted. */
+function countMismatch(node: string, what: string, got: number, sent: number): NodeUnavailableError {
+  return new NodeUnavailableError(node, `answered ${got} ${what} results for ${sent} items`, { mayHaveApplied: true })
 }
 
 function timeoutFor(pendings: readonly { deadline: number }[], now: number, requestTimeoutMs: number): number {
@@ -72,6 +83,7 @@ function timeoutFor(pendings: readonly { deadline: number }[], now: number, requ
 class SimpleLane<I, R> implements Lane {
   private queue: Pending<I, R>[] = []
   constructor(
+    private readonly node: string,
     private readonly request: (timeoutMs: number, items: I[]) => Promise<R[]>,
     private readonly sizeOf: (item: I) => number,
   ) {}
@@ -85,10 +97,15 @@ class SimpleLane<I, R> implements Lane {
   }
 
   send(budget: Budget, now: number, requestTimeoutMs: number) {
-    const batch = live(take(this.queue, budget, (p) => this.sizeOf(p.item)), now)
+    const batch = live(take(this.queue, budget, (p) => this.sizeOf(p.item)), now, this.node)
     if (batch.length === 0) return null
     const done = this.request(timeoutFor(batch, now, requestTimeoutMs), batch.map((p) => p.item)).then(
-      (results) => batch.forEach((p, i) => p.resolve(results[i] as R)),
+      (results) => {
+        if (results.length !== batch.length) throw countMismatch(this.node, 'hint', results.length, batch.length)
+        batch.forEach((p, i) => p.resolve(results[i] as R))
+      },
+    ).then(
+      () => undefined,
       (error) => {
         for (const p of batch) p.reject(error)
         throw error
@@ -107,26 +124,45 @@ class StoreLane implements Lane {
   readonly gets: Pending<Uint8Array, ItemResult<SiblingSet>>[] = []
   readonly coordinates: Pending<CoordinateItem, ItemResult<CoordinateResult>>[] = []
   readonly merges: Pending<KeySet, ItemResult<null>>[] = []
-  constructor(private readonly request: (timeoutMs: number, batch: StoreBatch) => Promise<StoreBatchResults>) {}
+  constructor(
+    private readonly node: string,
+    private readonly request: (timeoutMs: number, batch: StoreBatch) => Promise<StoreBatchResults>,
+  ) {}
 
   get size(): number {
     return this.gets.length + this.coordinates.length + this.merges.length
   }
 
   send(budget: Budget, now: number, requestTimeoutMs: number) {
-    // Writes first: a put waits on its coordinate-put before anything else can happen.
-    const coordinates = live(take(this.coordinates, budget, (p) => 64 + p.item.key.length + (p.item.value?.length ?? 0)), now)
-    const merges = live(take(this.merges, budget, (p) => p.item.key.length + sizeHint(p.item.siblings)), now)
-    const gets = live(take(this.gets, budget, (p) => 8 + p.item.length), now)
+    // Each kind first gets up to a third of the items, so none starves the others; what is
+    // left goes to writes first (a put waits on its coordinate-put before anything else).
+    const share = Math.ceil(budget.items / 3)
+    const coordinateSize = (p: { item: CoordinateItem }) => 64 + p.item.key.length + (p.item.value?.length ?? 0)
+    const mergeSize = (p: { item: KeySet }) => p.item.key.length + sizeHint(p.item.siblings)
+    const getSize = (p: { item: Uint8Array }) => 8 + p.item.length
+    const c = take(this.coordinates, budget, coordinateSize, share)
+    const m = take(this.merges, budget, mergeSize, share)
+    const g = take(this.gets, budget, getSize, share)
+    c.push(...take(this.coordinates, budget, coordinateSize))
+    m.push(...take(this.merges, budget, mergeSize))
+    g.push(...take(this.gets, budget, getSize))
+    const coordinates = live(c, now, this.node)
+    const merges = live(m, now, this.node)
+    const gets = live(g, now, this.node)
     const items = coordinates.length + merges.length + gets.length
     if (items === 0) return null
     const all = [...coordinates, ...merges, ...gets]
     const done = this.request(timeoutFor(all, now, requestTimeoutMs), { keys: gets.map((p) => p.item), coordinates: coordinates.map((p) => p.item), merges: merges.map((p) => p.item) }).then(
       (res) => {
+        if (res.coordinates.length !== coordinates.length) throw countMismatch(this.node, 'coordinate', res.coordinates.length, coordinates.length)
+        if (res.merges.length !== merges.length) throw countMismatch(this.node, 'merge', res.merges.length, merges.length)
+        if (res.gets.length !== gets.length) throw countMismatch(this.node, 'get', res.gets.length, gets.length)
         coordinates.forEach((p, i) => p.resolve(res.coordinates[i] as ItemResult<CoordinateResult>))
         merges.forEach((p, i) => p.resolve(res.merges[i] as ItemResult<null>))
         gets.forEach((p, i) => p.resolve(res.gets[i] as ItemResult<SiblingSet>))
       },
+    ).then(
+      () => undefined,
       (error) => {
         for (const p of all) p.reject(error)
         throw error
@@ -155,6 +191,8 @@ export class NodeBatcher {
   private readonly requestTimeoutMs: number
 
   constructor(
+    /** The node's id, for errors. */
+    private readonly node: string,
     private readonly client: NodeClient,
     options: BatchOptions,
     private readonly report: { success: () => void; failure: (e: unknown) => void; batch: (items: number) => void },
@@ -182,7 +220,7 @@ export class NodeBatcher {
     const id = `h:${target}`
     let lane = this.lanes.get(id) as SimpleLane<HintItem, ItemResult<null>> | undefined
     if (!lane) {
-      lane = new SimpleLane((t, items) => this.client.putHints({ timeoutMs: t }, target, items), (it) => it.store.length + it.key.length + sizeHint(it.siblings))
+      lane = new SimpleLane(this.node, (t, items) => this.client.putHints({ timeoutMs: t }, target, items), (it) => it.store.length + it.key.length + sizeHint(it.siblings))
       this.lanes.set(id, lane)
     }
     const hints = lane
@@ -193,7 +231,7 @@ export class NodeBatcher {
     const id = `s:${store}`
     let lane = this.lanes.get(id) as StoreLane | undefined
     if (!lane) {
-      lane = new StoreLane((t, batch) => this.client.batch({ timeoutMs: t }, store, batch))
+      lane = new StoreLane(this.node, (t, batch) => this.client.batch({ timeoutMs: t }, store, batch))
       this.lanes.set(id, lane)
     }
     return lane
@@ -220,15 +258,24 @@ export class NodeBatcher {
     })
   }
 
+  /** Send from the lanes while slots are free; a lane that sent goes to the back, so no lane starves another. */
   private pump(): void {
-    for (const lane of this.lanes.values()) {
-      while (lane.size > 0 && this.inFlight < this.maxInFlight) this.flush(lane)
+    for (let tried = 0; tried < this.lanes.size && this.inFlight < this.maxInFlight; ) {
+      const [id, lane] = this.lanes.entries().next().value as [string, Lane]
+      this.lanes.delete(id)
+      this.lanes.set(id, lane)
+      if (lane.size > 0) {
+        this.flush(lane)
+        tried = 0
+      } else {
+        tried++
+      }
     }
   }
 
   private flush(lane: Lane): void {
     const before = lane.size
-    const sent = lane.send({ items: this.maxBatch, bytes: this.maxBatchBytes }, Date.now(), this.requestTimeoutMs)
+    const sent = lane.send({ items: this.maxBatch, bytes: this.maxBatchBytes, taken: 0 }, Date.now(), this.requestTimeoutMs)
     this.queued -= before - lane.size
     if (!sent) return
     this.inFlight++

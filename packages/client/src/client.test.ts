@@ -236,15 +236,15 @@ describe('read repair', () => {
 })
 
 describe('read repair and puts in flight', () => {
-  /** Hold every merge into `node`'s engine until the returned release() is called. */
+  /** Hold every batch carrying merges into `node`'s engine until the returned release() is called. */
   function holdMerges(c: MemoryCluster, node: string) {
     let release = () => undefined as void
     const gate = new Promise<void>((r) => (release = r))
     const engine = c.engines.get(node) as StorageEngine
-    const mergePut = engine.mergePut.bind(engine)
-    engine.mergePut = async (...args) => {
-      await gate
-      return mergePut(...args)
+    const batch = engine.batch.bind(engine)
+    engine.batch = async (store, b) => {
+      if (b.merges.length > 0) await gate
+      return batch(store, b)
     }
     return () => release()
   }
@@ -279,17 +279,17 @@ describe('read repair and puts in flight', () => {
     const gate = new Promise<void>((r) => (release = r))
     // The second primary reads now and answers later; the first reads only once released.
     const late = c.engines.get(second) as StorageEngine
-    const lateGet = late.get.bind(late)
-    late.get = async (...args) => {
-      const out = await lateGet(...args)
-      await gate
+    const lateBatch = late.batch.bind(late)
+    late.batch = async (store, b) => {
+      const out = await lateBatch(store, b)
+      if (b.keys.length > 0) await gate
       return out
     }
     const early = c.engines.get(first) as StorageEngine
-    const earlyGet = early.get.bind(early)
-    early.get = async (...args) => {
-      await gate
-      return earlyGet(...args)
+    const earlyBatch = early.batch.bind(early)
+    early.batch = async (store, b) => {
+      if (b.keys.length > 0) await gate
+      return earlyBatch(store, b)
     }
     const read = s.get('k')
     await new Promise((r) => setTimeout(r, 20))

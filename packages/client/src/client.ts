@@ -107,7 +107,7 @@ export class Kvorum implements Runtime {
     const key = `${id}@${def.url}`
     let b = this.batchers.get(key)
     if (!b) {
-      b = new NodeBatcher(this.transport.node(def), { requestTimeoutMs: this.requestTimeoutMs, ...this.options.batch }, {
+      b = new NodeBatcher(id, this.transport.node(def), { requestTimeoutMs: this.requestTimeoutMs, ...this.options.batch }, {
         success: () => this.detector.success(id),
         failure: (e) => {
           // Only transport failures say the node is unwell; a refusal is an answer.

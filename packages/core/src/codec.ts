@@ -27,7 +27,7 @@ export class Writer {
 
   /** `capacity`: the expected size, so that a large frame is not copied as it grows. */
   constructor(capacity = 256) {
-    this.buf = new Uint8Array(capacity)
+    this.buf = new Uint8Array(Math.max(16, capacity))
   }
 
   private ensure(extra: number): void {

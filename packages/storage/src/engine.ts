@@ -85,7 +85,12 @@ export class StorageEngine implements NodeProtocol {
     this.maxHintsPerTarget = options.maxHintsPerTarget ?? 100_000
     this.maxHintAgeMs = options.maxHintAgeMs ?? 7 * 24 * 3600 * 1000
     this.db = new Database(options.path)
-    applySchema(this.db, options.durability ?? 'normal')
+    try {
+      applySchema(this.db, options.durability ?? 'normal')
+    } catch (e) {
+      this.db.close()
+      throw e
+    }
     this.sql = this.prepare()
     this.incarnation = randomBytes(6).toString('hex')
     const stored = this.sql.getMeta.get('cluster') as { v: string } | undefined
@@ -171,38 +176,40 @@ export class StorageEngine implements NodeProtocol {
   async coordinatePut(storeName: string, items: readonly CoordinateItem[]): Promise<ItemResult<CoordinateResult>[]> {
     const { cluster, ring } = this.requireCluster()
     const store = findStore(cluster, storeName)
-    return this.writes.submit(() =>
-      items.map((item): ItemResult<CoordinateResult> => {
-        if (item.value && item.value.length > store.maxValueBytes) return this.itemError(new InvalidInputError(`value of ${item.value.length} bytes is over the store's limit of ${store.maxValueBytes}`))
-        const place = this.placeOf(item.key)
-        const stale = this.checkOwner(store, ring, item.key, place.part)
-        if (stale) return stale
-        const set = this.rows.read(store.name, place, item.key)
-        const dot = { actor: this.incarnation, counter: this.counter + 1 }
-        const next = coordinateIn(store.conflict, set, item, dot)
-        if (next.length > store.maxSiblings) return this.itemError(TooManySiblingsError.forKey(showKey(item.key), next.length, store.maxSiblings))
-        this.counter++
-        this.rows.write(store.name, place, item.key, next)
-        this.stats.coordinated++
-        return { ok: true, value: { siblings: next, dot } }
-      }),
-    )
+    return this.writes.submit(() => items.map((item) => this.coordinateItem(store, ring, item)))
+  }
+
+  /** Inside a group commit: one write as the coordinating primary. */
+  private coordinateItem(store: StoreDef, ring: Ring, item: CoordinateItem): ItemResult<CoordinateResult> {
+    if (item.value && item.value.length > store.maxValueBytes) return this.itemError(new InvalidInputError(`value of ${item.value.length} bytes is over the store's limit of ${store.maxValueBytes}`))
+    const place = this.placeOf(item.key)
+    const stale = this.checkOwner(store, ring, item.key, place.part)
+    if (stale) return stale
+    const set = this.rows.read(store.name, place, item.key)
+    const dot = { actor: this.incarnation, counter: this.counter + 1 }
+    const next = coordinateIn(store.conflict, set, item, dot)
+    if (next.length > store.maxSiblings) return this.itemError(TooManySiblingsError.forKey(showKey(item.key), next.length, store.maxSiblings))
+    this.counter++
+    this.rows.write(store.name, place, item.key, next)
+    this.stats.coordinated++
+    return { ok: true, value: { siblings: next, dot } }
   }
 
   async mergePut(storeName: string, items: readonly KeySet[]): Promise<ItemResult<null>[]> {
     const { cluster, ring } = this.requireCluster()
     const store = findStore(cluster, storeName)
-    return this.writes.submit(() =>
-      items.map((item): ItemResult<null> => {
-        const place = this.placeOf(item.key)
-        const stale = this.checkOwner(store, ring, item.key, place.part)
-        if (stale) return stale
-        const set = this.rows.read(store.name, place, item.key)
-        this.rows.write(store.name, place, item.key, resolveSets(store.conflict, set, item.siblings))
-        this.stats.merged++
-        return { ok: true, value: null }
-      }),
-    )
+    return this.writes.submit(() => items.map((item) => this.mergeItem(store, ring, item)))
+  }
+
+  /** Inside a group commit: merge one set as a replica. */
+  private mergeItem(store: StoreDef, ring: Ring, item: KeySet): ItemResult<null> {
+    const place = this.placeOf(item.key)
+    const stale = this.checkOwner(store, ring, item.key, place.part)
+    if (stale) return stale
+    const set = this.rows.read(store.name, place, item.key)
+    this.rows.write(store.name, place, item.key, resolveSets(store.conflict, set, item.siblings))
+    this.stats.merged++
+    return { ok: true, value: null }
   }
 
   async get(storeName: string, keys: readonly Uint8Array[]): Promise<ItemResult<SiblingSet>[]> {
@@ -225,25 +232,39 @@ export class StorageEngine implements NodeProtocol {
   }
 
   async batch(storeName: string, batch: StoreBatch): Promise<StoreBatchResults> {
-    return this.runBatch(storeName, batch, (keys) => this.get(storeName, keys))
+    return this.runBatch(storeName, batch, (store, key, place) => this.rows.committedSet(store.name, place, key))
   }
 
   /** Like batch, with the reads answered as stored bytes (see getEncoded): for the HTTP face. */
   async batchEncoded(storeName: string, batch: StoreBatch): Promise<StoreBatchResults<Uint8Array>> {
-    return this.runBatch(storeName, batch, (keys) => this.getEncoded(storeName, keys))
+    return this.runBatch(storeName, batch, (store, key, place) => this.rows.committedBytes(store.name, place, key))
   }
 
-  private async runBatch<S>(storeName: string, batch: StoreBatch, read: (keys: readonly Uint8Array[]) => Promise<ItemResult<S>[]>): Promise<StoreBatchResults<S>> {
-    // Both kinds of write are submitted in this turn, so they share one group commit. The reads
-    // run after it: they see the batch's own writes (a read beside the merge of a put the same
-    // client just made would otherwise look stale and be repaired for nothing), and the answer
-    // waits for the commit anyway.
-    const [coordinates, merges] = await Promise.all([
-      batch.coordinates.length > 0 ? this.coordinatePut(storeName, batch.coordinates) : [],
-      batch.merges.length > 0 ? this.mergePut(storeName, batch.merges) : [],
-    ])
-    const gets = batch.keys.length > 0 ? await read(batch.keys) : []
-    return { gets, coordinates, merges }
+  /**
+   * The writes of a batch are one job of one group commit: it is queued, or
+   * refused (overloaded, closed), as a whole, so a batch that fails as a
+   * request applied none of its writes. The reads run after the commit: they
+   * see the batch's own writes (a read beside the merge of a put the same
+   * client just made would otherwise look stale and be repaired for nothing),
+   * and a read that can no longer be served fails as an item, not the batch.
+   */
+  private async runBatch<S>(storeName: string, batch: StoreBatch, read: (store: StoreDef, key: Uint8Array, place: Place) => S): Promise<StoreBatchResults<S>> {
+    const { cluster, ring } = this.requireCluster()
+    const store = findStore(cluster, storeName)
+    const written = batch.coordinates.length + batch.merges.length === 0 ? { coordinates: [], merges: [] } : await this.writes.submit(() => ({
+      coordinates: batch.coordinates.map((item) => this.coordinateItem(store, ring, item)),
+      merges: batch.merges.map((item) => this.mergeItem(store, ring, item)),
+    }))
+    const gets = batch.keys.map((key): ItemResult<S> => {
+      try {
+        this.requireOpen()
+        const place = this.placeOf(key)
+        return this.checkOwner(store, ring, key, place.part) ?? { ok: true, value: read(store, key, place) }
+      } catch (e) {
+        return this.itemError(e)
+      }
+    })
+    return { gets, ...written }
   }
 
   /** How the Merkle leaves were opened: from the last clean close, or rebuilt after a crash (keys, ms). */

@@ -59,12 +59,18 @@ export class LeafStore {
     }
     const stored = this.db.prepare('SELECT store, part, seg, digest FROM kv WHERE digest IS NOT NULL').raw()
     for (const [store, part, seg, digest] of stored.iterate() as Iterable<[string, number, number, Uint8Array]>) add(store, part, seg, digest)
-    const missing = this.db.prepare('SELECT id, store, part, seg, key, data FROM kv WHERE digest IS NULL').all() as { id: number; store: string; part: number; seg: number; key: Uint8Array; data: Uint8Array }[]
+    // Rows from before digests were kept, a page at a time (their values are read to decode the dots).
+    const missing = this.db.prepare('SELECT id, store, part, seg, key, data FROM kv WHERE digest IS NULL AND id > ? ORDER BY id LIMIT 1000')
     const setDigest = this.db.prepare('UPDATE kv SET digest = ? WHERE id = ?')
-    for (const row of missing) {
-      const digest = keyDigest(row.key, decodeSet(row.data))
-      setDigest.run(digest, row.id)
-      add(row.store, row.part, row.seg, digest)
+    for (let after = 0; ;) {
+      const rows = missing.all(after) as { id: number; store: string; part: number; seg: number; key: Uint8Array; data: Uint8Array }[]
+      if (rows.length === 0) break
+      for (const row of rows) {
+        const digest = keyDigest(row.key, decodeSet(row.data))
+        setDigest.run(digest, row.id)
+        add(row.store, row.part, row.seg, digest)
+        after = row.id
+      }
     }
     return keys
   }

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import Database from 'better-sqlite3'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { type SiblingSet, encodeSet, toHex, utf8 } from '@kvorum/core'
 import { StorageEngine, type EngineOptions } from './engine.js'
@@ -106,3 +107,52 @@ describe('the cache of recently used keys', () => {
     expect(e.cacheSize.keys).toBeLessThanOrEqual(8)
   })
 })
+
+describe('store batches', () => {
+  const item = (key: string) => ({ key: utf8(key), value: utf8(`v-${key}`), context: {}, timestamp: 1 })
+  const foreign = [{ dot: { actor: 'elsewhere', counter: 1 }, context: {}, timestamp: 1, value: utf8('copied') }]
+
+  it('queue or refuse their writes as a whole: a refused batch applied none of them', async () => {
+    const e = await open(':memory:', { maxQueuedWrites: 2 })
+    // One write waits; the batch's writes take the last place in the queue, together.
+    const waiting = e.coordinatePut('kv', [item('first')])
+    const taken = e.batch('kv', { keys: [], coordinates: [item('a')], merges: [{ key: utf8('b'), siblings: foreign }] })
+    const refused = e.batch('kv', { keys: [], coordinates: [item('c')], merges: [{ key: utf8('d'), siblings: foreign }] })
+    await expect(refused).rejects.toMatchObject({ code: 'KV_OVERLOADED' })
+    await waiting
+    const res = await taken
+    expect([...res.coordinates, ...res.merges].every((r) => r.ok)).toBe(true)
+    expect(values(await read(e, 'kv', 'a'))).toEqual(['v-a'])
+    expect(values(await read(e, 'kv', 'b'))).toEqual(['copied'])
+    expect(await read(e, 'kv', 'c')).toEqual([])
+    expect(await read(e, 'kv', 'd')).toEqual([])
+  })
+
+  it('whose node closes after the commit still answer: writes ok, reads as item errors', async () => {
+    const e = new StorageEngine({ path: ':memory:', nodeId: 'n1' })
+    await e.putCluster(singleNodeCluster())
+    const pending = e.batch('kv', { keys: [utf8('a')], coordinates: [item('a')], merges: [] })
+    e.close()
+    const res = await pending
+    expect(res.coordinates[0]?.ok).toBe(true)
+    expect(res.gets[0]).toMatchObject({ ok: false, error: { code: 'KV_NODE_CLOSED' } })
+  })
+})
+
+describe('the file format', () => {
+  it('a database written by a newer format is refused at open with KV_DATA_FORMAT, untouched', async () => {
+    const path = join(dir, `rows-${files++}.db`)
+    const e = await open(path)
+    await put(e, 'kv', 'k', 'v')
+    e.close()
+    opened.splice(opened.indexOf(e), 1)
+    const raw = new Database(path)
+    raw.pragma('user_version = 99')
+    raw.close()
+    expect(() => new StorageEngine({ path, nodeId: 'n1' })).toThrow(expect.objectContaining({ code: 'KV_DATA_FORMAT' }))
+    const check = new Database(path, { readonly: true })
+    expect(check.pragma('user_version', { simple: true })).toBe(99)
+    check.close()
+  })
+})
+

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3'
+import { KvorumError } from '@kvorum/core'
 
 /** How hard a commit tries to reach the disk. */
 export type Durability = 'normal' | 'full'
@@ -8,7 +9,16 @@ export type Durability = 'normal' | 'full'
  * per the durability setting. Under WAL, NORMAL survives a process crash
  * (SIGKILL) but not a power loss; FULL fsyncs every commit.
  */
+/**
+ * The file format this build writes. 1: rows keep their key's Merkle digest
+ * and the leaves table is a snapshot valid only after a clean close. A build
+ * that finds a newer format refuses to open the file rather than corrupt it.
+ */
+export const FORMAT = 1
+
 export function applySchema(db: Database.Database, durability: Durability): void {
+  const format = db.pragma('user_version', { simple: true }) as number
+  if (format > FORMAT) throw new KvorumError('KV_DATA_FORMAT', `this database was written by a newer kvorum-node (format ${format}; this one reads up to ${FORMAT}): run the newer version, or wipe the directory and let repair refill it`)
   db.pragma('journal_mode = WAL')
   db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`)
   db.pragma('busy_timeout = 5000')
@@ -49,4 +59,5 @@ export function applySchema(db: Database.Database, durability: Durability): void
   // Databases from before rows kept their key's Merkle digest: LeafStore fills it in at the first open.
   const columns = db.prepare('PRAGMA table_info(kv)').all() as { name: string }[]
   if (!columns.some((c) => c.name === 'digest')) db.exec('ALTER TABLE kv ADD COLUMN digest BLOB')
+  db.pragma(`user_version = ${FORMAT}`)
 }
