@@ -26,8 +26,8 @@ export class LeafStore {
   private readonly cache = new Map<string, Uint8Array>()
   /** Leaves changed in the open transaction, with their new hashes. */
   private readonly staged = new Map<string, { store: string; part: number; seg: number; hash: Uint8Array }>()
-  /** Leaves changed since the open: written to the snapshot at close. */
-  private readonly changed = new Map<string, { store: string; part: number; seg: number }>()
+  /** Leaves changed since the open, a bit per leaf of each partition: written to the snapshot at close. */
+  private readonly changed = new Map<string, { store: string; part: number; bits: Uint8Array }>()
   private readonly load: Database.Statement<[string, number]>
   private readonly save: Database.Statement<[string, number, number, Uint8Array]>
   readonly opened: LeavesOpened
@@ -54,7 +54,7 @@ export class LeafStore {
       const leaves = this.partition(store, part)
       const off = seg * HASH_BYTES
       leaves.set(xorHash(leaves.subarray(off, off + HASH_BYTES), digest), off)
-      this.changed.set(`${store}\u0000${part}\u0000${seg}`, { store, part, seg })
+      this.markChanged(store, part, seg)
       keys++
     }
     const stored = this.db.prepare('SELECT store, part, seg, digest FROM kv WHERE digest IS NOT NULL').raw()
@@ -101,11 +101,21 @@ export class LeafStore {
 
   /** After a commit: staged leaves become the current ones. */
   commit(): void {
-    for (const [id, { store, part, seg, hash }] of this.staged) {
+    for (const { store, part, seg, hash } of this.staged.values()) {
       this.partition(store, part).set(hash, seg * HASH_BYTES)
-      this.changed.set(id, { store, part, seg })
+      this.markChanged(store, part, seg)
     }
     this.staged.clear()
+  }
+
+  private markChanged(store: string, part: number, seg: number): void {
+    const id = `${store}\u0000${part}`
+    let entry = this.changed.get(id)
+    if (!entry) {
+      entry = { store, part, bits: new Uint8Array(SEGMENTS / 8) }
+      this.changed.set(id, entry)
+    }
+    entry.bits[seg >> 3] = (entry.bits[seg >> 3] as number) | (1 << (seg & 7))
   }
 
   /** After a rollback: forget what was staged. */
@@ -116,8 +126,11 @@ export class LeafStore {
   /** At a clean close, in one transaction: write the leaves changed since the open and mark the snapshot valid. */
   snapshot(): void {
     this.db.transaction(() => {
-      for (const { store, part, seg } of this.changed.values()) {
-        this.save.run(store, part, seg, this.partition(store, part).slice(seg * HASH_BYTES, (seg + 1) * HASH_BYTES))
+      for (const { store, part, bits } of this.changed.values()) {
+        const leaves = this.partition(store, part)
+        for (let seg = 0; seg < SEGMENTS; seg++) {
+          if (((bits[seg >> 3] as number) & (1 << (seg & 7))) !== 0) this.save.run(store, part, seg, leaves.slice(seg * HASH_BYTES, (seg + 1) * HASH_BYTES))
+        }
       }
       this.db.prepare("UPDATE meta SET v = 'clean' WHERE k = 'leaves'").run()
     })()
