@@ -1,40 +1,18 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { toHex, utf8 } from '@kvorum/core'
-import { StorageEngine } from './engine.js'
-import { put, singleNodeCluster } from './engine.case.js'
+import type { StorageEngine } from './engine.js'
+import { fileEngines, put } from './engine.case.js'
 
 // The Merkle leaves live in memory; the rows keep each key's digest. These
 // tests hold the leaves to the rows across clean closes, crashes and old files.
 
-let dir = ''
-let files = 0
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'kvorum-leaves-'))
-})
-afterAll(() => {
-  rmSync(dir, { recursive: true, force: true })
-})
-
-const opened: StorageEngine[] = []
-afterEach(() => {
-  for (const e of opened.splice(0)) e.close()
-})
-
-async function open(path: string): Promise<StorageEngine> {
-  const e = new StorageEngine({ path, nodeId: 'n1' })
-  opened.push(e)
-  if (!(await e.getCluster())) await e.putCluster(singleNodeCluster())
-  return e
-}
+const { path: newPath, open, forget } = fileEngines('leaves')
 
 /** Close the database under the engine without its clean close, as a killed process would leave it. */
 function crash(e: StorageEngine): void {
   ;(e as unknown as { db: Database.Database }).db.close()
-  opened.splice(opened.indexOf(e), 1)
+  forget(e)
 }
 
 /** A store with writes, overwrites, siblings and a delete, and the roots it ends with. */
@@ -50,7 +28,7 @@ async function filled(path: string): Promise<{ e: StorageEngine; roots: string; 
 
 describe('Merkle leaves across restarts', () => {
   it('after a clean close the next open loads them without a rebuild', async () => {
-    const path = join(dir, `leaves-${files++}.db`)
+    const path = newPath()
     const { e, roots, branches } = await filled(path)
     e.close()
     const again = await open(path)
@@ -60,7 +38,7 @@ describe('Merkle leaves across restarts', () => {
   })
 
   it('after a crash the next open rebuilds them from the rows, to the same roots', async () => {
-    const path = join(dir, `leaves-${files++}.db`)
+    const path = newPath()
     const { e, roots, branches } = await filled(path)
     crash(e)
     const again = await open(path)
@@ -76,7 +54,7 @@ describe('Merkle leaves across restarts', () => {
   })
 
   it('a crash after a clean close and reopen is not mistaken for a clean close', async () => {
-    const path = join(dir, `leaves-${files++}.db`)
+    const path = newPath()
     const { e } = await filled(path)
     e.close()
     const second = await open(path)
@@ -89,7 +67,7 @@ describe('Merkle leaves across restarts', () => {
   })
 
   it('a database from before rows kept digests gets them, and its leaves, at the first open', async () => {
-    const path = join(dir, `leaves-${files++}.db`)
+    const path = newPath()
     const { e, roots } = await filled(path)
     e.close()
     const raw = new Database(path)

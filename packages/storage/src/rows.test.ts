@@ -1,35 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { type SiblingSet, encodeSet, toHex, utf8 } from '@kvorum/core'
-import { StorageEngine, type EngineOptions } from './engine.js'
-import { ok, put, read, singleNodeCluster, values } from './engine.case.js'
+import { StorageEngine } from './engine.js'
+import { fileEngines, ok, put, read, singleNodeCluster, values } from './engine.case.js'
 
 // The engine's write-behind and key cache (rows.ts), seen from outside: what a
 // group commit stores, what later reads answer, and what a fresh open finds.
 
-let dir = ''
-let files = 0
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'kvorum-rows-'))
-})
-afterAll(() => {
-  rmSync(dir, { recursive: true, force: true })
-})
-
-const opened: StorageEngine[] = []
-afterEach(() => {
-  for (const e of opened.splice(0)) e.close()
-})
-
-async function open(path: string, options: Partial<EngineOptions> = {}): Promise<StorageEngine> {
-  const e = new StorageEngine({ path, nodeId: 'n1', ...options })
-  opened.push(e)
-  if (!(await e.getCluster())) await e.putCluster(singleNodeCluster())
-  return e
-}
+const { path: newPath, open, forget } = fileEngines('rows')
 
 const keys = ['hot', 'a', 'b', 'c'].map(utf8)
 
@@ -49,7 +27,7 @@ async function referenceRoots(sets: readonly SiblingSet[]): Promise<string> {
 
 describe('write-behind inside a group commit', () => {
   it('many writes of one key in one group: reads, stored bytes and Merkle leaves agree with a fresh open', async () => {
-    const path = join(dir, `rows-${files++}.db`)
+    const path = newPath()
     const e = await open(path)
     const other = await open(':memory:')
     const foreign = await put(other, 'kv', 'hot', 'from-elsewhere')
@@ -78,7 +56,7 @@ describe('write-behind inside a group commit', () => {
   })
 
   it('a group that fails rolls back: the failing write alone is refused, and nothing of it is cached or stored', async () => {
-    const path = join(dir, `rows-${files++}.db`)
+    const path = newPath()
     const e = await open(path)
     await put(e, 'kv', 'hot', 'first')
     const good = [put(e, 'kv', 'hot', 'second'), put(e, 'kv', 'a', 'fine')]
@@ -98,7 +76,7 @@ describe('write-behind inside a group commit', () => {
 
 describe('the cache of recently used keys', () => {
   it('stays within its key and byte bounds, and reads of evicted keys still answer from disk', async () => {
-    const e = await open(join(dir, `rows-${files++}.db`), { cache: { maxKeys: 8, maxBytes: 16 * 1024 } })
+    const e = await open(newPath(), { cache: { maxKeys: 8, maxBytes: 16 * 1024 } })
     const big = 'x'.repeat(1000)
     for (let i = 0; i < 60; i++) await put(e, 'kv', `k${i}`, `${i}-${big}`)
     expect(e.cacheSize.keys).toBeLessThanOrEqual(8)
@@ -141,11 +119,11 @@ describe('store batches', () => {
 
 describe('the file format', () => {
   it('a database written by a newer format is refused at open with KV_DATA_FORMAT, untouched', async () => {
-    const path = join(dir, `rows-${files++}.db`)
+    const path = newPath()
     const e = await open(path)
     await put(e, 'kv', 'k', 'v')
     e.close()
-    opened.splice(opened.indexOf(e), 1)
+    forget(e)
     const raw = new Database(path)
     raw.pragma('user_version = 99')
     raw.close()
