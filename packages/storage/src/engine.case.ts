@@ -1,13 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import {
   type ClusterDef, type ItemError, type ItemResult, type NodeDef, type SiblingSet, type VersionVector,
   BRANCH_FANOUT, HASH_BYTES, Ring, covers, diffHashes, fromUtf8, initialAssignment, keyHash, partitionOfHash,
   segmentOfHash, setContext, storeDef, toHex, utf8,
 } from '@kvorum/core'
-import { type EngineOptions, StorageEngine } from './engine.js'
+import type { EngineOptions, StorageEngine } from './engine.js'
 
 /**
  * The conformance suite every StorageEngine backing must pass (a SQLite file,
@@ -19,40 +16,6 @@ import { type EngineOptions, StorageEngine } from './engine.js'
 export type SuiteOptions = Omit<EngineOptions, 'path'>
 /** Opens a fresh, empty engine; the suite closes it after each test. */
 export type EngineFactory = (options: SuiteOptions) => StorageEngine
-
-/**
- * For a test file: fresh database paths in a temporary directory (removed
- * after all tests) and an opener of engines (closed after each test, with a
- * single-node cluster installed when they have none).
- */
-export function fileEngines(prefix: string) {
-  let dir = ''
-  let files = 0
-  const opened: StorageEngine[] = []
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), `kvorum-${prefix}-`))
-  })
-  afterAll(() => {
-    rmSync(dir, { recursive: true, force: true })
-  })
-  afterEach(() => {
-    for (const e of opened.splice(0)) e.close()
-  })
-  return {
-    /** A path for a new database file. */
-    path: () => join(dir, `${prefix}-${files++}.db`),
-    async open(path: string, options: Partial<EngineOptions> = {}): Promise<StorageEngine> {
-      const e = new StorageEngine({ path, nodeId: 'n1', ...options })
-      opened.push(e)
-      if (!(await e.getCluster())) await e.putCluster(singleNodeCluster())
-      return e
-    },
-    /** Stop closing `e` after the test (it was closed, or its database was pulled from under it). */
-    forget(e: StorageEngine): void {
-      opened.splice(opened.indexOf(e), 1)
-    },
-  }
-}
 
 /** Partitions of the test clusters. */
 export const Q = 8

@@ -2,7 +2,8 @@ import Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
 import { toHex, utf8 } from '@kvorum/core'
 import type { StorageEngine } from './engine.js'
-import { fileEngines, put } from './engine.case.js'
+import { put } from './engine.case.js'
+import { fileEngines } from './files.case.js'
 
 // The Merkle leaves live in memory; the rows keep each key's digest. These
 // tests hold the leaves to the rows across clean closes, crashes and old files.

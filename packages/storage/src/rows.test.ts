@@ -2,7 +2,8 @@ import Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
 import { type SiblingSet, encodeSet, toHex, utf8 } from '@kvorum/core'
 import { StorageEngine } from './engine.js'
-import { fileEngines, ok, put, read, singleNodeCluster, values } from './engine.case.js'
+import { ok, put, read, singleNodeCluster, values } from './engine.case.js'
+import { fileEngines } from './files.case.js'
 
 // The engine's write-behind and key cache (rows.ts), seen from outside: what a
 // group commit stores, what later reads answer, and what a fresh open finds.
