@@ -6,10 +6,11 @@ import {
   type StoredHint, type TombstoneRequest, type Version,
   BRANCHES, BRANCH_FANOUT, HASH_BYTES, HintBacklogFullError, InvalidInputError, KvorumError,
   NoClusterError, Ring, StaleMetadataError, TooManySiblingsError, branchesOf, coordinateIn, decodeSet,
-  encodeSet, findStore, isDeleted, keyHash, partitionOfHash, resolveSets, sameSet, segmentOfHash,
+  findStore, isDeleted, keyHash, partitionOfHash, resolveSets, sameSet, segmentOfHash,
   showKey, validateCluster,
 } from '@kvorum/core'
 import { GroupCommit } from './group-commit.js'
+import { Hints } from './hints.js'
 import { type LeavesOpened, LeafStore } from './leaves.js'
 import { type Place, type RowCacheLimits, Rows } from './rows.js'
 import { type Durability, applySchema } from './schema.js'
@@ -45,11 +46,6 @@ export interface EngineStats {
   tombstonesReaped: number
 }
 
-interface Row {
-  id: number
-  data: Uint8Array
-}
-
 /** A set with values left out (live versions keep an empty value), for comparing clocks. */
 function heads(set: SiblingSet): Version[] {
   return set.map((v) => (v.value === null ? v : { ...v, value: EMPTY }))
@@ -69,6 +65,7 @@ export class StorageEngine implements NodeProtocol {
   private readonly db: Database.Database
   private readonly leaves: LeafStore
   private readonly rows: Rows
+  private readonly hints: Hints
   private readonly writes: GroupCommit
   private readonly now: () => number
   private readonly maxHintsPerTarget: number
@@ -97,6 +94,7 @@ export class StorageEngine implements NodeProtocol {
     if (stored) this.install(validateCluster(JSON.parse(stored.v)))
     this.leaves = new LeafStore(this.db)
     this.rows = new Rows(this.db, this.leaves, this.now, options.cache)
+    this.hints = new Hints(this.db)
     this.writes = new GroupCommit(
       this.db,
       {
@@ -126,14 +124,6 @@ export class StorageEngine implements NodeProtocol {
       scanAll: db.prepare('SELECT key, data FROM kv WHERE store = ? AND part = ? AND (seg, key) > (?, ?) ORDER BY seg, key LIMIT ?'),
       scanSegment: db.prepare('SELECT key, data FROM kv WHERE store = ? AND part = ? AND seg = ? AND key > ? ORDER BY key LIMIT ?'),
       tombstones: db.prepare('SELECT key, data FROM kv WHERE store = ? AND part = ? AND tomb_ms IS NOT NULL AND tomb_ms < ? LIMIT ?'),
-      getHint: db.prepare('SELECT id, data FROM hints WHERE target = ? AND store = ? AND key = ?'),
-      insertHint: db.prepare('INSERT INTO hints (target, store, key, data, seq, created_ms) VALUES (?, ?, ?, ?, 1, ?)'),
-      updateHint: db.prepare('UPDATE hints SET data = ?, seq = seq + 1 WHERE id = ?'),
-      countHints: db.prepare('SELECT count(*) AS n FROM hints WHERE target = ?'),
-      listHints: db.prepare('SELECT id, seq, created_ms, store, key, data FROM hints WHERE target = ? AND id > ? ORDER BY id LIMIT ?'),
-      deleteHint: db.prepare('DELETE FROM hints WHERE target = ? AND id = ? AND seq = ?'),
-      expireHints: db.prepare('DELETE FROM hints WHERE created_ms < ?'),
-      hintTargets: db.prepare('SELECT target, count(*) AS count, min(created_ms) AS oldest FROM hints GROUP BY target ORDER BY target'),
     }
   }
 
@@ -281,18 +271,14 @@ export class StorageEngine implements NodeProtocol {
     const { cluster } = this.requireCluster()
     const stores = new Map(items.map((it) => [it.store, findStore(cluster, it.store)]))
     return this.writes.submit(() => {
-      let count = (this.sql.countHints.get(target) as { n: number }).n
+      let count = this.hints.count(target)
       return items.map((item): ItemResult<null> => {
-        const store = stores.get(item.store) as StoreDef
-        const existing = this.sql.getHint.get(target, item.store, item.key) as Row | undefined
-        if (existing) {
-          this.sql.updateHint.run(encodeSet(resolveSets(store.conflict, decodeSet(existing.data), item.siblings)), existing.id)
-        } else {
+        if (!this.hints.mergeInto(target, item, (stores.get(item.store) as StoreDef).conflict)) {
           if (count >= this.maxHintsPerTarget) {
             this.stats.hintsRefused++
             return this.itemError(new HintBacklogFullError(target, this.maxHintsPerTarget))
           }
-          this.sql.insertHint.run(target, item.store, item.key, encodeSet(item.siblings), this.now())
+          this.hints.add(target, item.store, item.key, item.siblings, this.now())
           count++
         }
         this.stats.hintsStored++
@@ -304,25 +290,18 @@ export class StorageEngine implements NodeProtocol {
   async listHints(target: string, limit: number, afterId: number): Promise<StoredHint[]> {
     this.requireCluster()
     if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new InvalidInputError('hint page limit must be 1..10000')
-    await this.expireHints()
-    const rows = this.sql.listHints.all(target, afterId, limit) as { id: number; seq: number; created_ms: number; store: string; key: Uint8Array; data: Uint8Array }[]
-    return rows.map((r) => ({ id: r.id, seq: r.seq, createdMs: r.created_ms, store: r.store, key: r.key, siblings: decodeSet(r.data) }))
-  }
-
-  private async expireHints(): Promise<void> {
     const cutoff = this.now() - this.maxHintAgeMs
-    const gone = await this.writes.submit(() => this.sql.expireHints.run(cutoff).changes)
-    this.stats.hintsExpired += gone
+    this.stats.hintsExpired += await this.writes.submit(() => this.hints.expire(cutoff))
+    return this.hints.list(target, afterId, limit)
   }
 
   async deleteHints(target: string, acks: readonly { id: number; seq: number }[]): Promise<number> {
     this.requireCluster()
-    return this.writes.submit(() => acks.reduce((n, a) => n + this.sql.deleteHint.run(target, a.id, a.seq).changes, 0))
+    return this.writes.submit(() => this.hints.remove(target, acks))
   }
 
   async hintTargets(): Promise<HintTarget[]> {
-    const rows = this.sql.hintTargets.all() as { target: string; count: number; oldest: number }[]
-    return rows.map((r) => ({ target: r.target, count: r.count, oldestMs: r.oldest }))
+    return this.hints.targets()
   }
 
   private checkPartition(part: number): void {
