@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { type KeySet, type NodeDef, type SiblingSet, toHex, utf8 } from '@kvorum/core'
-import { HandoffWorker } from '@kvorum/client'
+import { detectorOf, handoffWorker } from '@kvorum/client/testing'
 import { type ProcessCluster, startCluster } from './support/process-cluster.js'
 
 let cluster: ProcessCluster | undefined
@@ -151,7 +151,7 @@ describe('self-healing over real node processes', () => {
     await kv.repair()
     expect((await s.get('doomed', { r: 3 })).found).toBe(false)
     expect((await onN3()).every((v) => v.value === null)).toBe(true)
-    await new HandoffWorker(kv).sweep()
+    await handoffWorker(kv).sweep()
     expect((await s.get('doomed', { r: 3 })).found).toBe(false)
     await new Promise((r) => setTimeout(r, 1100))
     const report = await kv.repair()

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest'
-import { HandoffWorker } from '@kvorum/client'
+import { detectorOf, handoffWorker } from '@kvorum/client/testing'
 import { memoryCluster } from './support/memory-cluster.js'
 import type { Mutant } from './sim/config.js'
 import { replayCommand, runSeed } from './sim/run.js'
@@ -103,12 +103,12 @@ describe('regressions found by the simulation', () => {
       writer.transport.setReachable('n3', false)
       await s.put('cart', 'v1')
       writer.transport.setReachable('n3', true)
-      writer.kv.detector.success('n3')
+      detectorOf(writer.kv).success('n3')
       await s.delete('cart', { r: 3 })
       await new Promise((resolve) => setTimeout(resolve, 80))
       release()
       expect((await pass).tombstonesReaped).toBe(0)
-      expect((await new HandoffWorker(writer.kv).sweep()).delivered).toBe(1)
+      expect((await handoffWorker(writer.kv).sweep()).delivered).toBe(1)
       await writer.kv.repair()
       expect((await s.get('cart', { r: 3 })).found).toBe(false)
     } finally {

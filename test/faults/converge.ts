@@ -1,5 +1,5 @@
 import { HASH_BYTES, bytesEqual } from '@kvorum/core'
-import { HandoffWorker } from '@kvorum/client'
+import { handoffWorker } from '@kvorum/client/testing'
 import type { FaultHarness } from './harness.js'
 
 /** How a run reached (or did not reach) agreement among replicas. */
@@ -53,7 +53,7 @@ export async function converge(h: FaultHarness, budgetMs: number): Promise<Conve
   while (Date.now() - started < budgetMs && rounds < 1000) {
     rounds++
     try {
-      hintsDelivered += (await new HandoffWorker(h.operator).sweep()).delivered
+      hintsDelivered += (await handoffWorker(h.operator).sweep()).delivered
       const report = await h.operator.repair()
       keysRepaired += report.keysRepaired
       tombstonesReaped += report.tombstonesReaped

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { NodeUnavailableError, TimeoutError, fromUtf8, utf8 } from '@kvorum/core'
-import { IndeterminateWriteError, type MemoryTransport } from '@kvorum/client'
+import { IndeterminateWriteError } from '@kvorum/client'
+import type { MemoryTransport } from '@kvorum/client/testing'
 import { type MemoryCluster, memoryCluster } from '../support/memory-cluster.js'
 
 /**

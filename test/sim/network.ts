@@ -1,5 +1,5 @@
 import { NodeUnavailableError, TimeoutError } from '@kvorum/core'
-import type { MemoryTransport } from '@kvorum/client'
+import type { MemoryTransport } from '@kvorum/client/testing'
 import type { VirtualClock } from './clock.js'
 import type { SimCluster } from './cluster.js'
 import type { Random } from './random.js'

@@ -1,5 +1,6 @@
 import type { NodeProtocol } from '@kvorum/core'
-import { HandoffWorker, type Kvorum, MemoryTransport, connect } from '@kvorum/client'
+import { type Kvorum, connect } from '@kvorum/client'
+import { MemoryTransport, handoffWorker } from '@kvorum/client/testing'
 import { type CheckReport, check } from './checker.js'
 import { type RunLimits, SimStallError, VirtualClock } from './clock.js'
 import { type NodeFaultStats, SimCluster } from './cluster.js'
@@ -113,16 +114,16 @@ async function healPhase(run: Run, cluster: SimCluster, network: Network, client
   await clock.advance(SETTLE_MS, limits())
   await clock.run(Promise.all(clients.map((kv) => kv.close(1000))), limits())
   for (const kv of clients) {
-    healing.hintsWritten += kv.metrics.hintsWritten
-    healing.readRepairs += kv.metrics.readRepairs
-    healing.siblingsSeenMax = Math.max(healing.siblingsSeenMax, kv.metrics.siblingsSeenMax)
+    healing.hintsWritten += kv.stats().hintsWritten
+    healing.readRepairs += kv.stats().readRepairs
+    healing.siblingsSeenMax = Math.max(healing.siblingsSeenMax, kv.stats().siblingsSeenMax)
   }
   healing.tombstonesReapedDuringRun = run.history.reapedDuringRun
   if (config.reapAtEnd) await clock.advance(config.store.tombstoneGraceMs ?? 0, limits())
 }
 
 async function handoffAndRepair(kv: Kvorum, run: Run): Promise<void> {
-  const worker = new HandoffWorker(kv)
+  const worker = handoffWorker(kv)
   for (let i = 0; i < MAX_SWEEPS; i++) {
     const swept = await worker.sweep()
     run.healing.finalHintsDelivered += swept.delivered

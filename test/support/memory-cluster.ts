@@ -1,6 +1,7 @@
 import { type ClusterDef, type NodeDef, type NodeProtocol, type StoreDef, initialAssignment, storeDef } from '@kvorum/core'
 import { StorageEngine } from '@kvorum/storage'
-import { type ConnectOptions, type Kvorum, MemoryTransport, connect } from '@kvorum/client'
+import { type ConnectOptions, type Kvorum, connect } from '@kvorum/client'
+import { MemoryTransport } from '@kvorum/client/testing'
 
 /** A cluster of in-process storage engines reached through the in-memory transport. */
 export interface MemoryCluster {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { type CoordinateItem, type HintItem, type StoreBatch, type StoreBatchResults, NodeUnavailableError, utf8 } from '@kvorum/core'
+import { type CoordinateItem, type HintItem, type StoreBatch, type StoreBatchResults, NodeUnavailableError, realTime, utf8 } from '@kvorum/core'
 import { NodeBatcher } from './batcher.js'
 import type { NodeClient } from './transport.js'
 
@@ -38,7 +38,7 @@ const soon = () => Date.now() + 5000
 describe('NodeBatcher', () => {
   it('a steady stream of store operations does not starve another lane of the one request slot', async () => {
     const { client, sent } = fakeNode()
-    const b = new NodeBatcher('n1', client, { maxInFlightPerNode: 1 }, noReport)
+    const b = new NodeBatcher('n1', client, { maxInFlightPerNode: 1 }, realTime, noReport)
     let stop = false
     // Keep the store lane busy: a new read whenever one finishes.
     const reader = async () => {
@@ -58,7 +58,7 @@ describe('NodeBatcher', () => {
 
   it('an operation whose deadline passes while it waits is refused as never sent', async () => {
     const { client, sent } = fakeNode(30)
-    const b = new NodeBatcher('n1', client, { maxInFlightPerNode: 1 }, noReport)
+    const b = new NodeBatcher('n1', client, { maxInFlightPerNode: 1 }, realTime, noReport)
     const first = b.coordinate('kv', put('a'), soon())
     await new Promise((r) => setImmediate(r))
     const late = b.coordinate('kv', put('b'), Date.now() + 5).then(() => null, (e: unknown) => e)
@@ -71,14 +71,14 @@ describe('NodeBatcher', () => {
 
   it('an item bigger than the byte budget leaves alone, never beside others', async () => {
     const { client, sent } = fakeNode()
-    const b = new NodeBatcher('n1', client, { maxInFlightPerNode: 1, maxBatchBytes: 1024 }, noReport)
+    const b = new NodeBatcher('n1', client, { maxInFlightPerNode: 1, maxBatchBytes: 1024 }, realTime, noReport)
     await Promise.all([b.coordinate('kv', put('a', 4096), soon()), b.coordinate('kv', put('b', 4096), soon()), b.get('kv', utf8('c'), soon())])
     expect(sent.map((s) => s.items)).toEqual([1, 1, 1])
   })
 
   it('an answer with the wrong number of results fails every item as may-have-applied', async () => {
     const { client } = fakeNode(1, (batch) => ({ gets: [], coordinates: batch.coordinates.slice(1).map(() => ({ ok: true as const, value: { siblings: [], dot: { actor: 'a', counter: 1 } } })), merges: [] }))
-    const b = new NodeBatcher('n1', client, { maxInFlightPerNode: 1 }, noReport)
+    const b = new NodeBatcher('n1', client, { maxInFlightPerNode: 1 }, realTime, noReport)
     const results = await Promise.allSettled([b.coordinate('kv', put('a'), soon()), b.coordinate('kv', put('b'), soon())])
     for (const r of results) {
       expect(r.status).toBe('rejected')

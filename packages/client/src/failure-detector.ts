@@ -1,12 +1,19 @@
 import { EventEmitter } from 'node:events'
+import type { Time, TimerHandle } from '@kvorum/core'
 
 /** Options of the failure detector. */
 export interface FailureDetectorOptions {
-  /** Consecutive failed requests that mark a node down. Default 2 (1 for a refused connection). */
-  readonly threshold?: number
+  /**
+   * Consecutive timed-out requests that mark a node down. Default 2. A
+   * transport failure (a refused or reset connection) marks it down at once.
+   */
+  readonly threshold?: number | undefined
   /** Pause between recovery probes of a down node, ms. Default 500. */
-  readonly probeIntervalMs?: number
+  readonly probeIntervalMs?: number | undefined
 }
+
+/** The defaults of FailureDetectorOptions. */
+export const DETECTOR_DEFAULTS = { threshold: 2, probeIntervalMs: 500 } as const
 
 interface NodeState {
   failures: number
@@ -16,8 +23,9 @@ interface NodeState {
 }
 
 /**
- * One detector per SDK process, shared by every store: a node that fails
- * `threshold` requests in a row is down; down nodes are skipped without
+ * One detector per SDK process, shared by every store: a node whose
+ * connection fails is down at once, one that times out `threshold` requests
+ * in a row is down too; down nodes are skipped without
  * waiting for a timeout and probed in the background until they answer.
  * Emits `down` and `up` with the node id.
  */
@@ -25,16 +33,17 @@ export class FailureDetector extends EventEmitter {
   private readonly nodes = new Map<string, NodeState>()
   private readonly threshold: number
   private readonly probeIntervalMs: number
-  private readonly timers = new Set<NodeJS.Timeout>()
+  private readonly timers = new Set<TimerHandle>()
   private stopped = false
 
   constructor(
     private readonly probe: (node: string) => Promise<void>,
+    private readonly time: Time,
     options: FailureDetectorOptions = {},
   ) {
     super()
-    this.threshold = options.threshold ?? 2
-    this.probeIntervalMs = options.probeIntervalMs ?? 500
+    this.threshold = options.threshold ?? DETECTOR_DEFAULTS.threshold
+    this.probeIntervalMs = options.probeIntervalMs ?? DETECTOR_DEFAULTS.probeIntervalMs
   }
 
   private state(node: string): NodeState {
@@ -60,7 +69,7 @@ export class FailureDetector extends EventEmitter {
     }
   }
 
-  /** A request to the node failed at the transport level. `definite` for refused connections. */
+  /** A request to the node failed at the transport level: `definite` (the connection failed) marks it down at once, else a timeout counts toward the threshold. */
   failure(node: string, error: string, definite = false): void {
     const s = this.state(node)
     s.failures++
@@ -77,7 +86,7 @@ export class FailureDetector extends EventEmitter {
     if (s.probing || this.stopped) return
     s.probing = true
     const tick = () => {
-      const timer = setTimeout(async () => {
+      const timer = this.time.setTimeout(async () => {
         this.timers.delete(timer)
         if (this.stopped) return
         try {
@@ -88,8 +97,7 @@ export class FailureDetector extends EventEmitter {
           s.lastError = (e as Error).message
           tick()
         }
-      }, this.probeIntervalMs)
-      timer.unref()
+      }, this.probeIntervalMs, true)
       this.timers.add(timer)
     }
     tick()
@@ -102,7 +110,7 @@ export class FailureDetector extends EventEmitter {
 
   stop(): void {
     this.stopped = true
-    for (const t of this.timers) clearTimeout(t)
+    for (const t of this.timers) this.time.clearTimeout(t)
     this.timers.clear()
   }
 }

@@ -1,18 +1,21 @@
-import type { KeySet, StoredHint } from '@kvorum/core'
-import type { Kvorum } from './client.js'
+import type { KeySet, StoredHint, TimerHandle } from '@kvorum/core'
 import { RateLimiter } from './rate-limit.js'
+import type { Runtime } from './runtime.js'
 
 /** Options of the hint handoff worker. */
 export interface HandoffOptions {
   /** Hints fetched and delivered per request. Default 256. */
-  readonly batchSize?: number
+  readonly batchSize?: number | undefined
   /** Pause between sweeps when nothing is left to deliver, ms. Default 1000. */
-  readonly intervalMs?: number
+  readonly intervalMs?: number | undefined
   /** Keys delivered per second at most. Default 5000. */
-  readonly maxKeysPerSecond?: number
+  readonly maxKeysPerSecond?: number | undefined
   /** Pages read per target in one sweep, so one big backlog cannot starve the rest. Default 100. */
-  readonly maxPagesPerTarget?: number
+  readonly maxPagesPerTarget?: number | undefined
 }
+
+/** The defaults of HandoffOptions. */
+export const HANDOFF_DEFAULTS = { batchSize: 256, intervalMs: 1000, maxKeysPerSecond: 5000, maxPagesPerTarget: 100 } as const
 
 /** What one sweep did. */
 export interface HandoffReport {
@@ -34,63 +37,60 @@ export class HandoffWorker {
   private readonly intervalMs: number
   private readonly maxPages: number
   private readonly limiter: RateLimiter
-  private timer: NodeJS.Timeout | undefined
+  private timer: TimerHandle | undefined
   private running: Promise<HandoffReport> | null = null
   private stopped = false
   private started = false
   private readonly onUp = () => this.kick()
 
-  constructor(private readonly kv: Kvorum, options: HandoffOptions = {}) {
-    this.batchSize = options.batchSize ?? 256
-    this.intervalMs = options.intervalMs ?? 1000
-    this.maxPages = options.maxPagesPerTarget ?? 100
-    this.limiter = new RateLimiter(options.maxKeysPerSecond ?? 5000)
+  constructor(private readonly rt: Runtime, options: HandoffOptions = {}) {
+    this.batchSize = options.batchSize ?? HANDOFF_DEFAULTS.batchSize
+    this.intervalMs = options.intervalMs ?? HANDOFF_DEFAULTS.intervalMs
+    this.maxPages = options.maxPagesPerTarget ?? HANDOFF_DEFAULTS.maxPagesPerTarget
+    this.limiter = new RateLimiter(options.maxKeysPerSecond ?? HANDOFF_DEFAULTS.maxKeysPerSecond, rt.time)
   }
 
   /** Sweep now, then every `intervalMs`, and whenever a node comes back up. */
   start(): void {
     if (this.started) return
     this.started = true
-    this.kv.detector.on('up', this.onUp)
+    this.rt.nodes.detector.on('up', this.onUp)
     this.kick()
   }
 
   stop(): Promise<unknown> {
     this.stopped = true
-    this.kv.detector.off('up', this.onUp)
-    clearTimeout(this.timer)
+    this.rt.nodes.detector.off('up', this.onUp)
+    this.rt.time.clearTimeout(this.timer)
     return this.running ?? Promise.resolve()
   }
 
   private kick(): void {
     if (!this.started || this.stopped || this.running) return
-    clearTimeout(this.timer)
+    this.rt.time.clearTimeout(this.timer)
     this.running = this.sweep().finally(() => {
       this.running = null
-      if (!this.stopped) {
-        this.timer = setTimeout(() => this.kick(), this.intervalMs)
-        this.timer.unref()
-      }
+      if (!this.stopped) this.timer = this.rt.time.setTimeout(() => this.kick(), this.intervalMs, true)
     })
-    this.kv.background(this.running)
+    this.rt.background.run('handoff', this.running)
   }
 
   /** One pass over every node's hint backlog. */
   async sweep(): Promise<HandoffReport> {
     const report: HandoffReport = { delivered: 0, failed: 0, remaining: 0 }
-    const t = { timeoutMs: this.kv.requestTimeoutMs }
-    for (const holder of this.kv.cluster.nodes) {
-      if (!this.kv.detector.isUp(holder.id)) continue
+    const t = { timeoutMs: this.rt.settings.requestTimeoutMs }
+    for (const holder of this.rt.view.cluster.nodes) {
+      if (!this.rt.nodes.isUp(holder.id)) continue
       let targets
       try {
-        targets = await this.kv.client(holder.id).hintTargets(t)
+        targets = await this.rt.view.nodeClient(holder.id).hintTargets(t)
       } catch {
         continue
       }
       for (const { target, count } of targets) {
         if (this.stopped) return report
-        const known = this.kv.cluster.nodes.some((n) => n.id === target)
-        if (!known || !this.kv.detector.isUp(target) || !(await this.reachable(target))) {
+        const known = this.rt.view.cluster.nodes.some((n) => n.id === target)
+        if (!known || !this.rt.nodes.isUp(target) || !(await this.reachable(target))) {
           report.remaining += count
           continue
         }
@@ -100,13 +100,13 @@ export class HandoffWorker {
         report.remaining += Math.max(0, count - moved.delivered)
       }
     }
-    this.kv.metrics.hintsDelivered += report.delivered
+    this.rt.metrics.hintsDelivered += report.delivered
     return report
   }
 
   private async reachable(target: string): Promise<boolean> {
     try {
-      await this.kv.client(target).health({ timeoutMs: this.kv.requestTimeoutMs })
+      await this.rt.view.nodeClient(target).health({ timeoutMs: this.rt.settings.requestTimeoutMs })
       return true
     } catch {
       return false
@@ -115,19 +115,19 @@ export class HandoffWorker {
 
   /** Stream one holder's hints for one target; stop at the first failure. */
   private async deliver(holder: string, target: string): Promise<{ delivered: number; failed: number }> {
-    const t = { timeoutMs: this.kv.requestTimeoutMs }
+    const t = { timeoutMs: this.rt.settings.requestTimeoutMs }
     let after = 0
     let delivered = 0
     let failed = 0
     for (let page = 0; page < this.maxPages && !this.stopped; page++) {
-      const hints = await this.kv.client(holder).listHints(t, target, this.batchSize, after)
+      const hints = await this.rt.view.nodeClient(holder).listHints(t, target, this.batchSize, after)
       if (hints.length === 0) break
       after = (hints[hints.length - 1] as StoredHint).id
       await this.limiter.take(hints.length)
       const acks: { id: number; seq: number }[] = []
       for (const [store, group] of groupByStore(hints)) {
         try {
-          const results = await this.kv.client(target).mergePut(t, store, group.map((h): KeySet => ({ key: h.key, siblings: h.siblings })))
+          const results = await this.rt.view.nodeClient(target).mergePut(t, store, group.map((h): KeySet => ({ key: h.key, siblings: h.siblings })))
           results.forEach((r, i) => {
             const h = group[i] as StoredHint
             if (r.ok) acks.push({ id: h.id, seq: h.seq })
@@ -138,7 +138,7 @@ export class HandoffWorker {
           return { delivered, failed }
         }
       }
-      if (acks.length > 0) delivered += await this.kv.client(holder).deleteHints(t, target, acks)
+      if (acks.length > 0) delivered += await this.rt.view.nodeClient(holder).deleteHints(t, target, acks)
       if (hints.length < this.batchSize) break
     }
     return { delivered, failed }

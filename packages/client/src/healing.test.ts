@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { type KeySet, type SiblingSet, toHex, utf8 } from '@kvorum/core'
 import { StorageEngine } from '@kvorum/storage'
 import { type MemoryCluster, memoryCluster } from '../../../test/support/memory-cluster.js'
-import { HandoffWorker } from './handoff.js'
+import { detectorOf, handoffWorker } from '@kvorum/client/testing'
 
 let cluster: MemoryCluster | undefined
 afterEach(async () => {
@@ -42,8 +42,8 @@ describe('hinted handoff', () => {
     for (let i = 0; i < 50; i++) await s.put(`k${i}`, `v${i}`)
     expect(await hintBacklog(cluster, 'n3')).toBe(50)
     transport.setReachable('n3', true)
-    kv.detector.success('n3')
-    const report = await new HandoffWorker(kv).sweep()
+    detectorOf(kv).success('n3')
+    const report = await handoffWorker(kv).sweep()
     expect(report.delivered).toBe(50)
     expect(await hintBacklog(cluster, 'n3')).toBe(0)
     const n1 = await contents(cluster.engines.get('n1') as StorageEngine, 64)
@@ -59,8 +59,8 @@ describe('hinted handoff', () => {
     await s.put('gone', 'v1')
     await s.delete('gone')
     transport.setReachable('n3', true)
-    kv.detector.success('n3')
-    await new HandoffWorker(kv).sweep()
+    detectorOf(kv).success('n3')
+    await handoffWorker(kv).sweep()
     const [res] = await (cluster.engines.get('n3') as StorageEngine).get('default', [utf8('gone')])
     expect(res?.ok && res.value.every((v) => v.value === null)).toBe(true)
     expect((await s.get('gone', { r: 3 })).found).toBe(false)
@@ -139,7 +139,7 @@ describe('tombstones', () => {
     await s.delete('doomed')
     for (const e of cluster.engines.values()) await e.deleteHints('n3', (await e.listHints('n3', 1000, 0)).map((h) => ({ id: h.id, seq: h.seq })))
     transport.setReachable('n3', true)
-    kv.detector.success('n3')
+    detectorOf(kv).success('n3')
     // n3 still holds v1; a read from all three and a repair pass must not bring it back.
     expect((await s.get('doomed', { r: 3 })).found).toBe(false)
     await kv.repair()
@@ -170,9 +170,9 @@ describe('tombstones', () => {
     while ((await hintBacklog(cluster, 'n3')) === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5))
     expect(await hintBacklog(cluster, 'n3')).toBe(1)
     transport.setReachable('n3', true)
-    kv.detector.success('n3')
+    detectorOf(kv).success('n3')
     expect((await kv.repair()).tombstonesReaped).toBe(0)
-    await new HandoffWorker(kv).sweep()
+    await handoffWorker(kv).sweep()
     expect((await kv.repair()).tombstonesReaped).toBe(1)
   })
 })

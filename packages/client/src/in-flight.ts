@@ -1,4 +1,4 @@
-import { type SiblingSet, sizeHint } from '@kvorum/core'
+import { type SiblingSet, type Time, sizeHint } from '@kvorum/core'
 
 /** How long a replica's acknowledged merge still counts as known to be there, ms (a read's replies arrive within this). */
 const RECENT_MS = 500
@@ -20,6 +20,8 @@ export class InFlightWrites {
   private readonly order: { id: string; set: SiblingSet; at: number; bytes: number }[] = []
   private recentBytes = 0
 
+  constructor(private readonly time: Time) {}
+
   /** Remember that `set` is going to `node` until `sent` settles (and a while after, if it was acknowledged). */
   track(node: string, store: string, key: Uint8Array, set: SiblingSet, sent: Promise<{ ok: boolean }>): void {
     const id = idOf(node, store, key)
@@ -29,7 +31,7 @@ export class InFlightWrites {
       if (!acknowledged) return
       add(this.recent, id, set)
       const bytes = sizeHint(set)
-      this.order.push({ id, set, at: Date.now(), bytes })
+      this.order.push({ id, set, at: this.time.now(), bytes })
       this.recentBytes += bytes
       this.forget()
     }
@@ -49,7 +51,7 @@ export class InFlightWrites {
   }
 
   private forget(): void {
-    const cutoff = Date.now() - RECENT_MS
+    const cutoff = this.time.now() - RECENT_MS
     let n = 0
     while (n < this.order.length && (this.order.length - n > MAX_RECENT || this.recentBytes > MAX_RECENT_BYTES || (this.order[n] as { at: number }).at < cutoff)) {
       const { id, set, bytes } = this.order[n] as { id: string; set: SiblingSet; bytes: number }

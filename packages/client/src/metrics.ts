@@ -1,41 +1,6 @@
-/** A latency histogram with log-spaced buckets (5% wide) from 10 µs to 100 s. */
-export class Histogram {
-  private static readonly base = 1.05
-  private static readonly minMs = 0.01
-  private readonly buckets = new Map<number, number>()
-  count = 0
-  maxMs = 0
-  sumMs = 0
+import { type RecordableHistogram, createHistogram } from 'node:perf_hooks'
 
-  record(ms: number): void {
-    const i = ms <= Histogram.minMs ? 0 : Math.ceil(Math.log(ms / Histogram.minMs) / Math.log(Histogram.base))
-    this.buckets.set(i, (this.buckets.get(i) ?? 0) + 1)
-    this.count++
-    this.sumMs += ms
-    if (ms > this.maxMs) this.maxMs = ms
-  }
-
-  /** The latency at quantile q (0..1), to within 5%. */
-  quantile(q: number): number {
-    if (this.count === 0) return 0
-    const rank = Math.ceil(q * this.count)
-    let seen = 0
-    for (const i of [...this.buckets.keys()].sort((a, b) => a - b)) {
-      seen += this.buckets.get(i) as number
-      if (seen >= rank) return Math.min(this.maxMs, Histogram.minMs * Histogram.base ** i)
-    }
-    return this.maxMs
-  }
-
-  merge(other: Histogram): void {
-    for (const [i, n] of other.buckets) this.buckets.set(i, (this.buckets.get(i) ?? 0) + n)
-    this.count += other.count
-    this.sumMs += other.sumMs
-    this.maxMs = Math.max(this.maxMs, other.maxMs)
-  }
-}
-
-/** What an SDK instance has done, readable from `kv.metrics()`. */
+/** What an SDK instance has done, readable from `kv.stats()`. */
 export interface MetricsSnapshot {
   readonly operations: Record<string, { count: number; errors: number; p50Ms: number; p99Ms: number; p999Ms: number; maxMs: number }>
   readonly quorumFailures: number
@@ -50,11 +15,17 @@ export interface MetricsSnapshot {
   readonly clusterRefreshes: number
   readonly batches: number
   readonly batchedItems: number
+  /** Background work that failed (see the background-error channel), and of those the failures that were not KvorumErrors. */
+  readonly backgroundFailures: number
+  readonly backgroundUnexpected: number
 }
 
-/** The SDK's counters and per-operation latency. */
+/** Latencies are recorded in µs (perf_hooks histograms take integers). */
+const US_PER_MS = 1000
+
+/** The SDK's counters and per-operation latency (perf_hooks histograms). */
 export class ClientMetrics {
-  private readonly ops = new Map<string, { hist: Histogram; errors: number }>()
+  private readonly ops = new Map<string, { hist: RecordableHistogram; errors: number }>()
   quorumFailures = 0
   timeouts = 0
   readRepairs = 0
@@ -70,19 +41,23 @@ export class ClientMetrics {
   observe(op: string, ms: number, failed: boolean): void {
     let o = this.ops.get(op)
     if (!o) {
-      o = { hist: new Histogram(), errors: 0 }
+      o = { hist: createHistogram(), errors: 0 }
       this.ops.set(op, o)
     }
-    o.hist.record(ms)
+    o.hist.record(Math.max(1, Math.round(ms * US_PER_MS)))
     if (failed) o.errors++
   }
 
-  snapshot(): MetricsSnapshot {
+  snapshot(background: { failures: number; unexpected: number }): MetricsSnapshot {
     const operations: MetricsSnapshot['operations'] = {}
+    const ms = (us: number) => us / US_PER_MS
     for (const [op, { hist, errors }] of this.ops) {
-      operations[op] = { count: hist.count, errors, p50Ms: hist.quantile(0.5), p99Ms: hist.quantile(0.99), p999Ms: hist.quantile(0.999), maxMs: hist.maxMs }
+      operations[op] = { count: hist.count, errors, p50Ms: ms(hist.percentile(50)), p99Ms: ms(hist.percentile(99)), p999Ms: ms(hist.percentile(99.9)), maxMs: ms(hist.max) }
     }
     const { quorumFailures, timeouts, readRepairs, readRepairsSkipped, hintsWritten, hintsDelivered, siblingsSeenMax, siblingWarnings, clusterRefreshes, batches, batchedItems } = this
-    return { operations, quorumFailures, timeouts, readRepairs, readRepairsSkipped, hintsWritten, hintsDelivered, siblingsSeenMax, siblingWarnings, clusterRefreshes, batches, batchedItems }
+    return {
+      operations, quorumFailures, timeouts, readRepairs, readRepairsSkipped, hintsWritten, hintsDelivered, siblingsSeenMax, siblingWarnings, clusterRefreshes,
+      batches, batchedItems, backgroundFailures: background.failures, backgroundUnexpected: background.unexpected,
+    }
   }
 }

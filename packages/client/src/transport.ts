@@ -4,6 +4,8 @@ import type { NodeDef, NodeProtocol } from '@kvorum/core'
 export interface RequestOptions {
   /** Give up on this request after this many ms. */
   readonly timeoutMs: number
+  /** Told the bytes of the request and answer bodies as they crossed the wire (0 in-process). Default none. */
+  readonly onBytes?: ((sent: number, received: number) => void) | undefined
 }
 
 /** A node protocol whose every call also takes request options. */

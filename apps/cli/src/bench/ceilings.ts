@@ -1,7 +1,7 @@
 import { type ChildProcess, fork, spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { Pool } from 'undici'
-import { Histogram } from '@kvorum/client'
+import { Histogram } from './histogram.js'
 import { totalCpu } from './cpu.js'
 
 const require = createRequire(import.meta.url)

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import { type Kvorum, type Store, Histogram, counter, type Counter } from '@kvorum/client'
+import { type Kvorum, type Store, counter, type Counter } from '@kvorum/client'
+import { Histogram } from './histogram.js'
 import { totalCpu } from './cpu.js'
 import { ScrambledZipfian } from './zipf.js'
 

@@ -1,0 +1,62 @@
+import type { NodeDef, Time } from '@kvorum/core'
+import type { BatchOptions } from './batcher.js'
+import type { FailureDetectorOptions } from './failure-detector.js'
+import type { Transport } from './transport.js'
+
+/** Options of `connect`. Every default is stated once, in CONNECT_DEFAULTS below. */
+export interface ConnectOptions {
+  /** Any node(s) of the cluster: URLs, or node definitions for the in-memory transport. */
+  readonly seeds: readonly (string | NodeDef)[]
+  /** Cluster token, sent as a bearer token. Default none. */
+  readonly token?: string | undefined
+  /** How nodes are reached. Default: HTTP with undici. */
+  readonly transport?: Transport | undefined
+  /** Deadline of a whole operation, ms, retries and write-backs included. Default 3000. */
+  readonly timeoutMs?: number | undefined
+  /** Longest single node request, ms. Default 1000. */
+  readonly requestTimeoutMs?: number | undefined
+  /**
+   * Reads ask r primaries and one more only if one fails or is slower than
+   * `readSpeculateMs` (default), or every primary at once as Dynamo does
+   * (`true`: more read repair, a third more read load).
+   */
+  readonly readFromAll?: boolean | undefined
+  /** Ms before a read asks one more primary. Default 50. */
+  readonly readSpeculateMs?: number | undefined
+  /** Per-node coalescing of concurrent operations (see BatchOptions for each default). */
+  readonly batch?: BatchOptions | undefined
+  /** Failure detection settings (see FailureDetectorOptions for each default). */
+  readonly detector?: FailureDetectorOptions | undefined
+  /**
+   * Map a node's advertised URL to the one this process should use (NAT,
+   * proxies, tests that route through a fault proxy). Default: the URL as given.
+   */
+  readonly resolveUrl?: ((node: NodeDef) => string) | undefined
+  /** Clock and timers. Default the real ones; the simulator passes virtual time. */
+  readonly time?: Time | undefined
+}
+
+/** The defaults of ConnectOptions. */
+export const CONNECT_DEFAULTS = {
+  timeoutMs: 3000,
+  requestTimeoutMs: 1000,
+  readFromAll: false,
+  readSpeculateMs: 50,
+} as const
+
+/** The settings the operation rounds read, with defaults applied. */
+export interface Settings {
+  readonly timeoutMs: number
+  readonly requestTimeoutMs: number
+  readonly readFromAll: boolean
+  readonly readSpeculateMs: number
+}
+
+export function settingsOf(options: ConnectOptions): Settings {
+  return {
+    timeoutMs: options.timeoutMs ?? CONNECT_DEFAULTS.timeoutMs,
+    requestTimeoutMs: options.requestTimeoutMs ?? CONNECT_DEFAULTS.requestTimeoutMs,
+    readFromAll: options.readFromAll ?? CONNECT_DEFAULTS.readFromAll,
+    readSpeculateMs: options.readSpeculateMs ?? CONNECT_DEFAULTS.readSpeculateMs,
+  }
+}

@@ -1,0 +1,182 @@
+import {
+  type Dot, type HintItem, type ReplicaFailure, type SiblingSet, type StoreDef, type VersionVector, IndeterminateWriteError, KvorumError,
+  QuorumNotMetError, TimeoutError, covers, showKey, withDot,
+} from '@kvorum/core'
+import { CHANNELS, publish } from './events.js'
+import { QuorumTracker } from './quorum.js'
+import { failureOf, fatalItemError, isFatal, mayHaveApplied } from './replica-errors.js'
+import type { Runtime } from './runtime.js'
+import { afterCoordinatorFailure, nextFallback, quorumVerdict, upFirst } from './verdicts.js'
+
+/** A write's resulting set, and the clock of the writer's own new version. */
+export interface WriteOutcome {
+  readonly siblings: SiblingSet
+  readonly clock: VersionVector
+}
+
+/** Quorum settings and the one deadline of a write. */
+export interface WriteQuorum {
+  readonly w: number
+  readonly pw: number
+  /** When the whole operation must end, ms on the runtime's clock. */
+  readonly deadline: number
+  /** The operation's configured timeout, for messages. */
+  readonly timeoutMs: number
+}
+
+/**
+ * The context to hand back to a writer: its own version's clock when that
+ * covers nothing the writer has not seen. A version vector cannot leave holes:
+ * if the coordinator also holds a concurrent version whose dot falls under the
+ * new clock (counters are node-wide), handing that clock back would let the
+ * writer's next put drop a version it never saw. Then the writer keeps the
+ * context it wrote with, and its next put becomes a sibling instead.
+ */
+export function ownClock(context: VersionVector, dot: Dot, siblings: SiblingSet): VersionVector {
+  const own = withDot(context, dot)
+  const unseen = siblings.some((v) => !(v.dot.actor === dot.actor && v.dot.counter === dot.counter) && covers(own, v.dot))
+  return unseen ? context : own
+}
+
+/** The coordinating primary's answer: the key's new set, the writer's clock and who gave the dot. */
+interface Coordinated {
+  readonly set: SiblingSet
+  readonly own: VersionVector
+  readonly coordinator: string
+  readonly failures: ReplicaFailure[]
+}
+
+/**
+ * Write a value (null deletes) with the context the writer saw: the first
+ * reachable primary assigns the dot, then its resulting sibling set goes to
+ * the other primaries, or as hints to fallbacks for the ones that are down.
+ * Answers once `w` acks (and `pw` from primaries) are in; late replies go on.
+ */
+export async function writeRound(
+  rt: Runtime, store: StoreDef, key: Uint8Array, value: Uint8Array | null, context: VersionVector, q: WriteQuorum,
+): Promise<WriteOutcome> {
+  const order = rt.view.ring.order(rt.view.ring.partitionOf(key), store.n)
+  const primaries = order.slice(0, store.n)
+  const coordinated = await coordinate(rt, store, key, value, context, primaries, q)
+  try {
+    const out = await spread(rt, store, key, coordinated, primaries, order.slice(store.n), q)
+    publish(CHANNELS.put, () => ({ client: rt.client, store: store.name, ok: true }))
+    return out
+  } catch (e) {
+    publish(CHANNELS.put, () => ({ client: rt.client, store: store.name, ok: false, code: (e as KvorumError).code }))
+    throw e
+  }
+}
+
+/** Ask primaries in turn to coordinate the write, until one does or one may have applied it. */
+async function coordinate(
+  rt: Runtime, store: StoreDef, key: Uint8Array, value: Uint8Array | null, context: VersionVector, primaries: string[], q: WriteQuorum,
+): Promise<Coordinated> {
+  const failures: ReplicaFailure[] = []
+  for (const node of upFirst(primaries, (n) => rt.nodes.isUp(n))) {
+    if (rt.time.now() >= q.deadline) break
+    let step
+    try {
+      const res = await rt.nodes.batcher(node).coordinate(store.name, { key, value, context, timestamp: rt.time.now() }, q.deadline)
+      if (res.ok) return { set: res.value.siblings, own: ownClock(context, res.value.dot, res.value.siblings), coordinator: node, failures }
+      const fatal = fatalItemError(res.error)
+      if (fatal) throw fatal
+      failures.push({ node, code: res.error.code, message: res.error.message })
+      continue
+    } catch (e) {
+      step = afterCoordinatorFailure(isFatal(e), mayHaveApplied(e))
+      if (step === 'fatal') throw e
+      failures.push(failureOf(node, e))
+    }
+    if (step === 'indeterminate') {
+      rt.metrics.quorumFailures++
+      throw new IndeterminateWriteError(`put of ${showKey(key)}: primary ${node} did not answer; the write may or may not have applied there, and no other primary was tried (it would store the write twice)`, failures)
+    }
+  }
+  rt.metrics.quorumFailures++
+  throw new QuorumNotMetError(`put of ${showKey(key)}`, q.w, 0, failures, 'acks (no primary could coordinate the write)')
+}
+
+/** Send the coordinator's set to the other primaries (hints for those that fail) and wait for the quorum. */
+function spread(
+  rt: Runtime, store: StoreDef, key: Uint8Array, c: Coordinated, primaries: string[], fallbacks: string[], q: WriteQuorum,
+): Promise<WriteOutcome> {
+  const written = c.set
+  return new Promise<WriteOutcome>((resolve, reject) => {
+    const tracker = new QuorumTracker({ total: q.w, primaries: q.pw }, { total: primaries.length, primaries: primaries.length })
+    tracker.failures.push(...c.failures)
+    tracker.ack(true)
+    let done = false
+    const timer = rt.time.setTimeout(() => finish(), Math.max(0, q.deadline - rt.time.now()))
+    const finish = () => {
+      if (done) return
+      const verdict = quorumVerdict(tracker, rt.time.now() >= q.deadline)
+      if (verdict === 'wait') return
+      done = true
+      rt.time.clearTimeout(timer)
+      if (verdict === 'met') return resolve({ siblings: written, clock: c.own })
+      rt.metrics.quorumFailures++
+      if (verdict === 'timeout') {
+        rt.metrics.timeouts++
+        return reject(new TimeoutError(`put of ${showKey(key)} (${tracker.acks} of ${q.w} acks; it is stored on ${c.coordinator} and may spread)`, q.timeoutMs))
+      }
+      reject(new QuorumNotMetError(`put of ${showKey(key)} (stored on ${c.coordinator}; it may still spread)`, q.w, tracker.acks, tracker.failures, 'acks'))
+    }
+    const item = (): HintItem => ({ store: store.name, key, siblings: written })
+    const used = new Set<string>()
+    const hint = (target: string) => {
+      const fallback = nextFallback(fallbacks, used, (n) => rt.nodes.isUp(n))
+      if (!fallback) {
+        // No node outside the preference list is left (e.g. 3 nodes, n=3): park the hint on
+        // the coordinator so the target still gets the write when it returns. It already
+        // counted once, so the parked hint does not count toward w.
+        rt.background.run('park-hint', parkHint(rt, c.coordinator, target, item(), q.deadline))
+        return finish()
+      }
+      used.add(fallback)
+      tracker.expect(false)
+      const sent = rt.nodes.batcher(fallback).hint(target, item(), q.deadline).then((res) => {
+        if (!res.ok) throw new KvorumError(res.error.code, res.error.message)
+        rt.metrics.hintsWritten++
+        publish(CHANNELS.hint, () => ({ client: rt.client, store: store.name, target, holder: fallback }))
+        tracker.ack(false)
+        finish()
+      }).catch((e) => {
+        tracker.fail(false, failureOf(fallback, e))
+        hint(target)
+      })
+      rt.background.run('hint', sent)
+    }
+    for (const node of primaries) {
+      if (node === c.coordinator) continue
+      if (!rt.nodes.isUp(node)) {
+        tracker.fail(true, { node, code: 'KV_NODE_DOWN', message: 'marked down by the failure detector' })
+        hint(node)
+        continue
+      }
+      const merge = rt.nodes.batcher(node).merge(store.name, { key, siblings: written }, q.deadline)
+      rt.inFlight.track(node, store.name, key, written, merge)
+      const sent = merge.then((res) => {
+        if (res.ok) {
+          tracker.ack(true)
+          return finish()
+        }
+        if (res.error.code === 'KV_STALE_METADATA') rt.view.refreshSoon()
+        tracker.fail(true, { node, ...res.error })
+        hint(node)
+      }, (e) => {
+        tracker.fail(true, failureOf(node, e))
+        hint(node)
+      })
+      rt.background.run('replica-write', sent)
+    }
+    finish()
+  })
+}
+
+async function parkHint(rt: Runtime, holder: string, target: string, item: HintItem, deadline: number): Promise<void> {
+  const res = await rt.nodes.batcher(holder).hint(target, item, Math.max(deadline, rt.time.now() + rt.settings.requestTimeoutMs))
+  if (!res.ok) throw new KvorumError(res.error.code, `parking a hint for ${target} on ${holder}: ${res.error.message}`)
+  rt.metrics.hintsWritten++
+  publish(CHANNELS.hint, () => ({ client: rt.client, store: item.store, target, holder }))
+}
