@@ -59,9 +59,9 @@ describe('NodeBatcher', () => {
   it('an operation whose deadline passes while it waits is refused as never sent', async () => {
     const { client, sent } = fakeNode(30)
     const b = new NodeBatcher('n1', client, { maxInFlightPerNode: 1 }, realTime, noReport)
-    const first = b.coordinate('kv', put('a'), soon())
+    const first = b.coordinatePut('kv', put('a'), soon())
     await new Promise((r) => setImmediate(r))
-    const late = b.coordinate('kv', put('b'), Date.now() + 5).then(() => null, (e: unknown) => e)
+    const late = b.coordinatePut('kv', put('b'), Date.now() + 5).then(() => null, (e: unknown) => e)
     await first
     const error = await late
     expect(error).toBeInstanceOf(NodeUnavailableError)
@@ -72,14 +72,14 @@ describe('NodeBatcher', () => {
   it('an item bigger than the byte budget leaves alone, never beside others', async () => {
     const { client, sent } = fakeNode()
     const b = new NodeBatcher('n1', client, { maxInFlightPerNode: 1, maxBatchBytes: 1024 }, realTime, noReport)
-    await Promise.all([b.coordinate('kv', put('a', 4096), soon()), b.coordinate('kv', put('b', 4096), soon()), b.get('kv', utf8('c'), soon())])
+    await Promise.all([b.coordinatePut('kv', put('a', 4096), soon()), b.coordinatePut('kv', put('b', 4096), soon()), b.get('kv', utf8('c'), soon())])
     expect(sent.map((s) => s.items)).toEqual([1, 1, 1])
   })
 
   it('an answer with the wrong number of results fails every item as may-have-applied', async () => {
     const { client } = fakeNode(1, (batch) => ({ gets: [], coordinates: batch.coordinates.slice(1).map(() => ({ ok: true as const, value: { siblings: [], dot: { actor: 'a', counter: 1 } } })), merges: [] }))
     const b = new NodeBatcher('n1', client, { maxInFlightPerNode: 1 }, realTime, noReport)
-    const results = await Promise.allSettled([b.coordinate('kv', put('a'), soon()), b.coordinate('kv', put('b'), soon())])
+    const results = await Promise.allSettled([b.coordinatePut('kv', put('a'), soon()), b.coordinatePut('kv', put('b'), soon())])
     for (const r of results) {
       expect(r.status).toBe('rejected')
       const e = (r as PromiseRejectedResult).reason as NodeUnavailableError

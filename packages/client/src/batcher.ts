@@ -69,11 +69,11 @@ export class NodeBatcher {
     return this.queued
   }
 
-  coordinate(store: string, item: CoordinateItem, deadline: number): Promise<ItemResult<CoordinateResult>> {
+  coordinatePut(store: string, item: CoordinateItem, deadline: number): Promise<ItemResult<CoordinateResult>> {
     return this.enqueue((p) => this.storeLane(store).coordinates.push(p), item, deadline)
   }
 
-  merge(store: string, item: KeySet, deadline: number): Promise<ItemResult<null>> {
+  mergePut(store: string, item: KeySet, deadline: number): Promise<ItemResult<null>> {
     return this.enqueue((p) => this.storeLane(store).merges.push(p), item, deadline)
   }
 

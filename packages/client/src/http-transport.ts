@@ -70,6 +70,7 @@ export class HttpTransport implements Transport {
       if (TIMEOUT_CODES.has(err.code ?? '') || err.name === 'TimeoutError' || err.name === 'AbortError') throw new TimeoutError(`${method} ${def.id}${path}`, opts.timeoutMs)
       throw new NodeUnavailableError(def.id, `reading the answer failed: ${err.message}`, { cause: e, mayHaveApplied: true })
     }
+    opts.onBytes?.(body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.length, bytes.length)
     const version = Number(res.headers['x-kvorum-cluster-version'])
     if (version > 0) this.onClusterVersion?.(version, def)
     if (res.statusCode >= 400) {

@@ -48,5 +48,5 @@ export async function readRepair(
   publish(CHANNELS.readRepair, () => ({ client: rt.client, store: store.name, nodes: repair }))
   const until = Math.max(deadline, rt.time.now() + rt.settings.requestTimeoutMs)
   // A replica that cannot take the repair now gets it from the next read or from anti-entropy.
-  await Promise.all(repair.map((node) => rt.nodes.batcher(node).merge(store.name, { key, siblings: merged }, until).catch(() => undefined)))
+  await Promise.all(repair.map((node) => rt.nodes.batcher(node).mergePut(store.name, { key, siblings: merged }, until).catch(() => undefined)))
 }

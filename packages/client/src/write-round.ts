@@ -77,7 +77,7 @@ async function coordinate(
     if (rt.time.now() >= q.deadline) break
     let step
     try {
-      const res = await rt.nodes.batcher(node).coordinate(store.name, { key, value, context, timestamp: rt.time.now() }, q.deadline)
+      const res = await rt.nodes.batcher(node).coordinatePut(store.name, { key, value, context, timestamp: rt.time.now() }, q.deadline)
       if (res.ok) return { set: res.value.siblings, own: ownClock(context, res.value.dot, res.value.siblings), coordinator: node, failures }
       const fatal = fatalItemError(res.error)
       if (fatal) throw fatal
@@ -154,7 +154,7 @@ function spread(
         hint(node)
         continue
       }
-      const merge = rt.nodes.batcher(node).merge(store.name, { key, siblings: written }, q.deadline)
+      const merge = rt.nodes.batcher(node).mergePut(store.name, { key, siblings: written }, q.deadline)
       rt.inFlight.track(node, store.name, key, written, merge)
       const sent = merge.then((res) => {
         if (res.ok) {

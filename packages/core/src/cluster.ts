@@ -66,6 +66,22 @@ export function storeDef(partial: Partial<StoreDef> & { name: string }): StoreDe
   return { ...STORE_DEFAULTS, ...partial }
 }
 
+/** Bounds of a cluster definition, checked by validateCluster. */
+export const CLUSTER_LIMITS = {
+  /** Most replicas per key (a store's n). */
+  maxReplicas: 16,
+  /** Highest sibling limit a store may set (Riak refuses at 100 by default; this is the ceiling of the setting). */
+  maxSiblingsCeiling: 1000,
+  /** Longest tombstone grace period, ms (one year). */
+  maxTombstoneGraceMs: 365 * 24 * 3600 * 1000,
+  /** Most nodes in one cluster. */
+  maxNodes: 1024,
+  /** Longest node URL, characters. */
+  maxUrlLength: 2048,
+  /** Most stores in one cluster. */
+  maxStores: 256,
+} as const
+
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/
 
 function fail(message: string): never {
@@ -82,7 +98,7 @@ export function validateStore(s: unknown, nodeCount: number): StoreDef {
   const d = s as Record<string, unknown>
   if (typeof d.name !== 'string' || !NAME.test(d.name)) fail(`store name must match ${NAME}: ${String(d.name)}`)
   const name = d.name
-  if (!isInt(d.n, 1, Math.min(nodeCount, 16))) fail(`store ${name}: n must be 1..${Math.min(nodeCount, 16)} (nodes that own partitions)`)
+  if (!isInt(d.n, 1, Math.min(nodeCount, CLUSTER_LIMITS.maxReplicas))) fail(`store ${name}: n must be 1..${Math.min(nodeCount, CLUSTER_LIMITS.maxReplicas)} (nodes that own partitions)`)
   const n = d.n
   if (!isInt(d.r, 1, n)) fail(`store ${name}: r must be 1..n`)
   if (!isInt(d.w, 1, n)) fail(`store ${name}: w must be 1..n`)
@@ -90,8 +106,8 @@ export function validateStore(s: unknown, nodeCount: number): StoreDef {
   if (!isInt(d.pw, 0, d.w)) fail(`store ${name}: pw must be 0..w`)
   if (d.conflict !== 'siblings' && d.conflict !== 'lww') fail(`store ${name}: conflict must be siblings or lww`)
   if (!isInt(d.maxValueBytes, 0, LIMITS.maxValueBytesCeiling)) fail(`store ${name}: maxValueBytes must be 0..${LIMITS.maxValueBytesCeiling}`)
-  if (!isInt(d.maxSiblings, 1, 1000)) fail(`store ${name}: maxSiblings must be 1..1000`)
-  if (!isInt(d.tombstoneGraceMs, 0, 365 * 24 * 3600 * 1000)) fail(`store ${name}: tombstoneGraceMs must be 0..1 year`)
+  if (!isInt(d.maxSiblings, 1, CLUSTER_LIMITS.maxSiblingsCeiling)) fail(`store ${name}: maxSiblings must be 1..${CLUSTER_LIMITS.maxSiblingsCeiling}`)
+  if (!isInt(d.tombstoneGraceMs, 0, CLUSTER_LIMITS.maxTombstoneGraceMs)) fail(`store ${name}: tombstoneGraceMs must be 0..1 year`)
   return d as unknown as StoreDef
 }
 
@@ -118,19 +134,19 @@ export function validateCluster(x: unknown): ClusterDef {
   if (!isInt(d.version, 1, Number.MAX_SAFE_INTEGER)) fail('version must be a positive integer')
   const q = d.partitions
   if (!isInt(q, 1, LIMITS.maxPartitions) || (q & (q - 1)) !== 0) fail(`partitions must be a power of two up to ${LIMITS.maxPartitions}`)
-  if (!Array.isArray(d.nodes) || d.nodes.length === 0 || d.nodes.length > 1024) fail('nodes must be a list of 1..1024 nodes')
+  if (!Array.isArray(d.nodes) || d.nodes.length === 0 || d.nodes.length > CLUSTER_LIMITS.maxNodes) fail(`nodes must be a list of 1..${CLUSTER_LIMITS.maxNodes} nodes`)
   const ids = new Set<string>()
   for (const n of d.nodes as unknown[]) {
     const node = n as Record<string, unknown>
     if (typeof node !== 'object' || node === null || typeof node.id !== 'string' || !NAME.test(node.id)) fail('every node needs an id matching ' + NAME)
-    if (typeof node.url !== 'string' || !/^[a-z][a-z0-9+.-]*:\/\/[^\s]+$/.test(node.url) || node.url.length > 2048) fail(`node ${node.id}: url must be like http://host:port`)
+    if (typeof node.url !== 'string' || !/^[a-z][a-z0-9+.-]*:\/\/[^\s]+$/.test(node.url) || node.url.length > CLUSTER_LIMITS.maxUrlLength) fail(`node ${node.id}: url must be like http://host:port`)
     if (node.zone !== undefined && (typeof node.zone !== 'string' || !NAME.test(node.zone))) fail(`node ${node.id}: zone must match ${NAME}`)
     if (ids.has(node.id)) fail(`node id ${node.id} appears twice`)
     ids.add(node.id)
   }
   if (!Array.isArray(d.assignment) || d.assignment.length !== q) fail(`assignment must list an owner for each of the ${q} partitions`)
   for (const owner of d.assignment as unknown[]) if (typeof owner !== 'string' || !ids.has(owner)) fail(`assignment names unknown node ${String(owner)}`)
-  if (!Array.isArray(d.stores) || d.stores.length > 256) fail('stores must be a list of at most 256 stores')
+  if (!Array.isArray(d.stores) || d.stores.length > CLUSTER_LIMITS.maxStores) fail(`stores must be a list of at most ${CLUSTER_LIMITS.maxStores} stores`)
   const names = new Set<string>()
   // Preference lists walk partition owners: a node that owns no partition is never a replica.
   const owners = new Set(d.assignment as string[]).size

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { type Dot, type VersionVector, compareDots, covers } from './clock.js'
-import { type CoordinateInput, type SiblingSet, type Version, coordinateIn, coordinatePut, isDeleted, lwwReduce, mergeSets, resolveSets, sameSet, setContext } from './versions.js'
+import { type CoordinateInput, type SiblingSet, type Version, coordinatedSet, supersede, isDeleted, lwwReduce, mergeSets, resolveSets, sameSet, setContext } from './versions.js'
 import { utf8 } from './bytes.js'
 
 /*
@@ -62,7 +62,7 @@ function simulate(ops: readonly Op[]): History {
       const r = at(op.at)
       const dot = { actor: `${r.name}${r.incarnation}`, counter: ++r.counter }
       const input = { value: op.tombstone ? null : utf8(`v${tick}`), context: op.blind ? {} : (contexts[op.client] as VersionVector), timestamp: tick++ }
-      const result = coordinatePut(r.set, input, dot)
+      const result = supersede(r.set, input, dot)
       puts.push({ stored: r.set, input, dot, result })
       acked.push(...result.filter((v) => compareDots(v.dot, dot) === 0))
       r.set = result
@@ -129,7 +129,7 @@ describe('mergeSets on sets from realistic histories', () => {
   })
 })
 
-describe('coordinatePut', () => {
+describe('supersede', () => {
   it('keeps exactly the stored versions the context does not cover, plus the new version', () => {
     fc.assert(
       fc.property(history(true), (ops) => {
@@ -146,10 +146,10 @@ describe('coordinatePut', () => {
   })
 
   it('turns a blind write into a sibling and collapses siblings under their joined context', () => {
-    const first = coordinatePut([], { value: utf8('x'), context: {}, timestamp: 1 }, { actor: 'a1', counter: 1 })
-    const both = coordinatePut(first, { value: utf8('y'), context: {}, timestamp: 2 }, { actor: 'a1', counter: 2 })
+    const first = supersede([], { value: utf8('x'), context: {}, timestamp: 1 }, { actor: 'a1', counter: 1 })
+    const both = supersede(first, { value: utf8('y'), context: {}, timestamp: 2 }, { actor: 'a1', counter: 2 })
     expect(dots(both)).toEqual(['a1:1', 'a1:2'])
-    const resolved = coordinatePut(both, { value: utf8('xy'), context: setContext(both), timestamp: 3 }, { actor: 'b1', counter: 1 })
+    const resolved = supersede(both, { value: utf8('xy'), context: setContext(both), timestamp: 3 }, { actor: 'b1', counter: 1 })
     expect(dots(resolved)).toEqual(['b1:1'])
     expect(sameSet(mergeSets(both, resolved), resolved)).toBe(true)
   })
@@ -211,12 +211,12 @@ describe('lwwReduce', () => {
 })
 
 describe('store modes', () => {
-  it('siblings mode is mergeSets and coordinatePut', () => {
+  it('siblings mode is mergeSets and supersede', () => {
     fc.assert(
       fc.property(history(true), fc.nat(), fc.nat(), (ops, i, j) => {
         const h = simulate(ops)
         expect(resolveSets('siblings', pick(h, i), pick(h, j))).toEqual(mergeSets(pick(h, i), pick(h, j)))
-        for (const { stored, input, dot, result } of h.puts) expect(coordinateIn('siblings', stored, input, dot)).toEqual(result)
+        for (const { stored, input, dot, result } of h.puts) expect(coordinatedSet('siblings', stored, input, dot)).toEqual(result)
       }),
       { numRuns: 100 },
     )
@@ -242,7 +242,7 @@ describe('store modes', () => {
     fc.assert(
       fc.property(siblings.filter((s) => s.length > 0), (stored) => {
         const dot = { actor: 'z9', counter: 1 }
-        const out = coordinateIn('lww', stored, { value: utf8('new'), context: setContext(stored), timestamp: 0 }, dot)
+        const out = coordinatedSet('lww', stored, { value: utf8('new'), context: setContext(stored), timestamp: 0 }, dot)
         expect(dots(out)).toEqual(['z9:1'])
         for (const v of stored) expect((out[0] as Version).timestamp).toBeGreaterThan(v.timestamp)
       }),
@@ -252,7 +252,7 @@ describe('store modes', () => {
 
   it('an lww blind write older than the stored version is dropped (lossy by design)', () => {
     const stored: Version[] = [{ dot: { actor: 'a1', counter: 1 }, context: {}, timestamp: 10, value: utf8('kept') }]
-    expect(coordinateIn('lww', stored, { value: utf8('lost'), context: {}, timestamp: 5 }, { actor: 'b1', counter: 1 })).toEqual(stored)
+    expect(coordinatedSet('lww', stored, { value: utf8('lost'), context: {}, timestamp: 5 }, { actor: 'b1', counter: 1 })).toEqual(stored)
   })
 })
 

@@ -1,3 +1,4 @@
+import type { ConflictMode } from './cluster.js'
 import { type Dot, type VersionVector, compareDots, covers, join, withDot } from './clock.js'
 
 /**
@@ -52,20 +53,17 @@ export function mergeSets(...sets: readonly SiblingSet[]): Version[] {
  * The coordinator's step of a put: the new version gets `dot`; stored versions
  * the writer's context covers are dropped; concurrent ones stay as siblings.
  */
-export function coordinatePut(stored: SiblingSet, input: CoordinateInput, dot: Dot): Version[] {
+export function supersede(stored: SiblingSet, input: CoordinateInput, dot: Dot): Version[] {
   const next: Version = { dot, context: input.context, timestamp: input.timestamp, value: input.value }
   return mergeSets(stored.filter((v) => !covers(input.context, v.dot)), [next])
 }
-
-/** How a store resolves concurrent versions. */
-export type MergeMode = 'siblings' | 'lww'
 
 /**
  * Merge sets under a store's mode. `lww` keeps the single greatest
  * (timestamp, dot) of the union, ignoring causality, which keeps the merge
  * associative; the coordinator makes a causal successor's timestamp larger.
  */
-export function resolveSets(mode: MergeMode, ...sets: readonly SiblingSet[]): Version[] {
+export function resolveSets(mode: ConflictMode, ...sets: readonly SiblingSet[]): Version[] {
   return mode === 'lww' ? lwwReduce(sets.flat()) : mergeSets(...sets)
 }
 
@@ -74,8 +72,8 @@ export function resolveSets(mode: MergeMode, ...sets: readonly SiblingSet[]): Ve
  * timestamp is raised above every version the writer saw, so a causal
  * successor wins even when the writer's clock lags.
  */
-export function coordinateIn(mode: MergeMode, stored: SiblingSet, input: CoordinateInput, dot: Dot): Version[] {
-  if (mode === 'siblings') return coordinatePut(stored, input, dot)
+export function coordinatedSet(mode: ConflictMode, stored: SiblingSet, input: CoordinateInput, dot: Dot): Version[] {
+  if (mode === 'siblings') return supersede(stored, input, dot)
   let timestamp = input.timestamp
   // Saturate at the largest timestamp a frame can carry: a successor of a version stamped
   // 2^53-1 could not be encoded, and every later write to the key would fail. At the top,

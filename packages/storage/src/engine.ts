@@ -5,7 +5,7 @@ import {
   type NodeHealth, type NodeProtocol, type ScanPage, type ScanRequest, type SiblingSet, type StoreBatch, type StoreBatchResults, type StoreDef,
   type StoredHint, type TombstoneRequest, type Version,
   BRANCHES, BRANCH_FANOUT, HASH_BYTES, HintBacklogFullError, InvalidInputError, KvorumError,
-  NoClusterError, Ring, StaleMetadataError, TooManySiblingsError, branchesOf, coordinateIn, decodeSet,
+  NoClusterError, Ring, StaleMetadataError, TooManySiblingsError, branchesOf, coordinatedSet, decodeSet,
   findStore, isDeleted, keyHash, partitionOfHash, resolveSets, sameSet, segmentOfHash,
   showKey, validateCluster,
 } from '@kvorum/core'
@@ -177,7 +177,7 @@ export class StorageEngine implements NodeProtocol {
     if (stale) return stale
     const set = this.rows.read(store.name, place, item.key)
     const dot = { actor: this.incarnation, counter: this.counter + 1 }
-    const next = coordinateIn(store.conflict, set, item, dot)
+    const next = coordinatedSet(store.conflict, set, item, dot)
     if (next.length > store.maxSiblings) return this.itemError(TooManySiblingsError.forKey(showKey(item.key), next.length, store.maxSiblings))
     this.counter++
     this.rows.write(store.name, place, item.key, next)

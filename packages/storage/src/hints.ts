@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3'
-import { type HintItem, type HintTarget, type MergeMode, type SiblingSet, type StoredHint, decodeSet, encodeSet, resolveSets } from '@kvorum/core'
+import { type HintItem, type HintTarget, type ConflictMode, type SiblingSet, type StoredHint, decodeSet, encodeSet, resolveSets } from '@kvorum/core'
 
 /**
  * Hints a node keeps for other nodes: one row per (target, store, key),
@@ -29,7 +29,7 @@ export class Hints {
   }
 
   /** Merge `item` into the hint already kept for its key; false when there is none. */
-  mergeInto(target: string, item: HintItem, mode: MergeMode): boolean {
+  mergeInto(target: string, item: HintItem, mode: ConflictMode): boolean {
     const existing = this.sql.get.get(target, item.store, item.key) as { id: number; data: Uint8Array } | undefined
     if (!existing) return false
     this.sql.update.run(encodeSet(resolveSets(mode, decodeSet(existing.data), item.siblings)), existing.id)
