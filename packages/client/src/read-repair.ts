@@ -1,4 +1,4 @@
-import { type ConflictMode, type SiblingSet, type StoreDef, resolveSets, sameSet } from '@kvorum/core'
+import { type ConflictMode, type SiblingSet, type StoreDef, KvorumError, resolveSets, sameSet } from '@kvorum/core'
 import { CHANNELS, publish } from './events.js'
 import type { Runtime } from './runtime.js'
 
@@ -47,6 +47,9 @@ export async function readRepair(
   rt.metrics.readRepairs += repair.length
   publish(CHANNELS.readRepair, () => ({ client: rt.client, store: store.name, nodes: repair }))
   const until = Math.max(deadline, rt.time.now() + rt.settings.requestTimeoutMs)
-  // A replica that cannot take the repair now gets it from the next read or from anti-entropy.
-  await Promise.all(repair.map((node) => rt.nodes.batcher(node).mergePut(store.name, { key, siblings: merged }, until).catch(() => undefined)))
+  // A replica that cannot take the repair now (a KvorumError: down, timed out, refused) gets it
+  // from the next read or from anti-entropy; anything else is a bug and reaches the background-error channel.
+  await Promise.all(repair.map((node) => rt.nodes.batcher(node).mergePut(store.name, { key, siblings: merged }, until).catch((e) => {
+    if (!(e instanceof KvorumError)) throw e
+  })))
 }
