@@ -88,6 +88,8 @@ async function client(cluster: SimCluster, network: Network, name: string): Prom
     timeoutMs: CLIENT_TIMING.timeoutMs,
     requestTimeoutMs: CLIENT_TIMING.requestTimeoutMs,
     detector: { probeIntervalMs: CLIENT_TIMING.probeIntervalMs },
+    // No idle polling: its timers would change every recorded seed's schedule.
+    pollIntervalMs: 0,
   })
 }
 

@@ -42,13 +42,12 @@ export class Kvorum {
     const settings = settingsOf(options)
     const metrics = new ClientMetrics()
     const background = new Background(this, time)
-    const view = new ClusterView(this, transport, cluster, options.resolveUrl, settings.requestTimeoutMs, background)
+    const view = new ClusterView(this, transport, cluster, options.resolveUrl, settings.requestTimeoutMs, background, time)
     const nodes = new NodePool(this, view, metrics, time, { ...options.batch, requestTimeoutMs: options.batch?.requestTimeoutMs ?? settings.requestTimeoutMs }, options.detector)
     this.#rt = { view, nodes, background, metrics, inFlight: new InFlightWrites(time), time, settings, client: this, state: { closed: false } }
     runtimes.set(this, this.#rt)
-    transport.onClusterVersion = (version) => {
-      if (version > view.cluster.version) view.refreshSoon()
-    }
+    transport.onClusterVersion = (version) => view.noteVersion(version)
+    view.startPolling(settings.pollIntervalMs)
   }
 
   /** The cluster definition this client works with (it moves forward as nodes report newer ones). */

@@ -1,7 +1,10 @@
-import { type ClusterDef, type NodeDef, Ring, StaleMetadataError, validateCluster } from '@kvorum/core'
+import { type ClusterDef, type NodeDef, type Time, type TimerHandle, Ring, StaleMetadataError, validateCluster } from '@kvorum/core'
 import type { Background } from './background.js'
 import { CHANNELS, publish } from './events.js'
 import type { NodeClient, Transport } from './transport.js'
+
+/** Least time between refreshes started because a node answered with an older definition, ms. */
+export const LAG_REFRESH_MS = 1000
 
 /** Stale-metadata retries of one operation before giving up. */
 export const MAX_REFRESH_RETRIES = 2
@@ -12,8 +15,10 @@ export const MAX_REFRESH_RETRIES = 2
  */
 export class ClusterView {
   private current: { cluster: ClusterDef; ring: Ring }
-  private refreshing: Promise<void> | null = null
+  private refreshing: Promise<string[]> | null = null
   private stopped = false
+  private poll: TimerHandle | undefined
+  private lastLagRefresh = -Infinity
   /** Definitions switched to after the first. */
   refreshes = 0
 
@@ -24,6 +29,7 @@ export class ClusterView {
     private readonly resolveUrl: ((node: NodeDef) => string) | undefined,
     private readonly requestTimeoutMs: number,
     private readonly background: Background,
+    private readonly time: Time,
   ) {
     this.current = { cluster, ring: new Ring(cluster) }
   }
@@ -48,22 +54,51 @@ export class ClusterView {
     return this.transport.node(this.node(id))
   }
 
-  /** Fetch the newest definition any node holds and switch to it (one fetch at a time). */
-  refresh(): Promise<void> {
+  /**
+   * Fetch every node's definition, switch to the newest, and hand it to each
+   * node that answered with an older one or none (a new, wiped or replaced
+   * node): nodes never talk to each other, so clients carry definitions.
+   * One refresh at a time. Returns the nodes the definition was pushed to.
+   */
+  refresh(): Promise<string[]> {
     if (this.refreshing) return this.refreshing
     this.refreshing = (async () => {
-      const answers = await Promise.allSettled(this.current.cluster.nodes.map((n) => this.nodeClient(n.id).getCluster({ timeoutMs: this.requestTimeoutMs })))
+      const nodes = this.current.cluster.nodes
+      const answers = await Promise.allSettled(nodes.map((n) => this.nodeClient(n.id).getCluster({ timeoutMs: this.requestTimeoutMs })))
       let best = this.current.cluster
       for (const a of answers) if (a.status === 'fulfilled' && a.value && a.value.version > best.version) best = validateCluster(a.value)
-      if (best !== this.current.cluster) {
-        this.current = { cluster: best, ring: new Ring(best) }
-        this.refreshes++
-        publish(CHANNELS.cluster, () => ({ client: this.client, version: best.version }))
-      }
+      if (best !== this.current.cluster) this.switchTo(best)
+      const lagging = nodes.filter((n, i) => {
+        const a = answers[i]
+        return a?.status === 'fulfilled' && (a.value === null || a.value.version < best.version) && best.nodes.some((b) => b.id === n.id)
+      })
+      const pushed = await Promise.allSettled(lagging.map((n) => this.nodeClient(n.id).putCluster({ timeoutMs: this.requestTimeoutMs }, best)))
+      return lagging.filter((_, i) => pushed[i]?.status === 'fulfilled').map((n) => n.id)
     })().finally(() => {
       this.refreshing = null
     })
     return this.refreshing
+  }
+
+  private switchTo(def: ClusterDef): void {
+    this.current = { cluster: def, ring: new Ring(def) }
+    this.refreshes++
+    publish(CHANNELS.cluster, () => ({ client: this.client, version: def.version }))
+  }
+
+  /**
+   * A node answered carrying its definition version: a newer one than ours
+   * means refresh; an older one (0: none at all) means it needs ours.
+   */
+  noteVersion(version: number): void {
+    const ours = this.current.cluster.version
+    if (version > ours) return this.refreshSoon()
+    // A node that stays behind (it refuses the push, or is restarted empty again) must not
+    // turn every answer into a refresh: carry the definition to laggards at most this often.
+    if (version < ours && this.time.now() - this.lastLagRefresh >= LAG_REFRESH_MS) {
+      this.lastLagRefresh = this.time.now()
+      this.refreshSoon()
+    }
   }
 
   /** Start a refresh in the background unless one runs (or the client closed). */
@@ -71,9 +106,24 @@ export class ClusterView {
     if (!this.refreshing && !this.stopped) this.background.run('cluster-refresh', this.refresh())
   }
 
+  /**
+   * Refresh every `intervalMs` (unref'd), so an idle client still learns of a
+   * new definition and still carries it to lagging nodes. 0 disables.
+   */
+  startPolling(intervalMs: number): void {
+    if (intervalMs <= 0 || this.stopped) return
+    const tick = () => {
+      if (this.stopped) return
+      this.refreshSoon()
+      this.poll = this.time.setTimeout(tick, intervalMs, true)
+    }
+    this.poll = this.time.setTimeout(tick, intervalMs, true)
+  }
+
   /** No more background refreshes (the client is closing). */
   stop(): void {
     this.stopped = true
+    this.time.clearTimeout(this.poll)
   }
 
   /**

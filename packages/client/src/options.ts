@@ -32,6 +32,12 @@ export interface ConnectOptions {
    * proxies, tests that route through a fault proxy). Default: the URL as given.
    */
   readonly resolveUrl?: ((node: NodeDef) => string) | undefined
+  /**
+   * Ms between fetches of the cluster definition while idle (a busy client
+   * learns of new versions from every answer). Each fetch also carries the
+   * definition to nodes that lag. 0 disables. Default 10,000.
+   */
+  readonly pollIntervalMs?: number | undefined
   /** Clock and timers. Default the real ones; the simulator passes virtual time. */
   readonly time?: Time | undefined
 }
@@ -42,6 +48,7 @@ export const CONNECT_DEFAULTS = {
   requestTimeoutMs: 1000,
   readFromAll: false,
   readSpeculateMs: 50,
+  pollIntervalMs: 10_000,
 } as const
 
 /** The settings the operation rounds read, with defaults applied. */
@@ -50,6 +57,7 @@ export interface Settings {
   readonly requestTimeoutMs: number
   readonly readFromAll: boolean
   readonly readSpeculateMs: number
+  readonly pollIntervalMs: number
 }
 
 export function settingsOf(options: ConnectOptions): Settings {
@@ -58,5 +66,6 @@ export function settingsOf(options: ConnectOptions): Settings {
     requestTimeoutMs: options.requestTimeoutMs ?? CONNECT_DEFAULTS.requestTimeoutMs,
     readFromAll: options.readFromAll ?? CONNECT_DEFAULTS.readFromAll,
     readSpeculateMs: options.readSpeculateMs ?? CONNECT_DEFAULTS.readSpeculateMs,
+    pollIntervalMs: options.pollIntervalMs ?? CONNECT_DEFAULTS.pollIntervalMs,
   }
 }
