@@ -1,3 +1,4 @@
+export * from './error-codes.js'
 export * from './errors.js'
 export * from './bytes.js'
 export * from './limits.js'
