@@ -6,8 +6,9 @@ import {
   HintBacklogFullError, IndeterminateWriteError, InternalError, InvalidInputError, KvorumError, LengthRequiredError, NoClusterError,
   NodeClosedError, NodeDownError, NodeError, NodeUnavailableError, OverloadedError, PayloadTooLargeError, QuorumNotMetError,
   RouteNotFoundError, StaleMetadataError, TimeoutError, TooManySiblingsError, UnauthorizedError, UnknownCodeError, UnknownStoreError,
-  UnsupportedMediaTypeError, UsageError, codeOf, errorFromItem, errorFromWire, isFatal, isRetryable, mayHaveApplied, statusOf,
+  UnsupportedMediaTypeError, UsageError,
 } from './errors.js'
+import { codeOf, errorFromItem, errorFromWire, isFatal, isRetryable, mayHaveApplied, statusOf } from './error-wire.js'
 
 /** One error of each code, made the way the party that raises it makes it. */
 const SAMPLES = {

@@ -1,4 +1,5 @@
-import { InvalidInputError, receivedError } from './errors.js'
+import { receivedError } from './error-wire.js'
+import { InvalidInputError } from './errors.js'
 import { Reader, Writer, readClock, readSet, sizeHint, writeClock, writeSet } from './codec.js'
 import { LIMITS } from './limits.js'
 import type { CoordinateItem, CoordinateResult, HintItem, ItemResult, KeySet, ScanPage, ScanRequest, StoreBatch, StoreBatchResults, StoredHint, TombstoneRequest } from './protocol.js'
