@@ -95,8 +95,9 @@ export function errorFromItem(item: ReceivedError): KvorumError {
 
 /**
  * The registry code of any failure: a code, an error or an item error. A code
- * this version does not know is KV_UNKNOWN_CODE; a throw without a string code
- * (a bug, a library's error) is KV_INTERNAL, as the node answers it.
+ * this version does not know (a newer node's, or a Node.js `ECONNRESET`) is
+ * KV_UNKNOWN_CODE; a throw without a string code (a bug) is KV_INTERNAL, as the
+ * node answers it.
  */
 export function codeOf(failure: unknown): ErrorCode {
   const code = typeof failure === 'string' ? failure : (failure as { code?: unknown } | null | undefined)?.code
