@@ -1,12 +1,7 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util'
-import { KvorumError } from '@kvorum/core'
+import { UsageError } from '@kvorum/core'
 
-/** A usage mistake: printed with the command's help, exit code 2. */
-export class UsageError extends KvorumError {
-  constructor(message: string) {
-    super('KV_USAGE', message)
-  }
-}
+export { UsageError }
 
 type Options = NonNullable<ParseArgsConfig['options']>
 

@@ -1,5 +1,5 @@
 import {
-  type ClusterDef, type NodeDef, type StoreDef, KvorumError, initialAssignment, storeDef, validateCluster,
+  type ClusterDef, type NodeDef, type StoreDef, ClusterExistsError, NodeUnavailableError, initialAssignment, storeDef, validateCluster,
 } from '@kvorum/core'
 import { HttpTransport } from '@kvorum/client'
 import { UsageError } from './args.js'
@@ -38,7 +38,7 @@ export async function initCluster(opts: InitOptions): Promise<ClusterDef> {
     for (const [i, url] of opts.urls.entries()) {
       const probe = transport.node({ id: `node${i}`, url })
       const health = await probe.health({ timeoutMs: 3000 }).catch((e: Error) => {
-        throw new KvorumError('KV_NODE_UNAVAILABLE', `${url} did not answer /health (${e.message}); is kvorum-node running there?`)
+        throw new NodeUnavailableError(url, `did not answer /health (${e.message}); is kvorum-node running there?`)
       })
       const zone = opts.zones?.[i]
       nodes.push(zone ? { id: health.id, url, zone } : { id: health.id, url })
@@ -47,7 +47,7 @@ export async function initCluster(opts: InitOptions): Promise<ClusterDef> {
     for (const node of nodes) {
       const held = await transport.node(node).getCluster({ timeoutMs: 3000 })
       if (held && JSON.stringify(held) !== JSON.stringify(def)) {
-        throw new KvorumError('KV_CLUSTER_EXISTS', `${node.url} already holds cluster version ${held.version} with different settings; change a cluster with the admin commands, not init`)
+        throw new ClusterExistsError(node.url, held.version)
       }
     }
     for (const node of nodes) await transport.node(node).putCluster({ timeoutMs: 3000 }, def)

@@ -1,5 +1,5 @@
 import { HttpTransport } from '@kvorum/client'
-import { type ClusterDef, KvorumError } from '@kvorum/core'
+import { type ClusterDef, BootstrapFailedError } from '@kvorum/core'
 import { parse, seedsFlag, tokenFlag } from './args.js'
 
 export const STATUS_HELP = `kvorum status --seeds URL [--token T] [--json]
@@ -26,7 +26,7 @@ export async function collectStatus(seeds: string[], token: { token?: string }):
       cluster = await transport.node({ id: 'seed', url }).getCluster({ timeoutMs: 2000 }).catch(() => null)
       if (cluster) break
     }
-    if (!cluster) throw new KvorumError('KV_BOOTSTRAP_FAILED', `no seed (${seeds.join(', ')}) answered with a cluster definition`)
+    if (!cluster) throw new BootstrapFailedError(`no seed (${seeds.join(', ')}) answered with a cluster definition`)
     const counts = new Map<string, number>()
     for (const owner of cluster.assignment) counts.set(owner, (counts.get(owner) ?? 0) + 1)
     const hints = new Map<string, { count: number; oldest: number }>()

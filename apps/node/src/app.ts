@@ -1,7 +1,7 @@
 import { Hono, type Context } from 'hono'
 import type { Logger } from 'pino'
 import {
-  InvalidInputError, KvorumError, LIMITS, NoClusterError, UnauthorizedError, decodeAcks, decodeCoordinate, decodeHints,
+  InvalidInputError, LIMITS, LengthRequiredError, NoClusterError, PayloadTooLargeError, UnauthorizedError, UnsupportedMediaTypeError, decodeAcks, decodeCoordinate, decodeHints,
   decodeKeySets, decodeKeys, decodeScanRequest, decodeTombstoneRequest, encodeAckResults, encodeCoordinateResults, encodeEncodedSetResults, encodeEncodedStoreBatchResults, decodeStoreBatch, encodeKeySets, encodeScanPage,
   encodeStoredHints, findStore, validateCluster,
 } from '@kvorum/core'
@@ -25,7 +25,7 @@ function int(text: string | undefined, what: string): number {
 
 async function body(c: Context): Promise<Uint8Array> {
   const type = c.req.header('content-type') ?? ''
-  if (!type.startsWith(BINARY)) throw new KvorumError('KV_UNSUPPORTED_MEDIA_TYPE', `send the body as ${BINARY}, not ${JSON.stringify(type)}`)
+  if (!type.startsWith(BINARY)) throw new UnsupportedMediaTypeError(BINARY, type)
   return new Uint8Array(await c.req.arrayBuffer())
 }
 
@@ -64,9 +64,9 @@ export function createApp({ engine, logger, token }: AppOptions) {
     const length = c.req.header('content-length')
     // In-process (app.request in tests) there is no socket and the body is already in memory.
     if (length === undefined && !(c.env as { incoming?: unknown } | undefined)?.incoming) return next()
-    if (length === undefined || c.req.header('transfer-encoding') !== undefined) throw new KvorumError('KV_LENGTH_REQUIRED', 'send a Content-Length header (chunked request bodies are not accepted)')
+    if (length === undefined || c.req.header('transfer-encoding') !== undefined) throw new LengthRequiredError()
     if (!/^\d{1,12}$/.test(length)) throw new InvalidInputError(`bad Content-Length ${JSON.stringify(length)}`)
-    if (Number(length) > LIMITS.maxFrameBytes) throw new KvorumError('KV_PAYLOAD_TOO_LARGE', `request body is over ${LIMITS.maxFrameBytes} bytes; send smaller batches`)
+    if (Number(length) > LIMITS.maxFrameBytes) throw new PayloadTooLargeError(LIMITS.maxFrameBytes)
     return next()
   })
 

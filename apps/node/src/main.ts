@@ -6,8 +6,10 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { RequestError, getRequestListener } from '@hono/node-server'
 import { type Logger, pino } from 'pino'
+import { InvalidInputError } from '@kvorum/core'
 import { StorageEngine } from '@kvorum/storage'
 import { createApp } from './app.js'
+import { errorResponse } from './errors.js'
 
 const USAGE = `kvorum-node: a Kvorum storage node
 
@@ -56,9 +58,9 @@ function options() {
  * a bare 400, so refuse it in the protocol's JSON like any other bad input.
  */
 function unbuiltRequest(e: unknown, logger: Logger): Response {
-  if (e instanceof RequestError) return Response.json({ code: 'KV_INVALID_INPUT', message: `malformed request: ${e.message}` }, { status: 400 })
-  logger.error({ err: e }, 'request failed')
-  return Response.json({ code: 'KV_INTERNAL', message: 'internal error; see the node log' }, { status: 500 })
+  if (!(e instanceof RequestError)) logger.error({ err: e }, 'request failed')
+  const { status, body } = errorResponse(e instanceof RequestError ? new InvalidInputError(`malformed request: ${e.message}`) : e)
+  return Response.json(body, { status })
 }
 
 function main(): void {

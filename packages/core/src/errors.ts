@@ -1,20 +1,27 @@
+import type { ErrorCode, WireError } from './error-codes.js'
+
 /**
  * Every error Kvorum raises on purpose is a KvorumError with a stable `code`
- * that callers and the wire protocol can switch on. Programmer errors are
- * assertions (plain `Error`), not codes.
+ * that callers and the wire protocol can switch on; each code has its own
+ * subclass below, and its status and retry semantics in ERROR_CODES.
+ * Programmer errors are assertions (plain `Error`), not codes.
  */
 export class KvorumError extends Error {
   /** Stable, machine-readable code, e.g. `KV_INVALID_INPUT`. */
-  readonly code: string
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  readonly code: ErrorCode
+  /** Prefer the code's own class (errorFromWire gives it); a plain KvorumError is only `instanceof KvorumError`. */
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options)
     this.code = code
     this.name = new.target.name
   }
-  toJSON(): { code: string; message: string } {
+  /** The error as it travels: a JSON error body, or a failed item of a batch. */
+  toJSON(): WireError {
     return { code: this.code, message: this.message }
   }
 }
+
+// The request is wrong.
 
 /** Bad input from a caller: wrong sizes, malformed frames, bad clocks. Nothing was changed. */
 export class InvalidInputError extends KvorumError {
@@ -23,27 +30,17 @@ export class InvalidInputError extends KvorumError {
   }
 }
 
+/** The request needs a token the caller did not present. */
+export class UnauthorizedError extends KvorumError {
+  constructor() {
+    super('KV_UNAUTHORIZED', 'missing or wrong token: pass the cluster token (Authorization: Bearer <token>)')
+  }
+}
+
 /** The store is not in the cluster definition this party holds. */
 export class UnknownStoreError extends KvorumError {
   constructor(store: string) {
     super('KV_UNKNOWN_STORE', `unknown store "${store}": create it in the cluster definition (kvorum cluster init --store ${store}:n=3,r=2,w=2)`)
-  }
-}
-
-/** A node was asked for a partition it does not hold under its (newer) cluster definition. */
-export class StaleMetadataError extends KvorumError {
-  /** The version of the cluster definition the node holds. */
-  readonly clusterVersion: number
-  constructor(message: string, clusterVersion: number) {
-    super('KV_STALE_METADATA', message)
-    this.clusterVersion = clusterVersion
-  }
-}
-
-/** A node that has not been given a cluster definition yet. */
-export class NoClusterError extends KvorumError {
-  constructor() {
-    super('KV_NO_CLUSTER', 'this node has no cluster definition yet: run `kvorum cluster init --nodes ...` against it')
   }
 }
 
@@ -57,6 +54,77 @@ export class TooManySiblingsError extends KvorumError {
   }
 }
 
+/** A request body over the node's frame limit. */
+export class PayloadTooLargeError extends KvorumError {
+  constructor(limitBytes: number) {
+    super('KV_PAYLOAD_TOO_LARGE', `request body is over ${limitBytes} bytes; send smaller batches`)
+  }
+}
+
+/** A request body without a Content-Length (the node refuses chunked bodies). */
+export class LengthRequiredError extends KvorumError {
+  constructor() {
+    super('KV_LENGTH_REQUIRED', 'send a Content-Length header (chunked request bodies are not accepted)')
+  }
+}
+
+/** A binary endpoint was sent a body of another content type. */
+export class UnsupportedMediaTypeError extends KvorumError {
+  constructor(expected: string, got: string) {
+    super('KV_UNSUPPORTED_MEDIA_TYPE', `send the body as ${expected}, not ${JSON.stringify(got)}`)
+  }
+}
+
+/** A cluster definition offered to a node that already holds that version or a newer one. */
+export class ClusterVersionConflictError extends KvorumError {
+  constructor(held: number, offered: number) {
+    super('KV_CLUSTER_VERSION_CONFLICT', `node holds cluster version ${held}; a new definition needs a higher version than that, got ${offered}`)
+  }
+}
+
+/** A node was asked for a partition it does not hold under its (newer) cluster definition. */
+export class StaleMetadataError extends KvorumError {
+  /** The version of the cluster definition the node holds. */
+  readonly clusterVersion: number
+  constructor(message: string, clusterVersion: number) {
+    super('KV_STALE_METADATA', message)
+    this.clusterVersion = clusterVersion
+  }
+  override toJSON(): WireError {
+    return { code: this.code, message: this.message, clusterVersion: this.clusterVersion }
+  }
+}
+
+// The node's state.
+
+/** A request for a route the node does not serve. */
+export class RouteNotFoundError extends KvorumError {
+  constructor(method: string, path: string) {
+    super('KV_NOT_FOUND', `no route ${method} ${path}`)
+  }
+}
+
+/** A node that has not been given a cluster definition yet. */
+export class NoClusterError extends KvorumError {
+  constructor() {
+    super('KV_NO_CLUSTER', 'this node has no cluster definition yet: run `kvorum cluster init --nodes ...` against it')
+  }
+}
+
+/** The node's write queue is full; the caller should back off and retry. */
+export class OverloadedError extends KvorumError {
+  constructor(limit: number) {
+    super('KV_OVERLOADED', `node write queue is full (${limit} requests); retry after a short pause`)
+  }
+}
+
+/** The node is shutting down: it refuses new work and answers what was queued with this. */
+export class NodeClosedError extends KvorumError {
+  constructor() {
+    super('KV_NODE_CLOSED', 'this node is shutting down')
+  }
+}
+
 /** A fallback node refused a hint because its backlog for that target is full. */
 export class HintBacklogFullError extends KvorumError {
   constructor(target: string, limit: number) {
@@ -64,17 +132,63 @@ export class HintBacklogFullError extends KvorumError {
   }
 }
 
-/** The request needs a token the caller did not present. */
-export class UnauthorizedError extends KvorumError {
-  constructor() {
-    super('KV_UNAUTHORIZED', 'missing or wrong token: pass the cluster token (Authorization: Bearer <token>)')
+/** The node's database was written by a newer format than this build reads; the node refuses to open it. */
+export class DataFormatError extends KvorumError {
+  constructor(format: number, supported: number) {
+    super('KV_DATA_FORMAT', `this database was written by a newer kvorum-node (format ${format}; this one reads up to ${supported}): run the newer version, or wipe the directory and let repair refill it`)
   }
 }
+
+/** The node failed while serving a request (a bug or an I/O failure; the node logs it). */
+export class InternalError extends KvorumError {
+  constructor(message = 'internal error; see the node log') {
+    super('KV_INTERNAL', message)
+  }
+}
+
+// Raised by the SDK about one node.
+
+/** A node or transport failure (connection refused, reset, bad answer). */
+export class NodeUnavailableError extends KvorumError {
+  /**
+   * The request may have reached the node before the connection failed (reset or
+   * closed while waiting for the answer), so a write may have applied. False when
+   * it surely did not (connection refused). Default false.
+   */
+  readonly mayHaveApplied: boolean
+  constructor(node: string, message: string, options?: { cause?: unknown; mayHaveApplied?: boolean }) {
+    super('KV_NODE_UNAVAILABLE', `${node}: ${message}`, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.mayHaveApplied = options?.mayHaveApplied ?? false
+  }
+}
+
+/** The SDK's failure detector holds the node down, so it was not asked. */
+export class NodeDownError extends KvorumError {
+  constructor(node: string) {
+    super('KV_NODE_DOWN', `${node}: marked down by the failure detector`)
+  }
+}
+
+/** A node failed without a stable code (an answer that is not `{code, message}`, or an error without a code). */
+export class NodeError extends KvorumError {
+  constructor(node: string, message: string) {
+    super('KV_NODE_ERROR', `${node}: ${message}`)
+  }
+}
+
+/** The SDK's queue for one node is full: the application sends faster than the node answers. */
+export class ClientOverloadedError extends KvorumError {
+  constructor(queued: number) {
+    super('KV_CLIENT_OVERLOADED', `${queued} operations already wait for this node; slow down or raise maxQueuedPerNode`)
+  }
+}
+
+// Raised by the SDK about a whole operation.
 
 /** One replica's failure, as carried by quorum errors. */
 export interface ReplicaFailure {
   readonly node: string
-  readonly code: string
+  readonly code: ErrorCode
   readonly message: string
 }
 
@@ -112,27 +226,44 @@ export class IndeterminateWriteError extends KvorumError {
   }
 }
 
-/** A node or transport failure (connection refused, reset, bad answer). */
-export class NodeUnavailableError extends KvorumError {
-  /**
-   * The request may have reached the node before the connection failed (reset or
-   * closed while waiting for the answer), so a write may have applied. False when
-   * it surely did not (connection refused). Default false.
-   */
-  readonly mayHaveApplied: boolean
-  constructor(node: string, message: string, options?: { cause?: unknown; mayHaveApplied?: boolean }) {
-    super('KV_NODE_UNAVAILABLE', `${node}: ${message}`, options?.cause === undefined ? undefined : { cause: options.cause })
-    this.mayHaveApplied = options?.mayHaveApplied ?? false
+/** No seed answered with a cluster definition. */
+export class BootstrapFailedError extends KvorumError {
+  constructor(message: string) {
+    super('KV_BOOTSTRAP_FAILED', message)
   }
 }
 
-/** Rebuild a typed error from a wire `{code, message}` body. */
-export function errorFromWire(body: { code: string; message: string; clusterVersion?: number }): KvorumError {
-  if (body.code === 'KV_STALE_METADATA') return new StaleMetadataError(body.message, body.clusterVersion ?? 0)
-  if (body.code === 'KV_TOO_MANY_SIBLINGS') return new TooManySiblingsError(body.message)
-  if (body.code === 'KV_INVALID_INPUT') return new InvalidInputError(body.message)
-  if (body.code === 'KV_UNKNOWN_STORE') return new KvorumError(body.code, body.message)
-  return new KvorumError(body.code, body.message)
+/** The SDK client was closed; it takes no more operations. */
+export class ClientClosedError extends KvorumError {
+  constructor() {
+    super('KV_CLOSED', 'this client is closed')
+  }
+}
+
+// Raised by the CLI.
+
+/** A usage mistake on the command line: printed with the command's help, exit code 2. */
+export class UsageError extends KvorumError {
+  constructor(message: string) {
+    super('KV_USAGE', message)
+  }
+}
+
+/** `cluster init` met a node that already holds a different cluster definition. */
+export class ClusterExistsError extends KvorumError {
+  constructor(url: string, version: number) {
+    super('KV_CLUSTER_EXISTS', `${url} already holds cluster version ${version} with different settings; change a cluster with the admin commands, not init`)
+  }
+}
+
+/**
+ * An error whose code this version does not know, as a newer node may send.
+ * Its code is KV_UNKNOWN_CODE and its message starts with the code that was sent.
+ */
+export class UnknownCodeError extends KvorumError {
+  constructor(sentCode: string, message: string) {
+    super('KV_UNKNOWN_CODE', `${sentCode}: ${message}`)
+  }
 }
 
 /** Throw a programmer error when an invariant does not hold. */

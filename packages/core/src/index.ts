@@ -1,4 +1,6 @@
+export * from './error-codes.js'
 export * from './errors.js'
+export * from './error-wire.js'
 export * from './bytes.js'
 export * from './limits.js'
 export * from './cluster.js'

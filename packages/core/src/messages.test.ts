@@ -7,6 +7,7 @@ import { type VersionVector } from './clock.js'
 import { type Version } from './versions.js'
 import type { CoordinateItem, ItemResult, KeySet } from './protocol.js'
 import { InvalidInputError } from './errors.js'
+import { ALL_ERROR_CODES } from './error-codes.js'
 import { LIMITS } from './limits.js'
 
 const actor = fc.oneof(fc.constantFrom('a1', 'b2', 'c3'), fc.stringMatching(/^[0-9a-z-]{1,64}$/))
@@ -23,7 +24,7 @@ const batch = <T>(item: fc.Arbitrary<T>): fc.Arbitrary<T[]> => fc.array(item, { 
 const store = fc.stringMatching(/^[A-Za-z0-9_.-]{1,64}$/)
 const keySet: fc.Arbitrary<KeySet> = fc.record({ key, siblings: set })
 const itemError = fc.record(
-  { code: fc.stringMatching(/^KV_[A-Z_]{1,20}$/), message: fc.string({ maxLength: 200, unit: 'grapheme' }), clusterVersion: fc.integer({ min: 1, max: 1e9 }) },
+  { code: fc.constantFrom(...ALL_ERROR_CODES), message: fc.string({ maxLength: 200, unit: 'grapheme' }), clusterVersion: fc.integer({ min: 1, max: 1e9 }) },
   { requiredKeys: ['code', 'message'] },
 )
 const result = <T>(ok: fc.Arbitrary<T>): fc.Arbitrary<ItemResult<T>> =>
@@ -177,6 +178,11 @@ describe('limits', () => {
   it('an item error keeps its code, message and cluster version', () => {
     const results: ItemResult<null>[] = [{ ok: true, value: null }, { ok: false, error: { code: 'KV_STALE_METADATA', message: 'moved', clusterVersion: 7 } }]
     expect(m.decodeAckResults(m.encodeAckResults(results))).toEqual(results)
+  })
+
+  it('an item error with a code this version does not know decodes as KV_UNKNOWN_CODE, naming the code it was sent', () => {
+    const sent = frame((w) => w.uint(1).byte(1).string('KV_FROM_A_NEWER_NODE').string('later').uint(0))
+    expect(m.decodeAckResults(sent)).toEqual([{ ok: false, error: { code: 'KV_UNKNOWN_CODE', message: 'KV_FROM_A_NEWER_NODE: later' } }])
   })
 })
 

@@ -1,3 +1,4 @@
+import { receivedError } from './error-wire.js'
 import { InvalidInputError } from './errors.js'
 import { Reader, Writer, readClock, readSet, sizeHint, writeClock, writeSet } from './codec.js'
 import { LIMITS } from './limits.js'
@@ -172,7 +173,7 @@ function readItem<T>(r: Reader, value: (r: Reader) => T): ItemResult<T> {
   const code = r.string(64, 'error code')
   const message = r.string(4096, 'error message')
   const clusterVersion = r.uint()
-  return { ok: false, error: clusterVersion > 0 ? { code, message, clusterVersion } : { code, message } }
+  return { ok: false, error: receivedError(clusterVersion > 0 ? { code, message, clusterVersion } : { code, message }) }
 }
 
 function writeSetResults(w: Writer, results: readonly ItemResult<SiblingSet>[]): void {

@@ -1,14 +1,10 @@
 import type { ClusterDef } from './cluster.js'
+import type { WireError } from './error-codes.js'
 import type { Dot, VersionVector } from './clock.js'
 import type { SiblingSet } from './versions.js'
 
-/** A per-item failure inside a batch, as `{code, message}`. */
-export interface ItemError {
-  readonly code: string
-  readonly message: string
-  /** For KV_STALE_METADATA: the cluster version the node holds. */
-  readonly clusterVersion?: number
-}
+/** A per-item failure inside a batch, as `{code, message}`: the wire form of an error. */
+export type ItemError = WireError
 
 /** The outcome of one item of a batch. */
 export type ItemResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: ItemError }

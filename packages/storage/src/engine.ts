@@ -4,6 +4,7 @@ import {
   type ClusterDef, type CoordinateItem, type CoordinateResult, type HintItem, type HintTarget, type ItemResult, type KeySet,
   type NodeHealth, type NodeProtocol, type ScanPage, type ScanRequest, type SiblingSet, type StoreBatch, type StoreBatchResults, type StoreDef,
   type StoredHint, type TombstoneRequest, type Version,
+  ClusterVersionConflictError, NodeClosedError,
   BRANCHES, BRANCH_FANOUT, HASH_BYTES, HintBacklogFullError, InvalidInputError, KvorumError,
   NoClusterError, Ring, StaleMetadataError, TooManySiblingsError, branchesOf, coordinatedSet, decodeSet,
   findStore, isDeleted, keyHash, partitionOfHash, resolveSets, sameSet, segmentOfHash,
@@ -134,7 +135,7 @@ export class StorageEngine implements NodeProtocol {
 
   /** Writes after close() would run their group commit on a closed database, outside any caller's reach. */
   private requireOpen(): void {
-    if (this.closed) throw new KvorumError('KV_NODE_CLOSED', 'this node is shutting down')
+    if (this.closed) throw new NodeClosedError()
   }
 
   private requireCluster(): { cluster: ClusterDef; ring: Ring } {
@@ -389,7 +390,7 @@ export class StorageEngine implements NodeProtocol {
     const valid = validateCluster(def)
     const current = this.cluster?.version ?? 0
     if (valid.version < current || (valid.version === current && JSON.stringify(valid) !== JSON.stringify(this.cluster))) {
-      throw new KvorumError('KV_CLUSTER_VERSION_CONFLICT', `node holds cluster version ${current}; a new definition needs a higher version than that, got ${valid.version}`)
+      throw new ClusterVersionConflictError(current, valid.version)
     }
     if (this.cluster && valid.partitions !== this.cluster.partitions) throw new InvalidInputError(`the partition count is fixed at ${this.cluster.partitions}; got ${valid.partitions}`)
     await this.writes.submit(() => this.sql.putMeta.run('cluster', JSON.stringify(valid)))

@@ -1,17 +1,10 @@
 import type Database from 'better-sqlite3'
-import { KvorumError } from '@kvorum/core'
+import { OverloadedError } from '@kvorum/core'
 
 interface Job {
   readonly run: () => unknown
   readonly resolve: (value: unknown) => void
   readonly reject: (error: unknown) => void
-}
-
-/** The write queue is full; the caller should back off and retry. */
-export class OverloadedError extends KvorumError {
-  constructor(limit: number) {
-    super('KV_OVERLOADED', `node write queue is full (${limit} requests); retry after a short pause`)
-  }
 }
 
 /**

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3'
-import { KvorumError } from '@kvorum/core'
+import { DataFormatError } from '@kvorum/core'
 
 /** How hard a commit tries to reach the disk. */
 export type Durability = 'normal' | 'full'
@@ -18,7 +18,7 @@ export const FORMAT = 1
 
 export function applySchema(db: Database.Database, durability: Durability): void {
   const format = db.pragma('user_version', { simple: true }) as number
-  if (format > FORMAT) throw new KvorumError('KV_DATA_FORMAT', `this database was written by a newer kvorum-node (format ${format}; this one reads up to ${FORMAT}): run the newer version, or wipe the directory and let repair refill it`)
+  if (format > FORMAT) throw new DataFormatError(format, FORMAT)
   db.pragma('journal_mode = WAL')
   db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`)
   db.pragma('busy_timeout = 5000')

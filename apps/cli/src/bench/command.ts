@@ -9,6 +9,7 @@ import { type LocalNode, startNodes, stopNodes } from '../local-cluster.js'
 import { Progress } from '../progress.js'
 import { type Ceilings, CeilingRig } from './ceilings.js'
 import { type WorkloadName, type WorkloadResult, load, runWorkload } from './workload.js'
+import type { BenchConfig } from './config.js'
 import { printReport, reportJson } from './report.js'
 
 export const BENCH_HELP = `kvorum bench [--workload A|B|C|update] [--concurrency 64] [--duration 10] [--records 10000]
@@ -18,16 +19,6 @@ export const BENCH_HELP = `kvorum bench [--workload A|B|C|update] [--concurrency
   machine's ceilings in the same run (no-op HTTP fan-out in slices between slices of the workload, one no-op
   round trip, raw SQLite) and reports ratios.
   Exits 1 when any operation failed or an acknowledged increment was lost.`
-
-export interface BenchConfig {
-  workload: WorkloadName
-  concurrency: number
-  seconds: number
-  records: number
-  valueBytes: number
-  durability: 'normal' | 'full'
-  conflict: 'siblings' | 'lww'
-}
 
 function config(values: Record<string, string | boolean | undefined>): BenchConfig {
   const workload = (values.workload as string | undefined) ?? 'A'

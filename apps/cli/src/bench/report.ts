@@ -1,6 +1,6 @@
 import type { MetricsSnapshot } from '@kvorum/client'
 import type { Ceilings } from './ceilings.js'
-import type { BenchConfig } from './command.js'
+import type { BenchConfig } from './config.js'
 import type { WorkloadResult } from './workload.js'
 
 /** The benchmark's result as one JSON document. */

@@ -1,0 +1,12 @@
+import type { WorkloadName } from './workload.js'
+
+/** One benchmark run's settings, as parsed from the command line and echoed in the report. */
+export interface BenchConfig {
+  workload: WorkloadName
+  concurrency: number
+  seconds: number
+  records: number
+  valueBytes: number
+  durability: 'normal' | 'full'
+  conflict: 'siblings' | 'lww'
+}
