@@ -1,4 +1,4 @@
-import { type CoordinateItem, type CoordinateResult, type HintItem, type ItemResult, type KeySet, type SiblingSet, type Time, KvorumError, assert } from '@kvorum/core'
+import { type CoordinateItem, type CoordinateResult, type HintItem, type ItemResult, type KeySet, type SiblingSet, type Time, ClientOverloadedError, assert } from '@kvorum/core'
 import { HintLane, type Lane, type Pending, StoreLane } from './lanes.js'
 import type { NodeClient } from './transport.js'
 
@@ -104,7 +104,7 @@ export class NodeBatcher {
 
   private enqueue<I, R>(push: (p: Pending<I, R>) => void, item: I, deadline: number): Promise<R> {
     if (this.queued >= this.maxQueued) {
-      return Promise.reject(new KvorumError('KV_CLIENT_OVERLOADED', `${this.queued} operations already wait for node ${this.node}; slow down or raise batch.maxQueuedPerNode`))
+      return Promise.reject(new ClientOverloadedError(this.queued))
     }
     return new Promise<R>((resolve, reject) => {
       push({ item, deadline, resolve, reject })

@@ -1,4 +1,4 @@
-import { type ClusterDef, type NodeDef, type Ring, KvorumError, findStore, realTime, validateCluster } from '@kvorum/core'
+import { type ClusterDef, type NodeDef, type Ring, BootstrapFailedError, ClientClosedError, InvalidInputError, findStore, realTime, validateCluster } from '@kvorum/core'
 import { AntiEntropy, type RepairOptions, type RepairReport } from './anti-entropy.js'
 import { Background } from './background.js'
 import { ClusterView } from './cluster-view.js'
@@ -62,7 +62,7 @@ export class Kvorum {
 
   /** A typed handle on a store of the cluster. */
   store<T = Uint8Array>(name: string, options: StoreOptions<T> = {}): Store<T> {
-    if (this.#rt.state.closed) throw new KvorumError('KV_CLOSED', 'this client is closed: connect again to use a store')
+    if (this.#rt.state.closed) throw new ClientClosedError()
     findStore(this.#rt.view.cluster, name)
     return new Store<T>(this.#rt, name, options)
   }
@@ -109,7 +109,7 @@ export class Kvorum {
 
 /** Bootstrap from any seed: fetch the cluster definition and return a connected client. */
 export async function connect(options: ConnectOptions): Promise<Kvorum> {
-  if (options.seeds.length === 0) throw new KvorumError('KV_INVALID_INPUT', 'connect needs at least one seed URL')
+  if (options.seeds.length === 0) throw new InvalidInputError('connect needs at least one seed URL')
   const transport = options.transport ?? new HttpTransport(options.token ? { token: options.token } : {})
   const errors: string[] = []
   for (const seed of options.seeds) {
@@ -123,5 +123,5 @@ export async function connect(options: ConnectOptions): Promise<Kvorum> {
     }
   }
   await transport.close()
-  throw new KvorumError('KV_BOOTSTRAP_FAILED', `could not fetch the cluster definition from any seed: ${errors.join('; ')}`)
+  throw new BootstrapFailedError(`could not fetch the cluster definition from any seed: ${errors.join('; ')}`)
 }

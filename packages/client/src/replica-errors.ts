@@ -1,13 +1,11 @@
-import {
-  type ItemError, type ReplicaFailure, InvalidInputError, KvorumError, NodeUnavailableError, StaleMetadataError, TimeoutError,
-  TooManySiblingsError,
-} from '@kvorum/core'
+import { type ReplicaFailure, type WireError, KvorumError, errorFromItem, isFatal } from '@kvorum/core'
 
 /**
- * How the rounds classify what a replica answered: which failures end an
- * operation at once (asking another replica cannot help), and which may have
- * applied a write. Plain functions of the error, no I/O.
+ * How the rounds classify what a replica answered. The decisions come from
+ * core's error registry (ERROR_CODES: fatal, mayHaveApplied), so a new code
+ * is classified where it is declared; these are the rounds' shapes of it.
  */
+export { isFatal, mayHaveApplied } from '@kvorum/core'
 
 /** A replica's failure as quorum errors carry it. */
 export function failureOf(node: string, e: unknown): ReplicaFailure {
@@ -15,26 +13,7 @@ export function failureOf(node: string, e: unknown): ReplicaFailure {
   return { node, code: 'KV_NODE_ERROR', message: String((e as Error)?.message ?? e) }
 }
 
-/** The error of an item that means the request itself is wrong (retrying elsewhere will not help), or null. */
-export function fatalItemError(error: ItemError): KvorumError | null {
-  switch (error.code) {
-    case 'KV_STALE_METADATA':
-      return new StaleMetadataError(error.message, error.clusterVersion ?? 0)
-    case 'KV_TOO_MANY_SIBLINGS':
-      return new TooManySiblingsError(error.message)
-    case 'KV_INVALID_INPUT':
-      return new InvalidInputError(error.message)
-    default:
-      return null
-  }
-}
-
-/** True when a thrown request error means the request itself is wrong. */
-export function isFatal(e: unknown): boolean {
-  return e instanceof StaleMetadataError || e instanceof InvalidInputError || e instanceof TooManySiblingsError || (e instanceof KvorumError && e.code === 'KV_UNKNOWN_STORE')
-}
-
-/** True when a failed request may still have been applied by the node. */
-export function mayHaveApplied(e: unknown): boolean {
-  return e instanceof TimeoutError || (e instanceof NodeUnavailableError && e.mayHaveApplied)
+/** The error of an item that means the request itself is wrong (retrying elsewhere cannot help), or null. */
+export function fatalItemError(error: WireError): KvorumError | null {
+  return isFatal(error.code) ? errorFromItem(error) : null
 }

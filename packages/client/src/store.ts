@@ -1,5 +1,5 @@
 import {
-  type SiblingSet, type StoreDef, type VersionVector, InvalidInputError, KvorumError, LIMITS, bytesEqual, decodeContext, encodeContext, findStore,
+  type SiblingSet, type StoreDef, type VersionVector, ClientClosedError, InvalidInputError, KvorumError, LIMITS, bytesEqual, decodeContext, encodeContext, findStore,
   keyBytes, setContext,
 } from '@kvorum/core'
 import { type Codec, type CodecName, codecFor } from './codecs.js'
@@ -79,7 +79,7 @@ export class Store<T> {
 
   /** Start a call: refuse it on a closed client, and fix its deadline. */
   private begin(call: CallOptions): Deadline {
-    if (this.rt.state.closed) throw new KvorumError('KV_CLOSED', 'this client is closed: connect again to use the store')
+    if (this.rt.state.closed) throw new ClientClosedError()
     const timeoutMs = call.timeoutMs ?? this.options.timeoutMs ?? this.rt.settings.timeoutMs
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new InvalidInputError(`timeoutMs must be a positive number of ms, got ${timeoutMs}`)
     return { deadline: this.rt.time.now() + timeoutMs, timeoutMs }

@@ -1,5 +1,5 @@
 import {
-  type Dot, type HintItem, type ReplicaFailure, type SiblingSet, type StoreDef, type VersionVector, IndeterminateWriteError, KvorumError,
+  type Dot, type HintItem, type KvorumError, type ReplicaFailure, type SiblingSet, type StoreDef, type VersionVector, IndeterminateWriteError, NodeDownError, errorFromItem,
   QuorumNotMetError, TimeoutError, covers, showKey, withDot,
 } from '@kvorum/core'
 import { CHANNELS, publish } from './events.js'
@@ -136,7 +136,7 @@ function spread(
       used.add(fallback)
       tracker.expect(false)
       const sent = rt.nodes.batcher(fallback).hint(target, item(), q.deadline).then((res) => {
-        if (!res.ok) throw new KvorumError(res.error.code, res.error.message)
+        if (!res.ok) throw errorFromItem(res.error)
         rt.metrics.hintsWritten++
         publish(CHANNELS.hint, () => ({ client: rt.client, store: store.name, target, holder: fallback }))
         tracker.ack(false)
@@ -150,7 +150,7 @@ function spread(
     for (const node of primaries) {
       if (node === c.coordinator) continue
       if (!rt.nodes.isUp(node)) {
-        tracker.fail(true, { node, code: 'KV_NODE_DOWN', message: 'marked down by the failure detector' })
+        tracker.fail(true, failureOf(node, new NodeDownError(node)))
         hint(node)
         continue
       }
@@ -176,7 +176,7 @@ function spread(
 
 async function parkHint(rt: Runtime, holder: string, target: string, item: HintItem, deadline: number): Promise<void> {
   const res = await rt.nodes.batcher(holder).hint(target, item, Math.max(deadline, rt.time.now() + rt.settings.requestTimeoutMs))
-  if (!res.ok) throw new KvorumError(res.error.code, `parking a hint for ${target} on ${holder}: ${res.error.message}`)
+  if (!res.ok) throw errorFromItem(res.error)
   rt.metrics.hintsWritten++
   publish(CHANNELS.hint, () => ({ client: rt.client, store: item.store, target, holder }))
 }

@@ -236,7 +236,7 @@ export class BootstrapFailedError extends KvorumError {
 /** The SDK client was closed; it takes no more operations. */
 export class ClientClosedError extends KvorumError {
   constructor() {
-    super('KV_CLOSED', 'this client is closed')
+    super('KV_CLOSED', 'this client is closed: connect again to use it')
   }
 }
 
