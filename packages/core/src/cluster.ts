@@ -90,7 +90,7 @@ export function validateStore(s: unknown, nodeCount: number): StoreDef {
   if (!isInt(d.pw, 0, d.w)) fail(`store ${name}: pw must be 0..w`)
   if (d.conflict !== 'siblings' && d.conflict !== 'lww') fail(`store ${name}: conflict must be siblings or lww`)
   if (!isInt(d.maxValueBytes, 0, LIMITS.maxValueBytesCeiling)) fail(`store ${name}: maxValueBytes must be 0..${LIMITS.maxValueBytesCeiling}`)
-  if (!isInt(d.maxSiblings, 1, 1000)) fail(`store ${name}: maxSiblings must be 1..1000`)
+  if (!isInt(d.maxSiblings, 1, LIMITS.maxSiblingsCeiling)) fail(`store ${name}: maxSiblings must be 1..${LIMITS.maxSiblingsCeiling}`)
   if (!isInt(d.tombstoneGraceMs, 0, 365 * 24 * 3600 * 1000)) fail(`store ${name}: tombstoneGraceMs must be 0..1 year`)
   return d as unknown as StoreDef
 }
