@@ -1,4 +1,4 @@
-import { type NodeDef, type NodeProtocol, NodeUnavailableError } from '@kvorum/core'
+import { type NodeDef, type NodeProtocol, type Op, NodeUnavailableError, ROUTES } from '@kvorum/core'
 import type { NodeClient, RequestOptions, Transport } from './transport.js'
 
 /**
@@ -24,7 +24,7 @@ export class MemoryTransport implements Transport {
   }
 
   node(def: NodeDef): NodeClient {
-    const call = (op: keyof NodeProtocol) => async (opts: RequestOptions, ...args: unknown[]) => {
+    const call = (op: Op) => async (opts: RequestOptions, ...args: unknown[]) => {
       const run = async () => {
         if (this.unreachable.has(def.id)) throw new NodeUnavailableError(def.id, 'unreachable (in-memory transport)')
         const impl = this.nodes.get(def.id)
@@ -36,8 +36,8 @@ export class MemoryTransport implements Transport {
       }
       return this.intercept(def.id, op, opts, run)
     }
-    const ops: (keyof NodeProtocol)[] = ['coordinatePut', 'mergePut', 'get', 'batch', 'putHints', 'listHints', 'deleteHints', 'hintTargets', 'merkleRoots', 'merkleBranches', 'merkleLeaves', 'scan', 'listTombstones', 'reap', 'getCluster', 'putCluster', 'health']
-    return Object.fromEntries(ops.map((op) => [op, call(op)])) as unknown as NodeClient
+    // The operations are the route table's, so this face offers exactly what the HTTP face does.
+    return Object.fromEntries(Object.keys(ROUTES).map((op) => [op, call(op as Op)])) as unknown as NodeClient
   }
 
   async close(): Promise<void> {}
