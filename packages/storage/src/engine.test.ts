@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { covers, setContext, toHex, utf8 } from '@kvorum/core'
 import { StorageEngine } from './engine.js'
-import { type EngineFactory, engineSuite, ok, singleNodeCluster, values } from './engine.case.js'
+import { type EngineFactory, coordinatePut, engineSuite, ok, singleNodeCluster, values } from './engine.case.js'
 import { engineUpkeepSuite } from './engine-upkeep.case.js'
 
 let dir = ''
@@ -39,7 +39,7 @@ describe('StorageEngine on a file, reopened', () => {
     const path = join(dir, 'reopen.db')
     const first = open(path)
     await first.putCluster(singleNodeCluster())
-    await first.coordinatePut('kv', keys.map((key, i) => ({ key, value: i % 5 === 0 ? null : utf8(`v${i}`), context: {}, timestamp: 1 })))
+    await coordinatePut(first, 'kv', keys.map((key, i) => ({ key, value: i % 5 === 0 ? null : utf8(`v${i}`), context: {}, timestamp: 1 })))
     const before = await first.get('kv', keys)
     const rootsBefore = toHex(await first.merkleRoots('kv'))
     const oldIncarnation = first.incarnation
@@ -53,7 +53,7 @@ describe('StorageEngine on a file, reopened', () => {
 
     // A write after the reopen gets a dot the old context cannot cover.
     const oldContext = setContext(ok(before[1]))
-    const [res] = await second.coordinatePut('kv', [{ key: keys[1] as Uint8Array, value: utf8('later'), context: {}, timestamp: 2 }])
+    const [res] = await coordinatePut(second, 'kv', [{ key: keys[1] as Uint8Array, value: utf8('later'), context: {}, timestamp: 2 }])
     const { dot, siblings } = ok(res)
     expect(dot.actor).toBe(second.incarnation)
     expect(covers(oldContext, dot)).toBe(false)
@@ -64,7 +64,7 @@ describe('StorageEngine on a file, reopened', () => {
     const path = join(dir, 'queued.db')
     const first = open(path)
     await first.putCluster(singleNodeCluster())
-    const pending = first.coordinatePut('kv', [{ key: utf8('queued'), value: utf8('yes'), context: {}, timestamp: 1 }])
+    const pending = coordinatePut(first, 'kv', [{ key: utf8('queued'), value: utf8('yes'), context: {}, timestamp: 1 }])
     expect(first.queueDepth).toBe(1)
     first.close()
     expect(values(ok((await pending)[0]).siblings)).toEqual(['yes'])
