@@ -71,4 +71,44 @@ describe('StorageEngine on a file, reopened', () => {
     const second = open(path)
     expect(values(ok((await second.get('kv', [utf8('queued')]))[0]))).toEqual(['yes'])
   })
+
+  it('abandon() is a crash: queued writes are never applied nor answered, committed ones stay, and the next open rebuilds the leaves', async () => {
+    const path = join(dir, 'abandoned.db')
+    const first = open(path)
+    await first.putCluster(singleNodeCluster())
+    await coordinatePut(first, 'kv', [{ key: utf8('kept'), value: utf8('committed'), context: {}, timestamp: 1 }])
+    const roots = toHex(await first.merkleRoots('kv'))
+    let answered = false
+    void coordinatePut(first, 'kv', [{ key: utf8('lost'), value: utf8('queued'), context: {}, timestamp: 1 }]).finally(() => (answered = true))
+    expect(first.abandon()).toBe(1)
+    expect(first.abandon()).toBe(0)
+    await expect(first.get('kv', [utf8('kept')])).rejects.toMatchObject({ code: 'KV_NODE_CLOSED' })
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(answered).toBe(false)
+
+    const second = open(path)
+    // No snapshot was written at the crash: the leaves come from the rows.
+    expect(second.leavesOpened.rebuilt).toBe(true)
+    expect(toHex(await second.merkleRoots('kv'))).toBe(roots)
+    const [kept, lost] = await second.get('kv', [utf8('kept'), utf8('lost')])
+    expect(values(ok(kept))).toEqual(['committed'])
+    expect(ok(lost)).toEqual([])
+  })
+
+  it('takes its incarnation from the incarnationId option, a new one at every open', async () => {
+    const ids = ['first-id', 'second-id']
+    const path = join(dir, 'incarnations.db')
+    const first = new StorageEngine({ path, nodeId: 'n1', incarnationId: () => ids.shift() ?? 'none' })
+    opened.push(first)
+    await first.putCluster(singleNodeCluster())
+    const [res] = await coordinatePut(first, 'kv', [{ key: utf8('k'), value: utf8('v'), context: {}, timestamp: 1 }])
+    expect(ok(res).dot.actor).toBe('first-id')
+    expect((await first.health()).incarnation).toBe('first-id')
+    first.close()
+    const second = new StorageEngine({ path, nodeId: 'n1', incarnationId: () => ids.shift() ?? 'none' })
+    opened.push(second)
+    expect(second.incarnation).toBe('second-id')
+    // By default: 6 random bytes in hex, different at each open.
+    expect(open(':memory:').incarnation).toMatch(/^[0-9a-f]{12}$/)
+  })
 })
