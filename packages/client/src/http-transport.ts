@@ -45,7 +45,11 @@ export class HttpTransport implements Transport {
   private readonly clients = new Map<string, NodeClient>()
   onClusterVersion?: (version: number, node: NodeDef) => void
 
-  constructor(private readonly options: HttpTransportOptions = {}) {}
+  private readonly exchange: (def: NodeDef, req: HttpExchange) => Promise<HttpAnswer>
+
+  constructor(private readonly options: HttpTransportOptions = {}) {
+    this.exchange = options.exchange ?? ((def, req) => this.undici(def, req))
+  }
 
   node(def: NodeDef): NodeClient {
     const key = `${def.id}@${def.url}`
@@ -97,7 +101,7 @@ export class HttpTransport implements Transport {
     const headers: Record<string, string> = route.request === 'none' ? {} : { 'content-type': CONTENT_TYPE[route.request] }
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`
     const req: HttpExchange = { method: route.method, path: callPath(route, call), headers, body: call.body ?? null, timeoutMs: opts.timeoutMs }
-    const res = await (this.options.exchange ?? this.undici.bind(this))(def, req)
+    const res = await this.exchange(def, req)
     const version = Number(res.clusterVersion)
     if (version > 0) this.onClusterVersion?.(version, def)
     if (res.status >= 400) {

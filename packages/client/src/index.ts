@@ -1,6 +1,6 @@
 export { connect, Kvorum, type ConnectOptions } from './client.js'
 export { Store, type StoreOptions, type CallOptions, type WriteOptions, type GetResult } from './store.js'
-export { HttpTransport, type HttpTransportOptions } from './http-transport.js'
+export { HttpTransport, type HttpTransportOptions, type HttpExchange, type HttpAnswer } from './http-transport.js'
 export { MemoryTransport } from './memory-transport.js'
 export type { Transport, NodeClient, RequestOptions } from './transport.js'
 export { FailureDetector, type FailureDetectorOptions } from './failure-detector.js'
