@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type CoordinateItem, InvalidInputError, decodeCoordinateResults, encodeCoordinate, encodeHints, encodeKeySets, toHex, utf8 } from '@kvorum/core'
+import { type CoordinateItem, InvalidInputError, decodeStoreBatchResults, encodeCoordinate, encodeHints, encodeKeySets, encodeStoreBatch, toHex, utf8 } from '@kvorum/core'
 import { defective } from './fuzz/defects.js'
 import { Client, type WireRequest } from './fuzz/http.js'
 import { type Pool, clock, key, siblings, timestamp, value } from './fuzz/gen.js'
@@ -88,7 +88,8 @@ describe('one node: the data check, and the bugs fuzzing found', () => {
   })
 
   const send = (req: WireRequest) => client.send(req)
-  const coordinate = (store: string, items: CoordinateItem[]) => send({ method: 'POST', path: `/v1/stores/${store}/coordinate`, headers: BINARY, body: encodeCoordinate(items) })
+  const coordinate = (store: string, items: CoordinateItem[]) => send({ method: 'POST', path: `/v1/stores/${store}/batch`, headers: BINARY, body: encodeStoreBatch({ keys: [], coordinates: items, merges: [] }) })
+  const coordinated = (body: Uint8Array) => decodeStoreBatchResults(body).coordinates
 
   it('checks data: a change no accepted request explains is reported, one it explains is not', async () => {
     const before = await snapshot(client, target)
@@ -103,12 +104,12 @@ describe('one node: the data check, and the bugs fuzzing found', () => {
     const k = utf8('overflow')
     const first = await coordinate('lww', [{ key: k, value: utf8('a'), context: {}, timestamp: Number.MAX_SAFE_INTEGER }])
     expect(first.status).toBe(200)
-    const [res] = decodeCoordinateResults(first.body)
+    const [res] = coordinated(first.body)
     if (!res?.ok) throw new Error('first write failed')
     const context = { [res.value.dot.actor]: res.value.dot.counter }
     const second = await coordinate('lww', [{ key: k, value: utf8('b'), context, timestamp: 1 }])
     expect(second.status, second.body.toString()).toBe(200)
-    const [next] = decodeCoordinateResults(second.body)
+    const [next] = coordinated(second.body)
     expect(next?.ok && next.value.siblings.map((v) => [Buffer.from(v.value ?? []).toString(), v.timestamp])).toEqual([['b', Number.MAX_SAFE_INTEGER]])
   })
 

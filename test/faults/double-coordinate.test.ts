@@ -20,7 +20,7 @@ afterEach(async () => {
 /** `node` applies the requests that may carry coordinate-puts (store batches), then the answer is lost with `error`. */
 function loseAnswers(transport: MemoryTransport, node: string, error: () => Error): void {
   transport.intercept = async (target, op, _opts, call) => {
-    if (target !== node || (op !== 'batch' && op !== 'coordinatePut')) return call()
+    if (target !== node || op !== 'batch') return call()
     await call()
     throw error()
   }

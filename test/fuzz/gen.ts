@@ -60,6 +60,8 @@ export function value(pool: Pool, maxBytes: number): Uint8Array | null {
     [6, () => prng.bytes(prng.size(64))],
     [2, () => null],
     [0.5, () => prng.bytes(maxBytes)],
+    // Over the store's limit: the node must refuse the item alone (routes.ts checks the answer says so).
+    [0.2, () => prng.bytes(maxBytes + 1 + prng.size(3))],
   ])()
 }
 

@@ -1,3 +1,4 @@
+import { type Route, ROUTE_LIST, callPath } from '@kvorum/core'
 import type { Pool } from './gen.js'
 import { validFrame } from './frames.js'
 import type { Prng } from './prng.js'
@@ -77,11 +78,13 @@ function rawTarget(pool: Pool): FuzzRequest {
   return { method: 'GET', path: rawUtf8(text), headers: BINARY, kind: 'path:raw-bytes', expect: { accept: 'never', codes: ANY_CODE, bare: true }, effect: { kind: 'none' } }
 }
 
-const CANONICAL_GETS = ['/metrics', '/v1/cluster', '/v1/stores/kv/merkle', '/v1/stores/kv/merkle/0', '/v1/stores/kv/merkle/0/0', '/v1/hints', '/v1/hints/n2']
-const CANONICAL_POSTS = ['/v1/stores/kv/coordinate', '/v1/stores/lww/merge', '/v1/stores/kv/get', '/v1/stores/kv/scan', '/v1/stores/kv/tombstones', '/v1/stores/kv/reap', '/v1/hints/n2', '/v1/hints/n2/ack']
+/** Each route of the protocol's table, as a path (store kv, target n2, partition and branch 0). */
+const routePath = (r: Route) => callPath(r, { params: { store: 'kv', target: 'n2', partition: 0, branch: 0 } })
+const CANONICAL_GETS = ['/metrics', ...ROUTE_LIST.filter((r) => r.method === 'GET' && r.path !== '/health').map(routePath)]
+const CANONICAL_POSTS = ROUTE_LIST.filter((r) => r.method === 'POST').map(routePath)
 
-/** The routes above that answer to more than one method. */
-const SERVED = new Set(['PUT /v1/cluster', 'GET /v1/hints/n2', 'POST /v1/hints/n2'])
+/** Every method and path the table serves (a path above may answer to more than one method). */
+const SERVED = new Set(ROUTE_LIST.map((r) => `${r.method} ${routePath(r)}`))
 
 /** A known path with a method it does not serve: 404 KV_NOT_FOUND. */
 export function wrongMethod(pool: Pool): FuzzRequest {

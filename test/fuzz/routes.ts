@@ -1,8 +1,5 @@
 import {
-  type StoreDef, LIMITS,
-  decodeAckResults, decodeAcks, decodeCoordinate, decodeCoordinateResults, decodeHints, decodeKeySets, decodeKeys,
-  decodeScanPage, decodeScanRequest, decodeSetResults, decodeStoreBatch, decodeStoreBatchResults, decodeTombstoneRequest, encodeStoreBatch,
-  encodeAcks, encodeCoordinate, encodeHints, encodeKeySets, encodeKeys, encodeScanRequest, encodeTombstoneRequest,
+  type CoordinateItem, type KeySet, type OpAnswer, type OpArgs, type Route, type StoreDef, LIMITS, ROUTES as PROTOCOL, ROUTE_LIST, callPath,
 } from '@kvorum/core'
 import { type Pool, batchSize, clock, counter, key, siblings, timestamp, value } from './gen.js'
 import { PARTITIONS, STORES } from './target.js'
@@ -11,6 +8,8 @@ import { PARTITIONS, STORES } from './target.js'
 export interface Decoded {
   readonly items: number
   readonly writes: readonly Uint8Array[]
+  /** Beside `writes`: the write carries a value over the store's limit, so the node must refuse it as an item. */
+  readonly oversized?: readonly boolean[]
   /** The engine may still refuse the whole body (a partition out of range, an unknown store in a hint). */
   readonly refusable?: true
 }
@@ -38,18 +37,10 @@ function counted(n: number, req: Decoded): string | undefined {
   return n === req.items ? undefined : `answer holds ${n} items for ${req.items} sent`
 }
 
-/** Keys of items the answer reports as ok: an item refused on its own must not have been written. */
-function okKeys(results: readonly { ok: boolean }[], keys: readonly Uint8Array[]): Uint8Array[] {
-  return keys.filter((_, i) => results[i]?.ok !== false)
-}
-
-function json(body: Uint8Array, field: string): string | undefined {
-  try {
-    const parsed = JSON.parse(Buffer.from(body).toString()) as Record<string, unknown>
-    return typeof parsed[field] === 'number' ? undefined : `answer has no number ${field}: ${Buffer.from(body).toString().slice(0, 100)}`
-  } catch {
-    return 'answer is not JSON'
-  }
+/** Keys of items the answer reports as ok (an item refused on its own must not have been written), and an oversized value the answer took. */
+function writeResults(results: readonly { ok: boolean }[], req: Decoded): Answer {
+  const problem = counted(results.length, req) ?? (req.oversized?.some((big, i) => big && results[i]?.ok) ? 'a value over the store limit was accepted' : undefined)
+  return { ...(problem ? { problem } : {}), written: req.writes.filter((_, i) => results[i]?.ok !== false) }
 }
 
 /** A read of one partition: the engine refuses partitions past Q. */
@@ -57,137 +48,132 @@ function inRange(partition: number): Decoded {
   return partition < PARTITIONS ? { items: 0, writes: [] } : { items: 0, writes: [], refusable: true }
 }
 
-const storePath = (op: string) => (store: string) => `/v1/stores/${store}/${op}`
+const bigValue = (store: StoreDef, v: Uint8Array | null) => v !== null && v.length > store.maxValueBytes
+const coordinateItem = (pool: Pool, store: StoreDef): CoordinateItem => ({ key: key(pool), value: value(pool, store.maxValueBytes), context: clock(pool), timestamp: timestamp(pool.prng) })
+const keySet = (pool: Pool, store: StoreDef): KeySet => ({ key: key(pool), siblings: siblings(pool, store.maxValueBytes) })
+const writesOf = (store: StoreDef, coordinates: readonly CoordinateItem[], merges: readonly KeySet[]): Decoded => ({
+  items: coordinates.length + merges.length,
+  writes: [...coordinates.map((it) => it.key), ...merges.map((it) => it.key)],
+  oversized: [...coordinates.map((it) => bigValue(store, it.value)), ...merges.map((it) => it.siblings.some((v) => bigValue(store, v.value)))],
+})
 
-export const ROUTES: readonly BinaryRoute[] = [
-  {
-    name: 'coordinate',
-    path: storePath('coordinate'),
-    valid: (pool, store) =>
-      encodeCoordinate(Array.from({ length: batchSize(pool.prng) }, () => ({ key: key(pool), value: value(pool, store.maxValueBytes), context: clock(pool), timestamp: timestamp(pool.prng) }))),
-    decode: (bytes, store) => {
-      const items = decodeCoordinate(bytes, store.maxValueBytes)
-      return { items: items.length, writes: items.map((it) => it.key) }
-    },
-    answer: (body, req) => {
-      const results = decodeCoordinateResults(body)
-      const problem = counted(results.length, req)
-      return { ...(problem ? { problem } : {}), written: okKeys(results, req.writes) }
-    },
-  },
-  {
+/** What the fuzzer knows of one binary route beyond the table: valid arguments, their effect, and the check of the answer. */
+interface FuzzOp<K extends keyof typeof PROTOCOL> {
+  readonly name: string
+  valid(pool: Pool, store: StoreDef): OpArgs<K>
+  effect(args: OpArgs<K>, store: StoreDef): Decoded
+  check(answer: OpAnswer<K>, req: Decoded): Answer
+}
+
+/** Hint targets of the table's routes. */
+const TARGET = 'n2'
+
+const FUZZ: { readonly [K in 'mergePut' | 'get' | 'batch' | 'scan' | 'listTombstones' | 'reap' | 'putHints' | 'deleteHints']: FuzzOp<K> } = {
+  mergePut: {
     name: 'merge',
-    path: storePath('merge'),
-    valid: (pool, store) => encodeKeySets(Array.from({ length: batchSize(pool.prng) }, () => ({ key: key(pool), siblings: siblings(pool, store.maxValueBytes) }))),
-    decode: (bytes, store) => {
-      const items = decodeKeySets(bytes, store.maxValueBytes, 1000)
-      return { items: items.length, writes: items.map((it) => it.key) }
-    },
-    answer: (body, req) => {
-      const results = decodeAckResults(body)
-      const problem = counted(results.length, req)
-      return { ...(problem ? { problem } : {}), written: okKeys(results, req.writes) }
-    },
+    valid: (pool, store) => [store.name, Array.from({ length: batchSize(pool.prng) }, () => keySet(pool, store))],
+    effect: ([, items], store) => writesOf(store, [], items),
+    check: writeResults,
   },
-  {
+  get: {
     name: 'get',
-    path: storePath('get'),
-    valid: (pool) => encodeKeys(Array.from({ length: batchSize(pool.prng) }, () => key(pool))),
-    decode: (bytes) => ({ items: decodeKeys(bytes).length, writes: [] }),
-    answer: (body, req) => {
-      const problem = counted(decodeSetResults(body).length, req)
+    valid: (pool, store) => [store.name, Array.from({ length: batchSize(pool.prng) }, () => key(pool))],
+    effect: ([, keys]) => ({ items: keys.length, writes: [] }),
+    check: (results, req) => {
+      const problem = counted(results.length, req)
       return { ...(problem ? { problem } : {}), written: [] }
     },
   },
-  {
+  batch: {
     name: 'batch',
-    path: storePath('batch'),
     valid: (pool, store) => {
       const n = () => pool.prng.int(Math.max(1, Math.ceil(batchSize(pool.prng) / 2)))
-      return encodeStoreBatch({
+      return [store.name, {
         keys: Array.from({ length: n() }, () => key(pool)),
-        coordinates: Array.from({ length: n() }, () => ({ key: key(pool), value: value(pool, store.maxValueBytes), context: clock(pool), timestamp: timestamp(pool.prng) })),
-        merges: Array.from({ length: n() }, () => ({ key: key(pool), siblings: siblings(pool, store.maxValueBytes) })),
-      })
+        coordinates: Array.from({ length: n() }, () => coordinateItem(pool, store)),
+        merges: Array.from({ length: n() }, () => keySet(pool, store)),
+      }]
     },
-    decode: (bytes, store) => {
-      const b = decodeStoreBatch(bytes, store.maxValueBytes, 1000)
-      // Writes in answer order: coordinate-puts, then merges.
-      return { items: b.keys.length + b.coordinates.length + b.merges.length, writes: [...b.coordinates.map((it) => it.key), ...b.merges.map((it) => it.key)] }
+    // Writes in answer order: coordinate-puts, then merges.
+    effect: ([, b], store) => {
+      const w = writesOf(store, b.coordinates, b.merges)
+      return { ...w, items: w.items + b.keys.length }
     },
-    answer: (body, req) => {
-      const res = decodeStoreBatchResults(body)
-      const problem = counted(res.gets.length + res.coordinates.length + res.merges.length, req)
-      return { ...(problem ? { problem } : {}), written: okKeys([...res.coordinates, ...res.merges], req.writes) }
+    check: (res, req) => {
+      const written = writeResults([...res.coordinates, ...res.merges], { ...req, items: req.items - res.gets.length })
+      const problem = counted(res.gets.length + res.coordinates.length + res.merges.length, req) ?? written.problem
+      return { ...(problem ? { problem } : {}), written: written.written }
     },
   },
-  {
+  scan: {
     name: 'scan',
-    path: storePath('scan'),
-    valid: (pool) => {
+    valid: (pool, store) => {
       const { prng } = pool
       const segments = prng.chance(0.5) ? Array.from({ length: prng.size(8) }, () => prng.int(1 << LIMITS.segmentBits)) : undefined
       const after = prng.chance(0.3) ? key(pool) : undefined
-      return encodeScanRequest({ partition: prng.int(PARTITIONS), limit: prng.range(1, 200), headsOnly: prng.chance(0.5), ...(segments ? { segments } : {}), ...(after ? { after } : {}) })
+      return [store.name, { partition: prng.int(PARTITIONS), limit: prng.range(1, 200), headsOnly: prng.chance(0.5), ...(segments ? { segments } : {}), ...(after ? { after } : {}) }]
     },
-    decode: (bytes) => inRange(decodeScanRequest(bytes).partition),
-    answer: (body) => {
-      decodeScanPage(body)
-      return { written: [] }
-    },
+    effect: ([, req]) => inRange(req.partition),
+    check: () => ({ written: [] }),
   },
-  {
+  listTombstones: {
     name: 'tombstones',
-    path: storePath('tombstones'),
-    valid: (pool) => encodeTombstoneRequest({ partition: pool.prng.int(PARTITIONS), beforeMs: timestamp(pool.prng), limit: pool.prng.range(1, 100) }),
-    decode: (bytes) => inRange(decodeTombstoneRequest(bytes).partition),
-    answer: (body) => {
-      decodeKeySets(body, LIMITS.maxValueBytesCeiling, 100_000)
-      return { written: [] }
-    },
+    valid: (pool, store) => [store.name, { partition: pool.prng.int(PARTITIONS), beforeMs: timestamp(pool.prng), limit: pool.prng.range(1, 100) }],
+    effect: ([, req]) => inRange(req.partition),
+    check: () => ({ written: [] }),
   },
-  {
+  reap: {
     name: 'reap',
-    path: storePath('reap'),
     // Tombstone sets, so that a reap can match what is stored.
-    valid: (pool, store) =>
-      encodeKeySets(Array.from({ length: batchSize(pool.prng) }, () => ({ key: key(pool), siblings: siblings(pool, store.maxValueBytes).map((v) => ({ ...v, value: null })) }))),
-    decode: (bytes, store) => {
-      const items = decodeKeySets(bytes, store.maxValueBytes, 1000)
-      return { items: items.length, writes: items.map((it) => it.key) }
-    },
-    answer: (body, req) => {
-      const problem = json(body, 'reaped')
-      return { ...(problem ? { problem } : {}), written: req.writes }
-    },
+    valid: (pool, store) => [store.name, Array.from({ length: batchSize(pool.prng) }, () => ({ key: key(pool), siblings: siblings(pool, store.maxValueBytes).map((v) => ({ ...v, value: null })) }))],
+    effect: ([, items]) => ({ items: items.length, writes: items.map((it) => it.key) }),
+    check: (reaped, req) => (Number.isInteger(reaped) ? { written: req.writes } : { problem: `answer has no number reaped: ${String(reaped)}`, written: req.writes }),
   },
-  {
+  putHints: {
     name: 'hints',
-    path: (_store, target) => `/v1/hints/${target}`,
-    valid: (pool) =>
-      encodeHints(Array.from({ length: batchSize(pool.prng) }, () => {
-        const store = pool.prng.pick(pool.stores)
-        return { store: store.name, key: key(pool), siblings: siblings(pool, store.maxValueBytes) }
-      })),
+    valid: (pool) => [TARGET, Array.from({ length: batchSize(pool.prng) }, () => {
+      const store = pool.prng.pick(pool.stores)
+      return { store: store.name, key: key(pool), siblings: siblings(pool, store.maxValueBytes) }
+    })],
     // Hints are kept apart from the stores' data: they change no Merkle root.
-    decode: (bytes) => {
-      const hints = decodeHints(bytes)
+    effect: ([, hints]) => {
       const known = hints.every((h) => STORES.some((s) => s.name === h.store))
       return { items: hints.length, writes: [], ...(known ? {} : { refusable: true }) }
     },
-    answer: (body, req) => {
-      const problem = counted(decodeAckResults(body).length, req)
+    check: (results, req) => {
+      const problem = counted(results.length, req)
       return { ...(problem ? { problem } : {}), written: [] }
     },
   },
-  {
+  deleteHints: {
     name: 'ack',
-    path: (_store, target) => `/v1/hints/${target}/ack`,
-    valid: (pool) => encodeAcks(Array.from({ length: pool.prng.size(8) }, () => ({ id: counter(pool.prng), seq: pool.prng.range(1, 3) }))),
-    decode: (bytes) => ({ items: decodeAcks(bytes).length, writes: [] }),
-    answer: (body) => {
-      const problem = json(body, 'deleted')
-      return { ...(problem ? { problem } : {}), written: [] }
-    },
+    valid: (pool) => [TARGET, Array.from({ length: pool.prng.size(8) }, () => ({ id: counter(pool.prng), seq: pool.prng.range(1, 3) }))],
+    effect: ([, acks]) => ({ items: acks.length, writes: [] }),
+    check: (deleted) => (Number.isInteger(deleted) ? { written: [] } : { problem: `answer has no number deleted: ${String(deleted)}`, written: [] }),
   },
-]
+}
+
+/** A fuzz route from the protocol's table (method, path, codecs) and what the fuzzer knows of it. */
+function binaryRoute<K extends keyof typeof FUZZ>(op: K): BinaryRoute {
+  const route = PROTOCOL[op] as unknown as Route<K>
+  const fuzz = FUZZ[op] as unknown as FuzzOp<K>
+  const params = (store: string, target: string) => ({ store, target })
+  return {
+    name: fuzz.name,
+    path: (store, target) => callPath(route as unknown as Route, { params: params(store, target) }),
+    valid: (pool, store) => {
+      const call = (route.encodeRequest as (...a: unknown[]) => { body?: Uint8Array })(...fuzz.valid(pool, store))
+      if (!call.body) throw new Error(`assertion failed: ${route.path} has no binary body`)
+      return call.body
+    },
+    decode: (bytes, store) => fuzz.effect(route.decodeRequest({ params: params(store.name, TARGET), query: {}, body: bytes }), store),
+    answer: (body, req) => fuzz.check(route.decodeAnswer(body), req),
+  }
+}
+
+const binaryOps = ROUTE_LIST.filter((r) => r.request === 'binary').map((r) => r.op)
+// A binary route added to the table must be taught to the fuzzer.
+for (const op of binaryOps) if (!(op in FUZZ)) throw new Error(`assertion failed: the fuzzer has no entry for ${op}, a binary route of the protocol's table`)
+
+/** The binary POST routes of the node protocol, in table order. */
+export const ROUTES: readonly BinaryRoute[] = (binaryOps as (keyof typeof FUZZ)[]).map(binaryRoute)

@@ -71,7 +71,7 @@ export async function oversize(port: number, chunked: boolean): Promise<string[]
   const socket = await opened(port)
   const { answer, answered } = collect(socket, 30_000)
   const total = LIMITS.maxFrameBytes + 1024 * 1024
-  socket.write(head(port, '/v1/stores/kv/coordinate', chunked ? 'Transfer-Encoding: chunked\r\n' : `Content-Length: ${total}\r\n`))
+  socket.write(head(port, '/v1/stores/kv/batch', chunked ? 'Transfer-Encoding: chunked\r\n' : `Content-Length: ${total}\r\n`))
   // A node that refuses on the headers alone answers at once; when it then closes the socket
   // with our body unread, the reset would discard its answer before we read it.
   for (let waited = 0; waited < 500 && !answered(); waited += 20) await sleep(20)

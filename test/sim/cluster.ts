@@ -30,13 +30,6 @@ function withSeededBytes<T>(bytes: Buffer, make: () => T): T {
   }
 }
 
-/** The parts of StorageEngine a crash has to reach past its public API. */
-interface EngineInternals {
-  writes: { queue: unknown[] }
-  db: { close(): void }
-  closed: boolean
-}
-
 /** Where a node process is: serving, dead (until restarted), or stopped (SIGSTOP: requests wait). */
 export type NodeStatus = 'up' | 'crashed' | 'paused'
 
@@ -172,16 +165,10 @@ export class SimCluster {
   crash(id: string): void {
     const slot = this.slot(id)
     if (slot.status === 'crashed') return
-    const inner = this.engines.get(id) as unknown as EngineInternals
-    if (!Array.isArray(inner.writes?.queue) || typeof inner.db?.close !== 'function') {
-      throw new Error('assertion failed: StorageEngine internals changed (writes.queue, db); update SimCluster.crash')
-    }
+    const lost = (this.engines.get(id) as StorageEngine).abandon()
     this.stats.crashes++
-    this.stats.writesLostInCrashes += inner.writes.queue.length
-    this.trace.event(`crash ${id} (${inner.writes.queue.length} queued writes lost)`)
-    inner.writes.queue = []
-    inner.closed = true
-    inner.db.close()
+    this.stats.writesLostInCrashes += lost
+    this.trace.event(`crash ${id} (${lost} queued writes lost)`)
     slot.status = 'crashed'
     slot.epoch++
     slot.held = []

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { pino } from 'pino'
 import {
   type ClusterDef, type CoordinateItem, type NodeDef, type SiblingSet,
-  HASH_BYTES, Ring, Writer, decodeAckResults, decodeCoordinateResults, decodeScanPage, decodeSetResults, decodeStoredHints, encodeAcks,
+  HASH_BYTES, Ring, Writer, decodeAckResults, decodeScanPage, decodeSetResults, decodeStoredHints, encodeAcks,
   encodeCoordinate, encodeHints, encodeKeySets, encodeKeys, encodeScanRequest, encodeSetResults, encodeStoreBatch, encodeTombstoneRequest, fromUtf8,
   decodeStoreBatchResults,
   initialAssignment, storeDef, toHex, utf8,
@@ -44,6 +44,9 @@ const write = (key: Uint8Array | string, value: string | Uint8Array | null = 'v'
   context: {},
   timestamp: 1000,
 })
+/** A store batch of writes to coordinate only. */
+const coordinate = (items: CoordinateItem[]) => encodeStoreBatch({ keys: [], coordinates: items, merges: [] })
+const coordinated = (bytes: Uint8Array) => decodeStoreBatchResults(bytes).coordinates
 const post = (bytes: Uint8Array, headers: Record<string, string> = BIN): RequestInit => ({ method: 'POST', headers, body: bytes as Uint8Array<ArrayBuffer> })
 const bytesOf = async (res: Response) => new Uint8Array(await res.arrayBuffer())
 
@@ -84,18 +87,18 @@ beforeEach(async () => {
   engine = new StorageEngine({ path: ':memory:', nodeId: 'n1' })
   await engine.putCluster(CLUSTER)
   app = createApp({ engine, logger })
-  await engine.coordinatePut('kv', SEEDED.map((k) => write(k, `kv-${fromUtf8(k)}`)))
-  await engine.coordinatePut('small', SEEDED.map((k) => write(k, 'tiny')))
+  await engine.batch('kv', { keys: [], coordinates: SEEDED.map((k) => write(k, `kv-${fromUtf8(k)}`)), merges: [] })
+  await engine.batch('small', { keys: [], coordinates: SEEDED.map((k) => write(k, 'tiny')), merges: [] })
   await engine.putHints('n2', [{ store: 'kv', key: utf8('hinted'), siblings: [] }])
 })
 afterEach(() => engine.close())
 
 describe('node app: the protocol over HTTP', () => {
   it('coordinates a write, reads it back, and serves merge, scan, merkle and hints', async () => {
-    const res = await call('/v1/stores/kv/coordinate', post(encodeCoordinate([write('hello', 'world')])))
+    const res = await call('/v1/stores/kv/batch', post(coordinate([write('hello', 'world')])))
     expect(res.status).toBe(200)
     expect(res.headers.get('content-type')).toBe('application/octet-stream')
-    const [written] = decodeCoordinateResults(await bytesOf(res))
+    const [written] = coordinated(await bytesOf(res))
     expect(written?.ok && written.value.dot.actor).toBe(engine.incarnation)
 
     const got = decodeSetResults(await bytesOf(await call('/v1/stores/kv/get', post(encodeKeys([utf8('hello'), utf8('absent')])))))
@@ -144,11 +147,11 @@ describe('node app: the protocol over HTTP', () => {
   })
 
   it('an lww write that loses to a later timestamp still gets an answer the SDK can read', async () => {
-    const newer = await call('/v1/stores/last/coordinate', post(encodeCoordinate([{ ...write('k', 'newer'), timestamp: 2000 }])))
+    const newer = await call('/v1/stores/last/batch', post(coordinate([{ ...write('k', 'newer'), timestamp: 2000 }])))
     expect(newer.status).toBe(200)
-    const res = await call('/v1/stores/last/coordinate', post(encodeCoordinate([{ ...write('k', 'older'), timestamp: 1000 }])))
+    const res = await call('/v1/stores/last/batch', post(coordinate([{ ...write('k', 'older'), timestamp: 1000 }])))
     expect(res.status).toBe(200)
-    const [older] = decodeCoordinateResults(await bytesOf(res))
+    const [older] = coordinated(await bytesOf(res))
     expect(older?.ok && older.value.siblings.map((v) => v.value && fromUtf8(v.value))).toEqual(['newer'])
   })
 
@@ -159,12 +162,12 @@ describe('node app: the protocol over HTTP', () => {
     const health = await call('/health')
     expect(await health.json()).toEqual({ status: 'ok', id: 'n1', incarnation: engine.incarnation, clusterVersion: 0 })
     await expectRefused(await call('/v1/cluster'), 503, 'KV_NO_CLUSTER')
-    await expectRefused(await call('/v1/stores/kv/coordinate', post(encodeCoordinate([write('k')]))), 503, 'KV_NO_CLUSTER')
+    await expectRefused(await call('/v1/stores/kv/batch', post(coordinate([write('k')]))), 503, 'KV_NO_CLUSTER')
   })
 
   it('/metrics is Prometheus text counting requests by route and status', async () => {
     await call('/v1/stores/kv/get', post(encodeKeys([utf8('alpha')])))
-    await call('/v1/stores/kv/coordinate', post(encodeCoordinate([write('m')])))
+    await call('/v1/stores/kv/batch', post(coordinate([write('m')])))
     await call('/v1/stores/kv/get', post(new Uint8Array([0xff])))
     const res = await call('/metrics')
     expect(res.status).toBe(200)
@@ -179,9 +182,8 @@ describe('node app: the protocol over HTTP', () => {
 })
 
 describe('node app: bad input gets a 4xx {code, message} and changes nothing', () => {
-  const valid = () => encodeCoordinate([write('fresh', 'value')])
+  const valid = () => coordinate([write('fresh', 'value')])
   const frameRoutes: [string, Uint8Array][] = [
-    ['/v1/stores/kv/coordinate', encodeCoordinate([write('fresh', 'value')])],
     ['/v1/stores/kv/merge', encodeKeySets([{ key: utf8('fresh'), siblings: [] }])],
     ['/v1/stores/kv/get', encodeKeys([utf8('alpha')])],
     ['/v1/stores/kv/batch', encodeStoreBatch({ keys: [utf8('alpha')], coordinates: [write('fresh', 'value')], merges: [{ key: utf8('fresh2'), siblings: [] }] })],
@@ -209,33 +211,22 @@ describe('node app: bad input gets a 4xx {code, message} and changes nothing', (
     await unchanged(async () => {
       for (const key of [new Uint8Array(0), new Uint8Array(1025).fill(97)]) {
         await expectRefused(await call('/v1/stores/kv/get', post(encodeKeys([key]))), 400, 'KV_INVALID_INPUT')
-        await expectRefused(await call('/v1/stores/kv/coordinate', post(encodeCoordinate([write(key)]))), 400, 'KV_INVALID_INPUT')
+        await expectRefused(await call('/v1/stores/kv/batch', post(coordinate([write(key)]))), 400, 'KV_INVALID_INPUT')
         await expectRefused(await call('/v1/stores/kv/merge', post(encodeKeySets([{ key, siblings: [] }]))), 400, 'KV_INVALID_INPUT')
       }
     })
     const longest = new Uint8Array(1024).fill(97)
-    expect((await call('/v1/stores/kv/coordinate', post(encodeCoordinate([write(longest)])))).status).toBe(200)
-  })
-
-  it('a value over the store limit refuses the whole batch', async () => {
-    await unchanged(async () => {
-      const frame = encodeCoordinate([write('ok-key', new Uint8Array(16)), write('big-key', new Uint8Array(17))])
-      await expectRefused(await call('/v1/stores/small/coordinate', post(frame)), 400, 'KV_INVALID_INPUT')
-      const version = { dot: { actor: 'abc', counter: 1 }, context: {}, timestamp: 1, value: new Uint8Array(17) }
-      await expectRefused(await call('/v1/stores/small/merge', post(encodeKeySets([{ key: utf8('big-key'), siblings: [version] }]))), 400, 'KV_INVALID_INPUT')
-      const batch = encodeStoreBatch({ keys: [utf8('alpha')], coordinates: [write('ok-key', new Uint8Array(16))], merges: [{ key: utf8('big-key'), siblings: [version] }] })
-      await expectRefused(await call('/v1/stores/small/batch', post(batch)), 400, 'KV_INVALID_INPUT')
-    })
-    expect((await call('/v1/stores/small/coordinate', post(encodeCoordinate([write('ok-key', new Uint8Array(16))])))).status).toBe(200)
+    expect((await call('/v1/stores/kv/batch', post(coordinate([write(longest)])))).status).toBe(200)
   })
 
   it('bad clocks: counter 0, actor outside [0-9a-z-], duplicate actor, dot twice in a set', async () => {
-    const withContext = (context: Record<string, number>) => encodeCoordinate([{ ...write('fresh'), context }])
-    const duplicateActor = new Writer().uint(1).bytes(utf8('fresh')).uint(1000).uint(2).string('abc').uint(1).string('abc').uint(2).byte(1).finish()
+    const withContext = (context: Record<string, number>) => coordinate([{ ...write('fresh'), context }])
+    // A batch with no reads, one write to coordinate whose context names `abc` twice, and no merges.
+    const duplicateActor = new Writer().uint(0).uint(1).bytes(utf8('fresh')).uint(1000).uint(2).string('abc').uint(1).string('abc').uint(2).byte(1).uint(0).finish()
     const version = (actor: string, counter: number) => ({ dot: { actor, counter }, context: {}, timestamp: 1, value: utf8('x') })
     await unchanged(async () => {
       for (const frame of [withContext({ abc: 0 }), withContext({ 'Bad!': 1 }), withContext({ ['a'.repeat(65)]: 1 }), duplicateActor]) {
-        await expectRefused(await call('/v1/stores/kv/coordinate', post(frame)), 400, 'KV_INVALID_INPUT')
+        await expectRefused(await call('/v1/stores/kv/batch', post(frame)), 400, 'KV_INVALID_INPUT')
       }
       for (const siblings of [[version('abc', 0)], [version('UPPER', 1)], [version('abc', 1), version('abc', 1)]]) {
         await expectRefused(await call('/v1/stores/kv/merge', post(encodeKeySets([{ key: utf8('fresh'), siblings }]))), 400, 'KV_INVALID_INPUT')
@@ -246,7 +237,7 @@ describe('node app: bad input gets a 4xx {code, message} and changes nothing', (
   it('a body that is not application/octet-stream is 415', async () => {
     await unchanged(async () => {
       for (const headers of [{}, { 'content-type': 'text/plain' }, { 'content-type': 'application/json' }]) {
-        await expectRefused(await call('/v1/stores/kv/coordinate', post(valid(), headers)), 415, 'KV_UNSUPPORTED_MEDIA_TYPE')
+        await expectRefused(await call('/v1/stores/kv/batch', post(valid(), headers)), 415, 'KV_UNSUPPORTED_MEDIA_TYPE')
       }
     })
   })
@@ -254,13 +245,13 @@ describe('node app: bad input gets a 4xx {code, message} and changes nothing', (
   it('a body declared over the frame limit is 413 before it is read', async () => {
     await unchanged(async () => {
       const headers = { ...BIN, 'content-length': String(64 * 1024 * 1024 + 1) }
-      await expectRefused(await call('/v1/stores/kv/coordinate', post(valid(), headers)), 413, 'KV_PAYLOAD_TOO_LARGE')
+      await expectRefused(await call('/v1/stores/kv/batch', post(valid(), headers)), 413, 'KV_PAYLOAD_TOO_LARGE')
     })
   })
 
   it('an unknown store is 404 KV_UNKNOWN_STORE', async () => {
     await unchanged(async () => {
-      await expectRefused(await call('/v1/stores/nope/coordinate', post(valid())), 404, 'KV_UNKNOWN_STORE')
+      await expectRefused(await call('/v1/stores/nope/batch', post(valid())), 404, 'KV_UNKNOWN_STORE')
       await expectRefused(await call('/v1/stores/nope/get', post(encodeKeys([utf8('alpha')]))), 404, 'KV_UNKNOWN_STORE')
       await expectRefused(await call('/v1/stores/nope/merkle'), 404, 'KV_UNKNOWN_STORE')
       await expectRefused(await call('/v1/hints/n2', post(encodeHints([{ store: 'nope', key: utf8('k'), siblings: [] }]))), 404, 'KV_UNKNOWN_STORE')
@@ -270,9 +261,9 @@ describe('node app: bad input gets a 4xx {code, message} and changes nothing', (
   it('a key of a partition this node does not hold is a per-item KV_STALE_METADATA; the rest of the batch applies', async () => {
     const mine = keyOwnedBy('n1', 'mine')
     const theirs = keyOwnedBy('n2', 'theirs')
-    const res = await call('/v1/stores/one/coordinate', post(encodeCoordinate([write(mine), write(theirs)])))
+    const res = await call('/v1/stores/one/batch', post(coordinate([write(mine), write(theirs)])))
     expect(res.status).toBe(200)
-    const [first, second] = decodeCoordinateResults(await bytesOf(res))
+    const [first, second] = coordinated(await bytesOf(res))
     expect(first?.ok).toBe(true)
     expect(second).toEqual({ ok: false, error: { code: 'KV_STALE_METADATA', message: expect.stringContaining('partition'), clusterVersion: 1 } })
     const got = decodeSetResults(await bytesOf(await call('/v1/stores/one/get', post(encodeKeys([mine, theirs])))))
@@ -306,19 +297,21 @@ describe('node app: bad input gets a 4xx {code, message} and changes nothing', (
       expect((await call('/health', undefined, guarded)).status).toBe(200)
       for (const authorization of [undefined, 'Bearer wrong', 'sekrit', 'Bearer sekrit2']) {
         const headers: Record<string, string> = authorization ? { ...BIN, authorization } : BIN
-        await expectRefused(await call('/v1/stores/kv/coordinate', post(valid(), headers), guarded), 401, 'KV_UNAUTHORIZED')
+        await expectRefused(await call('/v1/stores/kv/batch', post(valid(), headers), guarded), 401, 'KV_UNAUTHORIZED')
         await expectRefused(await call('/v1/cluster', { headers }, guarded), 401, 'KV_UNAUTHORIZED')
         await expectRefused(await call('/metrics', { headers }, guarded), 401, 'KV_UNAUTHORIZED')
       }
     })
-    const ok = await call('/v1/stores/kv/coordinate', post(valid(), { ...BIN, authorization: 'Bearer sekrit' }), guarded)
+    const ok = await call('/v1/stores/kv/batch', post(valid(), { ...BIN, authorization: 'Bearer sekrit' }), guarded)
     expect(ok.status).toBe(200)
   })
 
   it('an unknown route or method is 404 KV_NOT_FOUND', async () => {
     await unchanged(async () => {
       await expectRefused(await call('/nope'), 404, 'KV_NOT_FOUND')
-      await expectRefused(await call('/v1/stores/kv/coordinate'), 404, 'KV_NOT_FOUND')
+      await expectRefused(await call('/v1/stores/kv/batch'), 404, 'KV_NOT_FOUND')
+      // The coordinate route went with store batches: its writes travel in a batch's coordinate section.
+      await expectRefused(await call('/v1/stores/kv/coordinate', post(encodeCoordinate([write('fresh')]))), 404, 'KV_NOT_FOUND')
       await expectRefused(await call('/v1/stores/kv/delete', post(valid())), 404, 'KV_NOT_FOUND')
     })
   })

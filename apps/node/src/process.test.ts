@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import {
   type ClusterDef, type CoordinateItem, type CoordinateResult, type ItemResult, type NodeHealth, type SiblingSet,
-  covers, decodeAckResults, decodeCoordinateResults, decodeSetResults, encodeCoordinate, encodeHints, encodeKeys, fromUtf8, setContext, storeDef, utf8,
+  covers, decodeAckResults, decodeSetResults, decodeStoreBatchResults, encodeHints, encodeStoreBatch, encodeKeys, fromUtf8, setContext, storeDef, utf8,
 } from '@kvorum/core'
 import { type NodeProcess, startNode, stopAllNodes } from '../../../test/support/node-process.js'
 
@@ -34,11 +34,14 @@ async function health(node: NodeProcess): Promise<NodeHealth> {
   return (await res.json()) as NodeHealth
 }
 
-/** One coordinate request; throws unless the node answered 200 with every item ok. */
+/** A store batch of writes to coordinate only. */
+const coordinateBatch = (items: readonly CoordinateItem[]) => encodeStoreBatch({ keys: [], coordinates: items, merges: [] })
+
+/** One batch of writes to coordinate; throws unless the node answered 200 with every item ok. */
 async function coordinate(node: NodeProcess, items: readonly CoordinateItem[]): Promise<CoordinateResult[]> {
-  const res = await fetch(`${node.url}/v1/stores/kv/coordinate`, { method: 'POST', headers: BIN, body: encodeCoordinate(items) as Uint8Array<ArrayBuffer>, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
-  if (res.status !== 200) throw new Error(`coordinate answered ${res.status}: ${await res.text()}`)
-  return decodeCoordinateResults(new Uint8Array(await res.arrayBuffer())).map((r) => {
+  const res = await fetch(`${node.url}/v1/stores/kv/batch`, { method: 'POST', headers: BIN, body: coordinateBatch(items) as Uint8Array<ArrayBuffer>, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
+  if (res.status !== 200) throw new Error(`batch answered ${res.status}: ${await res.text()}`)
+  return decodeStoreBatchResults(new Uint8Array(await res.arrayBuffer())).coordinates.map((r) => {
     if (!r.ok) throw new Error(`item refused: ${r.error.code}`)
     return r.value
   })
@@ -150,9 +153,9 @@ describe('kvorum-node process: graceful stop', () => {
     await installCluster(first)
     const agent = new Agent({ keepAlive: true, maxSockets: 1 })
     try {
-      const frame = encodeCoordinate([item('half-sent')])
+      const frame = coordinateBatch([item('half-sent')])
       const answer = new Promise<number>((resolve, reject) => {
-        const req = request(`${first.url}/v1/stores/kv/coordinate`, { method: 'POST', agent, headers: { ...BIN, 'content-length': String(frame.length) }, timeout: REQUEST_TIMEOUT_MS }, (res) => {
+        const req = request(`${first.url}/v1/stores/kv/batch`, { method: 'POST', agent, headers: { ...BIN, 'content-length': String(frame.length) }, timeout: REQUEST_TIMEOUT_MS }, (res) => {
           res.resume()
           res.on('end', () => resolve(res.statusCode ?? 0))
         })

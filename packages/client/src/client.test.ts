@@ -308,7 +308,7 @@ describe('read repair and puts in flight', () => {
     const s = kv.store<string>('default', { codec: 'utf8' })
     const [first, second, last] = primariesOf(c, 'k') as [string, string, string]
     // A version only the second primary holds (as if written by a client we never heard from).
-    const [elsewhere] = await (c.engines.get(second) as StorageEngine).coordinatePut('default', [{ key: utf8('k'), value: utf8('other'), context: {}, timestamp: 1 }])
+    const [elsewhere] = (await (c.engines.get(second) as StorageEngine).batch('default', { keys: [], coordinates: [{ key: utf8('k'), value: utf8('other'), context: {}, timestamp: 1 }], merges: [] })).coordinates
     expect(elsewhere?.ok).toBe(true)
     const release = holdMerges(c, last)
     await s.put('k', 'v')

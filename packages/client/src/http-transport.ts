@@ -1,12 +1,24 @@
 import { Pool } from 'undici'
-import {
-  type ClusterDef, type CoordinateItem, type HintItem, type HintTarget, type KeySet, type NodeDef,
-  type NodeHealth, type ScanRequest, KvorumError, NodeUnavailableError, decodeAckResults, decodeScanPage,
-  decodeCoordinateResults, decodeSetResults, decodeStoredHints, encodeAcks, encodeCoordinate, encodeHints, encodeKeySets, encodeKeys,
-  encodeScanRequest, encodeTombstoneRequest, decodeKeySets, errorFromWire, TimeoutError, type TombstoneRequest,
-  type StoreBatch, decodeStoreBatchResults, encodeStoreBatch,
-} from '@kvorum/core'
+import { type NodeDef, type Op, type Route, KvorumError, NodeUnavailableError, ROUTES, TimeoutError, callPath, errorFromWire } from '@kvorum/core'
 import type { NodeClient, RequestOptions, Transport } from './transport.js'
+
+/** One HTTP request to a node, as the transport makes it. */
+export interface HttpExchange {
+  readonly method: 'GET' | 'POST' | 'PUT'
+  /** Path and query. */
+  readonly path: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: Uint8Array | null
+  readonly timeoutMs: number
+}
+
+/** A node's answer: status, the cluster version header, and the body. */
+export interface HttpAnswer {
+  readonly status: number
+  /** `x-kvorum-cluster-version`, when the node sent it. */
+  readonly clusterVersion?: string
+  readonly body: Uint8Array
+}
 
 /** Options of the HTTP transport. */
 export interface HttpTransportOptions {
@@ -14,9 +26,15 @@ export interface HttpTransportOptions {
   readonly token?: string
   /** Keep-alive connections per node. Default 8. */
   readonly connections?: number
+  /**
+   * Sends one request to a node. Default: an undici Pool per node URL, with
+   * connection and timeout failures mapped to NodeUnavailableError and
+   * TimeoutError. Tests pass one that calls a Hono app in-process.
+   */
+  readonly exchange?: (def: NodeDef, req: HttpExchange) => Promise<HttpAnswer>
 }
 
-const BINARY = { 'content-type': 'application/octet-stream' }
+const CONTENT_TYPE = { binary: 'application/octet-stream', json: 'application/json' } as const
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
 /** Errors raised before a connection existed: the request cannot have reached the node. */
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL'])
@@ -27,7 +45,11 @@ export class HttpTransport implements Transport {
   private readonly clients = new Map<string, NodeClient>()
   onClusterVersion?: (version: number, node: NodeDef) => void
 
-  constructor(private readonly options: HttpTransportOptions = {}) {}
+  private readonly exchange: (def: NodeDef, req: HttpExchange) => Promise<HttpAnswer>
+
+  constructor(private readonly options: HttpTransportOptions = {}) {
+    this.exchange = options.exchange ?? ((def, req) => this.undici(def, req))
+  }
 
   node(def: NodeDef): NodeClient {
     const key = `${def.id}@${def.url}`
@@ -48,76 +70,61 @@ export class HttpTransport implements Transport {
     return pool
   }
 
-  private async call(def: NodeDef, opts: RequestOptions, method: 'GET' | 'POST' | 'PUT', path: string, body?: Uint8Array | string, json = false): Promise<Uint8Array> {
-    const headers: Record<string, string> = json ? { 'content-type': 'application/json' } : body ? { ...BINARY } : {}
-    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`
+  /** The default exchange: undici over the node's Pool. */
+  private async undici(def: NodeDef, req: HttpExchange): Promise<HttpAnswer> {
     let res
     try {
       // undici's own timeouts, not an AbortSignal per request: signals and their DOMExceptions were a visible share of client CPU.
-      const timeout = Math.max(1, Math.ceil(opts.timeoutMs))
-      res = await this.pool(def).request({ method, path, headers, body: body ?? null, headersTimeout: timeout, bodyTimeout: timeout })
+      const timeout = Math.max(1, Math.ceil(req.timeoutMs))
+      res = await this.pool(def).request({ method: req.method, path: req.path, headers: req.headers, body: req.body, headersTimeout: timeout, bodyTimeout: timeout })
     } catch (e) {
       const err = e as Error & { code?: string }
-      if (TIMEOUT_CODES.has(err.code ?? '') || err.name === 'TimeoutError' || err.name === 'AbortError') throw new TimeoutError(`${method} ${def.id}${path}`, opts.timeoutMs)
+      if (TIMEOUT_CODES.has(err.code ?? '') || err.name === 'TimeoutError' || err.name === 'AbortError') throw new TimeoutError(`${req.method} ${def.id}${req.path}`, req.timeoutMs)
       // Only a connection that was never made surely kept the request from the node.
       throw new NodeUnavailableError(def.id, `${err.code ?? err.name}: ${err.message}`, { cause: e, mayHaveApplied: !NOT_SENT_CODES.has(err.code ?? '') })
     }
-    let bytes: Uint8Array
+    let body: Uint8Array
     try {
-      bytes = new Uint8Array(await res.body.arrayBuffer())
+      body = new Uint8Array(await res.body.arrayBuffer())
     } catch (e) {
       const err = e as Error & { code?: string }
-      if (TIMEOUT_CODES.has(err.code ?? '') || err.name === 'TimeoutError' || err.name === 'AbortError') throw new TimeoutError(`${method} ${def.id}${path}`, opts.timeoutMs)
+      if (TIMEOUT_CODES.has(err.code ?? '') || err.name === 'TimeoutError' || err.name === 'AbortError') throw new TimeoutError(`${req.method} ${def.id}${req.path}`, req.timeoutMs)
       throw new NodeUnavailableError(def.id, `reading the answer failed: ${err.message}`, { cause: e, mayHaveApplied: true })
     }
-    opts.onBytes?.(body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.length, bytes.length)
-    const version = Number(res.headers['x-kvorum-cluster-version'])
-    if (version > 0) this.onClusterVersion?.(version, def)
-    if (res.statusCode >= 400) {
+    const version = res.headers['x-kvorum-cluster-version']
+    return typeof version === 'string' ? { status: res.statusCode, clusterVersion: version, body } : { status: res.statusCode, body }
+  }
+
+  /** One call of an operation, made as its route says. */
+  private async call(def: NodeDef, route: Route, opts: RequestOptions, args: unknown[]): Promise<unknown> {
+    const call = (route.encodeRequest as (...a: unknown[]) => ReturnType<Route['encodeRequest']>)(...args)
+    const headers: Record<string, string> = route.request === 'none' ? {} : { 'content-type': CONTENT_TYPE[route.request] }
+    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`
+    const req: HttpExchange = { method: route.method, path: callPath(route, call), headers, body: call.body ?? null, timeoutMs: opts.timeoutMs }
+    const res = await this.exchange(def, req)
+    const sent = req.body === null ? 0 : typeof req.body === 'string' ? Buffer.byteLength(req.body) : req.body.length
+    opts.onBytes?.(sent, res.body.length)
+    // 0 means the node holds no definition at all (new or wiped): the client then hands it one.
+    const version = res.clusterVersion === undefined ? Number.NaN : Number(res.clusterVersion)
+    if (Number.isInteger(version) && version >= 0) this.onClusterVersion?.(version, def)
+    if (res.status >= 400) {
       let parsed: { code: string; message: string; clusterVersion?: number }
       try {
-        parsed = JSON.parse(Buffer.from(bytes).toString('utf8'))
+        parsed = JSON.parse(Buffer.from(res.body).toString('utf8'))
       } catch {
-        parsed = { code: 'KV_NODE_ERROR', message: `HTTP ${res.statusCode}` }
+        parsed = { code: 'KV_NODE_ERROR', message: `HTTP ${res.status}` }
       }
+      if (route.nullAs !== undefined && parsed.code === route.nullAs) return null
       const error = errorFromWire(parsed)
       throw error instanceof KvorumError ? error : new NodeUnavailableError(def.id, parsed.message)
     }
-    return bytes
+    return route.decodeAnswer(res.body)
   }
 
+  /** The node's client: one method per route of the table. */
   private makeClient(def: NodeDef): NodeClient {
-    const s = (store: string) => `/v1/stores/${encodeURIComponent(store)}`
-    const t = (target: string) => `/v1/hints/${encodeURIComponent(target)}`
-    const text = (b: Uint8Array) => Buffer.from(b).toString('utf8')
-    return {
-      coordinatePut: async (o, store: string, items: readonly CoordinateItem[]) => decodeCoordinateResults(await this.call(def, o, 'POST', `${s(store)}/coordinate`, encodeCoordinate(items))),
-      mergePut: async (o, store: string, items: readonly KeySet[]) => decodeAckResults(await this.call(def, o, 'POST', `${s(store)}/merge`, encodeKeySets(items))),
-      get: async (o, store: string, keys: readonly Uint8Array[]) => decodeSetResults(await this.call(def, o, 'POST', `${s(store)}/get`, encodeKeys(keys))),
-      batch: async (o, store: string, batch: StoreBatch) => decodeStoreBatchResults(await this.call(def, o, 'POST', `${s(store)}/batch`, encodeStoreBatch(batch))),
-      putHints: async (o, target: string, items: readonly HintItem[]) => decodeAckResults(await this.call(def, o, 'POST', t(target), encodeHints(items))),
-      listHints: async (o, target: string, limit: number, afterId: number) => decodeStoredHints(await this.call(def, o, 'GET', `${t(target)}?limit=${limit}&after=${afterId}`)),
-      deleteHints: async (o, target: string, acks: readonly { id: number; seq: number }[]) => (JSON.parse(text(await this.call(def, o, 'POST', `${t(target)}/ack`, encodeAcks(acks)))) as { deleted: number }).deleted,
-      hintTargets: async (o) => JSON.parse(text(await this.call(def, o, 'GET', '/v1/hints'))) as HintTarget[],
-      merkleRoots: async (o, store: string) => this.call(def, o, 'GET', `${s(store)}/merkle`),
-      merkleBranches: async (o, store: string, p: number) => this.call(def, o, 'GET', `${s(store)}/merkle/${p}`),
-      merkleLeaves: async (o, store: string, p: number, b: number) => this.call(def, o, 'GET', `${s(store)}/merkle/${p}/${b}`),
-      scan: async (o, store: string, req: ScanRequest) => decodeScanPage(await this.call(def, o, 'POST', `${s(store)}/scan`, encodeScanRequest(req))),
-      listTombstones: async (o, store: string, req: TombstoneRequest) => decodeKeySets(await this.call(def, o, 'POST', `${s(store)}/tombstones`, encodeTombstoneRequest(req)), 0, 1000),
-      reap: async (o, store: string, items: readonly KeySet[]) => (JSON.parse(text(await this.call(def, o, 'POST', `${s(store)}/reap`, encodeKeySets(items)))) as { reaped: number }).reaped,
-      getCluster: async (o) => {
-        try {
-          return JSON.parse(text(await this.call(def, o, 'GET', '/v1/cluster'))) as ClusterDef
-        } catch (e) {
-          if (e instanceof KvorumError && e.code === 'KV_NO_CLUSTER') return null
-          throw e
-        }
-      },
-      putCluster: async (o, cluster: ClusterDef) => {
-        await this.call(def, o, 'PUT', '/v1/cluster', JSON.stringify(cluster), true)
-      },
-      health: async (o) => JSON.parse(text(await this.call(def, o, 'GET', '/health'))) as NodeHealth,
-    }
+    const method = (route: Route) => (opts: RequestOptions, ...args: unknown[]) => this.call(def, route, opts, args)
+    return Object.fromEntries(Object.entries(ROUTES).map(([op, route]) => [op as Op, method(route as Route)])) as unknown as NodeClient
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,7 @@
 export { connect, Kvorum, CLOSE_GRACE_MS, type NodeView } from './client.js'
 export { CONNECT_DEFAULTS, type ConnectOptions } from './options.js'
 export { Store, MAX_GET_MANY_KEYS, type StoreOptions, type CallOptions, type WriteOptions, type GetResult } from './store.js'
-export { HttpTransport, type HttpTransportOptions } from './http-transport.js'
+export { HttpTransport, type HttpTransportOptions, type HttpExchange, type HttpAnswer } from './http-transport.js'
 export type { Transport, NodeClient, RequestOptions } from './transport.js'
 export { BATCH_DEFAULTS, type BatchOptions } from './batcher.js'
 export { DETECTOR_DEFAULTS, type FailureDetectorOptions } from './failure-detector.js'

@@ -107,10 +107,12 @@ function spread(
     tracker.failures.push(...c.failures)
     tracker.ack(true)
     let done = false
-    const timer = rt.time.setTimeout(() => finish(), Math.max(0, q.deadline - rt.time.now()))
-    const finish = () => {
+    // The deadline timer says so itself: a timer may fire a little before the wall clock
+    // reaches the deadline, and then no later event would end the round.
+    const timer = rt.time.setTimeout(() => finish(true), Math.max(0, q.deadline - rt.time.now()))
+    const finish = (expired = false) => {
       if (done) return
-      const verdict = quorumVerdict(tracker, rt.time.now() >= q.deadline)
+      const verdict = quorumVerdict(tracker, expired || rt.time.now() >= q.deadline)
       if (verdict === 'wait') return
       done = true
       rt.time.clearTimeout(timer)

@@ -70,8 +70,6 @@ export function storeDef(partial: Partial<StoreDef> & { name: string }): StoreDe
 export const CLUSTER_LIMITS = {
   /** Most replicas per key (a store's n). */
   maxReplicas: 16,
-  /** Highest sibling limit a store may set (Riak refuses at 100 by default; this is the ceiling of the setting). */
-  maxSiblingsCeiling: 1000,
   /** Longest tombstone grace period, ms (one year). */
   maxTombstoneGraceMs: 365 * 24 * 3600 * 1000,
   /** Most nodes in one cluster. */
@@ -106,7 +104,7 @@ export function validateStore(s: unknown, nodeCount: number): StoreDef {
   if (!isInt(d.pw, 0, d.w)) fail(`store ${name}: pw must be 0..w`)
   if (d.conflict !== 'siblings' && d.conflict !== 'lww') fail(`store ${name}: conflict must be siblings or lww`)
   if (!isInt(d.maxValueBytes, 0, LIMITS.maxValueBytesCeiling)) fail(`store ${name}: maxValueBytes must be 0..${LIMITS.maxValueBytesCeiling}`)
-  if (!isInt(d.maxSiblings, 1, CLUSTER_LIMITS.maxSiblingsCeiling)) fail(`store ${name}: maxSiblings must be 1..${CLUSTER_LIMITS.maxSiblingsCeiling}`)
+  if (!isInt(d.maxSiblings, 1, LIMITS.maxSiblingsCeiling)) fail(`store ${name}: maxSiblings must be 1..${LIMITS.maxSiblingsCeiling}`)
   if (!isInt(d.tombstoneGraceMs, 0, CLUSTER_LIMITS.maxTombstoneGraceMs)) fail(`store ${name}: tombstoneGraceMs must be 0..1 year`)
   return d as unknown as StoreDef
 }

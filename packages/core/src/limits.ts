@@ -8,6 +8,8 @@ export const LIMITS = {
   maxValueBytes: 1024 * 1024,
   /** Siblings per key before a write is refused (Riak refuses at 100). */
   maxSiblings: 100,
+  /** Most siblings a store's maxSiblings may allow, and so most siblings in one set of a request frame. */
+  maxSiblingsCeiling: 1000,
   /** Siblings per key at which the SDK warns (Riak warns at 25). */
   warnSiblings: 25,
   /** Entries in one version vector. */

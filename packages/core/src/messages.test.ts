@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { mutate, mutations } from './mutate.case.js'
 import fc from 'fast-check'
 import * as m from './messages.js'
-import { Writer } from './codec.js'
+import { Writer, encodeSet } from './codec.js'
 import { type VersionVector } from './clock.js'
 import { type Version } from './versions.js'
 import type { CoordinateItem, ItemResult, KeySet } from './protocol.js'
@@ -43,8 +43,8 @@ function codec<T>(name: string, arb: fc.Arbitrary<T>, encode: (x: T) => Uint8Arr
 
 const coordinateItem: fc.Arbitrary<CoordinateItem> = fc.record({ key, value, context: clock, timestamp: fc.maxSafeNat() })
 const CODECS: Codec[] = [
-  codec('coordinate', batch(coordinateItem), m.encodeCoordinate, (b) => m.decodeCoordinate(b, 32)),
-  codec('key sets', batch(keySet), m.encodeKeySets, (b) => m.decodeKeySets(b, 32, 3)),
+  codec('coordinate', batch(coordinateItem), m.encodeCoordinate, m.decodeCoordinate),
+  codec('key sets', batch(keySet), m.encodeKeySets, m.decodeKeySets),
   codec('hints', batch(fc.record({ store, key, siblings: set })), m.encodeHints, m.decodeHints),
   codec('stored hints', batch(fc.record({ id: fc.maxSafeNat(), seq: fc.maxSafeNat(), createdMs: fc.maxSafeNat(), store, key, siblings: set })), m.encodeStoredHints, m.decodeStoredHints),
   codec('keys', batch(key), m.encodeKeys, m.decodeKeys),
@@ -66,7 +66,7 @@ const CODECS: Codec[] = [
     m.encodeScanRequest,
     m.decodeScanRequest,
   ),
-  codec('store batch', fc.record({ keys: batch(key), coordinates: batch(coordinateItem), merges: batch(keySet) }), m.encodeStoreBatch, (b) => m.decodeStoreBatch(b, 32, 3)),
+  codec('store batch', fc.record({ keys: batch(key), coordinates: batch(coordinateItem), merges: batch(keySet) }), m.encodeStoreBatch, m.decodeStoreBatch),
   codec(
     'store batch results',
     fc.record({ gets: batch(result(set)), coordinates: batch(result(fc.record({ dot: fc.record({ actor, counter }), siblings: set }))), merges: batch(result(fc.constant(null))) }),
@@ -151,19 +151,31 @@ describe('limits', () => {
       coordinates: Array.from({ length: coordinates }, () => item),
       merges: Array.from({ length: merges }, () => ({ key: k, siblings: [] })),
     })
-    expect(m.decodeStoreBatch(m.encodeStoreBatch(sized(512, 256, 256)), 32, 3).merges).toHaveLength(256)
-    bad(() => m.decodeStoreBatch(m.encodeStoreBatch(sized(512, 256, 257)), 32, 3), /batch items: 257/)
-    bad(() => m.decodeStoreBatch(m.encodeStoreBatch(sized(1, 1024, 0)), 32, 3), /batch items: 1024/)
-    // Each section keeps its own checks: a value over the store limit is refused.
-    bad(() => m.decodeStoreBatch(m.encodeStoreBatch({ keys: [], coordinates: [{ ...item, value: new Uint8Array(33) }], merges: [] }), 32, 3), /store limit 32/)
+    expect(m.decodeStoreBatch(m.encodeStoreBatch(sized(512, 256, 256))).merges).toHaveLength(256)
+    bad(() => m.decodeStoreBatch(m.encodeStoreBatch(sized(512, 256, 257))), /batch items: 257/)
+    bad(() => m.decodeStoreBatch(m.encodeStoreBatch(sized(1, 1024, 0))), /batch items: 1024/)
+    // Each section keeps its own checks: a value over the protocol's ceiling is refused.
+    bad(() => m.decodeStoreBatch(m.encodeStoreBatch({ keys: [], coordinates: [{ ...item, value: new Uint8Array(LIMITS.maxValueBytesCeiling + 1) }], merges: [] })), /value bytes/)
   })
 
-  it('values and sibling counts are held to the store limits', () => {
-    const item: CoordinateItem = { key: Uint8Array.of(1), value: new Uint8Array(33), context: {}, timestamp: 0 }
-    bad(() => m.decodeCoordinate(m.encodeCoordinate([item]), 32), /store limit 32/)
-    expect(m.decodeCoordinate(m.encodeCoordinate([item]), 33)).toHaveLength(1)
+  it('values and sibling counts are held to the protocol ceilings (the store limits are the engine\'s to check)', () => {
+    const item: CoordinateItem = { key: Uint8Array.of(1), value: new Uint8Array(LIMITS.maxValueBytesCeiling + 1), context: {}, timestamp: 0 }
+    bad(() => m.decodeCoordinate(m.encodeCoordinate([item])), /value bytes/)
+    expect(m.decodeCoordinate(m.encodeCoordinate([{ ...item, value: new Uint8Array(LIMITS.maxValueBytesCeiling) }]))).toHaveLength(1)
     const v = (n: number): Version => ({ dot: { actor: 'a1', counter: n }, context: {}, timestamp: 0, value: null })
-    bad(() => m.decodeKeySets(m.encodeKeySets([{ key: Uint8Array.of(1), siblings: [v(1), v(2), v(3), v(4)] }]), 32, 3), /siblings: 4/)
+    const many = (n: number) => Array.from({ length: n }, (_, i) => v(i + 1))
+    bad(() => m.decodeKeySets(m.encodeKeySets([{ key: Uint8Array.of(1), siblings: many(LIMITS.maxSiblingsCeiling + 1) }])), /siblings: 1001/)
+    expect(m.decodeKeySets(m.encodeKeySets([{ key: Uint8Array.of(1), siblings: many(LIMITS.maxSiblingsCeiling) }]))).toHaveLength(1)
+  })
+
+  it('a stored read is sent as its stored bytes and decodes to its set only when read', () => {
+    const set: Version[] = [{ dot: { actor: 'a1', counter: 1 }, context: { b2: 3 }, timestamp: 5, value: Uint8Array.of(7) }]
+    const stored = m.storedRead(encodeSet(set))
+    expect(m.encodeSetResults([stored])).toEqual(m.encodeSetResults([{ ok: true, value: set }]))
+    expect(stored).toEqual({ ok: true, value: set })
+    // Bytes that are not a set show that the answer sends them without decoding them.
+    const opaque = m.storedRead(Uint8Array.of(0xde, 0xad))
+    expect(m.encodeSetResults([opaque])).toEqual(Uint8Array.of(1, 0, 0xde, 0xad))
   })
 
   it('scan limit, item status and tombstone flag are checked', () => {
@@ -172,7 +184,7 @@ describe('limits', () => {
       bad(() => m.decodeTombstoneRequest(m.encodeTombstoneRequest({ partition: 0, beforeMs: 0, limit })), /limit must be/)
     }
     bad(() => m.decodeAckResults(frame((w) => w.uint(1).byte(2))), /item status/)
-    bad(() => m.decodeCoordinate(frame((w) => w.uint(1).bytes(Uint8Array.of(1)).uint(0).uint(0).byte(2)), 10), /tombstone flag/)
+    bad(() => m.decodeCoordinate(frame((w) => w.uint(1).bytes(Uint8Array.of(1)).uint(0).uint(0).byte(2))), /tombstone flag/)
   })
 
   it('an item error keeps its code, message and cluster version', () => {

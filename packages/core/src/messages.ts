@@ -1,15 +1,40 @@
 import { receivedError } from './error-wire.js'
 import { InvalidInputError } from './errors.js'
-import { Reader, Writer, readClock, readSet, sizeHint, writeClock, writeSet } from './codec.js'
+import { Reader, Writer, decodeSet, readClock, readSet, sizeHint, writeClock, writeSet } from './codec.js'
 import { LIMITS } from './limits.js'
 import type { CoordinateItem, CoordinateResult, HintItem, ItemResult, KeySet, ScanPage, ScanRequest, StoreBatch, StoreBatchResults, StoredHint, TombstoneRequest } from './protocol.js'
 import type { SiblingSet } from './versions.js'
 
 /**
  * Binary bodies of the node protocol. Every decoder checks each size against
- * LIMITS (or the store's own) and rejects trailing bytes, so a malformed frame
- * is an InvalidInputError before anything is stored.
+ * the protocol's ceilings in LIMITS and rejects trailing bytes, so a malformed
+ * frame is an InvalidInputError before anything is stored. A store's own
+ * (lower) limits are the storage engine's to check, item by item, so that
+ * every face of a node refuses the same item the same way.
  */
+
+/** Stored bytes of the sets of read answers (see storedRead), keyed by the answer. */
+const STORED_BYTES = new WeakMap<object, Uint8Array>()
+
+/**
+ * A read answered from storage: `bytes` is the set as stored (its wire
+ * encoding); the set itself is decoded only when `value` is first read. The
+ * encoders below send the stored bytes as they are, so a node answering over
+ * HTTP never decodes a set it only passes on, while in-process callers see an
+ * ordinary ItemResult.
+ */
+export function storedRead(bytes: Uint8Array, decoded?: SiblingSet): ItemResult<SiblingSet> {
+  let set = decoded
+  const res = {
+    ok: true as const,
+    get value(): SiblingSet {
+      set ??= decodeSet(bytes)
+      return set
+    },
+  }
+  STORED_BYTES.set(res, bytes)
+  return res
+}
 
 function readKey(r: Reader): Uint8Array {
   const key = r.bytes(LIMITS.maxKeyBytes, 'key bytes')
@@ -51,7 +76,7 @@ function coordinateItemsSize(items: readonly CoordinateItem[]): number {
   return items.reduce((n, it) => n + 64 + it.key.length + (it.value?.length ?? 0) + 24 * Object.keys(it.context).length, 16)
 }
 
-function readCoordinateItems(r: Reader, maxValueBytes: number, maxItems: number): CoordinateItem[] {
+function readCoordinateItems(r: Reader, maxItems: number): CoordinateItem[] {
   const n = r.count(maxItems, 'batch items')
   const out: CoordinateItem[] = []
   for (let i = 0; i < n; i++) {
@@ -60,7 +85,7 @@ function readCoordinateItems(r: Reader, maxValueBytes: number, maxItems: number)
     const context = readClock(r)
     const flag = r.byte()
     if (flag > 1) throw new InvalidInputError(`malformed frame: bad tombstone flag ${flag}`)
-    const value = flag === 1 ? null : r.bytes(maxValueBytes, `value bytes (store limit ${maxValueBytes})`)
+    const value = flag === 1 ? null : r.bytes(LIMITS.maxValueBytesCeiling, 'value bytes')
     out.push({ key, timestamp, context, value })
   }
   return out
@@ -70,8 +95,8 @@ export function encodeCoordinate(items: readonly CoordinateItem[]): Uint8Array {
   return frame((w) => writeCoordinateItems(w, items), coordinateItemsSize(items))
 }
 
-export function decodeCoordinate(bytes: Uint8Array, maxValueBytes: number): CoordinateItem[] {
-  return parse(bytes, (r) => readCoordinateItems(r, maxValueBytes, LIMITS.maxBatchItems))
+export function decodeCoordinate(bytes: Uint8Array): CoordinateItem[] {
+  return parse(bytes, (r) => readCoordinateItems(r, LIMITS.maxBatchItems))
 }
 
 function writeKeySets(w: Writer, items: readonly KeySet[]): void {
@@ -83,10 +108,10 @@ function keySetsSize(items: readonly KeySet[]): number {
   return items.reduce((n, it) => n + it.key.length + sizeHint(it.siblings), 16)
 }
 
-function readKeySets(r: Reader, maxValueBytes: number, maxSiblings: number, maxItems: number): KeySet[] {
+function readKeySets(r: Reader, maxItems: number): KeySet[] {
   const n = r.count(maxItems, 'batch items')
   const out: KeySet[] = []
-  for (let i = 0; i < n; i++) out.push({ key: readKey(r), siblings: readSet(r, maxValueBytes, maxSiblings) })
+  for (let i = 0; i < n; i++) out.push({ key: readKey(r), siblings: readSet(r, LIMITS.maxValueBytesCeiling, LIMITS.maxSiblingsCeiling) })
   return out
 }
 
@@ -94,8 +119,8 @@ export function encodeKeySets(items: readonly KeySet[]): Uint8Array {
   return frame((w) => writeKeySets(w, items), keySetsSize(items))
 }
 
-export function decodeKeySets(bytes: Uint8Array, maxValueBytes: number, maxSiblings: number): KeySet[] {
-  return parse(bytes, (r) => readKeySets(r, maxValueBytes, maxSiblings, LIMITS.maxBatchItems))
+export function decodeKeySets(bytes: Uint8Array): KeySet[] {
+  return parse(bytes, (r) => readKeySets(r, LIMITS.maxBatchItems))
 }
 
 export function encodeHints(items: readonly HintItem[]): Uint8Array {
@@ -176,18 +201,22 @@ function readItem<T>(r: Reader, value: (r: Reader) => T): ItemResult<T> {
   return { ok: false, error: receivedError(clusterVersion > 0 ? { code, message, clusterVersion } : { code, message }) }
 }
 
+/** Read answers; a stored read's set goes out as its stored bytes, undecoded. */
 function writeSetResults(w: Writer, results: readonly ItemResult<SiblingSet>[]): void {
   w.uint(results.length)
-  for (const res of results) if (!writeItemError(w, res) && res.ok) writeSet(w, res.value)
-}
-
-/** Set results whose sets are already encoded (as the storage engine keeps them): no decoding on the way out. */
-function writeEncodedSetResults(w: Writer, results: readonly ItemResult<Uint8Array>[]): void {
-  w.uint(results.length)
-  for (const res of results) if (!writeItemError(w, res) && res.ok) w.raw(res.value)
+  for (const res of results) {
+    if (writeItemError(w, res) || !res.ok) continue
+    const stored = STORED_BYTES.get(res)
+    if (stored) w.raw(stored)
+    else writeSet(w, res.value)
+  }
 }
 
 const resultsSize = <T>(results: readonly ItemResult<T>[], size: (value: T) => number) => results.reduce((n, res) => n + (res.ok ? size(res.value) : 256), 16)
+
+/** Size hint of read answers, from the stored bytes where there are some (without decoding them). */
+const setResultsSize = (results: readonly ItemResult<SiblingSet>[]) =>
+  results.reduce((n, res) => n + (res.ok ? (STORED_BYTES.get(res)?.length ?? sizeHint(res.value)) : 256), 16)
 
 function readSetResults(r: Reader): ItemResult<SiblingSet>[] {
   const n = r.count(LIMITS.maxBatchItems, 'batch items')
@@ -195,12 +224,7 @@ function readSetResults(r: Reader): ItemResult<SiblingSet>[] {
 }
 
 export function encodeSetResults(results: readonly ItemResult<SiblingSet>[]): Uint8Array {
-  return frame((w) => writeSetResults(w, results), resultsSize(results, sizeHint))
-}
-
-/** Like encodeSetResults, for sets already encoded (as the storage engine keeps them): no decoding on the way out. */
-export function encodeEncodedSetResults(results: readonly ItemResult<Uint8Array>[]): Uint8Array {
-  return frame((w) => writeEncodedSetResults(w, results), resultsSize(results, (v) => v.length))
+  return frame((w) => writeSetResults(w, results), setResultsSize(results))
 }
 
 export function decodeSetResults(bytes: Uint8Array): ItemResult<SiblingSet>[] {
@@ -267,11 +291,11 @@ export function encodeStoreBatch(batch: StoreBatch): Uint8Array {
   }, batch.keys.reduce((n, k) => n + k.length + 4, 0) + coordinateItemsSize(batch.coordinates) + keySetsSize(batch.merges))
 }
 
-export function decodeStoreBatch(bytes: Uint8Array, maxValueBytes: number, maxSiblings: number): StoreBatch {
+export function decodeStoreBatch(bytes: Uint8Array): StoreBatch {
   return parse(bytes, (r) => {
     const keys = readKeys(r, LIMITS.maxBatchItems)
-    const coordinates = readCoordinateItems(r, maxValueBytes, LIMITS.maxBatchItems - keys.length)
-    const merges = readKeySets(r, maxValueBytes, maxSiblings, LIMITS.maxBatchItems - keys.length - coordinates.length)
+    const coordinates = readCoordinateItems(r, LIMITS.maxBatchItems - keys.length)
+    const merges = readKeySets(r, LIMITS.maxBatchItems - keys.length - coordinates.length)
     return { keys, coordinates, merges }
   })
 }
@@ -282,16 +306,7 @@ export function encodeStoreBatchResults(results: StoreBatchResults): Uint8Array 
     writeSetResults(w, results.gets)
     writeCoordinateResults(w, results.coordinates)
     writeAckResults(w, results.merges)
-  }, resultsSize(results.gets, sizeHint) + resultsSize(results.coordinates, (v) => 32 + sizeHint(v.siblings)) + 16)
-}
-
-/** encodeStoreBatchResults for a node whose read answers are stored bytes. */
-export function encodeEncodedStoreBatchResults(results: StoreBatchResults<Uint8Array>): Uint8Array {
-  return frame((w) => {
-    writeEncodedSetResults(w, results.gets)
-    writeCoordinateResults(w, results.coordinates)
-    writeAckResults(w, results.merges)
-  }, resultsSize(results.gets, (v) => v.length) + resultsSize(results.coordinates, (v) => 32 + sizeHint(v.siblings)) + 16)
+  }, setResultsSize(results.gets) + resultsSize(results.coordinates, (v) => 32 + sizeHint(v.siblings)) + 16)
 }
 
 export function decodeStoreBatchResults(bytes: Uint8Array): StoreBatchResults {

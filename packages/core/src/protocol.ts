@@ -50,9 +50,9 @@ export interface StoreBatch {
   readonly merges: readonly KeySet[]
 }
 
-/** The answers to a StoreBatch, section by section in item order; reads as sets (or, inside a node, stored bytes). */
-export interface StoreBatchResults<S = SiblingSet> {
-  readonly gets: readonly ItemResult<S>[]
+/** The answers to a StoreBatch, section by section in item order. */
+export interface StoreBatchResults {
+  readonly gets: readonly ItemResult<SiblingSet>[]
   readonly coordinates: readonly ItemResult<CoordinateResult>[]
   readonly merges: readonly ItemResult<null>[]
 }
@@ -100,12 +100,12 @@ export interface NodeHealth {
 /**
  * The operations a storage node offers. The storage engine implements it
  * in-process, the node app serves it over HTTP, and the SDK's transports
- * implement it as clients. Whole-request failures throw a KvorumError;
- * per-key failures come back as ItemResults.
+ * implement it as clients; the route table in routes.ts declares each
+ * operation's HTTP form once for all of them. Whole-request failures throw a
+ * KvorumError; per-key failures (a store's limits among them) come back as
+ * ItemResults. Writes to coordinate travel only in store batches.
  */
 export interface NodeProtocol {
-  /** As the coordinating primary: assign a dot to each write; return each key's resulting sibling set. */
-  coordinatePut(store: string, items: readonly CoordinateItem[]): Promise<ItemResult<CoordinateResult>[]>
   /** As a replica: merge each set into what is stored. */
   mergePut(store: string, items: readonly KeySet[]): Promise<ItemResult<null>[]>
   /** The stored sibling set of each key (empty when absent). */

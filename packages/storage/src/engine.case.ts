@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import {
-  type ClusterDef, type ItemError, type ItemResult, type NodeDef, type SiblingSet, type VersionVector,
+  type ClusterDef, type CoordinateItem, type CoordinateResult, type ItemError, type ItemResult, type NodeDef, type SiblingSet, type VersionVector,
   BRANCH_FANOUT, HASH_BYTES, Ring, covers, diffHashes, fromUtf8, initialAssignment, keyHash, partitionOfHash,
   segmentOfHash, setContext, storeDef, toHex, utf8,
 } from '@kvorum/core'
@@ -51,6 +51,11 @@ export function keyOwnedBy(cluster: ClusterDef, owner: string, prefix: string): 
   throw new Error(`no key for ${owner} found`)
 }
 
+/** Writes to coordinate, as the node protocol takes them: the coordinate section of a store batch. */
+export async function coordinatePut(e: StorageEngine, store: string, items: readonly CoordinateItem[]): Promise<ItemResult<CoordinateResult>[]> {
+  return [...(await e.batch(store, { keys: [], coordinates: items, merges: [] })).coordinates]
+}
+
 export function ok<T>(result: ItemResult<T> | undefined): T {
   if (!result?.ok) throw new Error(`expected an ok item, got ${JSON.stringify(result)}`)
   return result.value
@@ -71,7 +76,7 @@ export const partOf = (key: Uint8Array) => partitionOfHash(keyHash(key), Q)
 export const segOf = (key: Uint8Array) => segmentOfHash(keyHash(key), Q)
 
 export async function put(e: StorageEngine, store: string, key: string, value: string | null, context: VersionVector = {}, timestamp = 1000): Promise<SiblingSet> {
-  const [result] = await e.coordinatePut(store, [{ key: utf8(key), value: value === null ? null : utf8(value), context, timestamp }])
+  const [result] = await coordinatePut(e, store, [{ key: utf8(key), value: value === null ? null : utf8(value), context, timestamp }])
   return ok(result).siblings
 }
 
@@ -104,7 +109,7 @@ export function engineSuite(kind: string, factory: EngineFactory): void {
     describe('versions', () => {
       it('coordinatePut assigns a dot of its own incarnation and returns it with the sibling set', async () => {
         const e = await engine()
-        const [result] = await e.coordinatePut('kv', [{ key: utf8('a'), value: utf8('one'), context: {}, timestamp: 1 }])
+        const [result] = await coordinatePut(e, 'kv', [{ key: utf8('a'), value: utf8('one'), context: {}, timestamp: 1 }])
         const { dot, siblings: set } = ok(result)
         expect(dot).toEqual({ actor: e.incarnation, counter: expect.any(Number) })
         expect(set.map((v) => v.dot)).toEqual([dot])
@@ -156,7 +161,7 @@ export function engineSuite(kind: string, factory: EngineFactory): void {
 
       it('refuses a value over the store limit as an item error and stores nothing', async () => {
         const e = await engine()
-        const results = await e.coordinatePut('few', [
+        const results = await coordinatePut(e, 'few', [
           { key: utf8('big'), value: new Uint8Array(17), context: {}, timestamp: 1 },
           { key: utf8('fits'), value: new Uint8Array(16), context: {}, timestamp: 1 },
         ])
@@ -170,7 +175,7 @@ export function engineSuite(kind: string, factory: EngineFactory): void {
         for (const v of ['a', 'b', 'c']) await put(e, 'few', 'k', v)
         const before = await read(e, 'few', 'k')
         const rootsBefore = toHex(await e.merkleRoots('few'))
-        const [refused] = await e.coordinatePut('few', [{ key: utf8('k'), value: utf8('d'), context: {}, timestamp: 1 }])
+        const [refused] = await coordinatePut(e, 'few', [{ key: utf8('k'), value: utf8('d'), context: {}, timestamp: 1 }])
         expect(failed(refused).code).toBe('KV_TOO_MANY_SIBLINGS')
         expect(dots(await read(e, 'few', 'k'))).toEqual(dots(before))
         expect(toHex(await e.merkleRoots('few'))).toBe(rootsBefore)
@@ -220,7 +225,7 @@ export function engineSuite(kind: string, factory: EngineFactory): void {
         const e = await engine({}, cluster)
         const mine = keyOwnedBy(cluster, 'n1', 'mine')
         const theirs = keyOwnedBy(cluster, 'n2', 'theirs')
-        const results = await e.coordinatePut('kv', [
+        const results = await coordinatePut(e, 'kv', [
           { key: mine, value: utf8('m'), context: {}, timestamp: 1 },
           { key: theirs, value: utf8('t'), context: {}, timestamp: 1 },
         ])
@@ -238,7 +243,7 @@ export function engineSuite(kind: string, factory: EngineFactory): void {
       it('throws KV_UNKNOWN_STORE for a store not in the cluster definition', async () => {
         const e = await engine()
         const code = { code: 'KV_UNKNOWN_STORE' }
-        await expect(e.coordinatePut('nope', [{ key: utf8('k'), value: null, context: {}, timestamp: 1 }])).rejects.toMatchObject(code)
+        await expect(coordinatePut(e, 'nope', [{ key: utf8('k'), value: null, context: {}, timestamp: 1 }])).rejects.toMatchObject(code)
         await expect(e.mergePut('nope', [{ key: utf8('k'), siblings: [] }])).rejects.toMatchObject(code)
         await expect(e.get('nope', [utf8('k')])).rejects.toMatchObject(code)
         await expect(e.merkleRoots('nope')).rejects.toMatchObject(code)
@@ -251,7 +256,7 @@ export function engineSuite(kind: string, factory: EngineFactory): void {
         expect(await e.getCluster()).toBeNull()
         expect((await e.health()).clusterVersion).toBe(0)
         const code = { code: 'KV_NO_CLUSTER' }
-        await expect(e.coordinatePut('kv', [{ key: utf8('k'), value: utf8('v'), context: {}, timestamp: 1 }])).rejects.toMatchObject(code)
+        await expect(coordinatePut(e, 'kv', [{ key: utf8('k'), value: utf8('v'), context: {}, timestamp: 1 }])).rejects.toMatchObject(code)
         await expect(e.get('kv', [utf8('k')])).rejects.toMatchObject(code)
         await expect(e.merkleRoots('kv')).rejects.toMatchObject(code)
         await e.putCluster(singleNodeCluster())
@@ -263,7 +268,7 @@ export function engineSuite(kind: string, factory: EngineFactory): void {
         e.close()
         const code = { code: 'KV_NODE_CLOSED' }
         await expect(e.putCluster(singleNodeCluster(2))).rejects.toMatchObject(code)
-        await expect(e.coordinatePut('kv', [{ key: utf8('k'), value: utf8('v'), context: {}, timestamp: 1 }])).rejects.toMatchObject(code)
+        await expect(coordinatePut(e, 'kv', [{ key: utf8('k'), value: utf8('v'), context: {}, timestamp: 1 }])).rejects.toMatchObject(code)
         await expect(e.mergePut('kv', [{ key: utf8('k'), siblings: [] }])).rejects.toMatchObject(code)
         await expect(e.putHints('n2', [{ store: 'kv', key: utf8('k'), siblings: [] }])).rejects.toMatchObject(code)
         // Let a stray group commit, had one been queued, run before the test ends.
@@ -367,7 +372,7 @@ export function engineSuite(kind: string, factory: EngineFactory): void {
       it('runs many concurrent puts of one tick in one group: all succeed with distinct counters', async () => {
         const e = await engine()
         const writes = Array.from({ length: 200 }, (_, i) =>
-          e.coordinatePut('kv', [{ key: utf8(`g${i}`), value: utf8(`v${i}`), context: {}, timestamp: 1 }]))
+          coordinatePut(e, 'kv', [{ key: utf8(`g${i}`), value: utf8(`v${i}`), context: {}, timestamp: 1 }]))
         const sameKey = Array.from({ length: 50 }, (_, i) => put(e, 'kv', 'hot', `w${i}`))
         expect(e.queueDepth).toBe(250)
         const results = await Promise.all(writes)

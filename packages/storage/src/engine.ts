@@ -4,7 +4,7 @@ import {
   type ClusterDef, type CoordinateItem, type CoordinateResult, type HintItem, type HintTarget, type ItemResult, type KeySet,
   type NodeHealth, type NodeProtocol, type ScanPage, type ScanRequest, type SiblingSet, type StoreBatch, type StoreBatchResults, type StoreDef,
   type StoredHint, type TombstoneRequest, type Version,
-  ClusterVersionConflictError, NodeClosedError,
+  ClusterVersionConflictError, NodeClosedError, storedRead,
   BRANCHES, BRANCH_FANOUT, HASH_BYTES, HintBacklogFullError, InvalidInputError, KvorumError,
   NoClusterError, Ring, StaleMetadataError, TooManySiblingsError, branchesOf, coordinatedSet, decodeSet,
   findStore, isDeleted, keyHash, partitionOfHash, resolveSets, sameSet, segmentOfHash,
@@ -32,6 +32,8 @@ export interface EngineOptions {
   readonly maxQueuedWrites?: number
   /** Wall clock, ms. Default Date.now (the simulator passes its own). */
   readonly now?: () => number
+  /** A new actor id for each open (the node's incarnation). Default 6 random bytes as hex (the simulator passes a seeded one). */
+  readonly incarnationId?: () => string
   /** Bounds of the cache of recently used keys. */
   readonly cache?: RowCacheLimits
 }
@@ -52,6 +54,8 @@ function heads(set: SiblingSet): Version[] {
   return set.map((v) => (v.value === null ? v : { ...v, value: EMPTY }))
 }
 const EMPTY = new Uint8Array(0)
+
+const randomIncarnation = () => randomBytes(6).toString('hex')
 
 /**
  * The storage engine: versioned values, hints and Merkle leaves in one SQLite
@@ -90,7 +94,7 @@ export class StorageEngine implements NodeProtocol {
       throw e
     }
     this.sql = this.prepare()
-    this.incarnation = randomBytes(6).toString('hex')
+    this.incarnation = (options.incarnationId ?? randomIncarnation)()
     const stored = this.sql.getMeta.get('cluster') as { v: string } | undefined
     if (stored) this.install(validateCluster(JSON.parse(stored.v)))
     this.leaves = new LeafStore(this.db)
@@ -164,15 +168,20 @@ export class StorageEngine implements NodeProtocol {
     return { ok: false, error: { code: e.code, message: e.message } }
   }
 
-  async coordinatePut(storeName: string, items: readonly CoordinateItem[]): Promise<ItemResult<CoordinateResult>[]> {
-    const { cluster, ring } = this.requireCluster()
-    const store = findStore(cluster, storeName)
-    return this.writes.submit(() => items.map((item) => this.coordinateItem(store, ring, item)))
+  /**
+   * A store's own limits on what a write carries, checked here only (the
+   * decoders check the protocol's ceilings), so a value over the store's
+   * limit fails as one item on every face of the node.
+   */
+  private overLimit(store: StoreDef, value: Uint8Array | null): ItemResult<never> | null {
+    if (value === null || value.length <= store.maxValueBytes) return null
+    return this.itemError(new InvalidInputError(`value of ${value.length} bytes is over store ${store.name}'s limit of ${store.maxValueBytes}`))
   }
 
   /** Inside a group commit: one write as the coordinating primary. */
   private coordinateItem(store: StoreDef, ring: Ring, item: CoordinateItem): ItemResult<CoordinateResult> {
-    if (item.value && item.value.length > store.maxValueBytes) return this.itemError(new InvalidInputError(`value of ${item.value.length} bytes is over the store's limit of ${store.maxValueBytes}`))
+    const refused = this.overLimit(store, item.value)
+    if (refused) return refused
     const place = this.placeOf(item.key)
     const stale = this.checkOwner(store, ring, item.key, place.part)
     if (stale) return stale
@@ -194,6 +203,10 @@ export class StorageEngine implements NodeProtocol {
 
   /** Inside a group commit: merge one set as a replica. */
   private mergeItem(store: StoreDef, ring: Ring, item: KeySet): ItemResult<null> {
+    for (const v of item.siblings) {
+      const refused = this.overLimit(store, v.value)
+      if (refused) return refused
+    }
     const place = this.placeOf(item.key)
     const stale = this.checkOwner(store, ring, item.key, place.part)
     if (stale) return stale
@@ -203,32 +216,27 @@ export class StorageEngine implements NodeProtocol {
     return { ok: true, value: null }
   }
 
+  /**
+   * The one read path: a key's committed set as a stored read (its stored
+   * bytes, decoded only if someone reads the set), or why it cannot be read.
+   */
+  private readItem(store: StoreDef, ring: Ring, key: Uint8Array): ItemResult<SiblingSet> {
+    try {
+      this.requireOpen()
+      const place = this.placeOf(key)
+      const stale = this.checkOwner(store, ring, key, place.part)
+      if (stale) return stale
+      const { bytes, set } = this.rows.committedRead(store.name, place, key)
+      return storedRead(bytes, set)
+    } catch (e) {
+      return this.itemError(e)
+    }
+  }
+
   async get(storeName: string, keys: readonly Uint8Array[]): Promise<ItemResult<SiblingSet>[]> {
     const { cluster, ring } = this.requireCluster()
     const store = findStore(cluster, storeName)
-    return keys.map((key): ItemResult<SiblingSet> => {
-      const place = this.placeOf(key)
-      return this.checkOwner(store, ring, key, place.part) ?? { ok: true, value: this.rows.committedSet(store.name, place, key) }
-    })
-  }
-
-  /** Like get, but each set comes back as stored (the wire encoding of a set), without decoding it: for the HTTP face. */
-  async getEncoded(storeName: string, keys: readonly Uint8Array[]): Promise<ItemResult<Uint8Array>[]> {
-    const { cluster, ring } = this.requireCluster()
-    const store = findStore(cluster, storeName)
-    return keys.map((key): ItemResult<Uint8Array> => {
-      const place = this.placeOf(key)
-      return this.checkOwner(store, ring, key, place.part) ?? { ok: true, value: this.rows.committedBytes(store.name, place, key) }
-    })
-  }
-
-  async batch(storeName: string, batch: StoreBatch): Promise<StoreBatchResults> {
-    return this.runBatch(storeName, batch, (store, key, place) => this.rows.committedSet(store.name, place, key))
-  }
-
-  /** Like batch, with the reads answered as stored bytes (see getEncoded): for the HTTP face. */
-  async batchEncoded(storeName: string, batch: StoreBatch): Promise<StoreBatchResults<Uint8Array>> {
-    return this.runBatch(storeName, batch, (store, key, place) => this.rows.committedBytes(store.name, place, key))
+    return keys.map((key) => this.readItem(store, ring, key))
   }
 
   /**
@@ -239,23 +247,14 @@ export class StorageEngine implements NodeProtocol {
    * client just made would otherwise look stale and be repaired for nothing),
    * and a read that can no longer be served fails as an item, not the batch.
    */
-  private async runBatch<S>(storeName: string, batch: StoreBatch, read: (store: StoreDef, key: Uint8Array, place: Place) => S): Promise<StoreBatchResults<S>> {
+  async batch(storeName: string, batch: StoreBatch): Promise<StoreBatchResults> {
     const { cluster, ring } = this.requireCluster()
     const store = findStore(cluster, storeName)
     const written = batch.coordinates.length + batch.merges.length === 0 ? { coordinates: [], merges: [] } : await this.writes.submit(() => ({
       coordinates: batch.coordinates.map((item) => this.coordinateItem(store, ring, item)),
       merges: batch.merges.map((item) => this.mergeItem(store, ring, item)),
     }))
-    const gets = batch.keys.map((key): ItemResult<S> => {
-      try {
-        this.requireOpen()
-        const place = this.placeOf(key)
-        return this.checkOwner(store, ring, key, place.part) ?? { ok: true, value: read(store, key, place) }
-      } catch (e) {
-        return this.itemError(e)
-      }
-    })
-    return { gets, ...written }
+    return { gets: batch.keys.map((key) => this.readItem(store, ring, key)), ...written }
   }
 
   /** How the Merkle leaves were opened: from the last clean close, or rebuilt after a crash (keys, ms). */
@@ -418,5 +417,20 @@ export class StorageEngine implements NodeProtocol {
     this.closed = true
     this.leaves.snapshot()
     this.db.close()
+  }
+
+  /**
+   * Stop as a crash (kill -9) would: the writes queued for the next group
+   * commit are dropped unapplied (their callers never hear back), and the
+   * database closes without the leaves snapshot, so the next open rebuilds the
+   * leaves from the rows as after a real crash. Returns how many writes were
+   * dropped. For the simulator.
+   */
+  abandon(): number {
+    if (this.closed) return 0
+    this.closed = true
+    const dropped = this.writes.abandon()
+    this.db.close()
+    return dropped
   }
 }

@@ -51,6 +51,13 @@ export class GroupCommit {
     })
   }
 
+  /** Drop everything queued, unrun and unanswered (a crash); returns how many jobs went. */
+  abandon(): number {
+    const dropped = this.queue.length
+    this.queue = []
+    return dropped
+  }
+
   /** Commit everything queued now. */
   flush(): void {
     this.scheduled = false

@@ -1,8 +1,8 @@
 import Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
-import { type SiblingSet, encodeSet, toHex, utf8 } from '@kvorum/core'
+import { type SiblingSet, encodeSetResults, toHex, utf8 } from '@kvorum/core'
 import { StorageEngine } from './engine.js'
-import { ok, put, read, singleNodeCluster, values } from './engine.case.js'
+import { coordinatePut, ok, put, read, singleNodeCluster, values } from './engine.case.js'
 import { fileEngines } from './files.case.js'
 
 // The engine's write-behind and key cache (rows.ts), seen from outside: what a
@@ -12,10 +12,10 @@ const { path: newPath, open, forget } = fileEngines('rows')
 
 const keys = ['hot', 'a', 'b', 'c'].map(utf8)
 
-/** Everything a reader can see of the keys: sets by get and by getEncoded, and the Merkle roots. */
+/** Everything a reader can see of the keys: sets by get, the answer's wire bytes (the stored bytes, undecoded), and the Merkle roots. */
 async function snapshot(e: StorageEngine) {
   const sets = (await e.get('kv', keys)).map((r) => ok(r))
-  const encoded = (await e.getEncoded('kv', keys)).map((r) => toHex(ok(r)))
+  const encoded = toHex(encodeSetResults(await e.get('kv', keys)))
   return { sets: sets.map((s) => s.map((v) => ({ ...v, value: v.value && toHex(v.value) }))), encoded, roots: toHex(await e.merkleRoots('kv')) }
 }
 
@@ -46,9 +46,9 @@ describe('write-behind inside a group commit', () => {
     expect(values(hot)).toEqual(['from-elsewhere', ...Array.from({ length: 30 }, (_, i) => `w${i}`)].sort())
     expect(values(await read(e, 'kv', 'c'))).toEqual([null])
     const seen = await snapshot(e)
-    // getEncoded answers exactly the encoding of what get answers.
+    // The stored bytes a read sends are exactly the encoding of the set it answers.
     const sets = (await e.get('kv', keys)).map((r) => ok(r))
-    expect(seen.encoded).toEqual(sets.map((s) => toHex(encodeSet(s))))
+    expect(seen.encoded).toEqual(toHex(encodeSetResults(sets.map((value) => ({ ok: true, value })))))
     expect(seen.roots).toBe(await referenceRoots(sets))
 
     e.close()
@@ -62,7 +62,7 @@ describe('write-behind inside a group commit', () => {
     await put(e, 'kv', 'hot', 'first')
     const good = [put(e, 'kv', 'hot', 'second'), put(e, 'kv', 'a', 'fine')]
     // A timestamp no frame can carry makes the group throw while storing, after every job ran.
-    const bad = e.coordinatePut('kv', [{ key: utf8('b'), value: utf8('never'), context: {}, timestamp: -1 }])
+    const bad = coordinatePut(e, 'kv', [{ key: utf8('b'), value: utf8('never'), context: {}, timestamp: -1 }])
     const later = put(e, 'kv', 'hot', 'third')
     await expect(bad).rejects.toThrow(/varint out of range/)
     await Promise.all([...good, later])
@@ -94,7 +94,7 @@ describe('store batches', () => {
   it('queue or refuse their writes as a whole: a refused batch applied none of them', async () => {
     const e = await open(':memory:', { maxQueuedWrites: 2 })
     // One write waits; the batch's writes take the last place in the queue, together.
-    const waiting = e.coordinatePut('kv', [item('first')])
+    const waiting = coordinatePut(e, 'kv', [item('first')])
     const taken = e.batch('kv', { keys: [], coordinates: [item('a')], merges: [{ key: utf8('b'), siblings: foreign }] })
     const refused = e.batch('kv', { keys: [], coordinates: [item('c')], merges: [{ key: utf8('d'), siblings: foreign }] })
     await expect(refused).rejects.toMatchObject({ code: 'KV_OVERLOADED' })

@@ -91,18 +91,18 @@ export class Rows {
     return { keys: this.cache.size, bytes: this.cachedBytes }
   }
 
-  /** The committed set of a key (outside a transaction: what readers may see). */
-  committedSet(store: string, place: Place, key: Uint8Array): SiblingSet {
-    return this.committed(store, place, key).set
-  }
-
-  /** The committed set of a key as stored bytes (the wire encoding of a set), without decoding it. */
-  committedBytes(store: string, place: Place, key: Uint8Array): Uint8Array {
-    const id = cacheId(store, key)
-    const hit = this.cache.get(id)
-    if (hit) return hit.bytes ?? ENCODED_EMPTY_SET
+  /**
+   * The committed state of a key (outside a transaction: what readers may
+   * see) as its stored bytes, with the decoded set when the cache has it. A
+   * key not cached is read from SQLite and left undecoded (and uncached): a
+   * node passing it on over HTTP never needs the set.
+   */
+  committedRead(store: string, place: Place, key: Uint8Array): { bytes: Uint8Array; set?: SiblingSet } {
+    const hit = this.cache.get(cacheId(store, key))
+    if (hit) return { bytes: hit.bytes ?? ENCODED_EMPTY_SET, set: hit.set }
     const row = this.sql.get.get(store, place.part, place.seg, key) as Row | undefined
-    return row ? row.data : ENCODED_EMPTY_SET
+    // A plain Uint8Array view, as committed() keeps: sets decoded from it hold plain Uint8Array values.
+    return { bytes: row ? new Uint8Array(row.data.buffer, row.data.byteOffset, row.data.byteLength) : ENCODED_EMPTY_SET }
   }
 
   /** Inside a transaction: the key's current set, staged writes included. */
