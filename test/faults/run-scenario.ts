@@ -5,8 +5,8 @@ import { fromUtf8 } from '@kvorum/core'
 import type { OpRecord } from './history.js'
 import { type DotAudit, type FinalRead, auditDots, cartElements, finalRead, registerValues } from './inspect.js'
 import { WORKLOADS, type Workload } from './protocol.js'
-import { mulberry32 } from './random.js'
 import type { Scenario } from './scenarios.js'
+import { Random } from '../support/random.js'
 
 /** How long and how hard to run one scenario. */
 export interface RunOptions {
@@ -76,7 +76,7 @@ function workload(durationMs: number) {
 /** Start the clients and a background repairer, run the fault script in windows, stop the writers. */
 async function faultPhase(h: FaultHarness, scenario: Scenario, options: RunOptions): Promise<DaemonReport> {
   const d = options.durationMs
-  const rng = mulberry32(options.seed)
+  const rng = new Random(options.seed)
   const startedAt = await h.startClients(workload(d), options.seed)
   const daemon = repairDaemon(h, REPAIR_INTERVAL_MS)
   try {
@@ -86,7 +86,7 @@ async function faultPhase(h: FaultHarness, scenario: Scenario, options: RunOptio
     await scenario.run({
       h,
       timeoutMs: TIMEOUT_MS,
-      random: (n) => Math.floor(rng() * n),
+      random: (n) => rng.int(n),
       async cycles(cycle) {
         for (let n = 0; n < windows; n++) {
           const when = (f: number) => startedAt + (n + f) * windowMs

@@ -6,7 +6,7 @@ import { type NodeFaultStats, SimCluster } from './cluster.js'
 import { CLIENT_TIMING, type Mutant, type SeedConfig, planSeed } from './config.js'
 import { scheduleFaults } from './nemesis.js'
 import { CALM, Network, type NetworkStats } from './network.js'
-import { Random } from './random.js'
+import { Random } from '../support/random.js'
 import { Trace, type TraceLevel } from './trace.js'
 import { History, runWorkload } from './workload.js'
 

@@ -2,7 +2,7 @@ import { type VersionVector, KvorumError, decodeContext } from '@kvorum/core'
 import { type Kvorum, type ORSet, type Store, orSet } from '@kvorum/client'
 import type { VirtualClock } from './clock.js'
 import type { SeedConfig } from './config.js'
-import type { Random } from './random.js'
+import type { Random } from '../support/random.js'
 import type { Trace } from './trace.js'
 
 /** A cart is a set of tags: each add puts in one tag no other add uses. */
@@ -136,8 +136,8 @@ async function operate(w: Worker, rng: Random, kv: Kvorum, ctx: WorkloadContext,
 async function runWorker(w: Worker, rng: Random, kv: Kvorum, ctx: WorkloadContext): Promise<void> {
   for (let i = 0; i < ctx.config.opsPerWorker; i++) {
     const grace = ctx.config.store.tombstoneGraceMs ?? 0
-    const nap = rng.chance(ctx.config.napChance) ? rng.int(grace, grace + 1000) : 0
-    await ctx.clock.sleep(nap + rng.int(0, ctx.config.thinkMaxMs))
+    const nap = rng.chance(ctx.config.napChance) ? rng.range(grace, grace + 1000) : 0
+    await ctx.clock.sleep(nap + rng.range(0, ctx.config.thinkMaxMs))
     await operate(w, rng, kv, ctx, nap > 0)
   }
 }
