@@ -1,8 +1,8 @@
-import { type Check, checkRegisters, checkSet } from './checker.js'
+import { type Check, checkRegisters, checkSet } from '../support/set-checker.js'
 import { type Convergence, type DaemonReport, converge, repairDaemon } from './converge.js'
 import { FaultHarness } from './harness.js'
 import { fromUtf8 } from '@kvorum/core'
-import type { OpRecord } from './history.js'
+import type { OpRecord } from '../support/history.js'
 import { type DotAudit, type FinalRead, auditDots, cartElements, finalRead, registerValues } from './inspect.js'
 import { WORKLOADS, type Workload } from './protocol.js'
 import type { Scenario } from './scenarios.js'
@@ -112,7 +112,7 @@ async function clientFailures(h: FaultHarness): Promise<string[]> {
     const exit = await c.exited
     if (exit.code !== 0) out.push(`client ${c.worker} exited ${JSON.stringify(exit)}: ${c.output().slice(-2000)}`)
     // A client that never said done did not finish its loops, so its last operations are unknown.
-    else if (!h.history.done.has(c.worker)) out.push(`client ${c.worker} exited without reporting done`)
+    else if (!h.done.has(c.worker)) out.push(`client ${c.worker} exited without reporting done`)
   }
   return out
 }
