@@ -4,8 +4,9 @@ import { defineConfig } from 'vitest/config'
 
 /**
  * The export condition every workspace package maps to its `src/index.ts`. Resolving through it makes a test
- * run the source beside it, not whatever `tsc -b` last wrote to `dist/`. Processes that tests start (node
- * binaries, workers run by plain Node) still run `dist/`, which `npm test` builds first.
+ * run the source beside it, not whatever `tsc -b` last wrote to `dist/`. The node processes that tests start
+ * still run `dist/`, which `npm test` builds first; the fault suite's tsx client workers and the tsx scripts
+ * (`npm run sim`, `fuzz`, `test:faults`) pass `--conditions=kvorum-source` and run the source too.
  */
 const SOURCE_CONDITION = 'kvorum-source'
 
