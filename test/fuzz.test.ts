@@ -5,7 +5,7 @@ import { Client, type WireRequest } from './fuzz/http.js'
 import { type Pool, clock, key, siblings, timestamp, value } from './fuzz/gen.js'
 import { looseClock, looseVersion, writeCoordinate, writeKeySets } from './fuzz/loose.js'
 import { snapshot, unexplained } from './fuzz/model.js'
-import { Prng } from './fuzz/prng.js'
+import { Random } from './support/random.js'
 import { ROUTES } from './fuzz/routes.js'
 import { type Summary, runFuzz } from './fuzz/run.js'
 import { BINARY, STORES, type Target, auth, startTarget } from './fuzz/target.js'
@@ -16,6 +16,9 @@ const SEED = 20_251_122
  * The seed whose first 600 requests found three bugs: request #7 (a backslash
  * in the path), #86 (lww timestamp overflow) and #318 (deep cluster JSON). A
  * change to the generators changes its stream; the targeted tests below stay.
+ * Since the harnesses share test/support/random.ts a random byte is the top
+ * byte of its draw, not the bottom one: every seed draws the same number of
+ * times and sends the same classes of request, with other random bytes in them.
  */
 const REGRESSION_SEED = 5
 
@@ -42,7 +45,7 @@ describe('protocol fuzzing of a running node', () => {
 
 describe('the fuzzer itself', () => {
   it('writes with its loose encoder the bytes the @kvorum/core encoders write', () => {
-    const prng = new Prng(7)
+    const prng = new Random(7)
     const pool: Pool = { prng, stores: [], seededKeys: [utf8('seed-00')], actors: ['a', 'b', 'c0ffee', 'constructor'] }
     for (let i = 0; i < 200; i++) {
       const items: CoordinateItem[] = [{ key: key(pool), value: value(pool, 64), context: clock(pool), timestamp: timestamp(prng) }]
@@ -56,7 +59,7 @@ describe('the fuzzer itself', () => {
   })
 
   it('makes every defective frame one the decoders refuse', () => {
-    const prng = new Prng(11)
+    const prng = new Random(11)
     const pool: Pool = { prng, stores: STORES, seededKeys: [utf8('seed-00')], actors: ['c0ffee', 'a', 'constructor'] }
     const accepted: string[] = []
     for (let i = 0; i < 1000; i++) {
@@ -79,7 +82,7 @@ describe('one node: the data check, and the bugs fuzzing found', () => {
   let target: Target
   let client: Client
   beforeAll(async () => {
-    target = await startTarget(new Prng(1))
+    target = await startTarget(new Random(1))
     client = new Client(target.proc.port, 2, 10_000)
   })
   afterAll(async () => {

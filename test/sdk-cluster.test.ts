@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { type ClusterDef, type SiblingSet, rebalanceAssignment, utf8 } from '@kvorum/core'
 import { type ORSet, QuorumNotMetError, orSet } from '@kvorum/client'
 import { type ProcessCluster, startCluster } from './support/process-cluster.js'
+import { eventually, replicaSets } from './support/replicas.js'
 
 let cluster: ProcessCluster | undefined
 afterEach(async () => {
@@ -9,22 +10,9 @@ afterEach(async () => {
   cluster = undefined
 })
 
-async function replicaSets(c: ProcessCluster, key: string): Promise<Map<string, SiblingSet>> {
-  const out = new Map<string, SiblingSet>()
-  for (const n of c.def.nodes) {
-    const [res] = await c.transport.node(n).get({ timeoutMs: 2000 }, 'default', [utf8(key)])
-    if (res?.ok) out.set(n.id, res.value)
-  }
-  return out
-}
-
-async function eventually(check: () => Promise<boolean>, ms = 5000): Promise<void> {
-  const until = Date.now() + ms
-  while (Date.now() < until) {
-    if (await check()) return
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  throw new Error(`condition not met within ${ms} ms`)
+/** Each node's stored set of `key` in the default store. */
+function sets(c: ProcessCluster, key: string): Promise<Map<string, SiblingSet>> {
+  return replicaSets(c.def.nodes.map((n) => [n.id, c.replica(n.id)] as const), 'default', key)
 }
 
 describe('SDK over real node processes', () => {
@@ -100,15 +88,15 @@ describe('SDK over real node processes', () => {
       const hints = await cluster.transport.node(n).listHints({ timeoutMs: 2000 }, 'n2', 100, 0)
       await cluster.transport.node(n).deleteHints({ timeoutMs: 2000 }, 'n2', hints.map((h) => ({ id: h.id, seq: h.seq })))
     }
-    expect((await replicaSets(cluster, 'k')).get('n2')).toEqual([])
+    expect((await sets(cluster, 'k')).get('n2')).toEqual([])
     await eventually(async () => kv.nodes().every((n) => n.up))
     expect((await s.get('k', { r: 3 })).values).toEqual(['v'])
-    await eventually(async () => [...(await replicaSets(cluster as ProcessCluster, 'k')).values()].every((set) => set.length === 1))
+    await eventually(async () => [...(await sets(cluster as ProcessCluster, 'k')).values()].every((set) => set.length === 1))
     await s.delete('k')
-    await eventually(async () => [...(await replicaSets(cluster as ProcessCluster, 'k')).values()].every((set) => set.length > 0 && set.every((v) => v.value === null)))
+    await eventually(async () => [...(await sets(cluster as ProcessCluster, 'k')).values()].every((set) => set.length > 0 && set.every((v) => v.value === null)))
     for (const id of ['n1', 'n2', 'n3']) {
       // Read from each replica alone (r=1 with the others paused would be slow; ask the node directly).
-      const set = (await replicaSets(cluster, 'k')).get(id) as SiblingSet
+      const set = (await sets(cluster, 'k')).get(id) as SiblingSet
       expect(set.every((v) => v.value === null)).toBe(true)
     }
     expect((await s.get('k', { r: 3 })).found).toBe(false)

@@ -34,9 +34,12 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
 
-/** Start `node --import tsx test/faults/worker.ts` with IPC and wait until it is ready for its config. */
+/**
+ * Start `node --conditions=kvorum-source --import tsx test/faults/worker.ts` with IPC and wait until it is ready
+ * for its config. The condition makes the worker's SDK the source beside the test, as vitest resolves it.
+ */
 export async function spawnClient(worker: number, onEvent: (worker: number, event: WorkerEvent) => void): Promise<ClientProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
+  const child = spawn(process.execPath, ['--conditions=kvorum-source', '--import', 'tsx', WORKER], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
   const pid = child.pid
   if (pid === undefined) throw new Error('fault client process did not start')
   let log = ''

@@ -3,6 +3,7 @@ import { NodeUnavailableError, TimeoutError, fromUtf8, utf8 } from '@kvorum/core
 import { IndeterminateWriteError } from '@kvorum/client'
 import type { MemoryTransport } from '@kvorum/client/testing'
 import { type MemoryCluster, memoryCluster } from '../support/memory-cluster.js'
+import { replicaSets } from '../support/replicas.js'
 
 /**
  * Regression, found by the `pause` fault scenario: a put whose first primary
@@ -29,10 +30,8 @@ function loseAnswers(transport: MemoryTransport, node: string, error: () => Erro
 /** Dots under which any replica stores `value` for `key`. */
 async function copies(c: MemoryCluster, key: string, value: string): Promise<Set<string>> {
   const dots = new Set<string>()
-  for (const engine of c.engines.values()) {
-    const [res] = await engine.get('default', [utf8(key)])
-    if (!res?.ok) continue
-    for (const v of res.value) if (v.value && fromUtf8(v.value) === value) dots.add(`${v.dot.actor}:${v.dot.counter}`)
+  for (const set of (await replicaSets(c.nodes.map((n) => [n.id, c.replica(n.id)] as const), 'default', key)).values()) {
+    for (const v of set) if (v.value && fromUtf8(v.value) === value) dots.add(`${v.dot.actor}:${v.dot.counter}`)
   }
   return dots
 }

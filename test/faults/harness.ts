@@ -6,8 +6,8 @@ import type { Kvorum } from '@kvorum/client'
 import { BLACKHOLE, FaultProxy, PASS, type ProxyMode } from '../support/fault-proxy.js'
 import { type ProcessCluster, startCluster } from '../support/process-cluster.js'
 import { type ClientProcess, spawnClient } from './clients.js'
-import { History } from './history.js'
-import { STORES, type WorkerConfig } from './protocol.js'
+import { History } from '../support/history.js'
+import { STORES, type WorkerConfig, type WorkerEvent } from './protocol.js'
 
 /** Options of a fault-suite cluster. */
 export interface HarnessOptions {
@@ -30,6 +30,8 @@ const open = new Set<FaultHarness>()
  */
 export class FaultHarness {
   readonly history = new History()
+  /** Client processes that finished their loops, with how many operations each started. */
+  readonly done = new Map<number, number>()
   readonly faults: string[] = []
   /** Every incarnation a node process reported, in start order: none may repeat. */
   readonly incarnations: string[] = []
@@ -121,7 +123,7 @@ export class FaultHarness {
    */
   async startClients(config: Omit<WorkerConfig, 'worker' | 'token' | 'nodes' | 'seed' | 'startedAt'>, seed: number): Promise<number> {
     const count = this.clientCount
-    const spawned = await Promise.allSettled(Array.from({ length: count }, (_, c) => spawnClient(c, (w, e) => this.history.record(w, e))))
+    const spawned = await Promise.allSettled(Array.from({ length: count }, (_, c) => spawnClient(c, (w, e) => this.record(w, e))))
     const started = spawned.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []))
     // Keep the ones that did start, so close() stops them even when another failed.
     this.clients.push(...started)
@@ -134,6 +136,13 @@ export class FaultHarness {
     }
     this.log(`${count} clients started`)
     return startedAt
+  }
+
+  /** Feed one event from a client process into the history. */
+  private record(worker: number, event: WorkerEvent): void {
+    if (event.type === 'done') this.done.set(worker, event.ops)
+    else if (event.type === 'invoke') this.history.invoke(String(worker), event.op, event)
+    else if (event.type === 'complete') this.history.complete(String(worker), event.op, event)
   }
 
   /** Tell every client to stop and wait for all of them to exit (killed by PID if they hang). */

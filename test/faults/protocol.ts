@@ -3,6 +3,7 @@
  * the IPC channel of `child_process.spawn`), and the names of the stores the
  * workloads use.
  */
+import type { OpKind, Outcome } from '../support/history.js'
 
 /** Stores of a fault-suite cluster. */
 export const STORES = {
@@ -47,10 +48,6 @@ export interface WorkerConfig {
   readonly thinkMs: number
 }
 
-/** How an operation ended, as Jepsen has it: ok (acknowledged), fail (did not happen), info (may or may not have). */
-export type Outcome = 'ok' | 'fail' | 'info'
-
-export type OpKind = 'add' | 'put' | 'delete'
 
 /** What a client process reports. */
 export type WorkerEvent =

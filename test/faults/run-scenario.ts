@@ -1,12 +1,12 @@
-import { type Check, checkRegisters, checkSet } from './checker.js'
+import { type Check, checkRegisters, checkSet } from '../support/set-checker.js'
 import { type Convergence, type DaemonReport, converge, repairDaemon } from './converge.js'
 import { FaultHarness } from './harness.js'
 import { fromUtf8 } from '@kvorum/core'
-import type { OpRecord } from './history.js'
+import type { OpRecord } from '../support/history.js'
 import { type DotAudit, type FinalRead, auditDots, cartElements, finalRead, registerValues } from './inspect.js'
 import { WORKLOADS, type Workload } from './protocol.js'
-import { mulberry32 } from './random.js'
 import type { Scenario } from './scenarios.js'
+import { Random } from '../support/random.js'
 
 /** How long and how hard to run one scenario. */
 export interface RunOptions {
@@ -76,7 +76,7 @@ function workload(durationMs: number) {
 /** Start the clients and a background repairer, run the fault script in windows, stop the writers. */
 async function faultPhase(h: FaultHarness, scenario: Scenario, options: RunOptions): Promise<DaemonReport> {
   const d = options.durationMs
-  const rng = mulberry32(options.seed)
+  const rng = new Random(options.seed)
   const startedAt = await h.startClients(workload(d), options.seed)
   const daemon = repairDaemon(h, REPAIR_INTERVAL_MS)
   try {
@@ -86,7 +86,7 @@ async function faultPhase(h: FaultHarness, scenario: Scenario, options: RunOptio
     await scenario.run({
       h,
       timeoutMs: TIMEOUT_MS,
-      random: (n) => Math.floor(rng() * n),
+      random: (n) => rng.int(n),
       async cycles(cycle) {
         for (let n = 0; n < windows; n++) {
           const when = (f: number) => startedAt + (n + f) * windowMs
@@ -112,7 +112,7 @@ async function clientFailures(h: FaultHarness): Promise<string[]> {
     const exit = await c.exited
     if (exit.code !== 0) out.push(`client ${c.worker} exited ${JSON.stringify(exit)}: ${c.output().slice(-2000)}`)
     // A client that never said done did not finish its loops, so its last operations are unknown.
-    else if (!h.history.done.has(c.worker)) out.push(`client ${c.worker} exited without reporting done`)
+    else if (!h.done.has(c.worker)) out.push(`client ${c.worker} exited without reporting done`)
   }
   return out
 }

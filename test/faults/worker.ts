@@ -5,8 +5,8 @@
  * is told to and reports every operation as it starts and as it ends.
  */
 import { type ORSet, connect, orSet } from '@kvorum/client'
+import { Random } from '../support/random.js'
 import { type ParentMessage, STORES, type WorkerConfig, type WorkerEvent } from './protocol.js'
-import { mulberry32 } from './random.js'
 import { type Completion, type LoopContext, registerLoop, setAddLoop } from './workloads.js'
 
 /** Longest the process waits for in-flight work after it was told to stop, ms. */
@@ -29,8 +29,8 @@ async function run(config: WorkerConfig): Promise<void> {
   })
   // One application process delivers hints while the faults go on, as a deployment would.
   if (config.worker === 0) kv.startHandoff({ intervalMs: 500 })
-  const rng = mulberry32(config.seed)
-  const random = (n: number) => Math.floor(rng() * n)
+  const rng = new Random(config.seed)
+  const random = (n: number) => rng.int(n)
   const endAt = config.startedAt + config.durationMs
   let ops = 0
   const ctx: LoopContext = {

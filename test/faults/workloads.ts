@@ -1,5 +1,6 @@
 import { type ORSet, type Store, KvorumError, QuorumNotMetError, orSet } from '@kvorum/client'
-import type { OpKind, Outcome, Workload } from './protocol.js'
+import type { OpKind, Outcome } from '../support/history.js'
+import type { Workload } from './protocol.js'
 
 /** How one operation ended, as reported to the parent. */
 export interface Completion {

@@ -1,6 +1,6 @@
 import { type ClusterDef, validateCluster } from '@kvorum/core'
 import type { Pool } from './gen.js'
-import type { Prng } from './prng.js'
+import type { Random } from '../support/random.js'
 import type { Expect, FuzzRequest } from './request.js'
 import { auth } from './target.js'
 
@@ -10,7 +10,7 @@ function deep(depth: number): string {
 }
 
 /** Values a field of the definition is replaced with, as JSON text. */
-function oddValue(prng: Prng): string {
+function oddValue(prng: Random): string {
   return prng.pick([
     'null', '-1', '0', '1', '1.5', '1e400', '-0', '9007199254740993', '18446744073709551616', '"x"', '""', '[]', '{}', 'true',
     '"n1"', '"http://127.0.0.1:1"', '"\\u0000"', '"\\ud800"', JSON.stringify('é'.repeat(100)), JSON.stringify('a'.repeat(prng.range(65, 100_000))),

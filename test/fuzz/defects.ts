@@ -1,7 +1,7 @@
 import { type StoreDef, LIMITS, Writer, utf8 } from '@kvorum/core'
 import { type Pool, batchSize, clock, key, siblings, timestamp, value } from './gen.js'
 import { type LooseClock, type LooseItem, type LooseKeySet, type LooseVersion, looseClock, looseVersion, writeCoordinate, writeKeySets } from './loose.js'
-import type { Prng } from './prng.js'
+import type { Random } from '../support/random.js'
 import { PARTITIONS } from './target.js'
 
 /**
@@ -21,11 +21,11 @@ const BAD_UTF8: readonly Uint8Array[] = [
 /** Valid UTF-8 outside the actor alphabet [0-9a-z-]{1,64}. */
 const BAD_ACTORS: readonly string[] = ['', 'A', 'a_b', 'é', 'a'.repeat(65), ' a', 'a\u0000', '💥', '__proto__']
 
-function badActor(prng: Prng): Uint8Array {
+function badActor(prng: Random): Uint8Array {
   return prng.chance(0.5) ? prng.pick(BAD_UTF8) : utf8(prng.pick(BAD_ACTORS))
 }
 
-function overLimit(prng: Prng, limit: number): number {
+function overLimit(prng: Random, limit: number): number {
   return limit + 1 + prng.size(3)
 }
 
@@ -51,7 +51,7 @@ function badClock(pool: Pool): { clock: LooseClock; how: string } {
  * Change one thing a valid key and value carry: the key's size, the tombstone flag. (A value over the
  * store's limit is no defect of the frame: the node refuses it as one item, which routes.ts checks.)
  */
-function badKeyOrValue(prng: Prng, it: { key: Uint8Array; flag: number; value: Uint8Array }): string {
+function badKeyOrValue(prng: Random, it: { key: Uint8Array; flag: number; value: Uint8Array }): string {
   const kind = prng.pick(['empty-key', 'long-key', 'bad-flag'] as const)
   if (kind === 'empty-key') it.key = new Uint8Array(0)
   else if (kind === 'long-key') it.key = prng.bytes(overLimit(prng, LIMITS.maxKeyBytes))
@@ -88,7 +88,7 @@ function keySets(pool: Pool, store: StoreDef, hints: boolean): LooseKeySet[] {
   })
 }
 
-function tooMany<T>(prng: Prng, items: T[], limit: number): T[] {
+function tooMany<T>(prng: Random, items: T[], limit: number): T[] {
   const first = items[0] as T
   while (items.length < overLimit(prng, limit)) items.push(first)
   return items

@@ -1,9 +1,9 @@
 import { type Dot, type StoreDef, type Version, type VersionVector, LIMITS, utf8 } from '@kvorum/core'
-import type { Prng } from './prng.js'
+import type { Random } from '../support/random.js'
 
 /** What the generators draw from: the node's own actor, the seeded keys, the stores. */
 export interface Pool {
-  readonly prng: Prng
+  readonly prng: Random
   readonly stores: readonly StoreDef[]
   readonly seededKeys: readonly Uint8Array[]
   /** Actors of contexts and dots; the node's incarnation among them, so contexts cover real versions. */
@@ -27,7 +27,7 @@ export function key(pool: Pool): Uint8Array {
 }
 
 /** A counter: mostly small, sometimes at the edges of the varint range. */
-export function counter(prng: Prng): number {
+export function counter(prng: Random): number {
   return prng.weighted<() => number>([
     [8, () => prng.range(1, 200)],
     [1, () => prng.range(1, 2 ** 31)],
@@ -35,7 +35,7 @@ export function counter(prng: Prng): number {
   ])()
 }
 
-export function timestamp(prng: Prng): number {
+export function timestamp(prng: Random): number {
   return prng.weighted<() => number>([
     [8, () => 1_700_000_000_000 + prng.int(10_000_000)],
     [1, () => 0],
@@ -81,6 +81,6 @@ export function siblings(pool: Pool, maxValueBytes: number): Version[] {
 }
 
 /** How many items a batch holds: mostly a few, sometimes the limit. */
-export function batchSize(prng: Prng): number {
+export function batchSize(prng: Random): number {
   return prng.chance(0.02) ? LIMITS.maxBatchItems : prng.range(1, 1 + prng.size(12))
 }

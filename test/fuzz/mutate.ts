@@ -1,12 +1,12 @@
 import { Writer } from '@kvorum/core'
-import type { Prng } from './prng.js'
+import type { Random } from '../support/random.js'
 
 function varint(n: number): Uint8Array {
   return new Writer().uint(n).finish().slice()
 }
 
 /** Varints a length or count field is corrupted into: at and past every limit, and malformed ones. */
-function hostileVarint(prng: Prng): Uint8Array {
+function hostileVarint(prng: Random): Uint8Array {
   return prng.weighted<() => Uint8Array>([
     [3, () => varint(prng.pick([0, 1, 63, 64, 65, 100, 101, 255, 256, 257, 1000, 1001, 1023, 1024, 1025, 4096, 4097, 10_000, 10_001, 16_384, 16_385]))],
     [2, () => varint(prng.pick([2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 64 * 1024 * 1024 + 1, 16 * 1024 * 1024 + 1]))],
@@ -36,7 +36,7 @@ function varintLength(bytes: Uint8Array, at: number): number {
   return Math.min(bytes.length, i + 1) - at
 }
 
-type Mutation = (prng: Prng, b: Uint8Array, other: Uint8Array) => Uint8Array
+type Mutation = (prng: Random, b: Uint8Array, other: Uint8Array) => Uint8Array
 
 const MUTATIONS: readonly (readonly [number, string, Mutation])[] = [
   [4, 'bit-flip', (prng, b) => {
@@ -83,7 +83,7 @@ const MUTATIONS: readonly (readonly [number, string, Mutation])[] = [
 ]
 
 /** Apply one to three random byte-level mutations to a valid frame; returns the bytes and what was done. */
-export function mutate(prng: Prng, frame: Uint8Array, other: Uint8Array): { bytes: Uint8Array; how: string } {
+export function mutate(prng: Random, frame: Uint8Array, other: Uint8Array): { bytes: Uint8Array; how: string } {
   let bytes = frame
   const how: string[] = []
   const rounds = prng.weighted([[6, 1], [3, 2], [1, 3]] as const)

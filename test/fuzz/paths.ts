@@ -1,7 +1,7 @@
 import { type Route, ROUTE_LIST, callPath } from '@kvorum/core'
 import type { Pool } from './gen.js'
 import { validFrame } from './frames.js'
-import type { Prng } from './prng.js'
+import type { Random } from '../support/random.js'
 import { validRead } from './reads.js'
 import { ANY_CODE, type FuzzRequest } from './request.js'
 import { BINARY, TOKEN } from './target.js'
@@ -17,7 +17,7 @@ function rawUtf8(text: string): string {
 }
 
 /** Numbers for partition, branch, limit and after: valid, past the range, and not numbers at all. */
-function number(prng: Prng): string {
+function number(prng: Random): string {
   return prng.pick([
     '0', '1', '7', '8', '31', '32', '-1', '1.5', '1e3', '0x1', '+1', '%31', '%2D1', '%20', '', 'NaN', 'Infinity',
     '999999999', '1000000000', '99999999999999999999999', '00000000000001', pct('٣'), pct('１'), '%', '%zz', '%E0%A4%A',
@@ -39,7 +39,7 @@ const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD']
 
 const PATH_CHARS = 'abcdefghijklmnopqrstuvwxyz0123456789/%.?&=#~!$\'()*+,;:@[]_-'
 
-function randomPath(prng: Prng): string {
+function randomPath(prng: Random): string {
   let out = '/'
   const n = prng.size(200)
   for (let i = 0; i < n; i++) out += prng.chance(0.05) ? pct(String.fromCodePoint(prng.range(0x80, 0x2fff))) : (PATH_CHARS[prng.int(PATH_CHARS.length)] as string)

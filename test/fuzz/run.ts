@@ -4,7 +4,7 @@ import { type Pool } from './gen.js'
 import { nextRequest } from './mix.js'
 import { checkHealth, snapshot, unexplained } from './model.js'
 import { judge } from './oracle.js'
-import { Prng } from './prng.js'
+import { Random } from '../support/random.js'
 import type { FuzzRequest } from './request.js'
 import { oversize, slowloris } from './stress.js'
 
@@ -84,7 +84,7 @@ function stressPlan(batches: number, oversized: number, slow: number): Map<numbe
  * (by PID) and its data removed before this returns.
  */
 export async function runFuzz(options: FuzzOptions): Promise<Summary> {
-  const prng = new Prng(options.seed)
+  const prng = new Random(options.seed)
   const target = await startTarget(prng)
   const client = new Client(target.proc.port, options.concurrency ?? 8, options.timeoutMs ?? 10_000)
   const summary: Summary = { seed: options.seed, requests: 0, batches: 0, checkedBatches: 0, byStatus: {}, byCode: {}, byClass: {}, violations: [], elapsedMs: 0, nodeLog: '' }
@@ -131,7 +131,7 @@ async function sendBatch(client: Client, reqs: readonly FuzzRequest[], first: nu
 }
 
 /** Batches of requests, each followed by the health and data checks; stress events before planned batches. */
-async function fuzz(options: FuzzOptions, prng: Prng, target: Target, client: Client, summary: Summary): Promise<void> {
+async function fuzz(options: FuzzOptions, prng: Random, target: Target, client: Client, summary: Summary): Promise<void> {
   const pool: Pool = { prng, stores: target.stores, seededKeys: target.seededKeys, actors: [target.incarnation, target.incarnation, 'a', 'b', 'seed-actor', 'zz', '0', 'constructor'] }
   const size = options.batchSize ?? 32
   const batches = Math.ceil(options.requests / size)

@@ -7,7 +7,7 @@ import {
 } from '@kvorum/core'
 import { type NodeProcess, startNode } from '../support/node-process.js'
 import { Client, type WireRequest } from './http.js'
-import type { Prng } from './prng.js'
+import type { Random } from '../support/random.js'
 
 /** Token every fuzzed node requires. */
 export const TOKEN = 'fuzz-token-0123'
@@ -46,7 +46,7 @@ async function expectOk(client: Client, req: WireRequest): Promise<Buffer> {
 }
 
 /** Keys `seed-00`.. in both stores; some deleted, some with concurrent siblings; and a few hints. */
-async function seed(client: Client, prng: Prng, keys: readonly Uint8Array[]): Promise<void> {
+async function seed(client: Client, prng: Random, keys: readonly Uint8Array[]): Promise<void> {
   for (const store of ['kv', 'lww']) {
     const items: CoordinateItem[] = keys.map((key, i) => ({ key, value: prng.bytes(prng.range(1, 64)), context: {}, timestamp: 1_700_000_000_000 + i }))
     // A second write with an empty context makes siblings in `kv`; a null value leaves a tombstone.
@@ -61,7 +61,7 @@ async function seed(client: Client, prng: Prng, keys: readonly Uint8Array[]): Pr
 }
 
 /** Start a kvorum-node on 127.0.0.1 with a token, install a one-node cluster (n=1, Q=8) and seed it. */
-export async function startTarget(prng: Prng): Promise<Target> {
+export async function startTarget(prng: Random): Promise<Target> {
   const dir = mkdtempSync(join(tmpdir(), 'kvorum-fuzz-'))
   let proc: NodeProcess
   try {

@@ -4,19 +4,17 @@ import type { StorageEngine } from '@kvorum/storage'
 import type { SimCluster } from './cluster.js'
 import type { SeedConfig } from './config.js'
 import type { Trace } from './trace.js'
-import type { Cart, History } from './workload.js'
+import { type Check, checkSet } from '../support/set-checker.js'
+import { type Cart, CART_WORKLOAD, type WorkloadLog } from './workload.js'
 
-/** What the final checks found; every list must be empty. */
+/** What the final checks found; every list must be empty, and the set check must find nothing lost or unexpected. */
 export interface CheckReport {
-  /** Acknowledged adds missing from the final merged cart: `key tag`. */
-  readonly lost: string[]
-  /** Tags in a final cart that no client ever tried to add. */
-  readonly unexpected: string[]
+  /** The set checker's verdict on the cart adds against the final carts, read with r = n. */
+  readonly set: Check
   /** Live versions whose dot an acknowledged delete had covered: `key dot`. */
   readonly resurrected: string[]
   /** Keys whose primary replicas do not hold the same versions. */
   readonly divergent: string[]
-  readonly ackedAdds: number
 }
 
 /** A version's identity and content, to compare replicas exactly. */
@@ -43,15 +41,14 @@ async function replicaSets(cluster: SimCluster, kv: Kvorum, config: SeedConfig, 
  * its cart, read with r = n; (2) no version an acknowledged delete covered is
  * live again; (3) every key's primaries hold identical versions.
  */
-export async function check(cluster: SimCluster, kv: Kvorum, config: SeedConfig, history: History, trace: Trace): Promise<CheckReport> {
-  let ackedAdds = 0
-  for (const r of history.adds.values()) if (r.state === 'acked') ackedAdds++
-  const report: CheckReport = { lost: [], unexpected: [], resurrected: [], divergent: [], ackedAdds }
+export async function check(cluster: SimCluster, kv: Kvorum, config: SeedConfig, history: WorkloadLog, trace: Trace): Promise<CheckReport> {
+  const resurrected: string[] = []
+  const divergent: string[] = []
   for (const key of [...config.cartKeys, ...config.docKeys]) {
     const sets = await replicaSets(cluster, kv, config, key)
     const prints = [...sets].map(([node, set]) => `${node}: ${fingerprint(set, trace)}`)
     if (new Set([...sets.values()].map((s) => fingerprint(s, trace))).size > 1) {
-      report.divergent.push(key)
+      divergent.push(key)
       trace.event(`divergent ${key}: ${prints.join(' | ')}`)
     } else {
       trace.event(`replicas of ${key}: ${prints[0] ?? 'none'}`)
@@ -61,19 +58,16 @@ export async function check(cluster: SimCluster, kv: Kvorum, config: SeedConfig,
     for (const v of merged) {
       if (v.value === null) continue
       const by = history.deletes.find((d) => d.key === key && covers(d.covered, v.dot))
-      if (by) report.resurrected.push(`${key} ${trace.name(v.dot.actor)}:${v.dot.counter} (deleted by ${by.by})`)
+      if (by) resurrected.push(`${key} ${trace.name(v.dot.actor)}:${v.dot.counter} (deleted by ${by.by})`)
     }
   }
   const carts = kv.store<Cart>(config.store.name, { codec: 'json' })
+  const final = new Map<string, ReadonlySet<string>>()
   for (const key of config.cartKeys) {
     const read = await carts.get(key, { r: config.store.n })
     const cart = orSet.merge(read.values)
-    for (const [tag, record] of history.adds) {
-      if (record.key !== key || record.state !== 'acked') continue
-      if (!Object.hasOwn(cart.adds, tag)) report.lost.push(`${key} ${tag}`)
-    }
-    for (const tag of Object.keys(cart.adds)) if (history.adds.get(tag)?.key !== key) report.unexpected.push(`${key} ${tag}`)
+    final.set(key, new Set(Object.keys(cart.adds)))
     trace.event(`final ${key}: ${Object.keys(cart.adds).length} tags in ${read.siblings} siblings`)
   }
-  return report
+  return { set: checkSet(history.ops.of(CART_WORKLOAD), final), resurrected, divergent }
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { type ClusterDef, type NodeDef, type StoreDef, initialAssignment, storeDef } from '@kvorum/core'
 import { StorageEngine } from '@kvorum/storage'
 import type { VirtualClock } from './clock.js'
-import type { Random } from './random.js'
+import type { Random } from '../support/random.js'
 import type { Trace } from './trace.js'
 
 const require = createRequire(import.meta.url)
@@ -107,7 +107,7 @@ export class SimCluster {
 
   private open(id: string): void {
     const slot = this.slot(id)
-    const engine = withSeededBytes(this.rng.bytes(6), () => new StorageEngine({ path: join(this.dir, `${id}.db`), nodeId: id, now: this.clock.dateNow }))
+    const engine = withSeededBytes(Buffer.from(this.rng.bytes(6)), () => new StorageEngine({ path: join(this.dir, `${id}.db`), nodeId: id, now: this.clock.dateNow }))
     slot.incarnations++
     this.trace.actor(engine.incarnation, `${id}#${slot.incarnations}`)
     this.engines.set(id, engine)

@@ -1,6 +1,6 @@
 import type { StoreDef } from '@kvorum/core'
 import type { FaultRates } from './network.js'
-import type { Random } from './random.js'
+import type { Random } from '../support/random.js'
 
 /**
  * A deliberate bug, to prove the checks catch what they claim to: an `lww`
@@ -59,13 +59,13 @@ const SPIKE_MAX_MS = 400
  * thousands of seeds fit in a test run.
  */
 export function planSeed(rng: Random, mutant: Mutant | null = null): SeedConfig {
-  const nodes = rng.int(3, 5)
-  const clients = rng.int(2, 4)
+  const nodes = rng.range(3, 5)
+  const clients = rng.range(2, 4)
   const n = 3
   const w = rng.pick([1, 2, 2, 2, 3])
   const r = rng.pick([1, 2, 2, 3])
   const calm = rng.chance(0.1)
-  const opsPerWorker = rng.int(4, 8)
+  const opsPerWorker = rng.range(4, 8)
   const thinkMaxMs = rng.pick([20, 100, 250])
   const napChance = rng.pick([0, 0, 0.1])
   return {
@@ -73,12 +73,12 @@ export function planSeed(rng: Random, mutant: Mutant | null = null): SeedConfig 
     partitions: 8,
     store: { name: 'sim', n, r, w, pr: 0, pw: rng.pick([0, 1, 1]), tombstoneGraceMs: TOMBSTONE_GRACE_MS, conflict: mutant === 'lww' ? 'lww' : 'siblings' },
     clients,
-    workersPerClient: rng.int(1, 2),
+    workersPerClient: rng.range(1, 2),
     opsPerWorker,
     thinkMaxMs,
     napChance,
-    cartKeys: Array.from({ length: rng.int(1, 3) }, (_, i) => `cart-${i}`),
-    docKeys: Array.from({ length: rng.int(1, 3) }, (_, i) => `doc-${i}`),
+    cartKeys: Array.from({ length: rng.range(1, 3) }, (_, i) => `cart-${i}`),
+    docKeys: Array.from({ length: rng.range(1, 3) }, (_, i) => `doc-${i}`),
     rates: calm
       ? { dropRequest: 0, dropResponse: 0, duplicate: 0, delayMaxMs: 5, spikeChance: 0, spikeMaxMs: 0 }
       : {
@@ -89,7 +89,7 @@ export function planSeed(rng: Random, mutant: Mutant | null = null): SeedConfig 
           spikeChance: rng.pick([0, 0.01, 0.03]),
           spikeMaxMs: SPIKE_MAX_MS,
         },
-    faults: calm ? 0 : rng.int(0, 5),
+    faults: calm ? 0 : rng.range(0, 5),
     // About as long as the workload, so faults land among the operations.
     faultWindowMs: opsPerWorker * (thinkMaxMs / 2 + 40 + napChance * (TOMBSTONE_GRACE_MS + 500)),
     maxFaultMs: rng.pick([300, 800, 1500]),

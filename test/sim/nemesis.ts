@@ -1,7 +1,7 @@
 import type { VirtualClock } from './clock.js'
 import type { SimCluster } from './cluster.js'
 import type { Network } from './network.js'
-import type { Random } from './random.js'
+import type { Random } from '../support/random.js'
 
 /** What the nemesis may do during the fault phase, and for how long. */
 export interface NemesisPlan {
@@ -24,8 +24,8 @@ export function scheduleFaults(plan: NemesisPlan, cluster: SimCluster, network: 
   const busy = new Map<string, [number, number][]>()
   const nodes = cluster.nodes.map((n) => n.id)
   for (let i = 0; i < plan.faults; i++) {
-    const at = rng.int(0, plan.windowMs)
-    const lengthMs = rng.int(50, plan.maxFaultMs)
+    const at = rng.range(0, plan.windowMs)
+    const lengthMs = rng.range(50, plan.maxFaultMs)
     const kind = rng.pick(['crash', 'crash', 'pause', 'cut', 'cut', 'cut'] as const)
     if (kind === 'cut') {
       const client = rng.pick(plan.clients)

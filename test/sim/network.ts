@@ -2,7 +2,7 @@ import { NodeUnavailableError, TimeoutError } from '@kvorum/core'
 import type { MemoryTransport } from '@kvorum/client/testing'
 import type { VirtualClock } from './clock.js'
 import type { SimCluster } from './cluster.js'
-import type { Random } from './random.js'
+import type { Random } from '../support/random.js'
 import type { Trace } from './trace.js'
 
 /** Per-message fault odds and delays. */
@@ -86,8 +86,8 @@ export class Network {
 
   private delay(): number {
     const r = this.rates
-    if (r.spikeChance > 0 && this.rng.chance(r.spikeChance)) return this.rng.int(r.delayMaxMs, r.spikeMaxMs)
-    return this.rng.int(0, r.delayMaxMs)
+    if (r.spikeChance > 0 && this.rng.chance(r.spikeChance)) return this.rng.range(r.delayMaxMs, r.spikeMaxMs)
+    return this.rng.range(0, r.delayMaxMs)
   }
 
   /** The intercept for one client's transport. */
@@ -116,7 +116,7 @@ export class Network {
         // Nothing listens on the port (or a firewall rejects): refused at once.
         stats.refused++
         trace('refused')
-        this.clock.setTimeout(() => finish(false, new NodeUnavailableError(node, 'connection refused (simulated)')), this.rng.int(0, 2))
+        this.clock.setTimeout(() => finish(false, new NodeUnavailableError(node, 'connection refused (simulated)')), this.rng.range(0, 2))
         return
       }
       if (cut === 'blackhole' || this.rng.chance(this.rates.dropRequest)) {

@@ -7,9 +7,9 @@ import { type NodeFaultStats, SimCluster } from './cluster.js'
 import { CLIENT_TIMING, type Mutant, type SeedConfig, planSeed } from './config.js'
 import { scheduleFaults } from './nemesis.js'
 import { CALM, Network, type NetworkStats } from './network.js'
-import { Random } from './random.js'
+import { Random } from '../support/random.js'
 import { Trace, type TraceLevel } from './trace.js'
-import { History, runWorkload } from './workload.js'
+import { WorkloadLog, runWorkload } from './workload.js'
 
 /** Healing work counted over a run: by the clients during the faults, and by the final handoff and repair. */
 export interface Healing {
@@ -73,7 +73,7 @@ interface Run {
   readonly rng: Random
   readonly clock: VirtualClock
   readonly trace: Trace
-  readonly history: History
+  readonly history: WorkloadLog
   readonly healing: Healing
   /** The budget of the next phase, from now. */
   readonly limits: () => RunLimits
@@ -150,8 +150,9 @@ async function checkPhase(run: Run, cluster: SimCluster, network: Network): Prom
 
 function verdict(report: CheckReport): string[] {
   const out: string[] = []
-  if (report.lost.length > 0) out.push(`lost acknowledged adds: ${report.lost.join(', ')}`)
-  if (report.unexpected.length > 0) out.push(`unexpected elements: ${report.unexpected.join(', ')}`)
+  const examples = report.set.examples.join(', ')
+  if (report.set.lost > 0) out.push(`lost acknowledged adds: ${report.set.lost} (${examples})`)
+  if (report.set.unexpected > 0) out.push(`unexpected elements: ${report.set.unexpected} (${examples})`)
   if (report.resurrected.length > 0) out.push(`resurrected: ${report.resurrected.join(', ')}`)
   if (report.divergent.length > 0) out.push(`divergent replicas: ${report.divergent.join(', ')}`)
   return out
@@ -167,7 +168,7 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<S
   const run: Run = {
     seed, config, rng, clock,
     trace: new Trace(options.trace ?? 'none', () => clock.now),
-    history: new History(),
+    history: new WorkloadLog(),
     healing: { hintsWritten: 0, readRepairs: 0, siblingsSeenMax: 0, tombstonesReapedDuringRun: 0, finalHintsDelivered: 0, finalKeysRepaired: 0, finalTombstonesReaped: 0 },
     limits: () => ({ untilMs: clock.now + PHASE_MS, maxSteps: clock.steps + PHASE_STEPS }),
   }
@@ -200,9 +201,9 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<S
     failures,
     attempted: run.history.attempted,
     acknowledged: run.history.acknowledged,
-    ackedAdds: report?.ackedAdds ?? 0,
-    lost: report?.lost.length ?? 0,
-    unexpected: report?.unexpected.length ?? 0,
+    ackedAdds: report?.set.acknowledged ?? 0,
+    lost: report?.set.lost ?? 0,
+    unexpected: report?.set.unexpected ?? 0,
     resurrected: report?.resurrected.length ?? 0,
     divergent: report?.divergent.length ?? 0,
     errors: run.history.errors,

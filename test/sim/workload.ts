@@ -2,7 +2,8 @@ import { type VersionVector, KvorumError, decodeContext } from '@kvorum/core'
 import { type Kvorum, type ORSet, type Store, orSet } from '@kvorum/client'
 import type { VirtualClock } from './clock.js'
 import type { SeedConfig } from './config.js'
-import type { Random } from './random.js'
+import { History } from '../support/history.js'
+import type { Random } from '../support/random.js'
 import type { Trace } from './trace.js'
 
 /** A cart is a set of tags: each add puts in one tag no other add uses. */
@@ -12,11 +13,6 @@ export interface Doc {
   readonly id: string
 }
 
-export interface AddRecord {
-  readonly key: string
-  state: 'pending' | 'acked' | 'failed'
-}
-
 /** An acknowledged delete, and the clock of what it read: every version under it must stay gone. */
 export interface DeleteRecord {
   readonly key: string
@@ -24,9 +20,13 @@ export interface DeleteRecord {
   readonly covered: VersionVector
 }
 
+/** The workload name of the cart adds in the operation history, which the set checker judges. */
+export const CART_WORKLOAD = 'cart'
+
 /** What the clients did and what was acknowledged to them. */
-export class History {
-  readonly adds = new Map<string, AddRecord>()
+export class WorkloadLog {
+  /** Every cart add, invoked and completed on virtual time. */
+  readonly ops = new History()
   readonly deletes: DeleteRecord[] = []
   attempted = 0
   acknowledged = 0
@@ -53,7 +53,7 @@ export interface WorkloadContext {
   readonly config: SeedConfig
   readonly clock: VirtualClock
   readonly trace: Trace
-  readonly history: History
+  readonly history: WorkloadLog
 }
 
 type Op = 'add' | 'create' | 'delete' | 'read' | 'repair'
@@ -83,19 +83,20 @@ async function operate(w: Worker, rng: Random, kv: Kvorum, ctx: WorkloadContext,
   const { config, history, trace } = ctx
   // After a nap past the grace period, repairs can reap: run them often then.
   const op = rng.chance(napped ? 0.5 : 0.03) ? 'repair' : rng.pick(OPS)
-  const id = `${w.name}.${++w.seq}`
+  const seq = ++w.seq
+  const id = `${w.name}.${seq}`
   history.attempted++
   let key = ''
-  let added: AddRecord | undefined
+  let adding = false
   try {
     if (op === 'add') {
       key = rng.pick(config.cartKeys)
       const mode = rng.pick(['read', 'read', 'merge', 'blind', 'chain', 'chain'])
-      added = { key, state: 'pending' }
-      history.adds.set(id, added)
+      adding = true
+      history.ops.invoke(w.name, seq, { workload: CART_WORKLOAD, kind: 'add', key, value: id, at: ctx.clock.now })
       trace.event(`${w.name} add ${id} to ${key} (${mode})`)
       await addOp(w, key, id, mode, ctx)
-      added.state = 'acked'
+      history.ops.complete(w.name, seq, { outcome: 'ok', at: ctx.clock.now })
     } else if (op === 'create') {
       key = rng.pick(config.docKeys)
       trace.event(`${w.name} create ${key} = ${id}`)
@@ -121,12 +122,12 @@ async function operate(w: Worker, rng: Random, kv: Kvorum, ctx: WorkloadContext,
     }
     history.acknowledged++
   } catch (e) {
-    if (added) {
-      added.state = 'failed'
-      // The failed write may or may not have applied: read again before the next add.
+    const code = e instanceof KvorumError ? e.code : 'NOT_A_KVORUM_ERROR'
+    if (adding) {
+      // The failed write may or may not have applied (Jepsen's info): read again before the next add.
+      history.ops.complete(w.name, seq, { outcome: 'info', error: code, at: ctx.clock.now })
       w.last.delete(key)
     }
-    const code = e instanceof KvorumError ? e.code : 'NOT_A_KVORUM_ERROR'
     history.errors.set(code, (history.errors.get(code) ?? 0) + 1)
     if (!(e instanceof KvorumError)) history.bugs.push(`${op} ${key}: ${(e as Error)?.stack ?? String(e)}`)
     trace.event(`${w.name} ${op} ${key} ${id} failed: ${code}`)
@@ -136,8 +137,8 @@ async function operate(w: Worker, rng: Random, kv: Kvorum, ctx: WorkloadContext,
 async function runWorker(w: Worker, rng: Random, kv: Kvorum, ctx: WorkloadContext): Promise<void> {
   for (let i = 0; i < ctx.config.opsPerWorker; i++) {
     const grace = ctx.config.store.tombstoneGraceMs ?? 0
-    const nap = rng.chance(ctx.config.napChance) ? rng.int(grace, grace + 1000) : 0
-    await ctx.clock.sleep(nap + rng.int(0, ctx.config.thinkMaxMs))
+    const nap = rng.chance(ctx.config.napChance) ? rng.range(grace, grace + 1000) : 0
+    await ctx.clock.sleep(nap + rng.range(0, ctx.config.thinkMaxMs))
     await operate(w, rng, kv, ctx, nap > 0)
   }
 }

@@ -1,6 +1,6 @@
 import { type ClusterDef, type NodeDef, type NodeProtocol, type StoreDef, initialAssignment, storeDef } from '@kvorum/core'
 import { StorageEngine } from '@kvorum/storage'
-import { type ConnectOptions, type Kvorum, connect } from '@kvorum/client'
+import { type ConnectOptions, type Kvorum, type NodeClient, connect } from '@kvorum/client'
 import { MemoryTransport } from '@kvorum/client/testing'
 
 /** A cluster of in-process storage engines reached through the in-memory transport. */
@@ -10,6 +10,8 @@ export interface MemoryCluster {
   readonly nodes: readonly NodeDef[]
   /** A new SDK client with its own transport (so each has its own view of reachability). */
   client(options?: Partial<ConnectOptions>): Promise<{ kv: Kvorum; transport: MemoryTransport }>
+  /** The operator's view of one engine: always reachable, whatever a client's transport says. */
+  replica(id: string): NodeClient
   /** Install a new cluster definition on every engine. */
   install(def: ClusterDef): Promise<void>
   close(): Promise<void>
@@ -36,6 +38,7 @@ export async function memoryCluster(options: MemoryClusterOptions = {}): Promise
     engines.set(n.id, engine)
   }
   const clients: Kvorum[] = []
+  const operator = new MemoryTransport(engines as Map<string, NodeProtocol>)
   return {
     engines,
     cluster,
@@ -45,6 +48,11 @@ export async function memoryCluster(options: MemoryClusterOptions = {}): Promise
       const kv = await connect({ seeds: [nodes[0] as NodeDef], transport, timeoutMs: 1000, requestTimeoutMs: 300, detector: { probeIntervalMs: 20 }, ...extra })
       clients.push(kv)
       return { kv, transport }
+    },
+    replica(id) {
+      const def = nodes.find((n) => n.id === id)
+      if (!def) throw new Error(`assertion failed: no node ${id}`)
+      return operator.node(def)
     },
     async install(def) {
       for (const e of engines.values()) await e.putCluster(def)

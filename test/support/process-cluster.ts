@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type ClusterDef, type NodeDef, type StoreDef, initialAssignment, storeDef } from '@kvorum/core'
-import { type ConnectOptions, HttpTransport, type Kvorum, connect } from '@kvorum/client'
+import { type ConnectOptions, HttpTransport, type Kvorum, type NodeClient, connect } from '@kvorum/client'
 import { type NodeProcess, startNode } from './node-process.js'
 
 /** One node of a test cluster: its process (while running), data directory and fixed port. */
@@ -23,6 +23,8 @@ export interface ProcessCluster {
   connect(options?: Partial<ConnectOptions>): Promise<Kvorum>
   /** An HTTP transport straight to the nodes, for looking at replicas. */
   readonly transport: HttpTransport
+  /** The operator's client for one node, through {@link transport}. */
+  replica(id: string): NodeClient
   /** SIGKILL a node and wait for it to exit. */
   kill(id: string): Promise<void>
   /** SIGTERM a node and wait for it to exit. */
@@ -79,6 +81,11 @@ export async function startCluster(options: ProcessClusterOptions = {}): Promise
     token,
     transport,
     seeds: defs.map((d) => d.url),
+    replica(id) {
+      const def = defs.find((d) => d.id === id)
+      if (!def) throw new Error(`no node ${id}`)
+      return transport.node(def)
+    },
     async connect(extra = {}) {
       const kv = await connect({ seeds: defs.map((d) => d.url), token, timeoutMs: 3000, requestTimeoutMs: 1000, detector: { probeIntervalMs: 100 }, ...extra })
       clients.push(kv)

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { QuorumTracker } from './quorum.js'
 import { afterCoordinatorFailure, firstAsks, nextFallback, quorumVerdict, upFirst } from './verdicts.js'
 
-const failure = { node: 'n', code: 'KV_NODE_UNAVAILABLE', message: 'down' }
+const failure = { node: 'n', code: 'KV_NODE_UNAVAILABLE' as const, message: 'down' }
 
 describe('the rounds decide without a cluster', () => {
   it('a write with w=2 of 3 is met on the second ack, impossible after two failures, a timeout at the deadline', () => {

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest'
-import { checkRegisters, checkSet } from './checker.js'
+import { checkRegisters, checkSet } from './set-checker.js'
 import type { OpRecord } from './history.js'
 
 let n = 0
 function op(partial: Partial<OpRecord> & Pick<OpRecord, 'kind' | 'key' | 'value' | 'outcome'>): OpRecord {
   n++
-  return { worker: 0, op: n, workload: partial.kind === 'add' ? 'set' : 'register', invokedAt: n * 10, completedAt: n * 10 + 5, error: null, observed: [], ...partial }
+  return { worker: '0', op: n, workload: partial.kind === 'add' ? 'set' : 'register', invokedAt: n * 10, completedAt: n * 10 + 5, error: null, observed: [], ...partial }
 }
 
 describe('set checker', () => {
