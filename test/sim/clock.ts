@@ -1,24 +1,12 @@
 /**
- * Virtual time for the simulation. While installed it replaces the timer
- * globals (setTimeout, setInterval, setImmediate and their clears), Date.now
- * and performance.now, so the SDK and the engines run on simulated time.
- * Nothing then happens on its own: `run` drains the microtask queue (by
+ * Virtual time for the simulation, handed to the SDK and the engines as their
+ * `time` option (core's Time), so they run on simulated time with no global
+ * replaced. Nothing then happens on its own: `run` drains the microtask queue (by
  * yielding one real macrotask), fires the next virtual event, and repeats,
- * so a run is a deterministic function of the seed. Chosen over
- * @sinonjs/fake-timers because that package is not installed here, and so
- * that vitest and the standalone CLI run the very same code.
+ * so a run is a deterministic function of the seed.
  */
 
-/** Captured before any install, so the driver can still yield to the real event loop. */
-const real = {
-  setImmediate: globalThis.setImmediate,
-  setTimeout: globalThis.setTimeout,
-  clearTimeout: globalThis.clearTimeout,
-  setInterval: globalThis.setInterval,
-  clearInterval: globalThis.clearInterval,
-  clearImmediate: globalThis.clearImmediate,
-  dateNow: Date.now,
-}
+import type { Time } from '@kvorum/core'
 
 /** A fixed epoch, so stored timestamps are the same on every replay. */
 const EPOCH_MS = 1_700_000_000_000
@@ -119,10 +107,20 @@ export class VirtualClock {
   private immediates: Timer[] = []
   /** Immediates of the current check phase; ones queued meanwhile wait for the next phase, as in Node. */
   private phase: Timer[] = []
-  private installed = false
 
   /** Wall-clock ms on the virtual timeline. */
   readonly dateNow = (): number => EPOCH_MS + Math.floor(this.now)
+
+  /** This clock as the SDK's and the engines' `time` option. */
+  readonly time: Time = {
+    now: this.dateNow,
+    monotonicMs: () => this.now,
+    setTimeout: (fn, ms) => this.setTimeout(fn, ms),
+    clearTimeout: (handle) => this.clear(handle),
+    setImmediate: (fn) => {
+      this.setImmediate(fn)
+    },
+  }
 
   setTimeout = (fn: (...args: unknown[]) => void, ms?: number, ...args: unknown[]): Timer => this.schedule(fn, ms, args, null)
   setInterval = (fn: (...args: unknown[]) => void, ms?: number, ...args: unknown[]): Timer => this.schedule(fn, ms, args, Math.max(1, Number(ms) || 1))
@@ -146,35 +144,6 @@ export class VirtualClock {
   /** A promise that resolves after `ms` of virtual time. */
   sleep(ms: number): Promise<void> {
     return new Promise((resolve) => this.setTimeout(() => resolve(), ms))
-  }
-
-  install(): void {
-    if (this.installed) throw new Error('assertion failed: clock installed twice')
-    this.installed = true
-    const g = globalThis as unknown as Record<string, unknown>
-    g.setTimeout = this.setTimeout
-    g.setInterval = this.setInterval
-    g.setImmediate = this.setImmediate
-    g.clearTimeout = this.clear
-    g.clearInterval = this.clear
-    g.clearImmediate = this.clear
-    Date.now = this.dateNow
-    Object.defineProperty(performance, 'now', { value: () => this.now, configurable: true, writable: true })
-  }
-
-  /** Restore the real globals. Pending virtual timers never fire. */
-  uninstall(): void {
-    if (!this.installed) return
-    this.installed = false
-    const g = globalThis as unknown as Record<string, unknown>
-    g.setTimeout = real.setTimeout
-    g.setInterval = real.setInterval
-    g.setImmediate = real.setImmediate
-    g.clearTimeout = real.clearTimeout
-    g.clearInterval = real.clearInterval
-    g.clearImmediate = real.clearImmediate
-    Date.now = real.dateNow
-    delete (performance as unknown as Record<string, unknown>).now
   }
 
   /** The next event in Node's order: the current check phase, expired timers, new immediates, then the next timer. */
@@ -213,7 +182,7 @@ export class VirtualClock {
 
   /** Let every pending microtask (and everything it chains) run: one real macrotask turn. */
   private drain(): Promise<void> {
-    return new Promise((resolve) => real.setImmediate(resolve))
+    return new Promise((resolve) => setImmediate(resolve))
   }
 
   /** Fire virtual events until `work` settles; its value, or its error. */

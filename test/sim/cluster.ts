@@ -1,34 +1,11 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { createRequire, syncBuiltinESMExports } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type ClusterDef, type NodeDef, type StoreDef, initialAssignment, storeDef } from '@kvorum/core'
+import { type ClusterDef, type NodeDef, type StoreDef, type Time, initialAssignment, storeDef } from '@kvorum/core'
 import { StorageEngine } from '@kvorum/storage'
 import type { VirtualClock } from './clock.js'
 import type { Random } from '../support/random.js'
 import type { Trace } from './trace.js'
-
-const require = createRequire(import.meta.url)
-const cryptoModule = require('node:crypto') as { randomBytes: (n: number) => Buffer }
-
-/**
- * The engine names its incarnation with crypto.randomBytes, and sibling order
- * follows actor ids, so random incarnations would make a replay take other
- * branches. Open engines with seeded bytes instead: swap the builtin's export
- * for the constructor only (syncBuiltinESMExports carries the swap to ESM
- * importers), and put it back at once.
- */
-function withSeededBytes<T>(bytes: Buffer, make: () => T): T {
-  const original = cryptoModule.randomBytes
-  cryptoModule.randomBytes = (n) => bytes.subarray(0, n)
-  syncBuiltinESMExports()
-  try {
-    return make()
-  } finally {
-    cryptoModule.randomBytes = original
-    syncBuiltinESMExports()
-  }
-}
 
 /** Where a node process is: serving, dead (until restarted), or stopped (SIGSTOP: requests wait). */
 export type NodeStatus = 'up' | 'crashed' | 'paused'
@@ -99,6 +76,11 @@ export class SimCluster {
     for (const e of this.engines.values()) await e.putCluster(this.cluster)
   }
 
+  /** The virtual time the engines run on, for the clients to share. */
+  time(): Time {
+    return this.clock.time
+  }
+
   private slot(id: string): NodeSlot {
     const s = this.slots.get(id)
     if (!s) throw new Error(`assertion failed: no node ${id}`)
@@ -107,7 +89,9 @@ export class SimCluster {
 
   private open(id: string): void {
     const slot = this.slot(id)
-    const engine = withSeededBytes(Buffer.from(this.rng.bytes(6)), () => new StorageEngine({ path: join(this.dir, `${id}.db`), nodeId: id, now: this.clock.dateNow }))
+    // Sibling order follows actor ids, so a random incarnation would make a replay take other branches.
+    const incarnation = Buffer.from(this.rng.bytes(6)).toString('hex')
+    const engine = new StorageEngine({ path: join(this.dir, `${id}.db`), nodeId: id, time: this.clock.time, incarnationId: () => incarnation })
     slot.incarnations++
     this.trace.actor(engine.incarnation, `${id}#${slot.incarnations}`)
     this.engines.set(id, engine)

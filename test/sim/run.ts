@@ -90,6 +90,7 @@ async function client(cluster: SimCluster, network: Network, name: string): Prom
     detector: { probeIntervalMs: CLIENT_TIMING.probeIntervalMs },
     // No idle polling: its timers would change every recorded seed's schedule.
     pollIntervalMs: 0,
+    time: cluster.time(),
   })
 }
 
@@ -179,7 +180,6 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<S
   let report: CheckReport | undefined
   run.trace.event(`seed ${seed}: ${JSON.stringify(config)}`)
   process.on('unhandledRejection', onRejection)
-  clock.install()
   try {
     cluster = new SimCluster(config, rng.fork(), clock, run.trace)
     network = new Network(cluster, rng.fork(), clock, run.trace, CALM)
@@ -190,7 +190,6 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<S
   } catch (e) {
     failures.push(e instanceof SimStallError ? `stalled: ${e.message}` : `harness error: ${(e as Error)?.stack ?? String(e)}`)
   } finally {
-    clock.uninstall()
     process.off('unhandledRejection', onRejection)
     cluster?.destroy()
   }

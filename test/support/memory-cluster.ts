@@ -1,4 +1,4 @@
-import { type ClusterDef, type NodeDef, type NodeProtocol, type StoreDef, initialAssignment, storeDef } from '@kvorum/core'
+import { type ClusterDef, type NodeDef, type NodeProtocol, type StoreDef, initialAssignment, realTime, storeDef } from '@kvorum/core'
 import { StorageEngine } from '@kvorum/storage'
 import { type ConnectOptions, type Kvorum, type NodeClient, connect } from '@kvorum/client'
 import { MemoryTransport } from '@kvorum/client/testing'
@@ -33,7 +33,7 @@ export async function memoryCluster(options: MemoryClusterOptions = {}): Promise
   const cluster: ClusterDef = { version: 1, partitions, nodes, assignment: initialAssignment(nodes, partitions), stores }
   const engines = new Map<string, StorageEngine>()
   for (const n of nodes) {
-    const engine = new StorageEngine({ path: ':memory:', nodeId: n.id, ...(options.now ? { now: options.now } : {}) })
+    const engine = new StorageEngine({ path: ':memory:', nodeId: n.id, ...(options.now ? { time: { ...realTime, now: options.now } } : {}) })
     await engine.putCluster(cluster)
     engines.set(n.id, engine)
   }

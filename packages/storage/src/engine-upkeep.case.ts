@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { fromUtf8, setContext, toHex, utf8 } from '@kvorum/core'
+import { fromUtf8, realTime, setContext, toHex, utf8 } from '@kvorum/core'
 import { type EngineFactory, Q, dots, failed, ok, partOf, put, read, useEngines, values } from './engine.case.js'
 
 /** The conformance suite's second half: hints and tombstones, the state that exists for healing. */
@@ -52,7 +52,7 @@ export function engineUpkeepSuite(kind: string, factory: EngineFactory): void {
       it('refuses new keys past the per-target backlog with KV_HINT_BACKLOG_FULL; hintTargets counts per target', async () => {
         let nowMs = 50_000
         const a = await engine()
-        const e = await engine({ maxHintsPerTarget: 3, maxHintAgeMs: 10_000, now: () => nowMs })
+        const e = await engine({ maxHintsPerTarget: 3, maxHintAgeMs: 10_000, time: { ...realTime, now: () => nowMs } })
         const set = await put(a, 'kv', 'x', 'v')
         const hint = (key: string) => ({ store: 'kv', key: utf8(key), siblings: set })
         const results = await e.putHints('n2', [hint('a'), hint('b'), hint('c'), hint('d')])
@@ -90,7 +90,7 @@ export function engineUpkeepSuite(kind: string, factory: EngineFactory): void {
 
       it('lists tombstones older than beforeMs, counting from when the key was first deleted here', async () => {
         let nowMs = 1000
-        const e = await engine({ now: () => nowMs })
+        const e = await engine({ time: { ...realTime, now: () => nowMs } })
         const other = await engine()
         await put(e, 'kv', 'old', null)
         nowMs = 5000

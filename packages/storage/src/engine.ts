@@ -3,11 +3,11 @@ import Database from 'better-sqlite3'
 import {
   type ClusterDef, type CoordinateItem, type CoordinateResult, type HintItem, type HintTarget, type ItemResult, type KeySet,
   type NodeHealth, type NodeProtocol, type ScanPage, type ScanRequest, type SiblingSet, type StoreBatch, type StoreBatchResults, type StoreDef,
-  type StoredHint, type TombstoneRequest, type Version,
+  type StoredHint, type Time, type TombstoneRequest, type Version,
   ClusterVersionConflictError, NodeClosedError, storedRead,
   BRANCHES, BRANCH_FANOUT, HASH_BYTES, HintBacklogFullError, InvalidInputError, KvorumError,
   NoClusterError, Ring, StaleMetadataError, TooManySiblingsError, branchesOf, coordinatedSet, decodeSet,
-  findStore, isDeleted, keyHash, partitionOfHash, resolveSets, sameSet, segmentOfHash,
+  findStore, isDeleted, realTime, keyHash, partitionOfHash, resolveSets, sameSet, segmentOfHash,
   showKey, validateCluster,
 } from '@kvorum/core'
 import { GroupCommit } from './group-commit.js'
@@ -28,10 +28,13 @@ export interface EngineOptions {
   readonly maxHintsPerTarget?: number
   /** Hints older than this are dropped and left to anti-entropy, ms. Default 7 days. */
   readonly maxHintAgeMs?: number
-  /** Writes waiting for a group commit before new ones are refused. Default 10,000. */
-  readonly maxQueuedWrites?: number
-  /** Wall clock, ms. Default Date.now (the simulator passes its own). */
-  readonly now?: () => number
+  /**
+   * Write requests (a batch's writes are one) waiting for a group commit before
+   * new ones are refused with KV_OVERLOADED. Default 10,000.
+   */
+  readonly maxQueuedRequests?: number
+  /** Clock and timers (the group commit's immediate). Default the real ones; the simulator passes virtual time. */
+  readonly time?: Time
   /** A new actor id for each open (the node's incarnation). Default 6 random bytes as hex (the simulator passes a seeded one). */
   readonly incarnationId?: () => string
   /** Bounds of the cache of recently used keys. */
@@ -72,6 +75,7 @@ export class StorageEngine implements NodeProtocol {
   private readonly rows: Rows
   private readonly hints: Hints
   private readonly writes: GroupCommit
+  private readonly time: Time
   private readonly now: () => number
   private readonly maxHintsPerTarget: number
   private readonly maxHintAgeMs: number
@@ -83,7 +87,8 @@ export class StorageEngine implements NodeProtocol {
 
   constructor(options: EngineOptions) {
     this.nodeId = options.nodeId
-    this.now = options.now ?? Date.now
+    this.time = options.time ?? realTime
+    this.now = () => this.time.now()
     this.maxHintsPerTarget = options.maxHintsPerTarget ?? 100_000
     this.maxHintAgeMs = options.maxHintAgeMs ?? 7 * 24 * 3600 * 1000
     this.db = new Database(options.path)
@@ -116,7 +121,8 @@ export class StorageEngine implements NodeProtocol {
           this.leaves.rollback()
         },
       },
-      options.maxQueuedWrites,
+      options.maxQueuedRequests,
+      (fn) => this.time.setImmediate(fn),
     )
     this.sql.putMeta.run('incarnation', this.incarnation)
   }

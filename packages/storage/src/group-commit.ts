@@ -1,5 +1,8 @@
 import type Database from 'better-sqlite3'
-import { OverloadedError } from '@kvorum/core'
+import { OverloadedError, assert } from '@kvorum/core'
+
+/** Write requests waiting for a group commit before new ones are refused, by default. */
+export const DEFAULT_MAX_QUEUED_REQUESTS = 10_000
 
 interface Job {
   readonly run: () => unknown
@@ -22,9 +25,12 @@ export class GroupCommit {
   constructor(
     private readonly db: Database.Database,
     private readonly hooks: { beforeCommit: () => void; commit: () => void; rollback: () => void },
-    /** Most writes waiting at once before new ones are refused. Default 10,000. */
-    private readonly maxQueued = 10_000,
+    /** Most jobs (write requests) waiting at once before new ones are refused. */
+    private readonly maxQueued = DEFAULT_MAX_QUEUED_REQUESTS,
+    /** Runs the next group once this turn's I/O callbacks are done (setImmediate, or the simulator's). */
+    private readonly schedule: (fn: () => void) => void = setImmediate,
   ) {
+    assert(maxQueued >= 1, 'the group commit queue holds at least one request')
     this.transaction = db.transaction((jobs: readonly Job[]) => {
       const out = jobs.map((job) => job.run())
       this.hooks.beforeCommit()
@@ -46,7 +52,7 @@ export class GroupCommit {
       this.queue.push({ run: fn, resolve: resolve as (v: unknown) => void, reject })
       if (!this.scheduled) {
         this.scheduled = true
-        setImmediate(() => this.flush())
+        this.schedule(() => this.flush())
       }
     })
   }

@@ -92,7 +92,7 @@ describe('store batches', () => {
   const foreign = [{ dot: { actor: 'elsewhere', counter: 1 }, context: {}, timestamp: 1, value: utf8('copied') }]
 
   it('queue or refuse their writes as a whole: a refused batch applied none of them', async () => {
-    const e = await open(':memory:', { maxQueuedWrites: 2 })
+    const e = await open(':memory:', { maxQueuedRequests: 2 })
     // One write waits; the batch's writes take the last place in the queue, together.
     const waiting = coordinatePut(e, 'kv', [item('first')])
     const taken = e.batch('kv', { keys: [], coordinates: [item('a')], merges: [{ key: utf8('b'), siblings: foreign }] })
