@@ -153,7 +153,7 @@ export class Reader {
 const MAX_ACTOR = 64
 const ACTOR = /^[0-9a-z-]{1,64}$/
 
-function readActor(r: Reader): string {
+export function readActor(r: Reader): string {
   const actor = r.string(MAX_ACTOR, 'actor')
   if (!ACTOR.test(actor)) throw new InvalidInputError(`bad clock: actor ${JSON.stringify(actor)} is not [0-9a-z-]{1,64}`)
   return actor
@@ -236,7 +236,7 @@ export function encodeSet(set: SiblingSet): Uint8Array {
 
 export function decodeSet(bytes: Uint8Array): Version[] {
   const r = new Reader(bytes)
-  const set = readSet(r, LIMITS.maxValueBytesCeiling, 100_000)
+  const set = readSet(r, LIMITS.maxValueBytesCeiling, LIMITS.maxSiblingsDecoded)
   r.end()
   return set
 }

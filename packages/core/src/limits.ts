@@ -24,4 +24,16 @@ export const LIMITS = {
   maxPartitions: 65536,
   /** Longest store name. */
   maxStoreNameLength: 64,
+  /** Items in one page of a scan, tombstone list, hint list or hint acks. */
+  maxPageItems: 10_000,
+  /**
+   * Siblings a decoder accepts in one set of an answer or a scan. Writes are
+   * refused past a store's maxSiblings, but merges from replicas never are, so
+   * a stored set may hold more; this only bounds a frame.
+   */
+  maxSiblingsDecoded: 100_000,
+  /** Longest error message carried in an item result, bytes. */
+  maxErrorMessageBytes: 4096,
+  /** Longest error code carried in an item result, bytes. */
+  maxErrorCodeBytes: 64,
 } as const

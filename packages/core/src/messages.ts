@@ -1,6 +1,6 @@
 import { receivedError } from './error-wire.js'
 import { InvalidInputError } from './errors.js'
-import { Reader, Writer, decodeSet, readClock, readSet, sizeHint, writeClock, writeSet } from './codec.js'
+import { Reader, Writer, decodeSet, readActor, readClock, readSet, sizeHint, writeClock, writeSet } from './codec.js'
 import { LIMITS } from './limits.js'
 import type { CoordinateItem, CoordinateResult, HintItem, ItemResult, KeySet, ScanPage, ScanRequest, StoreBatch, StoreBatchResults, StoredHint, TombstoneRequest } from './protocol.js'
 import type { SiblingSet } from './versions.js'
@@ -38,7 +38,7 @@ export function storedRead(bytes: Uint8Array, decoded?: SiblingSet): ItemResult<
 
 function readKey(r: Reader): Uint8Array {
   const key = r.bytes(LIMITS.maxKeyBytes, 'key bytes')
-  if (key.length === 0) throw new InvalidInputError('key must be 1..1024 bytes, got 0')
+  if (key.length === 0) throw new InvalidInputError(`key must be 1..${LIMITS.maxKeyBytes} bytes, got 0`)
   return key
 }
 
@@ -151,7 +151,7 @@ export function encodeStoredHints(hints: readonly StoredHint[]): Uint8Array {
 
 export function decodeStoredHints(bytes: Uint8Array): StoredHint[] {
   return parse(bytes, (r) => {
-    const n = r.count(100_000, 'hints')
+    const n = r.count(LIMITS.maxPageItems, 'hints')
     const out: StoredHint[] = []
     for (let i = 0; i < n; i++) {
       const id = r.uint()
@@ -195,8 +195,8 @@ function readItem<T>(r: Reader, value: (r: Reader) => T): ItemResult<T> {
   const status = r.byte()
   if (status === 0) return { ok: true, value: value(r) }
   if (status !== 1) throw new InvalidInputError(`malformed frame: bad item status ${status}`)
-  const code = r.string(64, 'error code')
-  const message = r.string(4096, 'error message')
+  const code = r.string(LIMITS.maxErrorCodeBytes, 'error code')
+  const message = r.string(LIMITS.maxErrorMessageBytes, 'error message')
   const clusterVersion = r.uint()
   return { ok: false, error: receivedError(clusterVersion > 0 ? { code, message, clusterVersion } : { code, message }) }
 }
@@ -220,7 +220,7 @@ const setResultsSize = (results: readonly ItemResult<SiblingSet>[]) =>
 
 function readSetResults(r: Reader): ItemResult<SiblingSet>[] {
   const n = r.count(LIMITS.maxBatchItems, 'batch items')
-  return Array.from({ length: n }, () => readItem(r, (rr) => readSet(rr, LIMITS.maxValueBytesCeiling, 100_000)))
+  return Array.from({ length: n }, () => readItem(r, (rr) => readSet(rr, LIMITS.maxValueBytesCeiling, LIMITS.maxSiblingsDecoded)))
 }
 
 export function encodeSetResults(results: readonly ItemResult<SiblingSet>[]): Uint8Array {
@@ -244,9 +244,9 @@ function readCoordinateResults(r: Reader): ItemResult<CoordinateResult>[] {
   const n = r.count(LIMITS.maxBatchItems, 'batch items')
   return Array.from({ length: n }, () =>
     readItem(r, (rr) => {
-      const dot = { actor: rr.string(64, 'actor'), counter: rr.uint() }
+      const dot = { actor: readActor(rr), counter: rr.uint() }
       // The new dot may be absent: in an lww store a write older than a stored version loses at once.
-      return { dot, siblings: readSet(rr, LIMITS.maxValueBytesCeiling, 100_000) }
+      return { dot, siblings: readSet(rr, LIMITS.maxValueBytesCeiling, LIMITS.maxSiblingsDecoded) }
     }))
 }
 
@@ -328,7 +328,7 @@ export function decodeScanRequest(bytes: Uint8Array): ScanRequest {
   return parse(bytes, (r) => {
     const partition = r.uint()
     const limit = r.uint()
-    if (limit < 1 || limit > 10_000) throw new InvalidInputError('scan limit must be 1..10000')
+    if (limit < 1 || limit > LIMITS.maxPageItems) throw new InvalidInputError(`scan limit must be 1..${LIMITS.maxPageItems}`)
     const segCount = r.count(1 << LIMITS.segmentBits, 'segments')
     const segments = Array.from({ length: segCount }, () => {
       const seg = r.uint()
@@ -354,9 +354,9 @@ export function encodeScanPage(page: ScanPage): Uint8Array {
 
 export function decodeScanPage(bytes: Uint8Array): ScanPage {
   return parse(bytes, (r) => {
-    const n = r.count(10_000, 'scan items')
+    const n = r.count(LIMITS.maxPageItems, 'scan items')
     const items: KeySet[] = []
-    for (let i = 0; i < n; i++) items.push({ key: readKey(r), siblings: readSet(r, LIMITS.maxValueBytesCeiling, 100_000) })
+    for (let i = 0; i < n; i++) items.push({ key: readKey(r), siblings: readSet(r, LIMITS.maxValueBytesCeiling, LIMITS.maxSiblingsDecoded) })
     const next = flag(r, 'next') === 1 ? readKey(r) : undefined
     return next ? { items, next } : { items }
   })
@@ -371,7 +371,7 @@ export function encodeAcks(acks: readonly { id: number; seq: number }[]): Uint8A
 
 export function decodeAcks(bytes: Uint8Array): { id: number; seq: number }[] {
   return parse(bytes, (r) => {
-    const n = r.count(10_000, 'hint acks')
+    const n = r.count(LIMITS.maxPageItems, 'hint acks')
     return Array.from({ length: n }, () => ({ id: r.uint(), seq: r.uint() }))
   })
 }
@@ -383,7 +383,7 @@ export function encodeTombstoneRequest(req: TombstoneRequest): Uint8Array {
 export function decodeTombstoneRequest(bytes: Uint8Array): TombstoneRequest {
   return parse(bytes, (r) => {
     const req = { partition: r.uint(), beforeMs: r.uint(), limit: r.uint() }
-    if (req.limit < 1 || req.limit > 10_000) throw new InvalidInputError('tombstone page limit must be 1..10000')
+    if (req.limit < 1 || req.limit > LIMITS.maxPageItems) throw new InvalidInputError(`tombstone page limit must be 1..${LIMITS.maxPageItems}`)
     return req
   })
 }

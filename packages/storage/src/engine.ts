@@ -7,7 +7,7 @@ import {
   ClusterVersionConflictError, NodeClosedError, storedRead,
   BRANCHES, BRANCH_FANOUT, HASH_BYTES, HintBacklogFullError, InvalidInputError, KvorumError,
   NoClusterError, Ring, StaleMetadataError, TooManySiblingsError, branchesOf, coordinatedSet, decodeSet,
-  findStore, isDeleted, realTime, keyHash, partitionOfHash, resolveSets, sameSet, segmentOfHash,
+  LIMITS, findStore, isDeleted, realTime, keyHash, partitionOfHash, resolveSets, sameSet, segmentOfHash,
   showKey, validateCluster,
 } from '@kvorum/core'
 import { GroupCommit } from './group-commit.js'
@@ -40,6 +40,13 @@ export interface EngineOptions {
   /** Bounds of the cache of recently used keys. */
   readonly cache?: RowCacheLimits
 }
+
+/** The defaults of EngineOptions. */
+export const ENGINE_DEFAULTS = {
+  durability: 'normal',
+  maxHintsPerTarget: 100_000,
+  maxHintAgeMs: 7 * 24 * 3600 * 1000,
+} as const
 
 /** Counters the node app exports as metrics. */
 export interface EngineStats {
@@ -89,11 +96,11 @@ export class StorageEngine implements NodeProtocol {
     this.nodeId = options.nodeId
     this.time = options.time ?? realTime
     this.now = () => this.time.now()
-    this.maxHintsPerTarget = options.maxHintsPerTarget ?? 100_000
-    this.maxHintAgeMs = options.maxHintAgeMs ?? 7 * 24 * 3600 * 1000
+    this.maxHintsPerTarget = options.maxHintsPerTarget ?? ENGINE_DEFAULTS.maxHintsPerTarget
+    this.maxHintAgeMs = options.maxHintAgeMs ?? ENGINE_DEFAULTS.maxHintAgeMs
     this.db = new Database(options.path)
     try {
-      applySchema(this.db, options.durability ?? 'normal')
+      applySchema(this.db, options.durability ?? ENGINE_DEFAULTS.durability)
     } catch (e) {
       this.db.close()
       throw e
@@ -295,7 +302,7 @@ export class StorageEngine implements NodeProtocol {
 
   async listHints(target: string, limit: number, afterId: number): Promise<StoredHint[]> {
     this.requireCluster()
-    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new InvalidInputError('hint page limit must be 1..10000')
+    if (!Number.isInteger(limit) || limit < 1 || limit > LIMITS.maxPageItems) throw new InvalidInputError(`hint page limit must be 1..${LIMITS.maxPageItems}`)
     const cutoff = this.now() - this.maxHintAgeMs
     this.stats.hintsExpired += await this.writes.submit(() => this.hints.expire(cutoff))
     return this.hints.list(target, afterId, limit)
