@@ -1,4 +1,4 @@
-import type { ReplicaFailure } from '@kvorum/core'
+import { type ReplicaFailure, assert } from '@kvorum/core'
 
 /** What a quorum waits for. */
 export interface QuorumNeed {
@@ -35,18 +35,21 @@ export class QuorumTracker {
   }
 
   ack(primary: boolean): void {
-    this.outstanding--
+    this.settle(primary)
     this.acks++
-    if (primary) {
-      this.outstandingPrimaries--
-      this.primaryAcks++
-    }
+    if (primary) this.primaryAcks++
   }
 
   fail(primary: boolean, failure: ReplicaFailure): void {
+    this.settle(primary)
+    this.failures.push(failure)
+  }
+
+  /** One expected reply came: a reply nobody expected is a bug in the round. */
+  private settle(primary: boolean): void {
     this.outstanding--
     if (primary) this.outstandingPrimaries--
-    this.failures.push(failure)
+    assert(this.outstanding >= 0 && this.outstandingPrimaries >= 0 && this.outstandingPrimaries <= this.outstanding, 'a quorum counts only replies it expects')
   }
 
   get met(): boolean {
