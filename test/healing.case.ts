@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { type KeySet, toHex, utf8 } from '@kvorum/core'
-import { type ConnectOptions, type Kvorum, type NodeClient } from '@kvorum/client'
+import type { ConnectOptions, Kvorum, NodeClient } from '@kvorum/client'
 import { detectorOf, handoffWorker } from '@kvorum/client/testing'
 import { dotsOf, dropHints, eventually, hintBacklog, replicaSets, storeContents } from './support/replicas.js'
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { type ClusterDef, type SiblingSet, rebalanceAssignment, utf8 } from '@kvorum/core'
+import { type ClusterDef, type SiblingSet, rebalanceAssignment } from '@kvorum/core'
 import { type ORSet, QuorumNotMetError, orSet } from '@kvorum/client'
 import { type ProcessCluster, startCluster } from './support/process-cluster.js'
 import { eventually, replicaSets } from './support/replicas.js'

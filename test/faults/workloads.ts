@@ -1,4 +1,4 @@
-import { type ORSet, type Store, KvorumError, QuorumNotMetError, orSet } from '@kvorum/client'
+import { type GetResult, type ORSet, type Store, KvorumError, QuorumNotMetError, orSet } from '@kvorum/client'
 import type { OpKind, Outcome } from '../support/history.js'
 import type { Workload } from './protocol.js'
 
@@ -47,7 +47,7 @@ export function writeFailure(e: unknown): Completion {
  * so that a failed read (nothing written) is told from a failed write.
  */
 async function addOnce(store: Store<ORSet<string>>, cart: string, element: string): Promise<Completion> {
-  let read
+  let read: GetResult<ORSet<string>>
   try {
     read = await store.get(cart)
   } catch (e) {
@@ -85,7 +85,7 @@ export async function registerLoop(ctx: LoopContext, store: Store<string>, loop:
     const kind: OpKind = ctx.random(2) === 0 ? 'delete' : 'put'
     const value = kind === 'put' ? `${key}=w${ctx.worker}.${loop}.${i}` : ''
     const op = ctx.invoke('register', kind, key, value)
-    let read
+    let read: GetResult<string>
     try {
       read = await store.get(key)
     } catch (e) {

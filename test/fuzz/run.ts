@@ -1,6 +1,6 @@
 import { type Target, auth, startTarget } from './target.js'
 import { Client, NoAnswerError } from './http.js'
-import { type Pool } from './gen.js'
+import type { Pool } from './gen.js'
 import { nextRequest } from './mix.js'
 import { checkHealth, snapshot, unexplained } from './model.js'
 import { judge } from './oracle.js'

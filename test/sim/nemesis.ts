@@ -33,8 +33,12 @@ export function scheduleFaults(plan: NemesisPlan, cluster: SimCluster, network: 
       // Cut a client from one node, or from a minority or majority of them.
       const victims = nodes.filter(() => rng.chance(0.4))
       if (victims.length === 0) victims.push(rng.pick(nodes))
-      clock.setTimeout(() => victims.forEach((n) => network.cut(client, n, mode)), at)
-      clock.setTimeout(() => victims.forEach((n) => network.mend(client, n)), at + lengthMs)
+      clock.setTimeout(() => {
+        for (const n of victims) network.cut(client, n, mode)
+      }, at)
+      clock.setTimeout(() => {
+        for (const n of victims) network.mend(client, n)
+      }, at + lengthMs)
       continue
     }
     const node = rng.pick(nodes)

@@ -64,7 +64,10 @@ export class Network {
 
   cut(client: string, node: string, mode: CutMode): void {
     let m = this.cuts.get(client)
-    if (!m) this.cuts.set(client, (m = new Map()))
+    if (!m) {
+      m = new Map()
+      this.cuts.set(client, m)
+    }
     m.set(node, mode)
     this.trace.event(`cut ${client} -x- ${node} (${mode})`)
   }

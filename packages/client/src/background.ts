@@ -1,4 +1,4 @@
-import { KvorumError, type Time } from '@kvorum/core'
+import { KvorumError, type Time, type TimerHandle } from '@kvorum/core'
 import { CHANNELS, publish } from './events.js'
 
 /** Background promises kept at once before new work is refused (late replies, repairs, hint parking). */
@@ -45,7 +45,7 @@ export class Background {
 
   /** Wait for what is pending, at most `graceMs`. */
   async drain(graceMs: number): Promise<void> {
-    let timer
+    let timer: TimerHandle | undefined
     await Promise.race([Promise.all([...this.pending]), new Promise<void>((r) => (timer = this.time.setTimeout(r, graceMs)))])
     this.time.clearTimeout(timer)
   }

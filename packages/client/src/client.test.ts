@@ -238,7 +238,7 @@ describe('read repair', () => {
 describe('read repair and puts in flight', () => {
   /** Hold every batch carrying merges into `node`'s engine until the returned release() is called. */
   function holdMerges(c: MemoryCluster, node: string) {
-    let release = () => undefined as void
+    let release: () => void = () => undefined
     const gate = new Promise<void>((r) => (release = r))
     const engine = c.engines.get(node) as StorageEngine
     const batch = engine.batch.bind(engine)
@@ -275,7 +275,7 @@ describe('read repair and puts in flight', () => {
     const s = kv.store<string>('default', { codec: 'utf8' })
     const [first, second] = primariesOf(c, 'k') as [string, string, string]
     const { context } = await s.put('k', 'v0')
-    let release = () => undefined as void
+    let release: () => void = () => undefined
     const gate = new Promise<void>((r) => (release = r))
     // The second primary reads now and answers later; the first reads only once released.
     const late = c.engines.get(second) as StorageEngine

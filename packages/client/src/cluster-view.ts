@@ -92,7 +92,10 @@ export class ClusterView {
    */
   noteVersion(version: number): void {
     const ours = this.current.cluster.version
-    if (version > ours) return this.refreshSoon()
+    if (version > ours) {
+      this.refreshSoon()
+      return
+    }
     // A node that stays behind (it refuses the push, or is restarted empty again) must not
     // turn every answer into a refresh: carry the definition to laggards at most this often.
     if (version < ours && this.time.now() - this.lastLagRefresh >= LAG_REFRESH_MS) {

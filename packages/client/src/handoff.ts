@@ -1,4 +1,4 @@
-import type { KeySet, StoredHint, TimerHandle } from '@kvorum/core'
+import type { HintTarget, KeySet, StoredHint, TimerHandle } from '@kvorum/core'
 import { RateLimiter } from './rate-limit.js'
 import type { Runtime } from './runtime.js'
 
@@ -81,7 +81,7 @@ export class HandoffWorker {
     const t = { timeoutMs: this.rt.settings.requestTimeoutMs }
     for (const holder of this.rt.view.cluster.nodes) {
       if (!this.rt.nodes.isUp(holder.id)) continue
-      let targets
+      let targets: HintTarget[]
       try {
         targets = await this.rt.view.nodeClient(holder.id).hintTargets(t)
       } catch {

@@ -1,4 +1,4 @@
-import { Pool } from 'undici'
+import { type Dispatcher, Pool } from 'undici'
 import { type NodeDef, type Op, type Route, KvorumError, NodeUnavailableError, ROUTES, TimeoutError, callPath, errorFromWire } from '@kvorum/core'
 import type { NodeClient, RequestOptions, Transport } from './transport.js'
 
@@ -72,7 +72,7 @@ export class HttpTransport implements Transport {
 
   /** The default exchange: undici over the node's Pool. */
   private async undici(def: NodeDef, req: HttpExchange): Promise<HttpAnswer> {
-    let res
+    let res: Dispatcher.ResponseData
     try {
       // undici's own timeouts, not an AbortSignal per request: signals and their DOMExceptions were a visible share of client CPU.
       const timeout = Math.max(1, Math.ceil(req.timeoutMs))

@@ -89,7 +89,7 @@ export class HintLane implements Lane {
     const done = this.request(timeoutFor(batch, now, requestTimeoutMs), batch.map((p) => p.item)).then(
       (results) => {
         if (results.length !== batch.length) throw countMismatch(this.node, 'hint', results.length, batch.length)
-        batch.forEach((p, i) => p.resolve(results[i] as ItemResult<null>))
+        for (const [i, p] of batch.entries()) p.resolve(results[i] as ItemResult<null>)
       },
     ).then(
       () => undefined,
@@ -144,9 +144,9 @@ export class StoreLane implements Lane {
         if (res.coordinates.length !== coordinates.length) throw countMismatch(this.node, 'coordinate', res.coordinates.length, coordinates.length)
         if (res.merges.length !== merges.length) throw countMismatch(this.node, 'merge', res.merges.length, merges.length)
         if (res.gets.length !== gets.length) throw countMismatch(this.node, 'get', res.gets.length, gets.length)
-        coordinates.forEach((p, i) => p.resolve(res.coordinates[i] as ItemResult<CoordinateResult>))
-        merges.forEach((p, i) => p.resolve(res.merges[i] as ItemResult<null>))
-        gets.forEach((p, i) => p.resolve(res.gets[i] as ItemResult<SiblingSet>))
+        for (const [i, p] of coordinates.entries()) p.resolve(res.coordinates[i] as ItemResult<CoordinateResult>)
+        for (const [i, p] of merges.entries()) p.resolve(res.merges[i] as ItemResult<null>)
+        for (const [i, p] of gets.entries()) p.resolve(res.gets[i] as ItemResult<SiblingSet>)
       },
     ).then(
       () => undefined,

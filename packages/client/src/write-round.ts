@@ -6,7 +6,7 @@ import { CHANNELS, publish } from './events.js'
 import { QuorumTracker } from './quorum.js'
 import { failureOf, fatalItemError, isFatal, mayHaveApplied } from './replica-errors.js'
 import type { Runtime } from './runtime.js'
-import { afterCoordinatorFailure, nextFallback, quorumVerdict, upFirst } from './verdicts.js'
+import { type CoordinatorStep, afterCoordinatorFailure, nextFallback, quorumVerdict, upFirst } from './verdicts.js'
 
 /** A write's resulting set, and the clock of the writer's own new version. */
 export interface WriteOutcome {
@@ -75,7 +75,7 @@ async function coordinate(
   const failures: ReplicaFailure[] = []
   for (const node of upFirst(primaries, (n) => rt.nodes.isUp(n))) {
     if (rt.time.now() >= q.deadline) break
-    let step
+    let step: CoordinatorStep
     try {
       const res = await rt.nodes.batcher(node).coordinatePut(store.name, { key, value, context, timestamp: rt.time.now() }, q.deadline)
       if (res.ok) return { set: res.value.siblings, own: ownClock(context, res.value.dot, res.value.siblings), coordinator: node, failures }

@@ -136,7 +136,7 @@ export function validateCluster(x: unknown): ClusterDef {
   const ids = new Set<string>()
   for (const n of d.nodes as unknown[]) {
     const node = n as Record<string, unknown>
-    if (typeof node !== 'object' || node === null || typeof node.id !== 'string' || !NAME.test(node.id)) fail('every node needs an id matching ' + NAME)
+    if (typeof node !== 'object' || node === null || typeof node.id !== 'string' || !NAME.test(node.id)) fail(`every node needs an id matching ${NAME}`)
     if (typeof node.url !== 'string' || !/^[a-z][a-z0-9+.-]*:\/\/[^\s]+$/.test(node.url) || node.url.length > CLUSTER_LIMITS.maxUrlLength) fail(`node ${node.id}: url must be like http://host:port`)
     if (node.zone !== undefined && (typeof node.zone !== 'string' || !NAME.test(node.zone))) fail(`node ${node.id}: zone must match ${NAME}`)
     if (ids.has(node.id)) fail(`node id ${node.id} appears twice`)

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { BRANCHES, BRANCH_FANOUT, HASH_BYTES, SEGMENTS, ZERO_HASH, branchesOf, diffHashes, keyDigest, xorAll, xorHash } from './merkle.js'
 import { keyHash, segmentOfHash } from './ring.js'
-import { type SiblingSet, type Version } from './versions.js'
+import type { SiblingSet, Version } from './versions.js'
 import { toHex, utf8 } from './bytes.js'
 
 const Q = 256

@@ -56,7 +56,7 @@ export function rebalanceAssignment(current: readonly string[], nodes: readonly 
   const ids = interleaveZones(nodes).map((n) => n.id)
   const owned = new Map<string, number[]>(ids.map((id) => [id, []]))
   const free: number[] = []
-  current.forEach((owner, p) => (owned.has(owner) ? owned.get(owner)?.push(p) : free.push(p)))
+  for (const [p, owner] of current.entries()) (owned.get(owner) ?? free).push(p)
   // Nodes already holding the most get the ceil shares, so fewer partitions move.
   const byLoad = [...ids].sort((a, b) => (owned.get(b)?.length ?? 0) - (owned.get(a)?.length ?? 0))
   const base = Math.floor(q / ids.length)
@@ -146,7 +146,7 @@ export class Ring {
     while (chosen.length < n && rest.length > 0) {
       const allZones = zones.size >= this.zoneCount
       const i = rest.findIndex((id) => allZones || !zones.has(this.zoneOf.get(id) as string))
-      const [id] = rest.splice(i < 0 ? 0 : i, 1) as [string]
+      const [id] = rest.splice(Math.max(i, 0), 1) as [string]
       chosen.push(id)
       zones.add(this.zoneOf.get(id) as string)
       if (zones.size >= this.zoneCount) zones.clear()

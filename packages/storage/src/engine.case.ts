@@ -381,7 +381,7 @@ export function engineSuite(kind: string, factory: EngineFactory): void {
         const counters = results.map((r) => ok(r[0]).dot.counter)
         expect(new Set(counters).size).toBe(200)
         const stored = await e.get('kv', Array.from({ length: 200 }, (_, i) => utf8(`g${i}`)))
-        stored.forEach((r, i) => expect(values(ok(r))).toEqual([`v${i}`]))
+        for (const [i, r] of stored.entries()) expect(values(ok(r))).toEqual([`v${i}`])
         // Concurrent writers with no context each keep their value as a sibling.
         const hot = await read(e, 'kv', 'hot')
         expect(hot).toHaveLength(50)

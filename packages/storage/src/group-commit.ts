@@ -23,7 +23,7 @@ export class GroupCommit {
   groups = 0
 
   constructor(
-    private readonly db: Database.Database,
+    db: Database.Database,
     private readonly hooks: { beforeCommit: () => void; commit: () => void; rollback: () => void },
     /** Most jobs (write requests) waiting at once before new ones are refused. */
     private readonly maxQueued = DEFAULT_MAX_QUEUED_REQUESTS,
@@ -88,7 +88,7 @@ export class GroupCommit {
     }
     this.groups++
     this.lastGroupSize = jobs.length
-    jobs.forEach((job, i) => job.resolve(outcomes[i]))
+    for (const [i, job] of jobs.entries()) job.resolve(outcomes[i])
   }
 
   private runGroup(jobs: readonly Job[]): unknown[] {

@@ -128,7 +128,8 @@ export class Rows {
     for (const s of this.staged.values()) {
       if (s.after === null) continue
       const digest = keyDigest(s.key, s.after)
-      const delta = xorHash(s.before.digest ?? (s.before.digest = keyDigest(s.key, s.before.set)), digest)
+      s.before.digest ??= keyDigest(s.key, s.before.set)
+      const delta = xorHash(s.before.digest, digest)
       if (delta.every((b) => b === 0)) {
         s.after = null
         continue
@@ -143,7 +144,13 @@ export class Rows {
       } else {
         const bytes = encodeSet(after)
         // The row keeps its digest: the Merkle leaves are rebuilt from these after a crash.
-        const id = before.id !== null ? (this.sql.update.run(bytes, tombMs, digest, before.id), before.id) : Number(this.sql.insert.run(s.store, s.place.part, s.place.seg, s.key, bytes, tombMs, digest).lastInsertRowid)
+        let id: number
+        if (before.id !== null) {
+          this.sql.update.run(bytes, tombMs, digest, before.id)
+          id = before.id
+        } else {
+          id = Number(this.sql.insert.run(s.store, s.place.part, s.place.seg, s.key, bytes, tombMs, digest).lastInsertRowid)
+        }
         state = { id, set: compact(after), bytes, tombMs, digest }
       }
       this.leaves.apply(s.store, s.place.part, s.place.seg, delta)
