@@ -3,7 +3,7 @@ import type { Pool } from './gen.js'
 import { validFrame } from './frames.js'
 import type { Random } from '../support/random.js'
 import { validRead } from './reads.js'
-import { ANY_CODE, type FuzzRequest } from './request.js'
+import { type FuzzRequest, STABLE_CODES } from './request.js'
 import { BINARY, TOKEN } from './target.js'
 
 /** Percent-encoded UTF-8: how unicode travels in a valid request target. */
@@ -65,7 +65,7 @@ export function pathRequest(pool: Pool): FuzzRequest {
   ])()
   const method = path.includes('merkle') || path.startsWith('/v1/hints/') || prng.chance(0.5) ? prng.pick(['GET', 'GET', 'POST', 'HEAD']) : prng.pick(METHODS)
   const body = method === 'GET' || method === 'HEAD' ? undefined : prng.bytes(prng.size(16))
-  return { method, path, headers: BINARY, ...(body ? { body } : {}), kind: `path:${how}`, expect: { accept: 'may', codes: ANY_CODE }, effect: { kind: 'unknown' } }
+  return { method, path, headers: BINARY, ...(body ? { body } : {}), kind: `path:${how}`, expect: { accept: 'may', codes: STABLE_CODES }, effect: { kind: 'unknown' } }
 }
 
 /**
@@ -75,7 +75,7 @@ export function pathRequest(pool: Pool): FuzzRequest {
  */
 function rawTarget(pool: Pool): FuzzRequest {
   const text = pool.prng.pick(['/v1/stores/ключ/merkle', '/v1/stores/kv/merkle/٣', '/héalth', '/v1/hints/☃?limit=１', '/💥'])
-  return { method: 'GET', path: rawUtf8(text), headers: BINARY, kind: 'path:raw-bytes', expect: { accept: 'never', codes: ANY_CODE, bare: true }, effect: { kind: 'none' } }
+  return { method: 'GET', path: rawUtf8(text), headers: BINARY, kind: 'path:raw-bytes', expect: { accept: 'never', codes: STABLE_CODES, bare: true }, effect: { kind: 'none' } }
 }
 
 /** Each route of the protocol's table, as a path (store kv, target n2, partition and branch 0). */
@@ -95,7 +95,7 @@ export function wrongMethod(pool: Pool): FuzzRequest {
   const method = prng.pick(get ? ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] : ['GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD'])
   const body = method === 'GET' || method === 'HEAD' || prng.chance(0.5) ? undefined : prng.bytes(prng.size(64))
   const ok = SERVED.has(`${method === 'HEAD' ? 'GET' : method} ${path}`)
-  return { method, path, headers: BINARY, ...(body ? { body } : {}), kind: `method:${method}`, expect: ok ? { accept: 'may', codes: ANY_CODE } : { accept: 'never', codes: ['KV_NOT_FOUND'] }, effect: { kind: 'none' } }
+  return { method, path, headers: BINARY, ...(body ? { body } : {}), kind: `method:${method}`, expect: ok ? { accept: 'may', codes: STABLE_CODES } : { accept: 'never', codes: ['KV_NOT_FOUND'] }, effect: { kind: 'none' } }
 }
 
 const BAD_TOKENS: readonly (string | readonly string[] | undefined)[] = [
@@ -110,7 +110,7 @@ const HOSTS = ['evil.example', 'a b', '127.0.0.1:99999', '[::1', 'h\u00f4st', '1
 export function hostRequest(pool: Pool): FuzzRequest {
   const base = pool.prng.chance(0.5) ? validFrame(pool) : validRead(pool)
   const host = pool.prng.pick(HOSTS)
-  return { ...base, headers: { ...base.headers, host }, kind: `host(${JSON.stringify(host).slice(0, 30)}):${base.kind}`, expect: { accept: 'may', codes: ANY_CODE }, effect: { kind: 'unknown' } }
+  return { ...base, headers: { ...base.headers, host }, kind: `host(${JSON.stringify(host).slice(0, 30)}):${base.kind}`, expect: { accept: 'may', codes: STABLE_CODES }, effect: { kind: 'unknown' } }
 }
 
 /** A valid request under a missing or wrong token: 401 KV_UNAUTHORIZED on every route but /health. */

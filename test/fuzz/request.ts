@@ -41,5 +41,3 @@ export interface FuzzRequest extends WireRequest {
   readonly check?: (body: Uint8Array) => string | undefined
 }
 
-export const ANY_CODE: readonly StableCode[] = STABLE_CODES
-

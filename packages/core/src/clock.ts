@@ -7,8 +7,6 @@ export interface Dot {
   readonly counter: number
 }
 
-export const EMPTY_VV: VersionVector = Object.freeze({})
-
 /**
  * The counter of an actor in a vector, 0 when absent. Own properties only: the
  * actor alphabet allows `constructor`, which a plain `vv[actor]` would read
@@ -42,16 +40,8 @@ export function descends(a: VersionVector, b: VersionVector): boolean {
   return true
 }
 
-export function dotEquals(a: Dot, b: Dot): boolean {
-  return a.actor === b.actor && a.counter === b.counter
-}
-
 /** Total order on dots, for canonical sibling order. */
 export function compareDots(a: Dot, b: Dot): number {
   if (a.actor !== b.actor) return a.actor < b.actor ? -1 : 1
   return a.counter - b.counter
-}
-
-export function clockSize(vv: VersionVector): number {
-  return Object.keys(vv).length
 }

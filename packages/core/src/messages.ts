@@ -250,14 +250,6 @@ function readCoordinateResults(r: Reader): ItemResult<CoordinateResult>[] {
     }))
 }
 
-export function encodeCoordinateResults(results: readonly ItemResult<CoordinateResult>[]): Uint8Array {
-  return frame((w) => writeCoordinateResults(w, results), resultsSize(results, (v) => 32 + sizeHint(v.siblings)))
-}
-
-export function decodeCoordinateResults(bytes: Uint8Array): ItemResult<CoordinateResult>[] {
-  return parse(bytes, readCoordinateResults)
-}
-
 function writeAckResults(w: Writer, results: readonly ItemResult<null>[]): void {
   w.uint(results.length)
   for (const res of results) writeItemError(w, res)

@@ -1,3 +1,2 @@
-export { StorageEngine, type EngineOptions, type EngineStats } from './engine.js'
-export { OverloadedError } from '@kvorum/core'
+export { StorageEngine, ENGINE_DEFAULTS, type EngineOptions } from './engine.js'
 export type { Durability } from './schema.js'
