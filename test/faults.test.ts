@@ -29,9 +29,15 @@ describe('fault suite over real node processes (bounded)', () => {
     it(`${scenario.name}: nothing acknowledged lost, nothing unexpected, no deleted value back, replicas converge`, async () => {
       const result = await runScenario(scenario, { durationMs: WORKLOAD_MS, seed: SEED + i, convergeBudgetMs: 20_000 })
       // The lww control's loss is measured and shown, not judged.
-      console.log(`${scenario.name}\n${scenarioTable(result, `KVORUM_FAULT_SEED=${SEED} npx vitest run --config test/vitest.config.ts test/faults.test.ts`)}\n${scenarioNotes(result)}`)
+      console.log(
+        `${scenario.name}\n${scenarioTable(result, `KVORUM_FAULT_SEED=${SEED} npx vitest run --config test/vitest.config.ts test/faults.test.ts`)}\n${scenarioNotes(result)}`,
+      )
       expect(violations(result), result.evidence.join('\n')).toEqual([])
-      for (const pattern of EXPECTED_FAULTS[scenario.name] ?? []) expect(result.faults.some((f) => pattern.test(f)), `${pattern} in ${result.faults.join('; ')}`).toBe(true)
+      for (const pattern of EXPECTED_FAULTS[scenario.name] ?? [])
+        expect(
+          result.faults.some((f) => pattern.test(f)),
+          `${pattern} in ${result.faults.join('; ')}`,
+        ).toBe(true)
       if (scenario.name === 'restore-old-copy') {
         // Three first starts, the restart after the copy, the start on the old copy: five incarnations, none shared.
         expect(new Set(result.incarnations).size).toBe(5)

@@ -1,5 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type CoordinateItem, InvalidInputError, decodeStoreBatchResults, encodeCoordinate, encodeHints, encodeKeySets, encodeStoreBatch, toHex, utf8 } from '@kvorum/core'
+import {
+  type CoordinateItem,
+  InvalidInputError,
+  decodeStoreBatchResults,
+  encodeCoordinate,
+  encodeHints,
+  encodeKeySets,
+  encodeStoreBatch,
+  toHex,
+  utf8,
+} from '@kvorum/core'
 import { defective } from './fuzz/defects.js'
 import { Client, type WireRequest } from './fuzz/http.js'
 import { type Pool, clock, key, siblings, timestamp, value } from './fuzz/gen.js'
@@ -49,12 +59,20 @@ describe('the fuzzer itself', () => {
     const pool: Pool = { prng, stores: [], seededKeys: [utf8('seed-00')], actors: ['a', 'b', 'c0ffee', 'constructor'] }
     for (let i = 0; i < 200; i++) {
       const items: CoordinateItem[] = [{ key: key(pool), value: value(pool, 64), context: clock(pool), timestamp: timestamp(prng) }]
-      const loose = items.map((it) => ({ key: it.key, timestamp: it.timestamp, context: looseClock(it.context), flag: it.value === null ? 1 : 0, value: it.value ?? new Uint8Array(0) }))
+      const loose = items.map((it) => ({
+        key: it.key,
+        timestamp: it.timestamp,
+        context: looseClock(it.context),
+        flag: it.value === null ? 1 : 0,
+        value: it.value ?? new Uint8Array(0),
+      }))
       expect(toHex(writeCoordinate(loose))).toBe(toHex(encodeCoordinate(items)))
       const sets = [{ key: key(pool), siblings: siblings(pool, 64) }]
       expect(toHex(writeKeySets(sets.map((s) => ({ key: s.key, siblings: s.siblings.map(looseVersion) }))))).toBe(toHex(encodeKeySets(sets)))
       const hints = sets.map((s) => ({ ...s, store: 'kv' }))
-      expect(toHex(writeKeySets(hints.map((h) => ({ store: utf8(h.store), key: h.key, siblings: h.siblings.map(looseVersion) }))))).toBe(toHex(encodeHints(hints)))
+      expect(toHex(writeKeySets(hints.map((h) => ({ store: utf8(h.store), key: h.key, siblings: h.siblings.map(looseVersion) }))))).toBe(
+        toHex(encodeHints(hints)),
+      )
     }
   })
 
@@ -91,7 +109,8 @@ describe('one node: the data check, and the bugs fuzzing found', () => {
   })
 
   const send = (req: WireRequest) => client.send(req)
-  const coordinate = (store: string, items: CoordinateItem[]) => send({ method: 'POST', path: `/v1/stores/${store}/batch`, headers: BINARY, body: encodeStoreBatch({ keys: [], coordinates: items, merges: [] }) })
+  const coordinate = (store: string, items: CoordinateItem[]) =>
+    send({ method: 'POST', path: `/v1/stores/${store}/batch`, headers: BINARY, body: encodeStoreBatch({ keys: [], coordinates: items, merges: [] }) })
   const coordinated = (body: Uint8Array) => decodeStoreBatchResults(body).coordinates
 
   it('checks data: a change no accepted request explains is reported, one it explains is not', async () => {
@@ -119,7 +138,11 @@ describe('one node: the data check, and the bugs fuzzing found', () => {
   it('deep cluster JSON: PUT /v1/cluster nested 100,000 deep (whole or in one field) is a 400, not a 500 (seed 5, #318)', async () => {
     const deep = '['.repeat(100_000) + ']'.repeat(100_000)
     const good = JSON.stringify(target.def)
-    const bodies = [deep, good.replace(/}$/, `,"extra":${deep}}`), good.replace(/"assignment":\[("n1",){7}"n1"\]/, `"assignment":["n1","n1","n1","n1","n1","n1","n1",${deep}]`)]
+    const bodies = [
+      deep,
+      good.replace(/}$/, `,"extra":${deep}}`),
+      good.replace(/"assignment":\[("n1",){7}"n1"\]/, `"assignment":["n1","n1","n1","n1","n1","n1","n1",${deep}]`),
+    ]
     expect(new Set(bodies).size).toBe(3)
     for (const body of bodies) {
       const res = await send({ method: 'PUT', path: '/v1/cluster', headers: { ...auth, 'content-type': 'application/json' }, body: utf8(body) })

@@ -142,7 +142,14 @@ export function healingCases(name: string, setup: HealingSetup): void {
       c.cut('n2')
       c.cut('n3')
       let acked = 0
-      for (let i = 0; i < 30; i++) if (await s.put(`w1-${i}`, `v${i}`).then(() => true, () => false)) acked++
+      for (let i = 0; i < 30; i++)
+        if (
+          await s.put(`w1-${i}`, `v${i}`).then(
+            () => true,
+            () => false,
+          )
+        )
+          acked++
       c.uncut('n2')
       c.uncut('n3')
       expect(acked).toBeGreaterThan(0)
@@ -164,7 +171,10 @@ export function healingCases(name: string, setup: HealingSetup): void {
       const T = { timeoutMs: 10_000 }
       // Load the replicas directly, 1000 keys per request, as if they had long agreed.
       for (let b = 0; b < setup.loadKeys / 1000; b++) {
-        const items: KeySet[] = Array.from({ length: 1000 }, (_, i) => ({ key: utf8(`key-${b * 1000 + i}`), siblings: [{ dot: { actor: 'load', counter: b * 1000 + i + 1 }, context: {}, timestamp: 1, value }] }))
+        const items: KeySet[] = Array.from({ length: 1000 }, (_, i) => ({
+          key: utf8(`key-${b * 1000 + i}`),
+          siblings: [{ dot: { actor: 'load', counter: b * 1000 + i + 1 }, context: {}, timestamp: 1, value }],
+        }))
         const owners = new Map<string, KeySet[]>()
         for (const it of items) for (const id of kv.ring.primaries(kv.ring.partitionOf(it.key), 3)) owners.set(id, [...(owners.get(id) ?? []), it])
         await Promise.all([...owners].map(([id, group]) => c.replica(id).mergePut(T, STORE, group)))
@@ -172,7 +182,10 @@ export function healingCases(name: string, setup: HealingSetup): void {
       const quiet = await kv.repair()
       expect(quiet.keysRepaired).toBe(0)
       for (const k of [10, 100]) {
-        const diverged: KeySet[] = Array.from({ length: k }, (_, i) => ({ key: utf8(`key-${(i * 7919 + k) % setup.loadKeys}`), siblings: [{ dot: { actor: `d${k}`, counter: i + 1 }, context: { load: setup.loadKeys }, timestamp: 2, value }] }))
+        const diverged: KeySet[] = Array.from({ length: k }, (_, i) => ({
+          key: utf8(`key-${(i * 7919 + k) % setup.loadKeys}`),
+          siblings: [{ dot: { actor: `d${k}`, counter: i + 1 }, context: { load: setup.loadKeys }, timestamp: 2, value }],
+        }))
         await c.replica('n1').mergePut(T, STORE, diverged)
         const report = await kv.repair()
         expect(report.keysRepaired).toBe(k)

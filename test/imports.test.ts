@@ -62,7 +62,7 @@ describe('the import checker', () => {
       "const f = await import('./f.js')",
       "type G = import('./g.js').G",
       "// import { h } from './h.js'",
-      "const text = \"import { i } from './i.js'\"",
+      'const text = "import { i } from \'./i.js\'"',
     ].join('\n')
     expect(specifiersOf('x.ts', source).sort()).toEqual(['./a.js', './b.js', './c.js', './d.js', './e.js', './f.js', './g.js'])
   })

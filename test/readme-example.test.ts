@@ -27,7 +27,12 @@ console.log('example ok')
   const file = `${root}test/.readme-example.mts`
   writeFileSync(file, code)
   try {
-    const run = spawnSync(process.execPath, ['--import', 'tsx', file], { cwd: root, env: { ...process.env, KVORUM_TOKEN: cluster.token }, encoding: 'utf8', timeout: 30_000 })
+    const run = spawnSync(process.execPath, ['--import', 'tsx', file], {
+      cwd: root,
+      env: { ...process.env, KVORUM_TOKEN: cluster.token },
+      encoding: 'utf8',
+      timeout: 30_000,
+    })
     expect(run.stderr).toBe('')
     expect(run.stdout.trim()).toBe('example ok')
     expect(run.status).toBe(0)

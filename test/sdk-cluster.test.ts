@@ -12,7 +12,11 @@ afterEach(async () => {
 
 /** Each node's stored set of `key` in the default store. */
 function sets(c: ProcessCluster, key: string): Promise<Map<string, SiblingSet>> {
-  return replicaSets(c.def.nodes.map((n) => [n.id, c.replica(n.id)] as const), 'default', key)
+  return replicaSets(
+    c.def.nodes.map((n) => [n.id, c.replica(n.id)] as const),
+    'default',
+    key,
+  )
 }
 
 describe('SDK over real node processes', () => {
@@ -65,13 +69,15 @@ describe('SDK over real node processes', () => {
     const writers = await Promise.all([cluster.connect(), cluster.connect(), cluster.connect()])
     const carts = writers.map((kv) => kv.store<ORSet<string>>('default', { codec: 'json', merge: orSet.merge }))
     const added: string[] = []
-    await Promise.all(carts.map(async (cart, w) => {
-      for (let i = 0; i < 15; i++) {
-        const item = `w${w}-item${i}`
-        added.push(item)
-        await cart.update('cart', ([c = orSet.empty<string>()]) => orSet.add(c, item, item))
-      }
-    }))
+    await Promise.all(
+      carts.map(async (cart, w) => {
+        for (let i = 0; i < 15; i++) {
+          const item = `w${w}-item${i}`
+          added.push(item)
+          await cart.update('cart', ([c = orSet.empty<string>()]) => orSet.add(c, item, item))
+        }
+      }),
+    )
     const final = await (carts[0] as (typeof carts)[0]).get('cart', { r: 3 })
     expect(orSet.values(final.values[0] as ORSet<string>).sort()).toEqual(added.sort())
   })
@@ -86,14 +92,20 @@ describe('SDK over real node processes', () => {
     // Drop the hints kept for n2 so only the read can repair it.
     for (const n of cluster.def.nodes) {
       const hints = await cluster.transport.node(n).listHints({ timeoutMs: 2000 }, 'n2', 100, 0)
-      await cluster.transport.node(n).deleteHints({ timeoutMs: 2000 }, 'n2', hints.map((h) => ({ id: h.id, seq: h.seq })))
+      await cluster.transport.node(n).deleteHints(
+        { timeoutMs: 2000 },
+        'n2',
+        hints.map((h) => ({ id: h.id, seq: h.seq })),
+      )
     }
     expect((await sets(cluster, 'k')).get('n2')).toEqual([])
     await eventually(async () => kv.nodes().every((n) => n.up))
     expect((await s.get('k', { r: 3 })).values).toEqual(['v'])
     await eventually(async () => [...(await sets(cluster as ProcessCluster, 'k')).values()].every((set) => set.length === 1))
     await s.delete('k')
-    await eventually(async () => [...(await sets(cluster as ProcessCluster, 'k')).values()].every((set) => set.length > 0 && set.every((v) => v.value === null)))
+    await eventually(async () =>
+      [...(await sets(cluster as ProcessCluster, 'k')).values()].every((set) => set.length > 0 && set.every((v) => v.value === null)),
+    )
     for (const id of ['n1', 'n2', 'n3']) {
       // Read from each replica alone (r=1 with the others paused would be slow; ask the node directly).
       const set = (await sets(cluster, 'k')).get(id) as SiblingSet
@@ -106,7 +118,14 @@ describe('SDK over real node processes', () => {
     cluster = await startCluster({ nodes: 4, stores: [{ name: 'default', n: 1, r: 1, w: 1 }] })
     const kv = await cluster.connect()
     const s = kv.store<string>('default', { codec: 'utf8' })
-    const v2: ClusterDef = { ...cluster.def, version: 2, assignment: rebalanceAssignment(cluster.def.assignment, cluster.def.nodes.filter((n) => n.id !== 'n4')) }
+    const v2: ClusterDef = {
+      ...cluster.def,
+      version: 2,
+      assignment: rebalanceAssignment(
+        cluster.def.assignment,
+        cluster.def.nodes.filter((n) => n.id !== 'n4'),
+      ),
+    }
     for (const n of cluster.def.nodes) await cluster.transport.node(n).putCluster({ timeoutMs: 2000 }, v2)
     for (let i = 0; i < 40; i++) await s.put(`key-${i}`, `v${i}`)
     expect(kv.cluster.version).toBe(2)

@@ -9,7 +9,13 @@ import { parseArgs } from 'node:util'
 import { type KeySet, type NodeDef, utf8 } from '@kvorum/core'
 import { startCluster } from '../support/process-cluster.js'
 
-const { values } = parseArgs({ options: { keys: { type: 'string', default: '1000000' }, diffs: { type: 'string', default: '10,100,1000' }, 'value-size': { type: 'string', default: '512' } } })
+const { values } = parseArgs({
+  options: {
+    keys: { type: 'string', default: '1000000' },
+    diffs: { type: 'string', default: '10,100,1000' },
+    'value-size': { type: 'string', default: '512' },
+  },
+})
 const keys = Number(values.keys)
 const diffs = (values.diffs as string).split(',').map(Number)
 const valueBytes = Number(values['value-size'])
@@ -36,14 +42,21 @@ try {
     if (b % 100 === 99) process.stderr.write(`loaded ${(b + 1) * batch} keys in ${((performance.now() - started) / 1000).toFixed(0)} s\n`)
   }
   const rss = [...cluster.nodes.values()].map((n) => rssMiB(n.proc?.pid as number))
-  console.log(`loaded ${keys} keys (${valueBytes}-byte values) into 3 replicas in ${((performance.now() - started) / 1000).toFixed(0)} s; node RSS ${rss.map((r) => r.toFixed(0)).join(' / ')} MiB`)
+  console.log(
+    `loaded ${keys} keys (${valueBytes}-byte values) into 3 replicas in ${((performance.now() - started) / 1000).toFixed(0)} s; node RSS ${rss.map((r) => r.toFixed(0)).join(' / ')} MiB`,
+  )
   const quiet = await kv.repair()
   console.log(`converged pass: ${quiet.keysRepaired} keys repaired, ${quiet.bytesExchanged} bytes, ${(quiet.durationMs / 1000).toFixed(2)} s`)
   for (const k of diffs) {
-    const diverged: KeySet[] = Array.from({ length: k }, (_, i) => ({ key: utf8(`key-${Math.floor((i * keys) / k)}`), siblings: [{ dot: { actor: `d${k}`, counter: i + 1 }, context: { load: keys }, timestamp: 2, value }] }))
+    const diverged: KeySet[] = Array.from({ length: k }, (_, i) => ({
+      key: utf8(`key-${Math.floor((i * keys) / k)}`),
+      siblings: [{ dot: { actor: `d${k}`, counter: i + 1 }, context: { load: keys }, timestamp: 2, value }],
+    }))
     await cluster.transport.node(node('n1')).mergePut(T, 'default', diverged)
     const report = await kv.repair()
-    console.log(`| ${keys} | ${k} | ${report.keysRepaired} | ${report.bytesExchanged} | ${(report.bytesExchanged / k).toFixed(0)} | ${(report.durationMs / 1000).toFixed(2)} s |`)
+    console.log(
+      `| ${keys} | ${k} | ${report.keysRepaired} | ${report.bytesExchanged} | ${(report.bytesExchanged / k).toFixed(0)} | ${(report.durationMs / 1000).toFixed(2)} s |`,
+    )
   }
 } finally {
   await cluster.close()

@@ -30,7 +30,13 @@ function loseAnswers(transport: MemoryTransport, node: string, error: () => Erro
 /** Dots under which any replica stores `value` for `key`. */
 async function copies(c: MemoryCluster, key: string, value: string): Promise<Set<string>> {
   const dots = new Set<string>()
-  for (const set of (await replicaSets(c.nodes.map((n) => [n.id, c.replica(n.id)] as const), 'default', key)).values()) {
+  for (const set of (
+    await replicaSets(
+      c.nodes.map((n) => [n.id, c.replica(n.id)] as const),
+      'default',
+      key,
+    )
+  ).values()) {
     for (const v of set) if (v.value && fromUtf8(v.value) === value) dots.add(`${v.dot.actor}:${v.dot.counter}`)
   }
   return dots
@@ -58,7 +64,10 @@ describe('regression: a put retried on another primary after the first may have 
     const first = kv.ring.primaries(kv.ring.partitionOf(utf8('k')), 3)[0] as string
     loseAnswers(transport, first, () => new TimeoutError('coordinate', 300))
     const s = kv.store<string>('default', { codec: 'utf8' })
-    const put = await s.put('k', 'v').then(() => 'ok', (e: unknown) => e)
+    const put = await s.put('k', 'v').then(
+      () => 'ok',
+      (e: unknown) => e,
+    )
     // The slow primary drops out (as a paused node would); the others see what they hold.
     transport.setReachable(first, false)
     const read = await s.get('k')

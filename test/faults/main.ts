@@ -59,7 +59,8 @@ async function main(): Promise<number> {
     const broken = violations(result)
     failed += broken.length > 0 ? 1 : 0
     console.log(`## ${scenario.name}\n\n${scenario.description}.\n\n${scenarioTable(result, command)}\n\n${scenarioNotes(result)}`)
-    if (broken.length > 0) console.log(`\n**VIOLATIONS:**\n${broken.map((b) => `- ${b}`).join('\n')}\n\n${result.evidence.join('\n')}\n\n${result.faults.join('\n')}`)
+    if (broken.length > 0)
+      console.log(`\n**VIOLATIONS:**\n${broken.map((b) => `- ${b}`).join('\n')}\n\n${result.evidence.join('\n')}\n\n${result.faults.join('\n')}`)
     console.log(`\n(${(result.wallMs / 1000).toFixed(0)} s wall)\n`)
   }
   if (values.json) writeFileSync(values.json, JSON.stringify(results, null, 2))

@@ -48,30 +48,29 @@ export interface WorkerConfig {
   readonly thinkMs: number
 }
 
-
 /** What a client process reports. */
 export type WorkerEvent =
   | { readonly type: 'ready' }
   | {
-    readonly type: 'invoke'
-    readonly op: number
-    readonly workload: Workload
-    readonly kind: OpKind
-    readonly key: string
-    /** The element added or value put; empty for a delete. */
-    readonly value: string
-    readonly at: number
-  }
+      readonly type: 'invoke'
+      readonly op: number
+      readonly workload: Workload
+      readonly kind: OpKind
+      readonly key: string
+      /** The element added or value put; empty for a delete. */
+      readonly value: string
+      readonly at: number
+    }
   | {
-    readonly type: 'complete'
-    readonly op: number
-    readonly outcome: Outcome
-    /** Error code when not ok. */
-    readonly error?: string
-    /** For a delete: the values its read saw, which its tombstone covers. */
-    readonly observed?: readonly string[]
-    readonly at: number
-  }
+      readonly type: 'complete'
+      readonly op: number
+      readonly outcome: Outcome
+      /** Error code when not ok. */
+      readonly error?: string
+      /** For a delete: the values its read saw, which its tombstone covers. */
+      readonly observed?: readonly string[]
+      readonly at: number
+    }
   | { readonly type: 'done'; readonly ops: number }
 
 /** What the parent sends. */

@@ -33,7 +33,9 @@ export function scenarioNotes(r: ScenarioResult): string {
     `- delete races: ${r.checks.register.missedByDelete} acknowledged values a later delete's read did not see`,
   ]
   for (const w of ['set', 'lww', 'register'] as const) {
-    const errors = Object.entries(r.errors[w]).sort((a, b) => b[1] - a[1]).map(([code, n]) => `${code} ×${n}`)
+    const errors = Object.entries(r.errors[w])
+      .sort((a, b) => b[1] - a[1])
+      .map(([code, n]) => `${code} ×${n}`)
     if (errors.length > 0) lines.push(`- ${w} not acknowledged: ${errors.join(', ')}`)
   }
   const faults = r.faults.length > 12 ? [...r.faults.slice(0, 6), `... ${r.faults.length - 12} more ...`, ...r.faults.slice(-6)] : r.faults

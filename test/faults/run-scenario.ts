@@ -100,7 +100,9 @@ async function faultPhase(h: FaultHarness, scenario: Scenario, options: RunOptio
   } finally {
     // Stopped on every path: a repairer left running would outlive the cluster.
     const report = await daemon.stop()
-    h.log(`clients stopped; background repair: ${report.passes} passes (${report.failedPasses} failed), ${report.keysRepaired} keys repaired, ${report.tombstonesReaped} tombstones reaped`)
+    h.log(
+      `clients stopped; background repair: ${report.passes} passes (${report.failedPasses} failed), ${report.keysRepaired} keys repaired, ${report.tombstonesReaped} tombstones reaped`,
+    )
   }
   return daemon.stop()
 }
@@ -162,9 +164,16 @@ function evidence(ops: readonly OpRecord[], read: FinalRead, check: Check): stri
   const keys = new Set(check.examples.map((e) => e.split(' ')[1]?.split('=')[0] ?? ''))
   const out: string[] = []
   for (const key of keys) {
-    const history = ops.filter((o) => o.key === key).sort((a, b) => a.invokedAt - b.invokedAt)
-      .map((o) => `  ${o.invokedAt}..${o.completedAt ?? '?'} w${o.worker} ${o.kind} ${o.value} -> ${o.outcome}${o.error ? ` ${o.error}` : ''} saw [${o.observed.join(' ')}]`)
-    const versions = (read.sets.get(key) ?? []).map((v) => `  ${v.dot.actor}:${v.dot.counter} ${v.value === null ? 'tombstone' : fromUtf8(v.value)} context ${JSON.stringify(v.context)}`)
+    const history = ops
+      .filter((o) => o.key === key)
+      .sort((a, b) => a.invokedAt - b.invokedAt)
+      .map(
+        (o) =>
+          `  ${o.invokedAt}..${o.completedAt ?? '?'} w${o.worker} ${o.kind} ${o.value} -> ${o.outcome}${o.error ? ` ${o.error}` : ''} saw [${o.observed.join(' ')}]`,
+      )
+    const versions = (read.sets.get(key) ?? []).map(
+      (v) => `  ${v.dot.actor}:${v.dot.counter} ${v.value === null ? 'tombstone' : fromUtf8(v.value)} context ${JSON.stringify(v.context)}`,
+    )
     out.push(`${key}:\n${history.join('\n')}\n final:\n${versions.join('\n')}`)
   }
   return out
@@ -187,7 +196,8 @@ export function violations(r: ScenarioResult): string[] {
   }
   for (const w of WORKLOADS) {
     const c = r.checks[w]
-    if (c.failedButPresent > 0) out.push(`${w}: ${c.failedButPresent} writes the SDK reported as not applied (quorum not met, no primary took them) are present`)
+    if (c.failedButPresent > 0)
+      out.push(`${w}: ${c.failedButPresent} writes the SDK reported as not applied (quorum not met, no primary took them) are present`)
   }
   if (r.checks.lww.unexpected > 0) out.push(`lww: ${r.checks.lww.unexpected} unexpected (${r.checks.lww.examples.join(', ')})`)
   if (!r.convergence.converged) out.push(`did not converge in ${r.convergence.ms} ms: ${r.convergence.lastDisagreement}`)

@@ -86,7 +86,8 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'minority-cut',
-    description: 'one node blackholed for two of three writers (the third still reaches it), then the third also loses another node: each side writes where the other cannot',
+    description:
+      'one node blackholed for two of three writers (the third still reaches it), then the third also loses another node: each side writes where the other cannot',
     async run({ h, cycles }) {
       const clients = Array.from({ length: h.clientCount }, (_, c) => c)
       const majority = clients.slice(0, Math.max(1, clients.length - 1))
@@ -105,7 +106,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'pause',
-    description: 'one node SIGSTOPped for longer than the clients\' deadline, then SIGCONTed: its late replies arrive after the SDK gave up',
+    description: "one node SIGSTOPped for longer than the clients' deadline, then SIGCONTed: its late replies arrive after the SDK gave up",
     async run({ h, cycles, timeoutMs }) {
       await cycles(async (n, at) => {
         const id = victim(h, n + 1)
@@ -135,7 +136,8 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'flaky-links',
-    description: 'client-to-node links delayed (20-300 ms), reset, or blackholed, a new one every 150-500 ms; at most two are bad at once, the oldest heals first',
+    description:
+      'client-to-node links delayed (20-300 ms), reset, or blackholed, a new one every 150-500 ms; at most two are bad at once, the oldest heals first',
     async run({ h, cycles, random }) {
       await cycles(async (_n, _at, when) => {
         const end = when(0.9)

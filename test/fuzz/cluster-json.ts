@@ -12,9 +12,30 @@ function deep(depth: number): string {
 /** Values a field of the definition is replaced with, as JSON text. */
 function oddValue(prng: Random): string {
   return prng.pick([
-    'null', '-1', '0', '1', '1.5', '1e400', '-0', '9007199254740993', '18446744073709551616', '"x"', '""', '[]', '{}', 'true',
-    '"n1"', '"http://127.0.0.1:1"', '"\\u0000"', '"\\ud800"', JSON.stringify('é'.repeat(100)), JSON.stringify('a'.repeat(prng.range(65, 100_000))),
-    '[1,2]', '{"__proto__":{"polluted":true}}', '{"constructor":{"prototype":{"polluted":true}}}', deep(prng.range(10, 100_000)),
+    'null',
+    '-1',
+    '0',
+    '1',
+    '1.5',
+    '1e400',
+    '-0',
+    '9007199254740993',
+    '18446744073709551616',
+    '"x"',
+    '""',
+    '[]',
+    '{}',
+    'true',
+    '"n1"',
+    '"http://127.0.0.1:1"',
+    '"\\u0000"',
+    '"\\ud800"',
+    JSON.stringify('é'.repeat(100)),
+    JSON.stringify('a'.repeat(prng.range(65, 100_000))),
+    '[1,2]',
+    '{"__proto__":{"polluted":true}}',
+    '{"constructor":{"prototype":{"polluted":true}}}',
+    deep(prng.range(10, 100_000)),
   ])
 }
 
@@ -48,37 +69,49 @@ function text(pool: Pool, def: ClusterDef): { how: string; body: string } {
   return prng.weighted<() => { how: string; body: string }>([
     [3, () => ({ how: 'older-version', body: JSON.stringify(older()) })],
     [1, () => ({ how: 'same', body: JSON.stringify(def) })],
-    [1, () => ({ how: 'same-version-changed', body: JSON.stringify({ ...def, stores: def.stores.map((s) => ({ ...s, maxValueBytes: s.maxValueBytes + 1 })) }) })],
-    [6, () => {
-      const base = prng.chance(0.5) ? def : older()
-      const path = prng.pick(paths(base))
-      return { how: `field(${path.join('.') || 'root'})`, body: replaceAt(base, path, oddValue(prng)) }
-    }],
-    [2, () => {
-      const base = prng.chance(0.5) ? def : older()
-      const path = prng.pick(paths(base).filter((p) => p.length > 0))
-      const copy = JSON.parse(JSON.stringify(base)) as Record<string | number, unknown>
-      let at = copy
-      for (const k of path.slice(0, -1)) at = at[k] as Record<string | number, unknown>
-      const last = path[path.length - 1] as string | number
-      if (Array.isArray(at)) at.push(at[last as number])
-      else delete at[last]
-      return { how: `${Array.isArray(at) ? 'duplicate' : 'delete'}(${path.join('.')})`, body: JSON.stringify(copy) }
-    }],
+    [
+      1,
+      () => ({ how: 'same-version-changed', body: JSON.stringify({ ...def, stores: def.stores.map((s) => ({ ...s, maxValueBytes: s.maxValueBytes + 1 })) }) }),
+    ],
+    [
+      6,
+      () => {
+        const base = prng.chance(0.5) ? def : older()
+        const path = prng.pick(paths(base))
+        return { how: `field(${path.join('.') || 'root'})`, body: replaceAt(base, path, oddValue(prng)) }
+      },
+    ],
+    [
+      2,
+      () => {
+        const base = prng.chance(0.5) ? def : older()
+        const path = prng.pick(paths(base).filter((p) => p.length > 0))
+        const copy = JSON.parse(JSON.stringify(base)) as Record<string | number, unknown>
+        let at = copy
+        for (const k of path.slice(0, -1)) at = at[k] as Record<string | number, unknown>
+        const last = path[path.length - 1] as string | number
+        if (Array.isArray(at)) at.push(at[last as number])
+        else delete at[last]
+        return { how: `${Array.isArray(at) ? 'duplicate' : 'delete'}(${path.join('.')})`, body: JSON.stringify(copy) }
+      },
+    ],
     [2, () => ({ how: 'extra-field', body: JSON.stringify(prng.chance(0.5) ? def : older()).replace(/}$/, `,"extra":${oddValue(prng)}}`) })],
-    [2, () => {
-      const full = JSON.stringify(prng.chance(0.5) ? def : older())
-      return prng.pick([
-        { how: 'truncated', body: full.slice(0, prng.int(full.length)) },
-        { how: 'trailing', body: `${full}}` },
-        { how: 'single-quotes', body: full.replace(/"/g, "'") },
-        { how: 'comment', body: `/* c */${full}` },
-        { how: 'bom', body: `\ufeff${full}` },
-        { how: 'empty', body: '' },
-        { how: 'scalar', body: prng.pick(['null', '[]', '1', '"x"', '{}', 'true']) },
-        { how: 'deep', body: deep(prng.range(1000, 200_000)) },
-      ])
-    }],
+    [
+      2,
+      () => {
+        const full = JSON.stringify(prng.chance(0.5) ? def : older())
+        return prng.pick([
+          { how: 'truncated', body: full.slice(0, prng.int(full.length)) },
+          { how: 'trailing', body: `${full}}` },
+          { how: 'single-quotes', body: full.replace(/"/g, "'") },
+          { how: 'comment', body: `/* c */${full}` },
+          { how: 'bom', body: `\ufeff${full}` },
+          { how: 'empty', body: '' },
+          { how: 'scalar', body: prng.pick(['null', '[]', '1', '"x"', '{}', 'true']) },
+          { how: 'deep', body: deep(prng.range(1000, 200_000)) },
+        ])
+      },
+    ],
   ])()
 }
 

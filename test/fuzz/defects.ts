@@ -120,8 +120,7 @@ function defectiveKeySets(pool: Pool, store: StoreDef, hints: boolean): { bytes:
   else if (kind === 'version') {
     const how = badVersion(pool, first)
     return { bytes: writeKeySets(items), how }
-  }
-  else if (kind === 'key') it.key = prng.chance(0.5) ? new Uint8Array(0) : prng.bytes(overLimit(prng, LIMITS.maxKeyBytes))
+  } else if (kind === 'key') it.key = prng.chance(0.5) ? new Uint8Array(0) : prng.bytes(overLimit(prng, LIMITS.maxKeyBytes))
   else if (kind === 'many-siblings') {
     // Merge and reap take up to the ceiling of a store's maxSiblings in a frame; hints take the protocol's 100.
     const limit = hints ? LIMITS.maxSiblings : LIMITS.maxSiblingsCeiling
@@ -168,7 +167,9 @@ export function defective(pool: Pool, route: string, store: StoreDef): { bytes: 
     case 'batch': {
       // One defective section between two empty ones: the whole batch must be refused.
       const inner = pool.prng.pick(['coordinate', 'merge', 'get'] as const)
-      const section = (inner === 'coordinate' ? defectiveCoordinate(pool, store) : inner === 'merge' ? defectiveKeySets(pool, store, false) : defectiveKeys(pool)) as { bytes: Uint8Array; how: string }
+      const section = (
+        inner === 'coordinate' ? defectiveCoordinate(pool, store) : inner === 'merge' ? defectiveKeySets(pool, store, false) : defectiveKeys(pool)
+      ) as { bytes: Uint8Array; how: string }
       const w = new Writer()
       if (inner !== 'get') w.uint(0)
       if (inner === 'merge') w.uint(0)
@@ -180,7 +181,14 @@ export function defective(pool: Pool, route: string, store: StoreDef): { bytes: 
     case 'scan':
       return defectiveScan(pool)
     case 'tombstones':
-      return { bytes: new Writer().uint(pool.prng.int(PARTITIONS)).uint(1).uint(pool.prng.pick([0, 10_001])).finish(), how: 'tombstones:limit' }
+      return {
+        bytes: new Writer()
+          .uint(pool.prng.int(PARTITIONS))
+          .uint(1)
+          .uint(pool.prng.pick([0, 10_001]))
+          .finish(),
+        how: 'tombstones:limit',
+      }
     case 'ack': {
       const w = new Writer().uint(overLimit(pool.prng, 10_000))
       return { bytes: w.finish(), how: 'ack:many' }

@@ -69,8 +69,18 @@ export function strangerFrame(pool: Pool): FuzzRequest {
 }
 
 const CONTENT_TYPES = [
-  undefined, '', 'text/plain', 'application/json', 'application/octet', 'application/x-octet-stream', 'APPLICATION/OCTET-STREAM',
-  'multipart/form-data; boundary=x', 'application/x-www-form-urlencoded', 'application/octet-stream; charset=utf-8', 'octet-stream', ' application/octet-stream',
+  undefined,
+  '',
+  'text/plain',
+  'application/json',
+  'application/octet',
+  'application/x-octet-stream',
+  'APPLICATION/OCTET-STREAM',
+  'multipart/form-data; boundary=x',
+  'application/x-www-form-urlencoded',
+  'application/octet-stream; charset=utf-8',
+  'octet-stream',
+  ' application/octet-stream',
 ]
 
 /** A valid frame under a wrong, odd or missing content type. */
@@ -88,5 +98,10 @@ export function contentTypeFrame(pool: Pool): FuzzRequest {
 /** A frame (valid or damaged) sent chunked: the node takes it as it would with a length, or refuses it with 411. */
 export function chunkedFrame(pool: Pool): FuzzRequest {
   const req = pool.prng.chance(0.5) ? validFrame(pool) : mutatedFrame(pool)
-  return { ...req, chunked: true, kind: `chunked:${req.kind}`, expect: { accept: req.expect.accept === 'never' ? 'never' : 'may', codes: [...req.expect.codes, 'KV_LENGTH_REQUIRED'] } }
+  return {
+    ...req,
+    chunked: true,
+    kind: `chunked:${req.kind}`,
+    expect: { accept: req.expect.accept === 'never' ? 'never' : 'may', codes: [...req.expect.codes, 'KV_LENGTH_REQUIRED'] },
+  }
 }

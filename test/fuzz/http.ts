@@ -18,7 +18,10 @@ export interface WireResponse {
 
 /** The node did not answer in time, or dropped the connection: a hang or a crash, never a refusal. */
 export class NoAnswerError extends Error {
-  constructor(readonly reason: 'timeout' | 'connection', message: string) {
+  constructor(
+    readonly reason: 'timeout' | 'connection',
+    message: string,
+  ) {
     super(message)
   }
 }
@@ -34,7 +37,11 @@ export class Client {
   private readonly agent: Agent
 
   /** maxSockets: connections kept open. timeoutMs: deadline of one whole request. */
-  constructor(readonly port: number, maxSockets: number, readonly timeoutMs: number) {
+  constructor(
+    readonly port: number,
+    maxSockets: number,
+    readonly timeoutMs: number,
+  ) {
     this.agent = new Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets })
   }
 

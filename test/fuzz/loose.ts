@@ -35,11 +35,20 @@ export interface LooseKeySet {
 }
 
 export function looseClock(vv: VersionVector): LooseClock {
-  return Object.keys(vv).sort().map((a) => [utf8(a), vv[a] as number])
+  return Object.keys(vv)
+    .sort()
+    .map((a) => [utf8(a), vv[a] as number])
 }
 
 export function looseVersion(v: Version): LooseVersion {
-  return { actor: utf8(v.dot.actor), counter: v.dot.counter, timestamp: v.timestamp, context: looseClock(v.context), flag: v.value === null ? 1 : 0, value: v.value ?? new Uint8Array(0) }
+  return {
+    actor: utf8(v.dot.actor),
+    counter: v.dot.counter,
+    timestamp: v.timestamp,
+    context: looseClock(v.context),
+    flag: v.value === null ? 1 : 0,
+    value: v.value ?? new Uint8Array(0),
+  }
 }
 
 function clock(w: Writer, c: LooseClock): void {

@@ -16,7 +16,10 @@ const USAGE = `npm run fuzz -- [--requests N] [--seed S] [--concurrency C] [--ba
   --slowloris R    slowloris rounds (default 1)`
 
 function table(counts: Record<string, number>): string {
-  return Object.entries(counts).sort((a, b) => b[1] - a[1]).map(([k, n]) => `    ${k.padEnd(28)} ${n}`).join('\n')
+  return Object.entries(counts)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => `    ${k.padEnd(28)} ${n}`)
+    .join('\n')
 }
 
 function report(s: Summary): string {
@@ -24,9 +27,12 @@ function report(s: Summary): string {
   return [
     `seed ${s.seed}: ${s.requests} requests in ${(s.elapsedMs / 1000).toFixed(1)} s (${rps.toFixed(0)} requests/s)`,
     `  batches: ${s.batches}, data-checked: ${s.checkedBatches}`,
-    '  by status:', table(s.byStatus),
-    '  by error code:', table(s.byCode),
-    '  by request class:', table(s.byClass),
+    '  by status:',
+    table(s.byStatus),
+    '  by error code:',
+    table(s.byCode),
+    '  by request class:',
+    table(s.byClass),
     `  violations: ${s.violations.length}`,
     ...s.violations.map((v) => `  - #${v.index} ${v.problem}\n      ${v.request}`),
   ].join('\n')
@@ -75,7 +81,10 @@ async function main(): Promise<number> {
 }
 
 const startedAt = performance.now()
-main().then((code) => process.exit(code), (e: unknown) => {
-  console.error(e)
-  process.exit(2)
-})
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    console.error(e)
+    process.exit(2)
+  },
+)

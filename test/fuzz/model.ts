@@ -27,8 +27,14 @@ export async function snapshot(client: Client, target: Target): Promise<Snapshot
   const seeded = new Map<string, string[]>()
   for (const store of target.stores) {
     roots.set(store.name, await ok('merkle roots', client.send({ method: 'GET', path: `/v1/stores/${store.name}/merkle`, headers: auth })))
-    const body = await ok('get of seeded keys', client.send({ method: 'POST', path: `/v1/stores/${store.name}/get`, headers: BINARY, body: encodeKeys(target.seededKeys) }))
-    seeded.set(store.name, decodeSetResults(body).map((r) => (r.ok ? toHex(encodeSet(r.value)) : `error ${r.error.code}`)))
+    const body = await ok(
+      'get of seeded keys',
+      client.send({ method: 'POST', path: `/v1/stores/${store.name}/get`, headers: BINARY, body: encodeKeys(target.seededKeys) }),
+    )
+    seeded.set(
+      store.name,
+      decodeSetResults(body).map((r) => (r.ok ? toHex(encodeSet(r.value)) : `error ${r.error.code}`)),
+    )
   }
   return { roots, seeded }
 }
@@ -54,12 +60,14 @@ export function unexplained(before: Snapshot, after: Snapshot, written: Readonly
     for (let p = 0; p < PARTITIONS; p++) {
       if (parts.has(p)) continue
       const off = p * HASH_BYTES
-      if (toHex(a.subarray(off, off + HASH_BYTES)) !== toHex(b.subarray(off, off + HASH_BYTES))) problems.push(`store ${store.name}: Merkle root of partition ${p} changed, but no accepted request wrote to it`)
+      if (toHex(a.subarray(off, off + HASH_BYTES)) !== toHex(b.subarray(off, off + HASH_BYTES)))
+        problems.push(`store ${store.name}: Merkle root of partition ${p} changed, but no accepted request wrote to it`)
     }
     const setsA = before.seeded.get(store.name) as readonly string[]
     const setsB = after.seeded.get(store.name) as readonly string[]
     target.seededKeys.forEach((key, i) => {
-      if (!names.has(toHex(key)) && setsA[i] !== setsB[i]) problems.push(`store ${store.name}: seeded key ${Buffer.from(key).toString()} changed, but no accepted request wrote it`)
+      if (!names.has(toHex(key)) && setsA[i] !== setsB[i])
+        problems.push(`store ${store.name}: seeded key ${Buffer.from(key).toString()} changed, but no accepted request wrote it`)
     })
   }
   return problems

@@ -39,54 +39,86 @@ function varintLength(bytes: Uint8Array, at: number): number {
 type Mutation = (prng: Random, b: Uint8Array, other: Uint8Array) => Uint8Array
 
 const MUTATIONS: readonly (readonly [number, string, Mutation])[] = [
-  [4, 'bit-flip', (prng, b) => {
-    const out = b.slice()
-    const flips = prng.range(1, 4)
-    for (let i = 0; i < flips && out.length > 0; i++) {
-      const at = prng.int(out.length)
-      out[at] = (out[at] as number) ^ (1 << prng.int(8))
-    }
-    return out
-  }],
-  [2, 'set-byte', (prng, b) => {
-    if (b.length === 0) return b
-    const out = b.slice()
-    out[prng.int(out.length)] = prng.pick([0x00, 0x01, 0x02, 0x7f, 0x80, 0xc0, 0xff, prng.int(256)])
-    return out
-  }],
+  [
+    4,
+    'bit-flip',
+    (prng, b) => {
+      const out = b.slice()
+      const flips = prng.range(1, 4)
+      for (let i = 0; i < flips && out.length > 0; i++) {
+        const at = prng.int(out.length)
+        out[at] = (out[at] as number) ^ (1 << prng.int(8))
+      }
+      return out
+    },
+  ],
+  [
+    2,
+    'set-byte',
+    (prng, b) => {
+      if (b.length === 0) return b
+      const out = b.slice()
+      out[prng.int(out.length)] = prng.pick([0x00, 0x01, 0x02, 0x7f, 0x80, 0xc0, 0xff, prng.int(256)])
+      return out
+    },
+  ],
   [3, 'truncate', (prng, b) => b.slice(0, prng.int(b.length + 1))],
   [2, 'extend', (prng, b) => concat(b, prng.chance(0.5) ? prng.bytes(prng.range(1, 16)) : new Uint8Array(prng.range(1, 16)))],
-  [2, 'insert', (prng, b) => {
-    const at = prng.int(b.length + 1)
-    return concat(b.subarray(0, at), prng.bytes(prng.range(1, 8)), b.subarray(at))
-  }],
-  [2, 'delete', (prng, b) => {
-    const at = prng.int(b.length + 1)
-    return concat(b.subarray(0, at), b.subarray(Math.min(b.length, at + prng.range(1, 16))))
-  }],
-  [2, 'duplicate', (prng, b) => {
-    const from = prng.int(b.length + 1)
-    const to = Math.min(b.length, from + prng.range(1, 64))
-    return concat(b.subarray(0, to), b.subarray(from, to), b.subarray(to))
-  }],
-  [4, 'length-field', (prng, b) => {
-    const at = prng.int(b.length + 1)
-    const len = at < b.length ? varintLength(b, at) : 0
-    return concat(b.subarray(0, at), hostileVarint(prng), b.subarray(at + len))
-  }],
+  [
+    2,
+    'insert',
+    (prng, b) => {
+      const at = prng.int(b.length + 1)
+      return concat(b.subarray(0, at), prng.bytes(prng.range(1, 8)), b.subarray(at))
+    },
+  ],
+  [
+    2,
+    'delete',
+    (prng, b) => {
+      const at = prng.int(b.length + 1)
+      return concat(b.subarray(0, at), b.subarray(Math.min(b.length, at + prng.range(1, 16))))
+    },
+  ],
+  [
+    2,
+    'duplicate',
+    (prng, b) => {
+      const from = prng.int(b.length + 1)
+      const to = Math.min(b.length, from + prng.range(1, 64))
+      return concat(b.subarray(0, to), b.subarray(from, to), b.subarray(to))
+    },
+  ],
+  [
+    4,
+    'length-field',
+    (prng, b) => {
+      const at = prng.int(b.length + 1)
+      const len = at < b.length ? varintLength(b, at) : 0
+      return concat(b.subarray(0, at), hostileVarint(prng), b.subarray(at + len))
+    },
+  ],
   [3, 'huge-count', (prng, b) => concat(hostileVarint(prng), b.subarray(varintLength(b, 0)))],
-  [1, 'splice-other', (prng, b, other) => {
-    const at = prng.int(b.length + 1)
-    const from = prng.int(other.length + 1)
-    return concat(b.subarray(0, at), other.subarray(from))
-  }],
+  [
+    1,
+    'splice-other',
+    (prng, b, other) => {
+      const at = prng.int(b.length + 1)
+      const from = prng.int(other.length + 1)
+      return concat(b.subarray(0, at), other.subarray(from))
+    },
+  ],
 ]
 
 /** Apply one to three random byte-level mutations to a valid frame; returns the bytes and what was done. */
 export function mutate(prng: Random, frame: Uint8Array, other: Uint8Array): { bytes: Uint8Array; how: string } {
   let bytes = frame
   const how: string[] = []
-  const rounds = prng.weighted([[6, 1], [3, 2], [1, 3]] as const)
+  const rounds = prng.weighted([
+    [6, 1],
+    [3, 2],
+    [1, 3],
+  ] as const)
   for (let i = 0; i < rounds; i++) {
     const [name, fn] = prng.weighted(MUTATIONS.map(([w, name, fn]) => [w, [name, fn] as const] as const))
     bytes = fn(prng, bytes, other)

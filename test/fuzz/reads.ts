@@ -26,8 +26,15 @@ export function validRead(pool: Pool): FuzzRequest {
   const { prng } = pool
   const store = prng.pick(pool.stores).name
   const p = prng.int(PARTITIONS)
-  const read = (path: string, check: (body: Uint8Array) => string | undefined, headers: FuzzRequest['headers'] = auth): FuzzRequest =>
-    ({ method: 'GET', path, headers, kind: `read:${path.split('?')[0]?.replace(/\/\d+/g, '/N')}`, expect: { accept: 'must', codes: [] }, effect: { kind: 'none' }, check })
+  const read = (path: string, check: (body: Uint8Array) => string | undefined, headers: FuzzRequest['headers'] = auth): FuzzRequest => ({
+    method: 'GET',
+    path,
+    headers,
+    kind: `read:${path.split('?')[0]?.replace(/\/\d+/g, '/N')}`,
+    expect: { accept: 'must', codes: [] },
+    effect: { kind: 'none' },
+    check,
+  })
   return prng.weighted<() => FuzzRequest>([
     [1, () => read('/health', jsonBody, {})],
     [0.2, () => read('/metrics', () => undefined)],

@@ -4,8 +4,14 @@ import type { BinaryRoute, Decoded } from './routes.js'
 
 /** The stable codes of the node protocol: a refusal must carry one of these. */
 export const STABLE_CODES = [
-  'KV_INVALID_INPUT', 'KV_UNAUTHORIZED', 'KV_UNKNOWN_STORE', 'KV_NOT_FOUND', 'KV_PAYLOAD_TOO_LARGE',
-  'KV_UNSUPPORTED_MEDIA_TYPE', 'KV_STALE_METADATA', 'KV_CLUSTER_VERSION_CONFLICT',
+  'KV_INVALID_INPUT',
+  'KV_UNAUTHORIZED',
+  'KV_UNKNOWN_STORE',
+  'KV_NOT_FOUND',
+  'KV_PAYLOAD_TOO_LARGE',
+  'KV_UNSUPPORTED_MEDIA_TYPE',
+  'KV_STALE_METADATA',
+  'KV_CLUSTER_VERSION_CONFLICT',
   // 411: the node takes request bodies only with a Content-Length (no chunked bodies).
   'KV_LENGTH_REQUIRED',
 ] as const
@@ -40,4 +46,3 @@ export interface FuzzRequest extends WireRequest {
   /** For reads: a problem with a 2xx body, if any. */
   readonly check?: (body: Uint8Array) => string | undefined
 }
-

@@ -1,5 +1,14 @@
 import {
-  type CoordinateItem, type KeySet, type OpAnswer, type OpArgs, type Route, type StoreDef, LIMITS, ROUTES as PROTOCOL, ROUTE_LIST, callPath,
+  type CoordinateItem,
+  type KeySet,
+  type OpAnswer,
+  type OpArgs,
+  type Route,
+  type StoreDef,
+  LIMITS,
+  ROUTES as PROTOCOL,
+  ROUTE_LIST,
+  callPath,
 } from '@kvorum/core'
 import { type Pool, batchSize, clock, counter, key, siblings, timestamp, value } from './gen.js'
 import { PARTITIONS, STORES } from './target.js'
@@ -39,7 +48,8 @@ function counted(n: number, req: Decoded): string | undefined {
 
 /** Keys of items the answer reports as ok (an item refused on its own must not have been written), and an oversized value the answer took. */
 function writeResults(results: readonly { ok: boolean }[], req: Decoded): Answer {
-  const problem = counted(results.length, req) ?? (req.oversized?.some((big, i) => big && results[i]?.ok) ? 'a value over the store limit was accepted' : undefined)
+  const problem =
+    counted(results.length, req) ?? (req.oversized?.some((big, i) => big && results[i]?.ok) ? 'a value over the store limit was accepted' : undefined)
   return { ...(problem ? { problem } : {}), written: req.writes.filter((_, i) => results[i]?.ok !== false) }
 }
 
@@ -49,7 +59,12 @@ function inRange(partition: number): Decoded {
 }
 
 const bigValue = (store: StoreDef, v: Uint8Array | null) => v !== null && v.length > store.maxValueBytes
-const coordinateItem = (pool: Pool, store: StoreDef): CoordinateItem => ({ key: key(pool), value: value(pool, store.maxValueBytes), context: clock(pool), timestamp: timestamp(pool.prng) })
+const coordinateItem = (pool: Pool, store: StoreDef): CoordinateItem => ({
+  key: key(pool),
+  value: value(pool, store.maxValueBytes),
+  context: clock(pool),
+  timestamp: timestamp(pool.prng),
+})
 const keySet = (pool: Pool, store: StoreDef): KeySet => ({ key: key(pool), siblings: siblings(pool, store.maxValueBytes) })
 const writesOf = (store: StoreDef, coordinates: readonly CoordinateItem[], merges: readonly KeySet[]): Decoded => ({
   items: coordinates.length + merges.length,
@@ -88,11 +103,14 @@ const FUZZ: { readonly [K in 'mergePut' | 'get' | 'batch' | 'scan' | 'listTombst
     name: 'batch',
     valid: (pool, store) => {
       const n = () => pool.prng.int(Math.max(1, Math.ceil(batchSize(pool.prng) / 2)))
-      return [store.name, {
-        keys: Array.from({ length: n() }, () => key(pool)),
-        coordinates: Array.from({ length: n() }, () => coordinateItem(pool, store)),
-        merges: Array.from({ length: n() }, () => keySet(pool, store)),
-      }]
+      return [
+        store.name,
+        {
+          keys: Array.from({ length: n() }, () => key(pool)),
+          coordinates: Array.from({ length: n() }, () => coordinateItem(pool, store)),
+          merges: Array.from({ length: n() }, () => keySet(pool, store)),
+        },
+      ]
     },
     // Writes in answer order: coordinate-puts, then merges.
     effect: ([, b], store) => {
@@ -111,7 +129,16 @@ const FUZZ: { readonly [K in 'mergePut' | 'get' | 'batch' | 'scan' | 'listTombst
       const { prng } = pool
       const segments = prng.chance(0.5) ? Array.from({ length: prng.size(8) }, () => prng.int(1 << LIMITS.segmentBits)) : undefined
       const after = prng.chance(0.3) ? key(pool) : undefined
-      return [store.name, { partition: prng.int(PARTITIONS), limit: prng.range(1, 200), headsOnly: prng.chance(0.5), ...(segments ? { segments } : {}), ...(after ? { after } : {}) }]
+      return [
+        store.name,
+        {
+          partition: prng.int(PARTITIONS),
+          limit: prng.range(1, 200),
+          headsOnly: prng.chance(0.5),
+          ...(segments ? { segments } : {}),
+          ...(after ? { after } : {}),
+        },
+      ]
     },
     effect: ([, req]) => inRange(req.partition),
     check: () => ({ written: [] }),
@@ -125,16 +152,26 @@ const FUZZ: { readonly [K in 'mergePut' | 'get' | 'batch' | 'scan' | 'listTombst
   reap: {
     name: 'reap',
     // Tombstone sets, so that a reap can match what is stored.
-    valid: (pool, store) => [store.name, Array.from({ length: batchSize(pool.prng) }, () => ({ key: key(pool), siblings: siblings(pool, store.maxValueBytes).map((v) => ({ ...v, value: null })) }))],
+    valid: (pool, store) => [
+      store.name,
+      Array.from({ length: batchSize(pool.prng) }, () => ({
+        key: key(pool),
+        siblings: siblings(pool, store.maxValueBytes).map((v) => ({ ...v, value: null })),
+      })),
+    ],
     effect: ([, items]) => ({ items: items.length, writes: items.map((it) => it.key) }),
-    check: (reaped, req) => (Number.isInteger(reaped) ? { written: req.writes } : { problem: `answer has no number reaped: ${String(reaped)}`, written: req.writes }),
+    check: (reaped, req) =>
+      Number.isInteger(reaped) ? { written: req.writes } : { problem: `answer has no number reaped: ${String(reaped)}`, written: req.writes },
   },
   putHints: {
     name: 'hints',
-    valid: (pool) => [TARGET, Array.from({ length: batchSize(pool.prng) }, () => {
-      const store = pool.prng.pick(pool.stores)
-      return { store: store.name, key: key(pool), siblings: siblings(pool, store.maxValueBytes) }
-    })],
+    valid: (pool) => [
+      TARGET,
+      Array.from({ length: batchSize(pool.prng) }, () => {
+        const store = pool.prng.pick(pool.stores)
+        return { store: store.name, key: key(pool), siblings: siblings(pool, store.maxValueBytes) }
+      }),
+    ],
     // Hints are kept apart from the stores' data: they change no Merkle root.
     effect: ([, hints]) => {
       const known = hints.every((h) => STORES.some((s) => s.name === h.store))

@@ -54,7 +54,9 @@ export interface Summary {
 /** A request in a line: enough to see what was sent. */
 function describeRequest(req: FuzzRequest): string {
   const body = req.body ? ` body[${req.body.length}]=${Buffer.from(req.body.subarray(0, 48)).toString('hex')}${req.body.length > 48 ? '...' : ''}` : ''
-  const headers = Object.entries(req.headers).map(([k, v]) => `${k}: ${JSON.stringify(v).slice(0, 60)}`).join('; ')
+  const headers = Object.entries(req.headers)
+    .map(([k, v]) => `${k}: ${JSON.stringify(v).slice(0, 60)}`)
+    .join('; ')
   return `${req.kind} ${req.method} ${JSON.stringify(req.path.slice(0, 200))} {${headers}}${body}`
 }
 
@@ -87,7 +89,18 @@ export async function runFuzz(options: FuzzOptions): Promise<Summary> {
   const prng = new Random(options.seed)
   const target = await startTarget(prng)
   const client = new Client(target.proc.port, options.concurrency ?? 8, options.timeoutMs ?? 10_000)
-  const summary: Summary = { seed: options.seed, requests: 0, batches: 0, checkedBatches: 0, byStatus: {}, byCode: {}, byClass: {}, violations: [], elapsedMs: 0, nodeLog: '' }
+  const summary: Summary = {
+    seed: options.seed,
+    requests: 0,
+    batches: 0,
+    checkedBatches: 0,
+    byStatus: {},
+    byCode: {},
+    byClass: {},
+    violations: [],
+    elapsedMs: 0,
+    nodeLog: '',
+  }
   const started = performance.now()
   try {
     await fuzz(options, prng, target, client, summary)
@@ -109,30 +122,37 @@ type Violate = (index: number, request: string, problem: string) => void
 async function sendBatch(client: Client, reqs: readonly FuzzRequest[], first: number, summary: Summary, violate: Violate) {
   const written = new Map<string, Uint8Array[]>()
   let unknown = false
-  await Promise.all(reqs.map(async (req, i) => {
-    bump(summary.byClass, classOf(req.kind))
-    try {
-      const res = await client.send(req)
-      bump(summary.byStatus, String(res.status))
-      const verdict = judge(req, res)
-      if (verdict.code) bump(summary.byCode, verdict.code)
-      else if (res.status >= 400) bump(summary.byCode, req.method === 'HEAD' ? '(HEAD: no body)' : '(bare: Node HTTP parser)')
-      for (const p of verdict.problems) violate(first + i, describeRequest(req), p)
-      if (verdict.written === null) unknown = true
-      else for (const [store, keys] of verdict.written) written.set(store, [...(written.get(store) ?? []), ...keys])
-    } catch (e) {
-      if (!(e instanceof NoAnswerError)) throw e
-      bump(summary.byStatus, e.reason)
-      violate(first + i, describeRequest(req), `no answer (${e.reason}): ${e.message}`)
-      unknown = true
-    }
-  }))
+  await Promise.all(
+    reqs.map(async (req, i) => {
+      bump(summary.byClass, classOf(req.kind))
+      try {
+        const res = await client.send(req)
+        bump(summary.byStatus, String(res.status))
+        const verdict = judge(req, res)
+        if (verdict.code) bump(summary.byCode, verdict.code)
+        else if (res.status >= 400) bump(summary.byCode, req.method === 'HEAD' ? '(HEAD: no body)' : '(bare: Node HTTP parser)')
+        for (const p of verdict.problems) violate(first + i, describeRequest(req), p)
+        if (verdict.written === null) unknown = true
+        else for (const [store, keys] of verdict.written) written.set(store, [...(written.get(store) ?? []), ...keys])
+      } catch (e) {
+        if (!(e instanceof NoAnswerError)) throw e
+        bump(summary.byStatus, e.reason)
+        violate(first + i, describeRequest(req), `no answer (${e.reason}): ${e.message}`)
+        unknown = true
+      }
+    }),
+  )
   return { written, unknown }
 }
 
 /** Batches of requests, each followed by the health and data checks; stress events before planned batches. */
 async function fuzz(options: FuzzOptions, prng: Random, target: Target, client: Client, summary: Summary): Promise<void> {
-  const pool: Pool = { prng, stores: target.stores, seededKeys: target.seededKeys, actors: [target.incarnation, target.incarnation, 'a', 'b', 'seed-actor', 'zz', '0', 'constructor'] }
+  const pool: Pool = {
+    prng,
+    stores: target.stores,
+    seededKeys: target.seededKeys,
+    actors: [target.incarnation, target.incarnation, 'a', 'b', 'seed-actor', 'zz', '0', 'constructor'],
+  }
   const size = options.batchSize ?? 32
   const batches = Math.ceil(options.requests / size)
   const plan = stressPlan(batches, options.oversized ?? 2, options.slowlorisRounds ?? 1)
@@ -145,7 +165,8 @@ async function fuzz(options: FuzzOptions, prng: Random, target: Target, client: 
   let before = await snapshot(client, target)
   for (let b = 0; b < batches && summary.violations.length < maxViolations; b++) {
     for (const event of plan.get(b) ?? []) {
-      const problems = event === 'slowloris' ? await slowloris(target.proc.port, client, 16, 2000) : await oversize(target.proc.port, event === 'oversize-chunked')
+      const problems =
+        event === 'slowloris' ? await slowloris(target.proc.port, client, 16, 2000) : await oversize(target.proc.port, event === 'oversize-chunked')
       for (const p of problems) violate(-1, event, p)
       bump(summary.byClass, event)
     }
@@ -174,7 +195,8 @@ async function fuzz(options: FuzzOptions, prng: Random, target: Target, client: 
   }
   // Metrics are labelled by route pattern and status, so fuzzed paths must not grow them.
   const metrics = await client.send({ method: 'GET', path: '/metrics', headers: auth })
-  if (metrics.status !== 200 || metrics.body.length > MAX_METRICS_BYTES) violate(-1, 'GET /metrics', `answered ${metrics.status} with ${metrics.body.length} bytes (limit ${MAX_METRICS_BYTES})`)
+  if (metrics.status !== 200 || metrics.body.length > MAX_METRICS_BYTES)
+    violate(-1, 'GET /metrics', `answered ${metrics.status} with ${metrics.body.length} bytes (limit ${MAX_METRICS_BYTES})`)
 }
 
 /** Size /metrics may reach after a run. */

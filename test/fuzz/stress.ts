@@ -18,7 +18,7 @@ function parseAnswer(raw: Buffer): RawAnswer | null {
   let body = raw.subarray(end + 4)
   if (/\r\ntransfer-encoding: chunked/i.test(head)) {
     const parts: Buffer[] = []
-    for (let at = 0; at < body.length;) {
+    for (let at = 0; at < body.length; ) {
       const eol = body.indexOf('\r\n', at)
       const size = parseInt(body.subarray(at, eol).toString(), 16)
       if (!(size > 0)) break
@@ -78,10 +78,11 @@ export async function oversize(port: number, chunked: boolean): Promise<string[]
   const chunk = Buffer.alloc(1024 * 1024, 0x41)
   for (let sent = 0; sent < total && !answered() && !socket.destroyed; sent += chunk.length) {
     const ok = chunked ? socket.write(`${chunk.length.toString(16)}\r\n`) && socket.write(chunk) && socket.write('\r\n') : socket.write(chunk)
-    if (!ok) await new Promise<void>((resolve) => {
-      socket.once('drain', resolve)
-      socket.once('close', resolve)
-    })
+    if (!ok)
+      await new Promise<void>((resolve) => {
+        socket.once('drain', resolve)
+        socket.once('close', resolve)
+      })
   }
   if (chunked && !socket.destroyed) socket.write('0\r\n\r\n')
   const parsed = parseAnswer(await answer)
@@ -108,16 +109,18 @@ export async function oversize(port: number, chunked: boolean): Promise<string[]
 export async function slowloris(port: number, client: Client, sockets: number, durationMs: number): Promise<string[]> {
   const problems: string[] = []
   const frame = Buffer.from(encodeKeys([utf8('seed-00'), utf8('slow')]))
-  const conns = await Promise.all(Array.from({ length: sockets }, async (_, i) => {
-    const socket = await opened(port)
-    const reading = collect(socket, durationMs + 15_000)
-    const request = head(port, '/v1/stores/kv/get', `Content-Length: ${frame.length}\r\n`)
-    // Every fourth drips its headers; the others send headers and drip the body.
-    const slowHeaders = i % 4 === 0
-    const whole = slowHeaders ? Buffer.concat([Buffer.from(request), frame]) : frame
-    if (!slowHeaders) socket.write(request)
-    return { socket, reading, whole, sent: 0, finish: i % 2 === 1 }
-  }))
+  const conns = await Promise.all(
+    Array.from({ length: sockets }, async (_, i) => {
+      const socket = await opened(port)
+      const reading = collect(socket, durationMs + 15_000)
+      const request = head(port, '/v1/stores/kv/get', `Content-Length: ${frame.length}\r\n`)
+      // Every fourth drips its headers; the others send headers and drip the body.
+      const slowHeaders = i % 4 === 0
+      const whole = slowHeaders ? Buffer.concat([Buffer.from(request), frame]) : frame
+      if (!slowHeaders) socket.write(request)
+      return { socket, reading, whole, sent: 0, finish: i % 2 === 1 }
+    }),
+  )
   const deadline = Date.now() + durationMs
   while (Date.now() < deadline) {
     for (const c of conns) {

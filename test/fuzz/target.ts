@@ -1,10 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import {
-  type ClusterDef, type CoordinateItem, type NodeHealth, type StoreDef,
-  encodeHints, encodeStoreBatch, storeDef, utf8,
-} from '@kvorum/core'
+import { type ClusterDef, type CoordinateItem, type NodeHealth, type StoreDef, encodeHints, encodeStoreBatch, storeDef, utf8 } from '@kvorum/core'
 import { type NodeProcess, startNode } from '../support/node-process.js'
 import { Client, type WireRequest } from './http.js'
 import type { Random } from '../support/random.js'
@@ -53,10 +50,17 @@ async function seed(client: Client, prng: Random, keys: readonly Uint8Array[]): 
     const again: CoordinateItem[] = keys.filter((_, i) => i % 4 === 1).map((key) => ({ key, value: prng.bytes(8), context: {}, timestamp: 1_700_000_000_500 }))
     const deletes: CoordinateItem[] = keys.filter((_, i) => i % 4 === 3).map((key) => ({ key, value: null, context: {}, timestamp: 1_700_000_001_000 }))
     for (const batch of [items, again, deletes]) {
-      await expectOk(client, { method: 'POST', path: `/v1/stores/${store}/batch`, headers: BINARY, body: encodeStoreBatch({ keys: [], coordinates: batch, merges: [] }) })
+      await expectOk(client, {
+        method: 'POST',
+        path: `/v1/stores/${store}/batch`,
+        headers: BINARY,
+        body: encodeStoreBatch({ keys: [], coordinates: batch, merges: [] }),
+      })
     }
   }
-  const hints = keys.slice(0, 4).map((key, i) => ({ store: 'kv', key, siblings: [{ dot: { actor: 'seed-actor', counter: i + 1 }, context: {}, timestamp: 1, value: utf8('hint') }] }))
+  const hints = keys
+    .slice(0, 4)
+    .map((key, i) => ({ store: 'kv', key, siblings: [{ dot: { actor: 'seed-actor', counter: i + 1 }, context: {}, timestamp: 1, value: utf8('hint') }] }))
   await expectOk(client, { method: 'POST', path: '/v1/hints/n2', headers: BINARY, body: encodeHints(hints) })
 }
 

@@ -1,7 +1,24 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import {
-  type ClusterDef, type CoordinateItem, type ItemError, type ItemResult, type KeySet, type NodeDef, type NodeProtocol, type SiblingSet,
-  BRANCH_FANOUT, HASH_BYTES, Ring, fromUtf8, initialAssignment, keyHash, partitionOfHash, setContext, storeDef, toHex, utf8,
+  type ClusterDef,
+  type CoordinateItem,
+  type ItemError,
+  type ItemResult,
+  type KeySet,
+  type NodeDef,
+  type NodeProtocol,
+  type SiblingSet,
+  BRANCH_FANOUT,
+  HASH_BYTES,
+  Ring,
+  fromUtf8,
+  initialAssignment,
+  keyHash,
+  partitionOfHash,
+  setContext,
+  storeDef,
+  toHex,
+  utf8,
 } from '@kvorum/core'
 import { StorageEngine } from '@kvorum/storage'
 
@@ -77,10 +94,12 @@ export function protocolSuite(kind: string, face: FaceFactory): void {
       if (def) await node.putCluster(def)
       return { node, engine }
     }
-    const coordinate = async (node: NodeProtocol, store: string, items: CoordinateItem[]) => (await node.batch(store, { keys: [], coordinates: items, merges: [] })).coordinates
-    const read = async (node: NodeProtocol, store: string, key: string | Uint8Array) => ok((await node.get(store, [typeof key === 'string' ? utf8(key) : key]))[0])
+    const coordinate = async (node: NodeProtocol, store: string, items: CoordinateItem[]) =>
+      (await node.batch(store, { keys: [], coordinates: items, merges: [] })).coordinates
+    const read = async (node: NodeProtocol, store: string, key: string | Uint8Array) =>
+      ok((await node.get(store, [typeof key === 'string' ? utf8(key) : key]))[0])
 
-    it('a batch answers section by section: reads see the batch\'s own writes, each write gets a dot of this incarnation', async () => {
+    it("a batch answers section by section: reads see the batch's own writes, each write gets a dot of this incarnation", async () => {
       const { node, engine } = await open()
       const out = await node.batch('kv', {
         keys: [utf8('b1'), utf8('b3'), utf8('absent')],
@@ -97,7 +116,7 @@ export function protocolSuite(kind: string, face: FaceFactory): void {
       expect(engine.groupCommits).toBe(groups + 1)
     })
 
-    it('a stale context makes siblings, a read\'s context replaces what it read', async () => {
+    it("a stale context makes siblings, a read's context replaces what it read", async () => {
       const { node } = await open()
       const [first] = await coordinate(node, 'kv', [write('k', 'base')])
       const ctx = setContext(ok(first).siblings)
@@ -129,12 +148,15 @@ export function protocolSuite(kind: string, face: FaceFactory): void {
       expect(toHex((await node.merkleRoots('one')).subarray(part * HASH_BYTES, (part + 1) * HASH_BYTES))).toBe('0'.repeat(16))
     })
 
-    it('a value over the store\'s limit fails as one item, in a coordinate section, a merge section and a merge; the rest applies', async () => {
+    it("a value over the store's limit fails as one item, in a coordinate section, a merge section and a merge; the rest applies", async () => {
       const { node } = await open()
       const out = await node.batch('few', {
         keys: [utf8('big')],
         coordinates: [write('big', new Uint8Array(17)), write('fits', new Uint8Array(16))],
-        merges: [{ key: utf8('big2'), siblings: [foreign(new Uint8Array(17))] }, { key: utf8('fits2'), siblings: [foreign(new Uint8Array(16))] }],
+        merges: [
+          { key: utf8('big2'), siblings: [foreign(new Uint8Array(17))] },
+          { key: utf8('fits2'), siblings: [foreign(new Uint8Array(16))] },
+        ],
       })
       expect(failed(out.coordinates[0]).code).toBe('KV_INVALID_INPUT')
       expect(ok(out.coordinates[1]).siblings).toHaveLength(1)
@@ -148,7 +170,7 @@ export function protocolSuite(kind: string, face: FaceFactory): void {
       expect(ok((await coordinate(node, 'kv', [write('big', new Uint8Array(17))]))[0]).siblings).toHaveLength(1)
     })
 
-    it('a write past the store\'s maxSiblings fails as one item and changes nothing', async () => {
+    it("a write past the store's maxSiblings fails as one item and changes nothing", async () => {
       const { node } = await open()
       for (const v of ['a', 'b', 'c']) await coordinate(node, 'few', [write('k', v)])
       const before = await read(node, 'few', 'k')
@@ -196,31 +218,50 @@ export function protocolSuite(kind: string, face: FaceFactory): void {
     it('putCluster: a newer version installs, an older one or a changed one under the same version is KV_CLUSTER_VERSION_CONFLICT', async () => {
       const { node } = await open()
       await node.putCluster(cluster())
-      await expect(node.putCluster({ ...cluster(), stores: [storeDef({ name: 'kv', n: 1, r: 1, w: 1 })] })).rejects.toMatchObject({ code: 'KV_CLUSTER_VERSION_CONFLICT' })
+      await expect(node.putCluster({ ...cluster(), stores: [storeDef({ name: 'kv', n: 1, r: 1, w: 1 })] })).rejects.toMatchObject({
+        code: 'KV_CLUSTER_VERSION_CONFLICT',
+      })
       await node.putCluster(cluster(3))
       await expect(node.putCluster(cluster(2))).rejects.toMatchObject({ code: 'KV_CLUSTER_VERSION_CONFLICT' })
-      await expect(node.putCluster({ ...cluster(4), partitions: 16, assignment: Array.from({ length: 16 }, () => 'n1') })).rejects.toMatchObject({ code: 'KV_INVALID_INPUT' })
+      await expect(node.putCluster({ ...cluster(4), partitions: 16, assignment: Array.from({ length: 16 }, () => 'n1') })).rejects.toMatchObject({
+        code: 'KV_INVALID_INPUT',
+      })
       expect(await node.getCluster()).toEqual(cluster(3))
       expect((await node.health()).clusterVersion).toBe(3)
     })
 
     it('hints: kept per target, listed in id order after `afterId`, merged with a new seq, and deleted only by an ack of the current seq', async () => {
       const { node } = await open()
-      const hint = (key: string, value: string, counter = 1) => ({ store: 'kv', key: utf8(key), siblings: [{ ...foreign(utf8(value), counter), dot: { actor: 'writer', counter } }] })
-      expect(await node.putHints('n2', [hint('a', 'one'), hint('b', 'two')])).toEqual([{ ok: true, value: null }, { ok: true, value: null }])
+      const hint = (key: string, value: string, counter = 1) => ({
+        store: 'kv',
+        key: utf8(key),
+        siblings: [{ ...foreign(utf8(value), counter), dot: { actor: 'writer', counter } }],
+      })
+      expect(await node.putHints('n2', [hint('a', 'one'), hint('b', 'two')])).toEqual([
+        { ok: true, value: null },
+        { ok: true, value: null },
+      ])
       await node.putHints('n3', [hint('c', 'three')])
       const listed = await node.listHints('n2', 10, 0)
       expect(listed.map((h) => fromUtf8(h.key))).toEqual(['a', 'b'])
       const [a, b] = listed as [(typeof listed)[0], (typeof listed)[0]]
       expect((await node.listHints('n2', 10, a.id)).map((h) => fromUtf8(h.key))).toEqual(['b'])
       expect(await node.listHints('n2', 1, 0)).toHaveLength(1)
-      expect((await node.hintTargets()).map((t) => [t.target, t.count]).sort()).toEqual([['n2', 2], ['n3', 1]])
+      expect((await node.hintTargets()).map((t) => [t.target, t.count]).sort()).toEqual([
+        ['n2', 2],
+        ['n3', 1],
+      ])
       // A hint merged into after it was listed has a new seq: the old ack must not delete it.
       await node.putHints('n2', [hint('a', 'again', 2)])
       const merged = (await node.listHints('n2', 10, 0))[0]
       expect(merged?.seq).not.toBe(a.seq)
       expect(values(merged?.siblings ?? [])).toEqual(['again', 'one'])
-      expect(await node.deleteHints('n2', [{ id: a.id, seq: a.seq }, { id: b.id, seq: b.seq }])).toBe(1)
+      expect(
+        await node.deleteHints('n2', [
+          { id: a.id, seq: a.seq },
+          { id: b.id, seq: b.seq },
+        ]),
+      ).toBe(1)
       expect((await node.listHints('n2', 10, 0)).map((h) => fromUtf8(h.key))).toEqual(['a'])
       await expect(node.listHints('n2', 0, 0)).rejects.toMatchObject({ code: 'KV_INVALID_INPUT' })
     })
@@ -237,13 +278,22 @@ export function protocolSuite(kind: string, face: FaceFactory): void {
       expect(await node.merkleLeaves('kv', part, 31)).toHaveLength(BRANCH_FANOUT * HASH_BYTES)
       const invalid = { code: 'KV_INVALID_INPUT' }
       for (const p of [Q, -1, 1.5]) await expect(node.merkleBranches('kv', p)).rejects.toMatchObject(invalid)
-      for (const [p, b] of [[0, 32], [0, -1], [Q, 0]] as const) await expect(node.merkleLeaves('kv', p, b)).rejects.toMatchObject(invalid)
+      for (const [p, b] of [
+        [0, 32],
+        [0, -1],
+        [Q, 0],
+      ] as const)
+        await expect(node.merkleLeaves('kv', p, b)).rejects.toMatchObject(invalid)
     })
 
     it('scan pages through a partition with limit and next; heads only leaves values out', async () => {
       const { node } = await open()
       const keys = Array.from({ length: 60 }, (_, i) => `s${i}`)
-      await coordinate(node, 'kv', keys.map((k) => write(k, `v-${k}`)))
+      await coordinate(
+        node,
+        'kv',
+        keys.map((k) => write(k, `v-${k}`)),
+      )
       const part = partitionOfHash(keyHash(utf8('s0')), Q)
       const inPart = keys.filter((k) => partitionOfHash(keyHash(utf8(k)), Q) === part)
       const seen: string[] = []
@@ -264,8 +314,16 @@ export function protocolSuite(kind: string, face: FaceFactory): void {
 
     it('tombstones are listed by partition, and reap removes only keys whose set is still exactly the listed tombstones', async () => {
       const { node } = await open()
-      const sets = await coordinate(node, 'kv', ['t1', 't2', 'alive'].map((k) => write(k, 'v')))
-      await coordinate(node, 'kv', ['t1', 't2'].map((k, i) => write(k, null, setContext(ok(sets[i]).siblings))))
+      const sets = await coordinate(
+        node,
+        'kv',
+        ['t1', 't2', 'alive'].map((k) => write(k, 'v')),
+      )
+      await coordinate(
+        node,
+        'kv',
+        ['t1', 't2'].map((k, i) => write(k, null, setContext(ok(sets[i]).siblings))),
+      )
       const tombstones: KeySet[] = []
       for (let p = 0; p < Q; p++) tombstones.push(...(await node.listTombstones('kv', { partition: p, beforeMs: Date.now() + 60_000, limit: 100 })))
       expect(tombstones.map((t) => fromUtf8(t.key)).sort()).toEqual(['t1', 't2'])

@@ -11,7 +11,9 @@ const OPTS = { timeoutMs: 5000 }
 
 /** A transport's client for one node as a NodeProtocol: every call with the same request options. */
 function withOptions(client: NodeClient): NodeProtocol {
-  return Object.fromEntries(Object.keys(ROUTES).map((op) => [op, (...args: unknown[]) => (client[op as keyof NodeClient] as (...a: unknown[]) => unknown)(OPTS, ...args)])) as unknown as NodeProtocol
+  return Object.fromEntries(
+    Object.keys(ROUTES).map((op) => [op, (...args: unknown[]) => (client[op as keyof NodeClient] as (...a: unknown[]) => unknown)(OPTS, ...args)]),
+  ) as unknown as NodeProtocol
 }
 
 protocolSuite('the storage engine in-process', (engine) => engine)
@@ -23,7 +25,9 @@ function overHttp(engine: StorageEngine): NodeProtocol {
   const app = createApp({ engine, logger: pino({ level: 'silent' }) })
   const transport = new HttpTransport({
     exchange: async (_def, req) => {
-      const init: RequestInit = req.body ? { method: req.method, headers: req.headers, body: req.body as Uint8Array<ArrayBuffer> } : { method: req.method, headers: req.headers }
+      const init: RequestInit = req.body
+        ? { method: req.method, headers: req.headers, body: req.body as Uint8Array<ArrayBuffer> }
+        : { method: req.method, headers: req.headers }
       const res = await app.request(req.path, init)
       const body = new Uint8Array(await res.arrayBuffer())
       const version = res.headers.get('x-kvorum-cluster-version')

@@ -189,7 +189,10 @@ export class VirtualClock {
   async run<T>(work: Promise<T>, limits: RunLimits): Promise<T> {
     // Settled by callbacks the type checker cannot follow, hence a holder object.
     const state: { outcome?: { ok: true; value: T } | { ok: false; error: unknown } } = {}
-    work.then((value) => (state.outcome = { ok: true, value }), (error: unknown) => (state.outcome = { ok: false, error }))
+    work.then(
+      (value) => (state.outcome = { ok: true, value }),
+      (error: unknown) => (state.outcome = { ok: false, error }),
+    )
     for (;;) {
       await this.drain()
       const outcome = state.outcome

@@ -63,7 +63,13 @@ export class SimCluster {
     private readonly trace: Trace,
   ) {
     this.nodes = Array.from({ length: options.nodes }, (_, i) => ({ id: `n${i + 1}`, url: `mem://n${i + 1}` }))
-    this.cluster = { version: 1, partitions: options.partitions, nodes: this.nodes, assignment: initialAssignment(this.nodes, options.partitions), stores: [storeDef(options.store)] }
+    this.cluster = {
+      version: 1,
+      partitions: options.partitions,
+      nodes: this.nodes,
+      assignment: initialAssignment(this.nodes, options.partitions),
+      stores: [storeDef(options.store)],
+    }
     this.dir = mkdtempSync(join(tempBase(), 'kvorum-sim-'))
     for (const n of this.nodes) {
       this.slots.set(n.id, { status: 'up', epoch: 0, incarnations: 0, held: [], armed: false })

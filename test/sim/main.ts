@@ -64,7 +64,8 @@ const { values } = parseArgs({
     messages: { type: 'boolean', default: false },
   },
 })
-const code = values.seed !== undefined
-  ? await replay(int(values.seed, 'seed', 0), values.messages ?? false)
-  : await many(int(values.start, 'start', 1), int(values.seeds, 'seeds', 1000))
+const code =
+  values.seed !== undefined
+    ? await replay(int(values.seed, 'seed', 0), values.messages ?? false)
+    : await many(int(values.start, 'start', 1), int(values.seeds, 'seeds', 1000))
 process.exit(code)

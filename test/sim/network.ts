@@ -95,66 +95,71 @@ export class Network {
 
   /** The intercept for one client's transport. */
   interceptFor(client: string): Intercept {
-    return (node, op, opts, call) => new Promise((resolve, reject) => {
-      const id = ++this.seq
-      const stats = this.stats
-      stats.messages++
-      const tag = `${client}->${node} ${op}#${id}`
-      const trace = (what: string) => this.trace.message(`${tag} ${what}`)
-      let done = false
-      const finish = (ok: boolean, value: unknown) => {
-        if (done) return
-        done = true
-        this.clock.clear(timer)
-        if (ok) resolve(value)
-        else reject(value)
-      }
-      const timer = this.clock.setTimeout(() => {
-        stats.timedOut++
-        trace('timed out')
-        finish(false, new TimeoutError(`${op} ${node}`, opts.timeoutMs))
-      }, opts.timeoutMs)
-      const cut = this.cutOf(client, node)
-      if (this.cluster.status(node) === 'crashed' || cut === 'refuse') {
-        // Nothing listens on the port (or a firewall rejects): refused at once.
-        stats.refused++
-        trace('refused')
-        this.clock.setTimeout(() => finish(false, new NodeUnavailableError(node, 'connection refused (simulated)')), this.rng.range(0, 2))
-        return
-      }
-      if (cut === 'blackhole' || this.rng.chance(this.rates.dropRequest)) {
-        stats.droppedRequests++
-        trace('request dropped')
-        return
-      }
-      const epoch = this.cluster.epoch(node)
-      const respond = (ok: boolean, value: unknown) => {
-        const fate = this.cluster.depart(node, epoch, () => {
-          if (this.rng.chance(this.rates.dropResponse)) {
-            stats.droppedAnswers++
-            return trace('answer dropped')
-          }
-          this.clock.setTimeout(() => {
-            if (this.cutOf(client, node) === 'blackhole') return trace('answer cut off')
-            trace(ok ? 'answered' : `failed ${(value as Error).message}`)
-            finish(ok, value)
-          }, this.delay())
-        })
-        if (fate !== 'run') trace(`answer ${fate}`)
-      }
-      const deliver = (copy: boolean) => () => {
-        const fate = this.cluster.arrive(node, epoch, () => {
-          const answer = call()
-          if (copy) answer.catch(() => undefined)
-          else answer.then((v) => respond(true, v), (e: unknown) => respond(false, e))
-        })
-        trace(`${copy ? 'copy ' : ''}${fate}`)
-      }
-      this.clock.setTimeout(deliver(false), this.delay())
-      if (this.rng.chance(this.rates.duplicate)) {
-        stats.duplicated++
-        this.clock.setTimeout(deliver(true), this.delay())
-      }
-    })
+    return (node, op, opts, call) =>
+      new Promise((resolve, reject) => {
+        const id = ++this.seq
+        const stats = this.stats
+        stats.messages++
+        const tag = `${client}->${node} ${op}#${id}`
+        const trace = (what: string) => this.trace.message(`${tag} ${what}`)
+        let done = false
+        const finish = (ok: boolean, value: unknown) => {
+          if (done) return
+          done = true
+          this.clock.clear(timer)
+          if (ok) resolve(value)
+          else reject(value)
+        }
+        const timer = this.clock.setTimeout(() => {
+          stats.timedOut++
+          trace('timed out')
+          finish(false, new TimeoutError(`${op} ${node}`, opts.timeoutMs))
+        }, opts.timeoutMs)
+        const cut = this.cutOf(client, node)
+        if (this.cluster.status(node) === 'crashed' || cut === 'refuse') {
+          // Nothing listens on the port (or a firewall rejects): refused at once.
+          stats.refused++
+          trace('refused')
+          this.clock.setTimeout(() => finish(false, new NodeUnavailableError(node, 'connection refused (simulated)')), this.rng.range(0, 2))
+          return
+        }
+        if (cut === 'blackhole' || this.rng.chance(this.rates.dropRequest)) {
+          stats.droppedRequests++
+          trace('request dropped')
+          return
+        }
+        const epoch = this.cluster.epoch(node)
+        const respond = (ok: boolean, value: unknown) => {
+          const fate = this.cluster.depart(node, epoch, () => {
+            if (this.rng.chance(this.rates.dropResponse)) {
+              stats.droppedAnswers++
+              return trace('answer dropped')
+            }
+            this.clock.setTimeout(() => {
+              if (this.cutOf(client, node) === 'blackhole') return trace('answer cut off')
+              trace(ok ? 'answered' : `failed ${(value as Error).message}`)
+              finish(ok, value)
+            }, this.delay())
+          })
+          if (fate !== 'run') trace(`answer ${fate}`)
+        }
+        const deliver = (copy: boolean) => () => {
+          const fate = this.cluster.arrive(node, epoch, () => {
+            const answer = call()
+            if (copy) answer.catch(() => undefined)
+            else
+              answer.then(
+                (v) => respond(true, v),
+                (e: unknown) => respond(false, e),
+              )
+          })
+          trace(`${copy ? 'copy ' : ''}${fate}`)
+        }
+        this.clock.setTimeout(deliver(false), this.delay())
+        if (this.rng.chance(this.rates.duplicate)) {
+          stats.duplicated++
+          this.clock.setTimeout(deliver(true), this.delay())
+        }
+      })
   }
 }

@@ -102,7 +102,13 @@ async function faultPhase(run: Run, cluster: SimCluster, network: Network): Prom
   for (let c = 0; c < config.clients; c++) clients.push(await clock.run(client(cluster, network, `c${c + 1}`), limits()))
   network.rates = config.rates
   const names = clients.map((_, c) => `c${c + 1}`)
-  scheduleFaults({ faults: config.faults, windowMs: config.faultWindowMs, maxFaultMs: config.maxFaultMs, clients: names }, cluster, network, run.rng.fork(), clock)
+  scheduleFaults(
+    { faults: config.faults, windowMs: config.faultWindowMs, maxFaultMs: config.maxFaultMs, clients: names },
+    cluster,
+    network,
+    run.rng.fork(),
+    clock,
+  )
   await clock.run(runWorkload(clients, run.rng.fork(), { config, clock, trace: run.trace, history: run.history }), limits())
   return clients
 }
@@ -159,7 +165,18 @@ function verdict(report: CheckReport): string[] {
   return out
 }
 
-const NO_FAULTS: NodeFaultStats & NetworkStats = { crashes: 0, writesLostInCrashes: 0, pauses: 0, heldRequests: 0, messages: 0, droppedRequests: 0, droppedAnswers: 0, duplicated: 0, refused: 0, timedOut: 0 }
+const NO_FAULTS: NodeFaultStats & NetworkStats = {
+  crashes: 0,
+  writesLostInCrashes: 0,
+  pauses: 0,
+  heldRequests: 0,
+  messages: 0,
+  droppedRequests: 0,
+  droppedAnswers: 0,
+  duplicated: 0,
+  refused: 0,
+  timedOut: 0,
+}
 
 /** Run one seed from start to verdict. Deterministic: the same seed takes the same path. */
 export async function runSeed(seed: number, options: RunOptions = {}): Promise<SeedResult> {
@@ -167,10 +184,21 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<S
   const config = planSeed(rng.fork(), options.mutant ?? null)
   const clock = new VirtualClock()
   const run: Run = {
-    seed, config, rng, clock,
+    seed,
+    config,
+    rng,
+    clock,
     trace: new Trace(options.trace ?? 'none', () => clock.now),
     history: new WorkloadLog(),
-    healing: { hintsWritten: 0, readRepairs: 0, siblingsSeenMax: 0, tombstonesReapedDuringRun: 0, finalHintsDelivered: 0, finalKeysRepaired: 0, finalTombstonesReaped: 0 },
+    healing: {
+      hintsWritten: 0,
+      readRepairs: 0,
+      siblingsSeenMax: 0,
+      tombstonesReapedDuringRun: 0,
+      finalHintsDelivered: 0,
+      finalKeysRepaired: 0,
+      finalTombstonesReaped: 0,
+    },
     limits: () => ({ untilMs: clock.now + PHASE_MS, maxSteps: clock.steps + PHASE_STEPS }),
   }
   const failures: string[] = []

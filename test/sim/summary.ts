@@ -37,7 +37,10 @@ export class Summary {
   }
 
   format(): string {
-    const errors = [...this.errors].sort(([a], [b]) => (a < b ? -1 : 1)).map(([c, n]) => `${c} ${n}`).join(', ')
+    const errors = [...this.errors]
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([c, n]) => `${c} ${n}`)
+      .join(', ')
     return [
       `seeds run      ${this.seeds} (${this.failed.length} failed)`,
       `operations     ${this.attempted} attempted, ${this.acknowledged} acknowledged (${this.ackedAdds} set-adds)`,

@@ -109,7 +109,9 @@ async function operate(w: Worker, rng: Random, kv: Kvorum, ctx: WorkloadContext,
       const read = await w.docs.get(key)
       await w.docs.delete(key, { context: config.mutant === 'blind-delete' ? '' : read.context })
       history.deletes.push({ key, by: id, covered: decodeContext(read.context) })
-      const covered = Object.entries(decodeContext(read.context)).map(([a, n]) => `${trace.name(a)}:${n}`).join(' ')
+      const covered = Object.entries(decodeContext(read.context))
+        .map(([a, n]) => `${trace.name(a)}:${n}`)
+        .join(' ')
       trace.event(`${w.name} deleted ${key} (it held ${read.values.map((d) => d.id).join(', ') || 'nothing'}; context ${covered})`)
     } else if (op === 'read') {
       key = rng.pick([...config.cartKeys, ...config.docKeys])

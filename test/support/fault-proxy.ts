@@ -122,10 +122,12 @@ export class FaultProxy {
       if (mode.kind === 'pass' && queued === 0) return write(chunk)
       const due = Date.now() + (mode.kind === 'delay' ? mode.ms : 0)
       queued++
-      queue = queue.then(() => sleepUntil(due)).then(() => {
-        queued--
-        write(chunk)
-      })
+      queue = queue
+        .then(() => sleepUntil(due))
+        .then(() => {
+          queued--
+          write(chunk)
+        })
     })
     from.on('end', () => {
       void queue.then(() => to.end())

@@ -51,8 +51,17 @@ export class History {
     const id = `${worker}:${op}`
     if (this.ops.has(id)) throw new Error(`assertion failed: worker ${worker} invoked op ${op} twice`)
     this.ops.set(id, {
-      worker, op, workload: inv.workload, kind: inv.kind, key: inv.key, value: inv.value,
-      invokedAt: inv.at, completedAt: null, outcome: 'pending', error: null, observed: [],
+      worker,
+      op,
+      workload: inv.workload,
+      kind: inv.kind,
+      key: inv.key,
+      value: inv.value,
+      invokedAt: inv.at,
+      completedAt: null,
+      outcome: 'pending',
+      error: null,
+      observed: [],
     })
   }
 

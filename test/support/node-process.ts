@@ -65,7 +65,21 @@ function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promis
 /** Start `node apps/node/dist/main.js` and wait for its IPC ready message, which tells the port. */
 export async function startNode(options: StartOptions): Promise<NodeProcess> {
   if (!existsSync(NODE_MAIN)) throw new Error(`${NODE_MAIN} is missing: run \`npx tsc -b\` first`)
-  const args = [NODE_MAIN, '--port', String(options.port ?? 0), '--host', '127.0.0.1', '--data', options.data, '--id', options.id ?? 'n1', '--durability', options.durability ?? 'normal', '--log-level', 'warn']
+  const args = [
+    NODE_MAIN,
+    '--port',
+    String(options.port ?? 0),
+    '--host',
+    '127.0.0.1',
+    '--data',
+    options.data,
+    '--id',
+    options.id ?? 'n1',
+    '--durability',
+    options.durability ?? 'normal',
+    '--log-level',
+    'warn',
+  ]
   if (options.token) args.push('--token', options.token)
   if (options.args) args.push(...options.args)
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })

@@ -15,7 +15,10 @@ const MAX_SCAN_PAGES = 1000
 
 /** A sibling set's identity: its dots in order, a tombstone marked with `-`. */
 export function dotsOf(set: SiblingSet): string {
-  return set.map((v) => `${v.dot.actor}:${v.dot.counter}${v.value === null ? '-' : ''}`).sort().join(',')
+  return set
+    .map((v) => `${v.dot.actor}:${v.dot.counter}${v.value === null ? '-' : ''}`)
+    .sort()
+    .join(',')
 }
 
 /** Every key of a store on one replica, key hex → {@link dotsOf} its set (a heads-only scan of every partition). */
@@ -57,7 +60,11 @@ export async function dropHints(nodes: Iterable<NodeClient>, target: string): Pr
     for (let round = 0; round < MAX_SCAN_PAGES; round++) {
       const hints = await node.listHints(LOOK, target, SCAN_PAGE_KEYS, 0)
       if (hints.length === 0) break
-      await node.deleteHints(LOOK, target, hints.map((h) => ({ id: h.id, seq: h.seq })))
+      await node.deleteHints(
+        LOOK,
+        target,
+        hints.map((h) => ({ id: h.id, seq: h.seq })),
+      )
     }
   }
 }

@@ -5,7 +5,16 @@ import type { OpRecord } from './history.js'
 let n = 0
 function op(partial: Partial<OpRecord> & Pick<OpRecord, 'kind' | 'key' | 'value' | 'outcome'>): OpRecord {
   n++
-  return { worker: '0', op: n, workload: partial.kind === 'add' ? 'set' : 'register', invokedAt: n * 10, completedAt: n * 10 + 5, error: null, observed: [], ...partial }
+  return {
+    worker: '0',
+    op: n,
+    workload: partial.kind === 'add' ? 'set' : 'register',
+    invokedAt: n * 10,
+    completedAt: n * 10 + 5,
+    error: null,
+    observed: [],
+    ...partial,
+  }
 }
 
 describe('set checker', () => {
@@ -31,10 +40,7 @@ describe('set checker', () => {
 
 describe('register checker', () => {
   it('a value an acknowledged delete saw may be gone; if it is back, it is resurrected', () => {
-    const ops = [
-      op({ kind: 'put', key: 'r', value: 'r=1', outcome: 'ok' }),
-      op({ kind: 'delete', key: 'r', value: '', outcome: 'ok', observed: ['r=1'] }),
-    ]
+    const ops = [op({ kind: 'put', key: 'r', value: 'r=1', outcome: 'ok' }), op({ kind: 'delete', key: 'r', value: '', outcome: 'ok', observed: ['r=1'] })]
     expect(checkRegisters(ops, new Map([['r', []]]))).toMatchObject({ lost: 0, resurrected: 0 })
     expect(checkRegisters(ops, new Map([['r', ['r=1']]]))).toMatchObject({ lost: 0, resurrected: 1 })
   })

@@ -6,7 +6,10 @@ export { UsageError }
 type Options = NonNullable<ParseArgsConfig['options']>
 
 /** parseArgs with our error type; positional arguments allowed. */
-export function parse<S extends Options>(argv: string[], options: S): ReturnType<typeof parseArgs<{ args: string[]; options: S; allowPositionals: true; strict: true }>> {
+export function parse<S extends Options>(
+  argv: string[],
+  options: S,
+): ReturnType<typeof parseArgs<{ args: string[]; options: S; allowPositionals: true; strict: true }>> {
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true })
   } catch (e) {
@@ -26,7 +29,10 @@ export function intFlag(value: string | undefined, name: string, min: number, ma
 export function seedsFlag(value: string | undefined): string[] {
   const raw = value ?? process.env.KVORUM_SEEDS
   if (!raw) throw new UsageError('--seeds URL[,URL...] is required (or set KVORUM_SEEDS)')
-  return raw.split(',').map((s) => s.trim()).filter(Boolean)
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
 }
 
 /** Token from --token or KVORUM_TOKEN. */

@@ -1,5 +1,12 @@
 import {
-  type ClusterDef, type NodeDef, type StoreDef, ClusterExistsError, NodeUnavailableError, initialAssignment, storeDef, validateCluster,
+  type ClusterDef,
+  type NodeDef,
+  type StoreDef,
+  ClusterExistsError,
+  NodeUnavailableError,
+  initialAssignment,
+  storeDef,
+  validateCluster,
 } from '@kvorum/core'
 import { HttpTransport } from '@kvorum/client'
 import { UsageError } from './args.js'

@@ -40,7 +40,20 @@ export async function startNodes(opts: LocalClusterOptions): Promise<LocalNode[]
       const port = opts.basePort + i
       const dir = resolve(join(opts.dataDir, id))
       mkdirSync(dir, { recursive: true })
-      const args = [...(opts.nodeFlags ?? []), nodeMainPath(), '--id', id, '--port', String(port), '--data', dir, '--durability', opts.durability ?? 'normal', '--log-level', 'warn']
+      const args = [
+        ...(opts.nodeFlags ?? []),
+        nodeMainPath(),
+        '--id',
+        id,
+        '--port',
+        String(port),
+        '--data',
+        dir,
+        '--durability',
+        opts.durability ?? 'normal',
+        '--log-level',
+        'warn',
+      ]
       if (opts.token) args.push('--token', opts.token)
       const child = spawn(process.execPath, args, { stdio: ['ignore', opts.logs ?? 'ignore', 'inherit'] })
       const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)))
@@ -73,11 +86,13 @@ async function waitHealthy(node: LocalNode, timeoutMs = 15_000): Promise<void> {
 
 /** SIGTERM every node by PID and wait for it to exit (SIGKILL after `graceMs`). */
 export async function stopNodes(nodes: readonly LocalNode[], graceMs = 8000): Promise<void> {
-  await Promise.all(nodes.map(async (n) => {
-    if (n.child.exitCode !== null || n.child.pid === undefined) return
-    n.child.kill('SIGTERM')
-    const timer = setTimeout(() => n.child.kill('SIGKILL'), graceMs)
-    await n.exited
-    clearTimeout(timer)
-  }))
+  await Promise.all(
+    nodes.map(async (n) => {
+      if (n.child.exitCode !== null || n.child.pid === undefined) return
+      n.child.kill('SIGTERM')
+      const timer = setTimeout(() => n.child.kill('SIGKILL'), graceMs)
+      await n.exited
+      clearTimeout(timer)
+    }),
+  )
 }

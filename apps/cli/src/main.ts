@@ -36,11 +36,20 @@ async function clusterCommand(argv: string[]): Promise<number> {
     token: { type: 'string' },
   })
   if (!values.nodes) throw new UsageError('--nodes URL,URL,... is required')
-  const urls = values.nodes.split(',').map((s) => s.trim()).filter(Boolean)
+  const urls = values.nodes
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
   const zones = values.zones?.split(',').map((s) => s.trim())
   if (zones && zones.length !== urls.length) throw new UsageError(`--zones must name one zone per node (${urls.length}), got ${zones.length}`)
   const stores = (values.store ?? ['default:n=3,r=2,w=2']).map(parseStore)
-  const def = await initCluster({ urls, partitions: intFlag(values.partitions, 'partitions', 1, 65536, 256), stores, ...(zones ? { zones } : {}), ...tokenFlag(values.token) })
+  const def = await initCluster({
+    urls,
+    partitions: intFlag(values.partitions, 'partitions', 1, 65536, 256),
+    stores,
+    ...(zones ? { zones } : {}),
+    ...tokenFlag(values.token),
+  })
   console.log(`cluster version ${def.version} installed on ${def.nodes.length} nodes: ${def.nodes.map((n) => n.id).join(', ')}`)
   return 0
 }

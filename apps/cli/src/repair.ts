@@ -8,9 +8,11 @@ kvorum repair --daemon --seeds URL [--pause-s 60] [--token T]
   and repeats the pass with a pause in between, until Ctrl-C.`
 
 function summary(r: RepairReport): string {
-  return `${r.partitionsDone}/${r.partitionsTotal} partitions (${r.partitionsDiffering} differed, ${r.partitionsSkipped} skipped: too few replicas up), ` +
+  return (
+    `${r.partitionsDone}/${r.partitionsTotal} partitions (${r.partitionsDiffering} differed, ${r.partitionsSkipped} skipped: too few replicas up), ` +
     `${r.keysCompared} keys compared, ${r.keysRepaired} repaired (${r.replicaWrites} replica writes), ` +
     `${r.tombstonesReaped} tombstones reaped, ${(r.bytesExchanged / 1024).toFixed(1)} KiB exchanged in ${(r.durationMs / 1000).toFixed(1)} s`
+  )
 }
 
 export async function repair(argv: string[]): Promise<number> {
@@ -35,7 +37,10 @@ export async function repair(argv: string[]): Promise<number> {
   try {
     if (!values.daemon) {
       const bar = new Progress('repair')
-      const report = await kv.repair({ ...options, onProgress: (r) => bar.update(r.partitionsDone, r.partitionsTotal, `${r.keysRepaired} keys repaired, ${(r.bytesExchanged / 1024).toFixed(1)} KiB`) })
+      const report = await kv.repair({
+        ...options,
+        onProgress: (r) => bar.update(r.partitionsDone, r.partitionsTotal, `${r.keysRepaired} keys repaired, ${(r.bytesExchanged / 1024).toFixed(1)} KiB`),
+      })
       bar.done()
       console.log(values.json ? JSON.stringify(report) : summary(report))
       return report.partitionsSkipped > 0 ? 1 : 0

@@ -23,7 +23,10 @@ export async function collectStatus(seeds: string[], token: { token?: string }):
   try {
     let cluster: ClusterDef | null = null
     for (const url of seeds) {
-      cluster = await transport.node({ id: 'seed', url }).getCluster({ timeoutMs: 2000 }).catch(() => null)
+      cluster = await transport
+        .node({ id: 'seed', url })
+        .getCluster({ timeoutMs: 2000 })
+        .catch(() => null)
       if (cluster) break
     }
     if (!cluster) throw new BootstrapFailedError(`no seed (${seeds.join(', ')}) answered with a cluster definition`)
@@ -70,7 +73,9 @@ export async function status(argv: string[]): Promise<number> {
     console.log('node  up    partitions  hints kept for it  url')
     for (const n of nodes) {
       const hints = n.hintsFor > 0 ? `${n.hintsFor} (oldest ${n.oldestHintAgeS}s)` : '0'
-      console.log(`${n.id.padEnd(5)} ${(n.up ? 'up' : 'DOWN').padEnd(5)} ${String(n.partitions).padEnd(11)} ${hints.padEnd(18)} ${n.url}${n.error ? `  (${n.error})` : ''}`)
+      console.log(
+        `${n.id.padEnd(5)} ${(n.up ? 'up' : 'DOWN').padEnd(5)} ${String(n.partitions).padEnd(11)} ${hints.padEnd(18)} ${n.url}${n.error ? `  (${n.error})` : ''}`,
+      )
     }
     for (const s of cluster.stores) console.log(`store ${s.name}: n=${s.n} r=${s.r} w=${s.w} pr=${s.pr} pw=${s.pw} conflict=${s.conflict}`)
   }

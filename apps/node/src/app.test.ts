@@ -1,11 +1,32 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { pino } from 'pino'
 import {
-  type ClusterDef, type CoordinateItem, type NodeDef, type SiblingSet,
-  HASH_BYTES, Ring, Writer, decodeAckResults, decodeScanPage, decodeSetResults, decodeStoredHints, encodeAcks,
-  encodeCoordinate, encodeHints, encodeKeySets, encodeKeys, encodeScanRequest, encodeSetResults, encodeStoreBatch, encodeTombstoneRequest, fromUtf8,
+  type ClusterDef,
+  type CoordinateItem,
+  type NodeDef,
+  type SiblingSet,
+  HASH_BYTES,
+  Ring,
+  Writer,
+  decodeAckResults,
+  decodeScanPage,
+  decodeSetResults,
+  decodeStoredHints,
+  encodeAcks,
+  encodeCoordinate,
+  encodeHints,
+  encodeKeySets,
+  encodeKeys,
+  encodeScanRequest,
+  encodeSetResults,
+  encodeStoreBatch,
+  encodeTombstoneRequest,
+  fromUtf8,
   decodeStoreBatchResults,
-  initialAssignment, storeDef, toHex, utf8,
+  initialAssignment,
+  storeDef,
+  toHex,
+  utf8,
 } from '@kvorum/core'
 import { StorageEngine } from '@kvorum/storage'
 import { createApp } from './app.js'
@@ -131,14 +152,22 @@ describe('node app: the protocol over HTTP', () => {
     const [stored] = await engine.get('kv', [utf8('alpha')])
     const foreign = { dot: { actor: 'elsewhere', counter: 1 }, context: {}, timestamp: 1, value: utf8('copied') }
     const groups = engine.groupCommits
-    const res = await call('/v1/stores/kv/batch', post(encodeStoreBatch({
-      keys: [utf8('alpha'), utf8('absent')],
-      coordinates: [write('b1', 'one'), write('b2', 'two')],
-      merges: [{ key: utf8('b3'), siblings: [foreign] }],
-    })))
+    const res = await call(
+      '/v1/stores/kv/batch',
+      post(
+        encodeStoreBatch({
+          keys: [utf8('alpha'), utf8('absent')],
+          coordinates: [write('b1', 'one'), write('b2', 'two')],
+          merges: [{ key: utf8('b3'), siblings: [foreign] }],
+        }),
+      ),
+    )
     expect(res.status).toBe(200)
     const out = decodeStoreBatchResults(await bytesOf(res))
-    expect(out.gets).toEqual([{ ok: true, value: stored?.ok ? stored.value : null }, { ok: true, value: [] }])
+    expect(out.gets).toEqual([
+      { ok: true, value: stored?.ok ? stored.value : null },
+      { ok: true, value: [] },
+    ])
     expect(out.coordinates.map((r) => r.ok && r.value.siblings.map((v) => v.value && fromUtf8(v.value)))).toEqual([['one'], ['two']])
     expect(out.merges).toEqual([{ ok: true, value: null }])
     expect(engine.groupCommits).toBe(groups + 1)
@@ -186,7 +215,10 @@ describe('node app: bad input gets a 4xx {code, message} and changes nothing', (
   const frameRoutes: [string, Uint8Array][] = [
     ['/v1/stores/kv/merge', encodeKeySets([{ key: utf8('fresh'), siblings: [] }])],
     ['/v1/stores/kv/get', encodeKeys([utf8('alpha')])],
-    ['/v1/stores/kv/batch', encodeStoreBatch({ keys: [utf8('alpha')], coordinates: [write('fresh', 'value')], merges: [{ key: utf8('fresh2'), siblings: [] }] })],
+    [
+      '/v1/stores/kv/batch',
+      encodeStoreBatch({ keys: [utf8('alpha')], coordinates: [write('fresh', 'value')], merges: [{ key: utf8('fresh2'), siblings: [] }] }),
+    ],
     ['/v1/stores/kv/scan', encodeScanRequest({ partition: 0, limit: 10 })],
     ['/v1/stores/kv/tombstones', encodeTombstoneRequest({ partition: 0, beforeMs: 1, limit: 10 })],
     ['/v1/stores/kv/reap', encodeKeySets([{ key: utf8('alpha'), siblings: [] }])],
@@ -222,7 +254,19 @@ describe('node app: bad input gets a 4xx {code, message} and changes nothing', (
   it('bad clocks: counter 0, actor outside [0-9a-z-], duplicate actor, dot twice in a set', async () => {
     const withContext = (context: Record<string, number>) => coordinate([{ ...write('fresh'), context }])
     // A batch with no reads, one write to coordinate whose context names `abc` twice, and no merges.
-    const duplicateActor = new Writer().uint(0).uint(1).bytes(utf8('fresh')).uint(1000).uint(2).string('abc').uint(1).string('abc').uint(2).byte(1).uint(0).finish()
+    const duplicateActor = new Writer()
+      .uint(0)
+      .uint(1)
+      .bytes(utf8('fresh'))
+      .uint(1000)
+      .uint(2)
+      .string('abc')
+      .uint(1)
+      .string('abc')
+      .uint(2)
+      .byte(1)
+      .uint(0)
+      .finish()
     const version = (actor: string, counter: number) => ({ dot: { actor, counter }, context: {}, timestamp: 1, value: utf8('x') })
     await unchanged(async () => {
       for (const frame of [withContext({ abc: 0 }), withContext({ 'Bad!': 1 }), withContext({ ['a'.repeat(65)]: 1 }), duplicateActor]) {

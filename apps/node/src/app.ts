@@ -1,7 +1,15 @@
 import { Hono, type Context } from 'hono'
 import type { Logger } from 'pino'
 import {
-  InvalidInputError, LIMITS, LengthRequiredError, NoClusterError, PayloadTooLargeError, ROUTE_LIST, type Route, RouteNotFoundError, UnauthorizedError,
+  InvalidInputError,
+  LIMITS,
+  LengthRequiredError,
+  NoClusterError,
+  PayloadTooLargeError,
+  ROUTE_LIST,
+  type Route,
+  RouteNotFoundError,
+  UnauthorizedError,
   UnsupportedMediaTypeError,
 } from '@kvorum/core'
 import type { StorageEngine } from '@kvorum/storage'

@@ -67,7 +67,12 @@ function sqlite(durability: string, seconds: number, valueBytes: number, rows: n
 const [mode, ...rest] = process.argv.slice(2)
 const { values } = parseArgs({
   args: rest,
-  options: { durability: { type: 'string', default: 'normal' }, seconds: { type: 'string', default: '2' }, 'value-size': { type: 'string', default: '512' }, rows: { type: 'string', default: '10000' } },
+  options: {
+    durability: { type: 'string', default: 'normal' },
+    seconds: { type: 'string', default: '2' },
+    'value-size': { type: 'string', default: '512' },
+    rows: { type: 'string', default: '10000' },
+  },
 })
 if (mode === 'noop-server') noopServer()
 else if (mode === 'sqlite') sqlite(values.durability as string, Number(values.seconds), Number(values['value-size']), Number(values.rows))

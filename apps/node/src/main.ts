@@ -48,7 +48,8 @@ function options() {
   const maxHints = Number(values['max-hints'])
   if (!Number.isInteger(maxHints) || maxHints < 0 || maxHints > 100_000_000) throw new Error(`--max-hints must be 0..100000000, got ${values['max-hints']}`)
   const maxHintAgeS = Number(values['max-hint-age-s'])
-  if (!Number.isInteger(maxHintAgeS) || maxHintAgeS < 1) throw new Error(`--max-hint-age-s must be a positive number of seconds, got ${values['max-hint-age-s']}`)
+  if (!Number.isInteger(maxHintAgeS) || maxHintAgeS < 1)
+    throw new Error(`--max-hint-age-s must be a positive number of seconds, got ${values['max-hint-age-s']}`)
   return { ...values, port, maxHints, maxHintAgeS, durability: values.durability as 'normal' | 'full' }
 }
 
@@ -89,7 +90,8 @@ function main(): void {
     process.exit(1)
   }
   const leaves = engine.leavesOpened
-  if (leaves.rebuilt && leaves.keys > 0) logger.warn({ keys: leaves.keys, ms: Math.round(leaves.ms) }, 'not closed cleanly last time: Merkle leaves rebuilt from the stored keys')
+  if (leaves.rebuilt && leaves.keys > 0)
+    logger.warn({ keys: leaves.keys, ms: Math.round(leaves.ms) }, 'not closed cleanly last time: Merkle leaves rebuilt from the stored keys')
   const app = createApp(opts.token ? { engine, logger, token: opts.token } : { engine, logger })
   const server = createServer(getRequestListener(app.fetch, { hostname: opts.host, errorHandler: (e) => unbuiltRequest(e, logger) }))
   server.listen(opts.port, opts.host, () => {

@@ -67,7 +67,18 @@ export class AntiEntropy {
     const started = time.now()
     const stores = options.store ? [view.cluster.stores.find((s) => s.name === options.store)] : view.cluster.stores
     const parts = options.partitions ?? Array.from({ length: view.cluster.partitions }, (_, p) => p)
-    const report: RepairReport = { partitionsTotal: parts.length * stores.length, partitionsDone: 0, partitionsSkipped: 0, partitionsDiffering: 0, keysCompared: 0, keysRepaired: 0, replicaWrites: 0, tombstonesReaped: 0, bytesExchanged: 0, durationMs: 0 }
+    const report: RepairReport = {
+      partitionsTotal: parts.length * stores.length,
+      partitionsDone: 0,
+      partitionsSkipped: 0,
+      partitionsDiffering: 0,
+      keysCompared: 0,
+      keysRepaired: 0,
+      replicaWrites: 0,
+      tombstonesReaped: 0,
+      bytesExchanged: 0,
+      durationMs: 0,
+    }
     const t: RequestOptions = {
       timeoutMs: Math.max(this.rt.settings.requestTimeoutMs, MIN_REPAIR_REQUEST_MS),
       onBytes: (sent, received) => {
@@ -96,17 +107,27 @@ export class AntiEntropy {
 
   private async roots(t: RequestOptions, store: StoreDef): Promise<Map<string, Uint8Array>> {
     const out = new Map<string, Uint8Array>()
-    await Promise.all(this.rt.view.cluster.nodes.map(async (node) => {
-      try {
-        out.set(node.id, await this.rt.view.nodeClient(node.id).merkleRoots(t, store.name))
-      } catch {
-        // unreachable: its partitions are repaired among the others, or skipped
-      }
-    }))
+    await Promise.all(
+      this.rt.view.cluster.nodes.map(async (node) => {
+        try {
+          out.set(node.id, await this.rt.view.nodeClient(node.id).merkleRoots(t, store.name))
+        } catch {
+          // unreachable: its partitions are repaired among the others, or skipped
+        }
+      }),
+    )
     return out
   }
 
-  private async partition(t: RequestOptions, store: StoreDef, p: number, roots: Map<string, Uint8Array>, report: RepairReport, limiter: RateLimiter, hinted: Set<string> | null): Promise<void> {
+  private async partition(
+    t: RequestOptions,
+    store: StoreDef,
+    p: number,
+    roots: Map<string, Uint8Array>,
+    report: RepairReport,
+    limiter: RateLimiter,
+    hinted: Set<string> | null,
+  ): Promise<void> {
     const primaries = this.rt.view.ring.primaries(p, store.n)
     const replicas = primaries.filter((id) => roots.has(id))
     if (replicas.length < 2) {
@@ -120,31 +141,45 @@ export class AntiEntropy {
       if (segments.length > 0) await this.repairSegments(t, store, p, replicas, segments, report, limiter)
     }
     if (hinted && replicas.length === primaries.length && !primaries.some((id) => hinted.has(id))) {
-      report.tombstonesReaped += await reapPartition(this.rt.view, t, store, p, replicas, this.rt.time.now())
+      // Await first, then add: \`x += await y\` reads x before the await, and the other workers' counts would be lost.
+      const reaped = await reapPartition(this.rt.view, t, store, p, replicas, this.rt.time.now())
+      report.tombstonesReaped += reaped
     }
   }
 
   /** Keys and clocks under the segments, per replica. */
   private async heads(t: RequestOptions, store: StoreDef, p: number, replicas: string[], segments: number[]): Promise<Map<string, KeyHeads>> {
     const keys = new Map<string, { key: Uint8Array; sets: Map<string, SiblingSet> }>()
-    await Promise.all(replicas.map(async (id) => {
-      let after: Uint8Array | undefined
-      for (let page = 0; page < MAX_SCAN_PAGES; page++) {
-        const res = await this.rt.view.nodeClient(id).scan(t, store.name, { partition: p, segments, limit: SCAN_PAGE, headsOnly: true, ...(after ? { after } : {}) })
-        for (const item of res.items) {
-          const hex = toHex(item.key)
-          const entry = keys.get(hex) ?? { key: item.key, sets: new Map<string, SiblingSet>() }
-          entry.sets.set(id, item.siblings)
-          keys.set(hex, entry)
+    await Promise.all(
+      replicas.map(async (id) => {
+        let after: Uint8Array | undefined
+        for (let page = 0; page < MAX_SCAN_PAGES; page++) {
+          const res = await this.rt.view
+            .nodeClient(id)
+            .scan(t, store.name, { partition: p, segments, limit: SCAN_PAGE, headsOnly: true, ...(after ? { after } : {}) })
+          for (const item of res.items) {
+            const hex = toHex(item.key)
+            const entry = keys.get(hex) ?? { key: item.key, sets: new Map<string, SiblingSet>() }
+            entry.sets.set(id, item.siblings)
+            keys.set(hex, entry)
+          }
+          if (!res.next) break
+          after = res.next
         }
-        if (!res.next) break
-        after = res.next
-      }
-    }))
+      }),
+    )
     return keys
   }
 
-  private async repairSegments(t: RequestOptions, store: StoreDef, p: number, replicas: string[], segments: number[], report: RepairReport, limiter: RateLimiter): Promise<void> {
+  private async repairSegments(
+    t: RequestOptions,
+    store: StoreDef,
+    p: number,
+    replicas: string[],
+    segments: number[],
+    report: RepairReport,
+    limiter: RateLimiter,
+  ): Promise<void> {
     const keys = await this.heads(t, store, p, replicas, segments)
     report.keysCompared += keys.size
     const plan = planRepairs(store.conflict, replicas, keys)

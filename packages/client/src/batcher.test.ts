@@ -17,11 +17,15 @@ function fakeNode(delayMs = 1, answer?: (b: StoreBatch) => StoreBatchResults) {
   const client = {
     batch: async (_o: unknown, _store: string, b: StoreBatch) => {
       sent.push({ kind: 'batch', items: b.keys.length + b.coordinates.length + b.merges.length })
-      return later(answer ? answer(b) : {
-        gets: b.keys.map(() => ({ ok: true as const, value: [] })),
-        coordinates: b.coordinates.map(() => ({ ok: true as const, value: { siblings: [], dot: { actor: 'a', counter: 1 } } })),
-        merges: b.merges.map(() => ({ ok: true as const, value: null })),
-      })
+      return later(
+        answer
+          ? answer(b)
+          : {
+              gets: b.keys.map(() => ({ ok: true as const, value: [] })),
+              coordinates: b.coordinates.map(() => ({ ok: true as const, value: { siblings: [], dot: { actor: 'a', counter: 1 } } })),
+              merges: b.merges.map(() => ({ ok: true as const, value: null })),
+            },
+      )
     },
     putHints: async (_o: unknown, _target: string, items: readonly HintItem[]) => {
       sent.push({ kind: 'hints', items: items.length })
@@ -46,14 +50,17 @@ describe('NodeBatcher', () => {
     }
     const readers = [reader(), reader()]
     await new Promise((r) => setTimeout(r, 5))
+    const queuedAt = sent.length
     const hint = b.hint('n2', { store: 'kv', key: utf8('h'), siblings: [] }, soon())
     await hint
     stop = true
     await Promise.all(readers)
     const at = sent.findIndex((s) => s.kind === 'hints')
     expect(at).toBeGreaterThanOrEqual(0)
-    // Sent within a couple of requests of being queued, not after the reads ran out.
-    expect(sent.slice(0, at).filter((s) => s.kind === 'batch').length).toBeLessThan(6)
+    // Sent within a couple of requests of being queued, not after the reads ran out (counted from
+    // when it was queued: how many batches left before that depends on the machine's speed).
+    expect(at).toBeGreaterThanOrEqual(queuedAt)
+    expect(sent.slice(queuedAt, at).filter((s) => s.kind === 'batch').length).toBeLessThan(3)
   })
 
   it('an operation whose deadline passes while it waits is refused as never sent', async () => {
@@ -61,7 +68,10 @@ describe('NodeBatcher', () => {
     const b = new NodeBatcher('n1', client, { maxInFlightPerNode: 1 }, realTime, noReport)
     const first = b.coordinatePut('kv', put('a'), soon())
     await new Promise((r) => setImmediate(r))
-    const late = b.coordinatePut('kv', put('b'), Date.now() + 5).then(() => null, (e: unknown) => e)
+    const late = b.coordinatePut('kv', put('b'), Date.now() + 5).then(
+      () => null,
+      (e: unknown) => e,
+    )
     await first
     const error = await late
     expect(error).toBeInstanceOf(NodeUnavailableError)
@@ -77,7 +87,11 @@ describe('NodeBatcher', () => {
   })
 
   it('an answer with the wrong number of results fails every item as may-have-applied', async () => {
-    const { client } = fakeNode(1, (batch) => ({ gets: [], coordinates: batch.coordinates.slice(1).map(() => ({ ok: true as const, value: { siblings: [], dot: { actor: 'a', counter: 1 } } })), merges: [] }))
+    const { client } = fakeNode(1, (batch) => ({
+      gets: [],
+      coordinates: batch.coordinates.slice(1).map(() => ({ ok: true as const, value: { siblings: [], dot: { actor: 'a', counter: 1 } } })),
+      merges: [],
+    }))
     const b = new NodeBatcher('n1', client, { maxInFlightPerNode: 1 }, realTime, noReport)
     const results = await Promise.allSettled([b.coordinatePut('kv', put('a'), soon()), b.coordinatePut('kv', put('b'), soon())])
     for (const r of results) {

@@ -1,4 +1,14 @@
-import { type CoordinateItem, type CoordinateResult, type HintItem, type ItemResult, type KeySet, type SiblingSet, type Time, ClientOverloadedError, assert } from '@kvorum/core'
+import {
+  type CoordinateItem,
+  type CoordinateResult,
+  type HintItem,
+  type ItemResult,
+  type KeySet,
+  type SiblingSet,
+  type Time,
+  ClientOverloadedError,
+  assert,
+} from '@kvorum/core'
 import { HintLane, type Lane, type Pending, StoreLane } from './lanes.js'
 import type { NodeClient } from './transport.js'
 
@@ -146,13 +156,15 @@ export class NodeBatcher {
     if (!sent) return
     this.inFlight++
     this.report.batch(sent.items)
-    sent.done.then(
-      () => this.report.success(),
-      (error) => this.report.failure(error),
-    ).finally(() => {
-      this.inFlight--
-      assert(this.inFlight >= 0, 'requests in flight never go below zero')
-      this.pump()
-    })
+    sent.done
+      .then(
+        () => this.report.success(),
+        (error) => this.report.failure(error),
+      )
+      .finally(() => {
+        this.inFlight--
+        assert(this.inFlight >= 0, 'requests in flight never go below zero')
+        this.pump()
+      })
   }
 }

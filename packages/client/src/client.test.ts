@@ -88,7 +88,7 @@ describe('quorum reads and writes', () => {
     for (let i = 0; i < 20; i++) {
       // Both read first, then both write: every round is a real conflict.
       const [ra, rb] = await Promise.all([sa.get('cart'), sb.get('cart')])
-      const base = (r: typeof ra) => (r.values[0] ?? orSet.empty<string>())
+      const base = (r: typeof ra) => r.values[0] ?? orSet.empty<string>()
       added.push(`a${i}`, `b${i}`)
       await Promise.all([
         sa.put('cart', orSet.add(base(ra), `a${i}`, `a-${i}`), { context: ra.context }),
@@ -224,7 +224,10 @@ describe('read repair', () => {
     // Drop the hint so only read repair can fix n3.
     for (const e of c.engines.values()) {
       const hints = await e.listHints('n3', 100, 0)
-      await e.deleteHints('n3', hints.map((h) => ({ id: h.id, seq: h.seq })))
+      await e.deleteHints(
+        'n3',
+        hints.map((h) => ({ id: h.id, seq: h.seq })),
+      )
     }
     transport.setReachable('n3', true)
     await eventually(() => kv.nodes().find((n) => n.id === 'n3')?.up === true)
@@ -308,7 +311,13 @@ describe('read repair and puts in flight', () => {
     const s = kv.store<string>('default', { codec: 'utf8' })
     const [first, second, last] = primariesOf(c, 'k') as [string, string, string]
     // A version only the second primary holds (as if written by a client we never heard from).
-    const [elsewhere] = (await (c.engines.get(second) as StorageEngine).batch('default', { keys: [], coordinates: [{ key: utf8('k'), value: utf8('other'), context: {}, timestamp: 1 }], merges: [] })).coordinates
+    const [elsewhere] = (
+      await (c.engines.get(second) as StorageEngine).batch('default', {
+        keys: [],
+        coordinates: [{ key: utf8('k'), value: utf8('other'), context: {}, timestamp: 1 }],
+        merges: [],
+      })
+    ).coordinates
     expect(elsewhere?.ok).toBe(true)
     const release = holdMerges(c, last)
     await s.put('k', 'v')

@@ -1,4 +1,14 @@
-import { type ClusterDef, type NodeDef, type Ring, BootstrapFailedError, ClientClosedError, InvalidInputError, findStore, realTime, validateCluster } from '@kvorum/core'
+import {
+  type ClusterDef,
+  type NodeDef,
+  type Ring,
+  BootstrapFailedError,
+  ClientClosedError,
+  InvalidInputError,
+  findStore,
+  realTime,
+  validateCluster,
+} from '@kvorum/core'
 import { AntiEntropy, type RepairOptions, type RepairReport } from './anti-entropy.js'
 import { Background } from './background.js'
 import { ClusterView } from './cluster-view.js'
@@ -43,7 +53,14 @@ export class Kvorum {
     const metrics = new ClientMetrics()
     const background = new Background(this, time)
     const view = new ClusterView(this, transport, cluster, options.resolveUrl, settings.requestTimeoutMs, background, time)
-    const nodes = new NodePool(this, view, metrics, time, { ...options.batch, requestTimeoutMs: options.batch?.requestTimeoutMs ?? settings.requestTimeoutMs }, options.detector)
+    const nodes = new NodePool(
+      this,
+      view,
+      metrics,
+      time,
+      { ...options.batch, requestTimeoutMs: options.batch?.requestTimeoutMs ?? settings.requestTimeoutMs },
+      options.detector,
+    )
     this.#rt = { view, nodes, background, metrics, inFlight: new InFlightWrites(time), time, settings, client: this, state: { closed: false } }
     runtimes.set(this, this.#rt)
     transport.onClusterVersion = (version) => view.noteVersion(version)

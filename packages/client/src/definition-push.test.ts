@@ -10,7 +10,7 @@ afterEach(async () => {
 })
 
 describe('clients carry the cluster definition to nodes that lag (no gossip)', () => {
-  it('a wiped node gets the definition from an idle client\'s poll, and then serves reads', async () => {
+  it("a wiped node gets the definition from an idle client's poll, and then serves reads", async () => {
     cluster = await memoryCluster()
     const { kv } = await cluster.client({ pollIntervalMs: 50 })
     await kv.store('default').put('k', utf8('v'))

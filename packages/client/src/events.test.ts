@@ -40,7 +40,9 @@ describe('the SDK tells the application what it does in the background', () => {
     await s.put('k', 'v')
     // One replica holds a sibling the others lack, so a read repairs them; their repair
     // merges then get a malformed answer, as a buggy transport would give.
-    await cluster.engines.get('n1')?.mergePut('default', [{ key: utf8('k'), siblings: [{ dot: { actor: 'y', counter: 1 }, context: {}, timestamp: 2, value: utf8('only here') }] }])
+    await cluster.engines
+      .get('n1')
+      ?.mergePut('default', [{ key: utf8('k'), siblings: [{ dot: { actor: 'y', counter: 1 }, context: {}, timestamp: 2, value: utf8('only here') }] }])
     transport.intercept = async (_node, op, _opts, call) => {
       const out = await call()
       if (op === 'batch' && (out as { merges: unknown[] }).merges.length > 0) return { ...(out as object), merges: null }

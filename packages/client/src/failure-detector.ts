@@ -86,18 +86,22 @@ export class FailureDetector extends EventEmitter {
     if (s.probing || this.stopped) return
     s.probing = true
     const tick = () => {
-      const timer = this.time.setTimeout(async () => {
-        this.timers.delete(timer)
-        if (this.stopped) return
-        try {
-          await this.probe(node)
-          s.probing = false
-          this.success(node)
-        } catch (e) {
-          s.lastError = (e as Error).message
-          tick()
-        }
-      }, this.probeIntervalMs, true)
+      const timer = this.time.setTimeout(
+        async () => {
+          this.timers.delete(timer)
+          if (this.stopped) return
+          try {
+            await this.probe(node)
+            s.probing = false
+            this.success(node)
+          } catch (e) {
+            s.lastError = (e as Error).message
+            tick()
+          }
+        },
+        this.probeIntervalMs,
+        true,
+      )
       this.timers.add(timer)
     }
     tick()

@@ -43,7 +43,10 @@ export class HandoffWorker {
   private started = false
   private readonly onUp = () => this.kick()
 
-  constructor(private readonly rt: Runtime, options: HandoffOptions = {}) {
+  constructor(
+    private readonly rt: Runtime,
+    options: HandoffOptions = {},
+  ) {
     this.batchSize = options.batchSize ?? HANDOFF_DEFAULTS.batchSize
     this.intervalMs = options.intervalMs ?? HANDOFF_DEFAULTS.intervalMs
     this.maxPages = options.maxPagesPerTarget ?? HANDOFF_DEFAULTS.maxPagesPerTarget
@@ -127,7 +130,11 @@ export class HandoffWorker {
       const acks: { id: number; seq: number }[] = []
       for (const [store, group] of groupByStore(hints)) {
         try {
-          const results = await this.rt.view.nodeClient(target).mergePut(t, store, group.map((h): KeySet => ({ key: h.key, siblings: h.siblings })))
+          const results = await this.rt.view.nodeClient(target).mergePut(
+            t,
+            store,
+            group.map((h): KeySet => ({ key: h.key, siblings: h.siblings })),
+          )
           results.forEach((r, i) => {
             const h = group[i] as StoredHint
             if (r.ok) acks.push({ id: h.id, seq: h.seq })
@@ -150,4 +157,3 @@ function groupByStore(hints: readonly StoredHint[]): Map<string, StoredHint[]> {
   for (const h of hints) out.set(h.store, [...(out.get(h.store) ?? []), h])
   return out
 }
-

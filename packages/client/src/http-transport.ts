@@ -76,10 +76,18 @@ export class HttpTransport implements Transport {
     try {
       // undici's own timeouts, not an AbortSignal per request: signals and their DOMExceptions were a visible share of client CPU.
       const timeout = Math.max(1, Math.ceil(req.timeoutMs))
-      res = await this.pool(def).request({ method: req.method, path: req.path, headers: req.headers, body: req.body, headersTimeout: timeout, bodyTimeout: timeout })
+      res = await this.pool(def).request({
+        method: req.method,
+        path: req.path,
+        headers: req.headers,
+        body: req.body,
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
+      })
     } catch (e) {
       const err = e as Error & { code?: string }
-      if (TIMEOUT_CODES.has(err.code ?? '') || err.name === 'TimeoutError' || err.name === 'AbortError') throw new TimeoutError(`${req.method} ${def.id}${req.path}`, req.timeoutMs)
+      if (TIMEOUT_CODES.has(err.code ?? '') || err.name === 'TimeoutError' || err.name === 'AbortError')
+        throw new TimeoutError(`${req.method} ${def.id}${req.path}`, req.timeoutMs)
       // Only a connection that was never made surely kept the request from the node.
       throw new NodeUnavailableError(def.id, `${err.code ?? err.name}: ${err.message}`, { cause: e, mayHaveApplied: !NOT_SENT_CODES.has(err.code ?? '') })
     }
@@ -88,7 +96,8 @@ export class HttpTransport implements Transport {
       body = new Uint8Array(await res.body.arrayBuffer())
     } catch (e) {
       const err = e as Error & { code?: string }
-      if (TIMEOUT_CODES.has(err.code ?? '') || err.name === 'TimeoutError' || err.name === 'AbortError') throw new TimeoutError(`${req.method} ${def.id}${req.path}`, req.timeoutMs)
+      if (TIMEOUT_CODES.has(err.code ?? '') || err.name === 'TimeoutError' || err.name === 'AbortError')
+        throw new TimeoutError(`${req.method} ${def.id}${req.path}`, req.timeoutMs)
       throw new NodeUnavailableError(def.id, `reading the answer failed: ${err.message}`, { cause: e, mayHaveApplied: true })
     }
     const version = res.headers['x-kvorum-cluster-version']
@@ -123,7 +132,10 @@ export class HttpTransport implements Transport {
 
   /** The node's client: one method per route of the table. */
   private makeClient(def: NodeDef): NodeClient {
-    const method = (route: Route) => (opts: RequestOptions, ...args: unknown[]) => this.call(def, route, opts, args)
+    const method =
+      (route: Route) =>
+      (opts: RequestOptions, ...args: unknown[]) =>
+        this.call(def, route, opts, args)
     return Object.fromEntries(Object.entries(ROUTES).map(([op, route]) => [op as Op, method(route as Route)])) as unknown as NodeClient
   }
 

@@ -35,7 +35,10 @@ export class InFlightWrites {
       this.recentBytes += bytes
       this.forget()
     }
-    sent.then((res) => settle(res.ok), () => settle(false))
+    sent.then(
+      (res) => settle(res.ok),
+      () => settle(false),
+    )
   }
 
   /** The sets going to `node` for a key, or acknowledged by it lately. */
@@ -53,7 +56,10 @@ export class InFlightWrites {
   private forget(): void {
     const cutoff = this.time.now() - RECENT_MS
     let n = 0
-    while (n < this.order.length && (this.order.length - n > MAX_RECENT || this.recentBytes > MAX_RECENT_BYTES || (this.order[n] as { at: number }).at < cutoff)) {
+    while (
+      n < this.order.length &&
+      (this.order.length - n > MAX_RECENT || this.recentBytes > MAX_RECENT_BYTES || (this.order[n] as { at: number }).at < cutoff)
+    ) {
       const { id, set, bytes } = this.order[n] as { id: string; set: SiblingSet; bytes: number }
       remove(this.recent, id, set)
       this.recentBytes -= bytes

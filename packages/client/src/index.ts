@@ -12,6 +12,14 @@ export type { MetricsSnapshot } from './metrics.js'
 export { bytesCodec, utf8Codec, jsonCodec, type Codec, type CodecName } from './codecs.js'
 export { lastWriterWins, counter, orSet, type Counter, type ORSet } from './merges.js'
 export {
-  KvorumError, QuorumNotMetError, TimeoutError, IndeterminateWriteError, InvalidInputError, UnknownStoreError,
-  TooManySiblingsError, StaleMetadataError, NodeUnavailableError, type ReplicaFailure,
+  KvorumError,
+  QuorumNotMetError,
+  TimeoutError,
+  IndeterminateWriteError,
+  InvalidInputError,
+  UnknownStoreError,
+  TooManySiblingsError,
+  StaleMetadataError,
+  NodeUnavailableError,
+  type ReplicaFailure,
 } from '@kvorum/core'

@@ -1,4 +1,16 @@
-import { type CoordinateItem, type CoordinateResult, type HintItem, type ItemResult, type KeySet, type SiblingSet, type StoreBatch, type StoreBatchResults, NodeUnavailableError, assert, sizeHint } from '@kvorum/core'
+import {
+  type CoordinateItem,
+  type CoordinateResult,
+  type HintItem,
+  type ItemResult,
+  type KeySet,
+  type SiblingSet,
+  type StoreBatch,
+  type StoreBatchResults,
+  NodeUnavailableError,
+  assert,
+  sizeHint,
+} from '@kvorum/core'
 
 /**
  * The queues of one node's batcher: a store lane (reads, coordinate-puts and
@@ -51,7 +63,7 @@ function take<P>(queue: P[], budget: Budget, size: (p: P) => number, limit = Inf
 function live<P extends { deadline: number; reject: (e: unknown) => void }>(batch: P[], now: number, node: string): P[] {
   return batch.filter((p) => {
     if (p.deadline > now) return true
-    p.reject(new NodeUnavailableError(node, 'the operation\'s deadline passed while it waited for a request to this node (it was never sent)'))
+    p.reject(new NodeUnavailableError(node, "the operation's deadline passed while it waited for a request to this node (it was never sent)"))
     return false
   })
 }
@@ -84,20 +96,27 @@ export class HintLane implements Lane {
   }
 
   send(budget: Budget, now: number, requestTimeoutMs: number) {
-    const batch = live(take(this.queue, budget, (p) => p.item.store.length + p.item.key.length + sizeHint(p.item.siblings)), now, this.node)
+    const batch = live(
+      take(this.queue, budget, (p) => p.item.store.length + p.item.key.length + sizeHint(p.item.siblings)),
+      now,
+      this.node,
+    )
     if (batch.length === 0) return null
-    const done = this.request(timeoutFor(batch, now, requestTimeoutMs), batch.map((p) => p.item)).then(
-      (results) => {
+    const done = this.request(
+      timeoutFor(batch, now, requestTimeoutMs),
+      batch.map((p) => p.item),
+    )
+      .then((results) => {
         if (results.length !== batch.length) throw countMismatch(this.node, 'hint', results.length, batch.length)
         for (const [i, p] of batch.entries()) p.resolve(results[i] as ItemResult<null>)
-      },
-    ).then(
-      () => undefined,
-      (error) => {
-        for (const p of batch) p.reject(error)
-        throw error
-      },
-    )
+      })
+      .then(
+        () => undefined,
+        (error) => {
+          for (const p of batch) p.reject(error)
+          throw error
+        },
+      )
     return { items: batch.length, done }
   }
 }
@@ -139,23 +158,26 @@ export class StoreLane implements Lane {
     const items = coordinates.length + merges.length + gets.length
     if (items === 0) return null
     const all = [...coordinates, ...merges, ...gets]
-    const done = this.request(timeoutFor(all, now, requestTimeoutMs), { keys: gets.map((p) => p.item), coordinates: coordinates.map((p) => p.item), merges: merges.map((p) => p.item) }).then(
-      (res) => {
+    const done = this.request(timeoutFor(all, now, requestTimeoutMs), {
+      keys: gets.map((p) => p.item),
+      coordinates: coordinates.map((p) => p.item),
+      merges: merges.map((p) => p.item),
+    })
+      .then((res) => {
         if (res.coordinates.length !== coordinates.length) throw countMismatch(this.node, 'coordinate', res.coordinates.length, coordinates.length)
         if (res.merges.length !== merges.length) throw countMismatch(this.node, 'merge', res.merges.length, merges.length)
         if (res.gets.length !== gets.length) throw countMismatch(this.node, 'get', res.gets.length, gets.length)
         for (const [i, p] of coordinates.entries()) p.resolve(res.coordinates[i] as ItemResult<CoordinateResult>)
         for (const [i, p] of merges.entries()) p.resolve(res.merges[i] as ItemResult<null>)
         for (const [i, p] of gets.entries()) p.resolve(res.gets[i] as ItemResult<SiblingSet>)
-      },
-    ).then(
-      () => undefined,
-      (error) => {
-        for (const p of all) p.reject(error)
-        throw error
-      },
-    )
+      })
+      .then(
+        () => undefined,
+        (error) => {
+          for (const p of all) p.reject(error)
+          throw error
+        },
+      )
     return { items, done }
   }
 }
-

@@ -24,21 +24,23 @@ export class MemoryTransport implements Transport {
   }
 
   node(def: NodeDef): NodeClient {
-    const call = (op: Op) => async (opts: RequestOptions, ...args: unknown[]) => {
-      const run = async () => {
-        if (this.unreachable.has(def.id)) throw new NodeUnavailableError(def.id, 'unreachable (in-memory transport)')
-        const impl = this.nodes.get(def.id)
-        if (!impl) throw new NodeUnavailableError(def.id, 'no such node')
-        const out = await (impl[op] as (...a: unknown[]) => Promise<unknown>).apply(impl, args)
-        // Bytes are counted as the HTTP face would put them on the wire, and only when asked (repairs).
-        if (opts.onBytes) opts.onBytes(wireBytes(op, args), out === null ? 0 : (ROUTES[op].encodeAnswer as (a: unknown) => Uint8Array)(out).length)
-        const health = await impl.health()
-        // 0: the engine holds no definition (new or wiped), and the client hands it one.
-        this.onClusterVersion?.(health.clusterVersion, def)
-        return out
+    const call =
+      (op: Op) =>
+      async (opts: RequestOptions, ...args: unknown[]) => {
+        const run = async () => {
+          if (this.unreachable.has(def.id)) throw new NodeUnavailableError(def.id, 'unreachable (in-memory transport)')
+          const impl = this.nodes.get(def.id)
+          if (!impl) throw new NodeUnavailableError(def.id, 'no such node')
+          const out = await (impl[op] as (...a: unknown[]) => Promise<unknown>).apply(impl, args)
+          // Bytes are counted as the HTTP face would put them on the wire, and only when asked (repairs).
+          if (opts.onBytes) opts.onBytes(wireBytes(op, args), out === null ? 0 : (ROUTES[op].encodeAnswer as (a: unknown) => Uint8Array)(out).length)
+          const health = await impl.health()
+          // 0: the engine holds no definition (new or wiped), and the client hands it one.
+          this.onClusterVersion?.(health.clusterVersion, def)
+          return out
+        }
+        return this.intercept(def.id, op, opts, run)
       }
-      return this.intercept(def.id, op, opts, run)
-    }
     // The operations are the route table's, so this face offers exactly what the HTTP face does.
     return Object.fromEntries(Object.keys(ROUTES).map((op) => [op, call(op as Op)])) as unknown as NodeClient
   }
@@ -51,4 +53,3 @@ function wireBytes(op: Op, args: unknown[]): number {
   const call = (ROUTES[op].encodeRequest as (...a: unknown[]) => { body?: Uint8Array })(...args)
   return call.body?.length ?? 0
 }
-

@@ -52,12 +52,43 @@ export class ClientMetrics {
     const operations: MetricsSnapshot['operations'] = {}
     const ms = (us: number) => us / US_PER_MS
     for (const [op, { hist, errors }] of this.ops) {
-      operations[op] = { count: hist.count, errors, p50Ms: ms(hist.percentile(50)), p99Ms: ms(hist.percentile(99)), p999Ms: ms(hist.percentile(99.9)), maxMs: ms(hist.max) }
+      operations[op] = {
+        count: hist.count,
+        errors,
+        p50Ms: ms(hist.percentile(50)),
+        p99Ms: ms(hist.percentile(99)),
+        p999Ms: ms(hist.percentile(99.9)),
+        maxMs: ms(hist.max),
+      }
     }
-    const { quorumFailures, timeouts, readRepairs, readRepairsSkipped, hintsWritten, hintsDelivered, siblingsSeenMax, siblingWarnings, clusterRefreshes, batches, batchedItems } = this
+    const {
+      quorumFailures,
+      timeouts,
+      readRepairs,
+      readRepairsSkipped,
+      hintsWritten,
+      hintsDelivered,
+      siblingsSeenMax,
+      siblingWarnings,
+      clusterRefreshes,
+      batches,
+      batchedItems,
+    } = this
     return {
-      operations, quorumFailures, timeouts, readRepairs, readRepairsSkipped, hintsWritten, hintsDelivered, siblingsSeenMax, siblingWarnings, clusterRefreshes,
-      batches, batchedItems, backgroundFailures: background.failures, backgroundUnexpected: background.unexpected,
+      operations,
+      quorumFailures,
+      timeouts,
+      readRepairs,
+      readRepairsSkipped,
+      hintsWritten,
+      hintsDelivered,
+      siblingsSeenMax,
+      siblingWarnings,
+      clusterRefreshes,
+      batches,
+      batchedItems,
+      backgroundFailures: background.failures,
+      backgroundUnexpected: background.unexpected,
     }
   }
 }

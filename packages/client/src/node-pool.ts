@@ -22,9 +22,13 @@ export class NodePool {
     private readonly batch: BatchOptions & { readonly requestTimeoutMs: number },
     detector: FailureDetectorOptions | undefined,
   ) {
-    this.detector = new FailureDetector(async (id) => {
-      await view.nodeClient(id).health({ timeoutMs: batch.requestTimeoutMs })
-    }, time, detector)
+    this.detector = new FailureDetector(
+      async (id) => {
+        await view.nodeClient(id).health({ timeoutMs: batch.requestTimeoutMs })
+      },
+      time,
+      detector,
+    )
     this.detector.on('down', (node: string, error: string) => publish(CHANNELS.node, () => ({ client, node, up: false, error })))
     this.detector.on('up', (node: string) => publish(CHANNELS.node, () => ({ client, node, up: true })))
   }

@@ -10,7 +10,11 @@ describe('read repair chooses replicas without a cluster', () => {
   it('repairs a replica behind the merged set, and none that is current', () => {
     const old = v('a', 1)
     const next = v('a', 2, { a: 1 })
-    const replies = new Map([['n1', next], ['n2', old], ['n3', next]])
+    const replies = new Map([
+      ['n1', next],
+      ['n2', old],
+      ['n3', next],
+    ])
     const merged = resolveSets('siblings', ...replies.values())
     expect(replicasToRepair('siblings', replies, merged, () => [])).toEqual({ repair: ['n2'], skipped: 0 })
   })
@@ -18,7 +22,10 @@ describe('read repair chooses replicas without a cluster', () => {
   it('skips a replica behind only by a set this client is already sending it', () => {
     const old = v('a', 1)
     const next = v('a', 2, { a: 1 })
-    const replies = new Map([['n1', next], ['n2', old]])
+    const replies = new Map([
+      ['n1', next],
+      ['n2', old],
+    ])
     const merged = resolveSets('siblings', ...replies.values())
     expect(replicasToRepair('siblings', replies, merged, (node) => (node === 'n2' ? [next] : []))).toEqual({ repair: [], skipped: 1 })
     // What is on its way does not cover what the replica lacks: repair it.

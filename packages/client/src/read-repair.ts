@@ -15,7 +15,10 @@ export interface RepairChoice {
  * replies and of what is known to be on its way.
  */
 export function replicasToRepair(
-  conflict: ConflictMode, replies: ReadonlyMap<string, SiblingSet>, merged: SiblingSet, known: (node: string) => SiblingSet[],
+  conflict: ConflictMode,
+  replies: ReadonlyMap<string, SiblingSet>,
+  merged: SiblingSet,
+  known: (node: string) => SiblingSet[],
 ): RepairChoice {
   const repair: string[] = []
   let skipped = 0
@@ -36,7 +39,12 @@ export function replicasToRepair(
 
 /** Send the merged set to every replica whose reply was behind it. */
 export async function readRepair(
-  rt: Runtime, store: StoreDef, key: Uint8Array, primaries: number, replies: ReadonlyMap<string, SiblingSet>, deadline: number,
+  rt: Runtime,
+  store: StoreDef,
+  key: Uint8Array,
+  primaries: number,
+  replies: ReadonlyMap<string, SiblingSet>,
+  deadline: number,
 ): Promise<void> {
   // One reply from a one-replica store has nothing to compare with.
   if (replies.size < 2 && replies.size === primaries) return
@@ -49,7 +57,14 @@ export async function readRepair(
   const until = Math.max(deadline, rt.time.now() + rt.settings.requestTimeoutMs)
   // A replica that cannot take the repair now (a KvorumError: down, timed out, refused) gets it
   // from the next read or from anti-entropy; anything else is a bug and reaches the background-error channel.
-  await Promise.all(repair.map((node) => rt.nodes.batcher(node).mergePut(store.name, { key, siblings: merged }, until).catch((e) => {
-    if (!(e instanceof KvorumError)) throw e
-  })))
+  await Promise.all(
+    repair.map((node) =>
+      rt.nodes
+        .batcher(node)
+        .mergePut(store.name, { key, siblings: merged }, until)
+        .catch((e) => {
+          if (!(e instanceof KvorumError)) throw e
+        }),
+    ),
+  )
 }

@@ -40,19 +40,26 @@ export async function readRound(rt: Runtime, store: StoreDef, key: Uint8Array, q
   const askNext = (): boolean => {
     const node = candidates[asked.length]
     if (node === undefined) return false
-    const reply = rt.nodes.batcher(node).get(store.name, key, q.deadline).then((res) => {
-      if (res.ok) {
-        replies.set(node, res.value)
-        tracker.ack(true)
-        return
-      }
-      if (res.error.code === 'KV_STALE_METADATA') stale = new StaleMetadataError(res.error.message, res.error.clusterVersion ?? 0)
-      tracker.fail(true, { node, ...res.error })
-      askNext()
-    }, (e) => {
-      tracker.fail(true, failureOf(node, e))
-      askNext()
-    }).finally(() => check())
+    const reply = rt.nodes
+      .batcher(node)
+      .get(store.name, key, q.deadline)
+      .then(
+        (res) => {
+          if (res.ok) {
+            replies.set(node, res.value)
+            tracker.ack(true)
+            return
+          }
+          if (res.error.code === 'KV_STALE_METADATA') stale = new StaleMetadataError(res.error.message, res.error.clusterVersion ?? 0)
+          tracker.fail(true, { node, ...res.error })
+          askNext()
+        },
+        (e) => {
+          tracker.fail(true, failureOf(node, e))
+          askNext()
+        },
+      )
+      .finally(() => check())
     asked.push(reply)
     return true
   }
@@ -81,7 +88,10 @@ export async function readRound(rt: Runtime, store: StoreDef, key: Uint8Array, q
     for (let i = firstAsks(candidates.length, q.r, q.pr, rt.settings.readFromAll); i > 0; i--) askNext()
     check()
   })
-  rt.background.run('read-repair', settleAll(asked).then(() => readRepair(rt, store, key, primaries.length, replies, q.deadline)))
+  rt.background.run(
+    'read-repair',
+    settleAll(asked).then(() => readRepair(rt, store, key, primaries.length, replies, q.deadline)),
+  )
   return outcome
 }
 

@@ -34,7 +34,14 @@ export function agreedTombstones(lists: readonly KeySet[][]): KeySet[] {
  * store's grace period, with the same dots everywhere, when no node keeps
  * hints for any of them. Returns how many keys went.
  */
-export async function reapPartition(view: ClusterView, t: RequestOptions, store: StoreDef, p: number, replicas: readonly string[], nowMs: number): Promise<number> {
+export async function reapPartition(
+  view: ClusterView,
+  t: RequestOptions,
+  store: StoreDef,
+  p: number,
+  replicas: readonly string[],
+  nowMs: number,
+): Promise<number> {
   const beforeMs = nowMs - store.tombstoneGraceMs
   const lists = await Promise.all(replicas.map((id) => view.nodeClient(id).listTombstones(t, store.name, { partition: p, beforeMs, limit: REAP_PAGE })))
   const agreed = agreedTombstones(lists)

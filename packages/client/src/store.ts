@@ -1,6 +1,17 @@
 import {
-  type SiblingSet, type StoreDef, type VersionVector, ClientClosedError, InvalidInputError, KvorumError, LIMITS, bytesEqual, decodeContext, encodeContext, findStore,
-  keyBytes, setContext,
+  type SiblingSet,
+  type StoreDef,
+  type VersionVector,
+  ClientClosedError,
+  InvalidInputError,
+  KvorumError,
+  LIMITS,
+  bytesEqual,
+  decodeContext,
+  encodeContext,
+  findStore,
+  keyBytes,
+  setContext,
 } from '@kvorum/core'
 import { type Codec, type CodecName, codecFor } from './codecs.js'
 import { readRound } from './read-round.js'
@@ -88,7 +99,8 @@ export class Store<T> {
   private quorum(def: StoreDef, call: CallOptions, d: Deadline) {
     const pick = (field: 'r' | 'w' | 'pr' | 'pw', min: number, max: number) => {
       const v = call[field] ?? this.options[field] ?? def[field]
-      if (!Number.isInteger(v) || v < min || v > max) throw new InvalidInputError(`${field} must be an integer ${min}..${max} for store ${def.name} (n=${def.n}), got ${v}`)
+      if (!Number.isInteger(v) || v < min || v > max)
+        throw new InvalidInputError(`${field} must be an integer ${min}..${max} for store ${def.name} (n=${def.n}), got ${v}`)
       return v
     }
     const r = pick('r', 1, def.n)
@@ -154,7 +166,8 @@ export class Store<T> {
       // Writers racing this write-back may have left siblings beside it: fold them in too,
       // and hand back a context that covers exactly what the returned value holds.
       const others = written.siblings.length > 1 ? this.decodeSet(written.siblings) : []
-      if (others.length > 1) return { found: true, values: [merge(others)], context: encodeContext(setContext(written.siblings)), siblings: written.siblings.length }
+      if (others.length > 1)
+        return { found: true, values: [merge(others)], context: encodeContext(setContext(written.siblings)), siblings: written.siblings.length }
       return { found: true, values: [merged], context: encodeContext(written.clock), siblings: set.length }
     } catch (e) {
       // The merged value is still right; the siblings stay until the next successful merge.
@@ -164,7 +177,8 @@ export class Store<T> {
   }
 
   private write(def: StoreDef, key: Uint8Array, value: Uint8Array | null, context: VersionVector, call: CallOptions, d: Deadline): Promise<WriteOutcome> {
-    if (value && value.length > def.maxValueBytes) throw new InvalidInputError(`value of ${value.length} bytes is over store ${def.name}'s limit of ${def.maxValueBytes}`)
+    if (value && value.length > def.maxValueBytes)
+      throw new InvalidInputError(`value of ${value.length} bytes is over store ${def.name}'s limit of ${def.maxValueBytes}`)
     return writeRound(this.rt, def, key, value, context, this.quorum(def, call, d))
   }
 

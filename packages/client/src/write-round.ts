@@ -1,6 +1,19 @@
 import {
-  type Dot, type HintItem, type KvorumError, type ReplicaFailure, type SiblingSet, type StoreDef, type VersionVector, IndeterminateWriteError, NodeDownError, errorFromItem,
-  QuorumNotMetError, TimeoutError, covers, showKey, withDot,
+  type Dot,
+  type HintItem,
+  type KvorumError,
+  type ReplicaFailure,
+  type SiblingSet,
+  type StoreDef,
+  type VersionVector,
+  IndeterminateWriteError,
+  NodeDownError,
+  errorFromItem,
+  QuorumNotMetError,
+  TimeoutError,
+  covers,
+  showKey,
+  withDot,
 } from '@kvorum/core'
 import { CHANNELS, publish } from './events.js'
 import { QuorumTracker } from './quorum.js'
@@ -53,7 +66,12 @@ interface Coordinated {
  * Answers once `w` acks (and `pw` from primaries) are in; late replies go on.
  */
 export async function writeRound(
-  rt: Runtime, store: StoreDef, key: Uint8Array, value: Uint8Array | null, context: VersionVector, q: WriteQuorum,
+  rt: Runtime,
+  store: StoreDef,
+  key: Uint8Array,
+  value: Uint8Array | null,
+  context: VersionVector,
+  q: WriteQuorum,
 ): Promise<WriteOutcome> {
   const order = rt.view.ring.order(rt.view.ring.partitionOf(key), store.n)
   const primaries = order.slice(0, store.n)
@@ -70,7 +88,13 @@ export async function writeRound(
 
 /** Ask primaries in turn to coordinate the write, until one does or one may have applied it. */
 async function coordinate(
-  rt: Runtime, store: StoreDef, key: Uint8Array, value: Uint8Array | null, context: VersionVector, primaries: string[], q: WriteQuorum,
+  rt: Runtime,
+  store: StoreDef,
+  key: Uint8Array,
+  value: Uint8Array | null,
+  context: VersionVector,
+  primaries: string[],
+  q: WriteQuorum,
 ): Promise<Coordinated> {
   const failures: ReplicaFailure[] = []
   for (const node of upFirst(primaries, (n) => rt.nodes.isUp(n))) {
@@ -90,7 +114,10 @@ async function coordinate(
     }
     if (step === 'indeterminate') {
       rt.metrics.quorumFailures++
-      throw new IndeterminateWriteError(`put of ${showKey(key)}: primary ${node} did not answer; the write may or may not have applied there, and no other primary was tried (it would store the write twice)`, failures)
+      throw new IndeterminateWriteError(
+        `put of ${showKey(key)}: primary ${node} did not answer; the write may or may not have applied there, and no other primary was tried (it would store the write twice)`,
+        failures,
+      )
     }
   }
   rt.metrics.quorumFailures++
@@ -99,7 +126,13 @@ async function coordinate(
 
 /** Send the coordinator's set to the other primaries (hints for those that fail) and wait for the quorum. */
 function spread(
-  rt: Runtime, store: StoreDef, key: Uint8Array, c: Coordinated, primaries: string[], fallbacks: string[], q: WriteQuorum,
+  rt: Runtime,
+  store: StoreDef,
+  key: Uint8Array,
+  c: Coordinated,
+  primaries: string[],
+  fallbacks: string[],
+  q: WriteQuorum,
 ): Promise<WriteOutcome> {
   const written = c.set
   return new Promise<WriteOutcome>((resolve, reject) => {
@@ -137,16 +170,20 @@ function spread(
       }
       used.add(fallback)
       tracker.expect(false)
-      const sent = rt.nodes.batcher(fallback).hint(target, item(), q.deadline).then((res) => {
-        if (!res.ok) throw errorFromItem(res.error)
-        rt.metrics.hintsWritten++
-        publish(CHANNELS.hint, () => ({ client: rt.client, store: store.name, target, holder: fallback }))
-        tracker.ack(false)
-        finish()
-      }).catch((e) => {
-        tracker.fail(false, failureOf(fallback, e))
-        hint(target)
-      })
+      const sent = rt.nodes
+        .batcher(fallback)
+        .hint(target, item(), q.deadline)
+        .then((res) => {
+          if (!res.ok) throw errorFromItem(res.error)
+          rt.metrics.hintsWritten++
+          publish(CHANNELS.hint, () => ({ client: rt.client, store: store.name, target, holder: fallback }))
+          tracker.ack(false)
+          finish()
+        })
+        .catch((e) => {
+          tracker.fail(false, failureOf(fallback, e))
+          hint(target)
+        })
       rt.background.run('hint', sent)
     }
     for (const node of primaries) {
@@ -158,18 +195,21 @@ function spread(
       }
       const merge = rt.nodes.batcher(node).mergePut(store.name, { key, siblings: written }, q.deadline)
       rt.inFlight.track(node, store.name, key, written, merge)
-      const sent = merge.then((res) => {
-        if (res.ok) {
-          tracker.ack(true)
-          return finish()
-        }
-        if (res.error.code === 'KV_STALE_METADATA') rt.view.refreshSoon()
-        tracker.fail(true, { node, ...res.error })
-        hint(node)
-      }, (e) => {
-        tracker.fail(true, failureOf(node, e))
-        hint(node)
-      })
+      const sent = merge.then(
+        (res) => {
+          if (res.ok) {
+            tracker.ack(true)
+            return finish()
+          }
+          if (res.error.code === 'KV_STALE_METADATA') rt.view.refreshSoon()
+          tracker.fail(true, { node, ...res.error })
+          hint(node)
+        },
+        (e) => {
+          tracker.fail(true, failureOf(node, e))
+          hint(node)
+        },
+      )
       rt.background.run('replica-write', sent)
     }
     finish()

@@ -28,7 +28,8 @@ describe('validateCluster', () => {
   })
 
   it('rejects a partition count that is not a power of two or too large', () => {
-    for (const partitions of [0, 12, 100, 1.5, -16, '16', 2 ** 17]) rejects(edit({ partitions, assignment: Array(12).fill('n1') }), /partitions must be a power of two/)
+    for (const partitions of [0, 12, 100, 1.5, -16, '16', 2 ** 17])
+      rejects(edit({ partitions, assignment: Array(12).fill('n1') }), /partitions must be a power of two/)
   })
 
   it('rejects an assignment of the wrong length or naming an unknown node', () => {

@@ -96,7 +96,8 @@ export function validateStore(s: unknown, nodeCount: number): StoreDef {
   const d = s as Record<string, unknown>
   if (typeof d.name !== 'string' || !NAME.test(d.name)) fail(`store name must match ${NAME}: ${String(d.name)}`)
   const name = d.name
-  if (!isInt(d.n, 1, Math.min(nodeCount, CLUSTER_LIMITS.maxReplicas))) fail(`store ${name}: n must be 1..${Math.min(nodeCount, CLUSTER_LIMITS.maxReplicas)} (nodes that own partitions)`)
+  if (!isInt(d.n, 1, Math.min(nodeCount, CLUSTER_LIMITS.maxReplicas)))
+    fail(`store ${name}: n must be 1..${Math.min(nodeCount, CLUSTER_LIMITS.maxReplicas)} (nodes that own partitions)`)
   const n = d.n
   if (!isInt(d.r, 1, n)) fail(`store ${name}: r must be 1..n`)
   if (!isInt(d.w, 1, n)) fail(`store ${name}: w must be 1..n`)
@@ -132,12 +133,14 @@ export function validateCluster(x: unknown): ClusterDef {
   if (!isInt(d.version, 1, Number.MAX_SAFE_INTEGER)) fail('version must be a positive integer')
   const q = d.partitions
   if (!isInt(q, 1, LIMITS.maxPartitions) || (q & (q - 1)) !== 0) fail(`partitions must be a power of two up to ${LIMITS.maxPartitions}`)
-  if (!Array.isArray(d.nodes) || d.nodes.length === 0 || d.nodes.length > CLUSTER_LIMITS.maxNodes) fail(`nodes must be a list of 1..${CLUSTER_LIMITS.maxNodes} nodes`)
+  if (!Array.isArray(d.nodes) || d.nodes.length === 0 || d.nodes.length > CLUSTER_LIMITS.maxNodes)
+    fail(`nodes must be a list of 1..${CLUSTER_LIMITS.maxNodes} nodes`)
   const ids = new Set<string>()
   for (const n of d.nodes as unknown[]) {
     const node = n as Record<string, unknown>
     if (typeof node !== 'object' || node === null || typeof node.id !== 'string' || !NAME.test(node.id)) fail(`every node needs an id matching ${NAME}`)
-    if (typeof node.url !== 'string' || !/^[a-z][a-z0-9+.-]*:\/\/[^\s]+$/.test(node.url) || node.url.length > CLUSTER_LIMITS.maxUrlLength) fail(`node ${node.id}: url must be like http://host:port`)
+    if (typeof node.url !== 'string' || !/^[a-z][a-z0-9+.-]*:\/\/[^\s]+$/.test(node.url) || node.url.length > CLUSTER_LIMITS.maxUrlLength)
+      fail(`node ${node.id}: url must be like http://host:port`)
     if (node.zone !== undefined && (typeof node.zone !== 'string' || !NAME.test(node.zone))) fail(`node ${node.id}: zone must match ${NAME}`)
     if (ids.has(node.id)) fail(`node id ${node.id} appears twice`)
     ids.add(node.id)

@@ -1,7 +1,20 @@
 import { describe, expect, it } from 'vitest'
 import { mutate, mutations } from './mutate.case.js'
 import fc from 'fast-check'
-import { Reader, Writer, decodeContext, decodeSet, encodeContext, encodeSet, readClock, readSet, readVersion, writeClock, writeSet, writeVersion } from './codec.js'
+import {
+  Reader,
+  Writer,
+  decodeContext,
+  decodeSet,
+  encodeContext,
+  encodeSet,
+  readClock,
+  readSet,
+  readVersion,
+  writeClock,
+  writeSet,
+  writeVersion,
+} from './codec.js'
 import { type VersionVector, join } from './clock.js'
 import { type Version, setContext } from './versions.js'
 import { InvalidInputError } from './errors.js'
@@ -33,7 +46,6 @@ function expectInvalid(decode: () => unknown, message?: RegExp): void {
   expect(decode).toThrow(InvalidInputError)
   if (message) expect(decode).toThrow(message)
 }
-
 
 const frameOf = (body: (w: Writer) => void): Uint8Array => {
   const w = new Writer()
@@ -128,11 +140,14 @@ const v1: Version = { dot: { actor: 'a1', counter: 1 }, context: { b2: 3 }, time
 describe('malformed input is InvalidInputError', () => {
   it('truncated frames and trailing bytes', () => {
     fc.assert(
-      fc.property(set.filter((s) => s.length > 0), (s) => {
-        const frame = encodeSet(s)
-        for (let n = 0; n < frame.length; n++) expectInvalid(() => decodeSet(frame.subarray(0, n)))
-        expectInvalid(() => decodeSet(Uint8Array.from([...frame, 0])), /trailing bytes/)
-      }),
+      fc.property(
+        set.filter((s) => s.length > 0),
+        (s) => {
+          const frame = encodeSet(s)
+          for (let n = 0; n < frame.length; n++) expectInvalid(() => decodeSet(frame.subarray(0, n)))
+          expectInvalid(() => decodeSet(Uint8Array.from([...frame, 0])), /trailing bytes/)
+        },
+      ),
       { numRuns: 50 },
     )
   })
@@ -167,11 +182,17 @@ describe('malformed input is InvalidInputError', () => {
   it('context tokens that are not base64url or not a clock', () => {
     for (const bad of ['a+b', 'ab==', 'a b', '%%']) expectInvalid(() => decodeContext(bad), /base64url/)
     expectInvalid(() => decodeContext(Buffer.from([1, 1, 0x41, 1]).toString('base64url')), /bad clock/)
-    fc.assert(fc.property(fc.string({ maxLength: 40 }), (token) => onlyInvalidInput(() => decodeContext(token))), { numRuns: 300 })
+    fc.assert(
+      fc.property(fc.string({ maxLength: 40 }), (token) => onlyInvalidInput(() => decodeContext(token))),
+      { numRuns: 300 },
+    )
   })
 
   it('fuzzed bytes and mutated frames', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 120 }), (bytes) => onlyInvalidInput(() => decodeSet(bytes))), { numRuns: 300 })
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 120 }), (bytes) => onlyInvalidInput(() => decodeSet(bytes))),
+      { numRuns: 300 },
+    )
     fc.assert(
       fc.property(set, mutations, (s, ms) => {
         const bytes = mutate(encodeSet(s), ms)

@@ -1,10 +1,34 @@
 import { ERROR_CODES, type ErrorCode, type ErrorSpec, type WireError, isErrorCode } from './error-codes.js'
 import {
-  KvorumError, InvalidInputError, UnauthorizedError, UnknownStoreError, TooManySiblingsError, PayloadTooLargeError,
-  LengthRequiredError, UnsupportedMediaTypeError, ClusterVersionConflictError, StaleMetadataError, RouteNotFoundError,
-  NoClusterError, OverloadedError, NodeClosedError, HintBacklogFullError, DataFormatError, InternalError,
-  NodeUnavailableError, NodeDownError, NodeError, ClientOverloadedError, QuorumNotMetError, TimeoutError,
-  IndeterminateWriteError, BootstrapFailedError, ClientClosedError, UsageError, ClusterExistsError, UnknownCodeError,
+  KvorumError,
+  InvalidInputError,
+  UnauthorizedError,
+  UnknownStoreError,
+  TooManySiblingsError,
+  PayloadTooLargeError,
+  LengthRequiredError,
+  UnsupportedMediaTypeError,
+  ClusterVersionConflictError,
+  StaleMetadataError,
+  RouteNotFoundError,
+  NoClusterError,
+  OverloadedError,
+  NodeClosedError,
+  HintBacklogFullError,
+  DataFormatError,
+  InternalError,
+  NodeUnavailableError,
+  NodeDownError,
+  NodeError,
+  ClientOverloadedError,
+  QuorumNotMetError,
+  TimeoutError,
+  IndeterminateWriteError,
+  BootstrapFailedError,
+  ClientClosedError,
+  UsageError,
+  ClusterExistsError,
+  UnknownCodeError,
 } from './errors.js'
 
 /*
@@ -74,7 +98,9 @@ const FROM_WIRE = {
  */
 export function receivedError(body: ReceivedError): WireError {
   if (!isErrorCode(body.code)) return { code: 'KV_UNKNOWN_CODE', message: `${body.code}: ${body.message}` }
-  return body.clusterVersion === undefined ? { code: body.code, message: body.message } : { code: body.code, message: body.message, clusterVersion: body.clusterVersion }
+  return body.clusterVersion === undefined
+    ? { code: body.code, message: body.message }
+    : { code: body.code, message: body.message, clusterVersion: body.clusterVersion }
 }
 
 /**

@@ -2,11 +2,35 @@ import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { ALL_ERROR_CODES, ERROR_CODES, type ErrorCode } from './error-codes.js'
 import {
-  BootstrapFailedError, ClientClosedError, ClientOverloadedError, ClusterExistsError, ClusterVersionConflictError, DataFormatError,
-  HintBacklogFullError, IndeterminateWriteError, InternalError, InvalidInputError, KvorumError, LengthRequiredError, NoClusterError,
-  NodeClosedError, NodeDownError, NodeError, NodeUnavailableError, OverloadedError, PayloadTooLargeError, QuorumNotMetError,
-  RouteNotFoundError, StaleMetadataError, TimeoutError, TooManySiblingsError, UnauthorizedError, UnknownCodeError, UnknownStoreError,
-  UnsupportedMediaTypeError, UsageError,
+  BootstrapFailedError,
+  ClientClosedError,
+  ClientOverloadedError,
+  ClusterExistsError,
+  ClusterVersionConflictError,
+  DataFormatError,
+  HintBacklogFullError,
+  IndeterminateWriteError,
+  InternalError,
+  InvalidInputError,
+  KvorumError,
+  LengthRequiredError,
+  NoClusterError,
+  NodeClosedError,
+  NodeDownError,
+  NodeError,
+  NodeUnavailableError,
+  OverloadedError,
+  PayloadTooLargeError,
+  QuorumNotMetError,
+  RouteNotFoundError,
+  StaleMetadataError,
+  TimeoutError,
+  TooManySiblingsError,
+  UnauthorizedError,
+  UnknownCodeError,
+  UnknownStoreError,
+  UnsupportedMediaTypeError,
+  UsageError,
 } from './errors.js'
 import { codeOf, errorFromItem, errorFromWire, isFatal, isRetryable, mayHaveApplied, statusOf } from './error-wire.js'
 
@@ -90,7 +114,11 @@ describe('the error registry', () => {
   })
 
   it('helpers read the registry for codes, errors and item errors; a throw without a code counts as KV_INTERNAL', () => {
-    expect([isFatal('KV_INVALID_INPUT'), isFatal(SAMPLES.KV_TOO_MANY_SIBLINGS), isFatal({ code: 'KV_OVERLOADED', message: 'full' })]).toEqual([true, true, false])
+    expect([isFatal('KV_INVALID_INPUT'), isFatal(SAMPLES.KV_TOO_MANY_SIBLINGS), isFatal({ code: 'KV_OVERLOADED', message: 'full' })]).toEqual([
+      true,
+      true,
+      false,
+    ])
     expect([statusOf('KV_UNKNOWN_STORE'), statusOf(new TypeError('bug')), statusOf(undefined)]).toEqual([404, 500, 500])
     expect(codeOf(new TypeError('bug'))).toBe('KV_INTERNAL')
     expect(mayHaveApplied(new TypeError('bug'))).toBe(true)

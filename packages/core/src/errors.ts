@@ -50,7 +50,9 @@ export class TooManySiblingsError extends KvorumError {
     super('KV_TOO_MANY_SIBLINGS', message)
   }
   static forKey(key: string, siblings: number, limit: number): TooManySiblingsError {
-    return new TooManySiblingsError(`key ${key} would hold ${siblings} siblings, over the limit of ${limit}: read it and write back a merged value with its context (or give the store a merge function)`)
+    return new TooManySiblingsError(
+      `key ${key} would hold ${siblings} siblings, over the limit of ${limit}: read it and write back a merged value with its context (or give the store a merge function)`,
+    )
   }
 }
 
@@ -135,7 +137,10 @@ export class HintBacklogFullError extends KvorumError {
 /** The node's database was written by a newer format than this build reads; the node refuses to open it. */
 export class DataFormatError extends KvorumError {
   constructor(format: number, supported: number) {
-    super('KV_DATA_FORMAT', `this database was written by a newer kvorum-node (format ${format}; this one reads up to ${supported}): run the newer version, or wipe the directory and let repair refill it`)
+    super(
+      'KV_DATA_FORMAT',
+      `this database was written by a newer kvorum-node (format ${format}; this one reads up to ${supported}): run the newer version, or wipe the directory and let repair refill it`,
+    )
   }
 }
 

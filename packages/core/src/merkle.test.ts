@@ -88,7 +88,10 @@ describe('hash arithmetic', () => {
   })
 
   it('diffHashes finds exactly the indices that differ', () => {
-    const changes = fc.uniqueArray(fc.record({ index: fc.nat({ max: 63 }), byte: fc.nat({ max: HASH_BYTES - 1 }), flip: fc.integer({ min: 1, max: 255 }) }), { selector: (c) => c.index, maxLength: 20 })
+    const changes = fc.uniqueArray(fc.record({ index: fc.nat({ max: 63 }), byte: fc.nat({ max: HASH_BYTES - 1 }), flip: fc.integer({ min: 1, max: 255 }) }), {
+      selector: (c) => c.index,
+      maxLength: 20,
+    })
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 64 * HASH_BYTES, maxLength: 64 * HASH_BYTES }), changes, (a, cs) => {
         const b = Uint8Array.from(a)

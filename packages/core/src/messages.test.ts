@@ -19,7 +19,10 @@ const value = fc.option(fc.uint8Array({ maxLength: 32 }), { nil: null })
 const version: fc.Arbitrary<Version> = fc.record({ dot: fc.record({ actor, counter }), context: clock, timestamp: fc.maxSafeNat(), value })
 const set = fc.uniqueArray(version, { selector: (v) => `${v.dot.actor}:${v.dot.counter}`, maxLength: 3 })
 // Mostly short keys, sometimes the longest allowed.
-const key = fc.oneof({ weight: 9, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 16 }) }, { weight: 1, arbitrary: fc.uint8Array({ minLength: 1024, maxLength: 1024 }) })
+const key = fc.oneof(
+  { weight: 9, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 16 }) },
+  { weight: 1, arbitrary: fc.uint8Array({ minLength: 1024, maxLength: 1024 }) },
+)
 const batch = <T>(item: fc.Arbitrary<T>): fc.Arbitrary<T[]> => fc.array(item, { maxLength: 4 })
 const store = fc.stringMatching(/^[A-Za-z0-9_.-]{1,64}$/)
 const keySet: fc.Arbitrary<KeySet> = fc.record({ key, siblings: set })
@@ -46,7 +49,12 @@ const CODECS: Codec[] = [
   codec('coordinate', batch(coordinateItem), m.encodeCoordinate, m.decodeCoordinate),
   codec('key sets', batch(keySet), m.encodeKeySets, m.decodeKeySets),
   codec('hints', batch(fc.record({ store, key, siblings: set })), m.encodeHints, m.decodeHints),
-  codec('stored hints', batch(fc.record({ id: fc.maxSafeNat(), seq: fc.maxSafeNat(), createdMs: fc.maxSafeNat(), store, key, siblings: set })), m.encodeStoredHints, m.decodeStoredHints),
+  codec(
+    'stored hints',
+    batch(fc.record({ id: fc.maxSafeNat(), seq: fc.maxSafeNat(), createdMs: fc.maxSafeNat(), store, key, siblings: set })),
+    m.encodeStoredHints,
+    m.decodeStoredHints,
+  ),
   codec('keys', batch(key), m.encodeKeys, m.decodeKeys),
   codec('set results', batch(result(set)), m.encodeSetResults, m.decodeSetResults),
   codec('ack results', batch(result(fc.constant(null))), m.encodeAckResults, m.decodeAckResults),
@@ -69,7 +77,11 @@ const CODECS: Codec[] = [
   codec('store batch', fc.record({ keys: batch(key), coordinates: batch(coordinateItem), merges: batch(keySet) }), m.encodeStoreBatch, m.decodeStoreBatch),
   codec(
     'store batch results',
-    fc.record({ gets: batch(result(set)), coordinates: batch(result(fc.record({ dot: fc.record({ actor, counter }), siblings: set }))), merges: batch(result(fc.constant(null))) }),
+    fc.record({
+      gets: batch(result(set)),
+      coordinates: batch(result(fc.record({ dot: fc.record({ actor, counter }), siblings: set }))),
+      merges: batch(result(fc.constant(null))),
+    }),
     m.encodeStoreBatchResults,
     m.decodeStoreBatchResults,
   ),
@@ -92,7 +104,6 @@ function onlyInvalidInput(decode: () => unknown): void {
   }
 }
 
-
 describe.each(CODECS)('$name', (c) => {
   it('round-trips', () => {
     fc.assert(
@@ -114,8 +125,14 @@ describe.each(CODECS)('$name', (c) => {
   })
 
   it('throws nothing but InvalidInputError on random or mutated frames', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 100 }), (bytes) => onlyInvalidInput(() => c.decode(bytes))), { numRuns: 200 })
-    fc.assert(fc.property(c.frames, mutations, ({ frame }, ms) => onlyInvalidInput(() => c.decode(mutate(frame, ms)))), { numRuns: 200 })
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 100 }), (bytes) => onlyInvalidInput(() => c.decode(bytes))),
+      { numRuns: 200 },
+    )
+    fc.assert(
+      fc.property(c.frames, mutations, ({ frame }, ms) => onlyInvalidInput(() => c.decode(mutate(frame, ms)))),
+      { numRuns: 200 },
+    )
   })
 })
 
@@ -155,10 +172,14 @@ describe('limits', () => {
     bad(() => m.decodeStoreBatch(m.encodeStoreBatch(sized(512, 256, 257))), /batch items: 257/)
     bad(() => m.decodeStoreBatch(m.encodeStoreBatch(sized(1, 1024, 0))), /batch items: 1024/)
     // Each section keeps its own checks: a value over the protocol's ceiling is refused.
-    bad(() => m.decodeStoreBatch(m.encodeStoreBatch({ keys: [], coordinates: [{ ...item, value: new Uint8Array(LIMITS.maxValueBytesCeiling + 1) }], merges: [] })), /value bytes/)
+    bad(
+      () =>
+        m.decodeStoreBatch(m.encodeStoreBatch({ keys: [], coordinates: [{ ...item, value: new Uint8Array(LIMITS.maxValueBytesCeiling + 1) }], merges: [] })),
+      /value bytes/,
+    )
   })
 
-  it('values and sibling counts are held to the protocol ceilings (the store limits are the engine\'s to check)', () => {
+  it("values and sibling counts are held to the protocol ceilings (the store limits are the engine's to check)", () => {
     const item: CoordinateItem = { key: Uint8Array.of(1), value: new Uint8Array(LIMITS.maxValueBytesCeiling + 1), context: {}, timestamp: 0 }
     bad(() => m.decodeCoordinate(m.encodeCoordinate([item])), /value bytes/)
     expect(m.decodeCoordinate(m.encodeCoordinate([{ ...item, value: new Uint8Array(LIMITS.maxValueBytesCeiling) }]))).toHaveLength(1)
@@ -188,7 +209,10 @@ describe('limits', () => {
   })
 
   it('an item error keeps its code, message and cluster version', () => {
-    const results: ItemResult<null>[] = [{ ok: true, value: null }, { ok: false, error: { code: 'KV_STALE_METADATA', message: 'moved', clusterVersion: 7 } }]
+    const results: ItemResult<null>[] = [
+      { ok: true, value: null },
+      { ok: false, error: { code: 'KV_STALE_METADATA', message: 'moved', clusterVersion: 7 } },
+    ]
     expect(m.decodeAckResults(m.encodeAckResults(results))).toEqual(results)
   })
 

@@ -2,7 +2,19 @@ import { receivedError } from './error-wire.js'
 import { InvalidInputError } from './errors.js'
 import { Reader, Writer, decodeSet, readActor, readClock, readSet, sizeHint, writeClock, writeSet } from './codec.js'
 import { LIMITS } from './limits.js'
-import type { CoordinateItem, CoordinateResult, HintItem, ItemResult, KeySet, ScanPage, ScanRequest, StoreBatch, StoreBatchResults, StoredHint, TombstoneRequest } from './protocol.js'
+import type {
+  CoordinateItem,
+  CoordinateResult,
+  HintItem,
+  ItemResult,
+  KeySet,
+  ScanPage,
+  ScanRequest,
+  StoreBatch,
+  StoreBatchResults,
+  StoredHint,
+  TombstoneRequest,
+} from './protocol.js'
 import type { SiblingSet } from './versions.js'
 
 /**
@@ -175,7 +187,10 @@ function readKeys(r: Reader, maxItems: number): Uint8Array[] {
 }
 
 export function encodeKeys(keys: readonly Uint8Array[]): Uint8Array {
-  return frame((w) => writeKeys(w, keys), keys.reduce((n, k) => n + k.length + 4, 16))
+  return frame(
+    (w) => writeKeys(w, keys),
+    keys.reduce((n, k) => n + k.length + 4, 16),
+  )
 }
 
 export function decodeKeys(bytes: Uint8Array): Uint8Array[] {
@@ -187,7 +202,10 @@ function writeItemError(w: Writer, res: ItemResult<unknown>): boolean {
     w.byte(0)
     return false
   }
-  w.byte(1).string(res.error.code).string(res.error.message).uint(res.error.clusterVersion ?? 0)
+  w.byte(1)
+    .string(res.error.code)
+    .string(res.error.message)
+    .uint(res.error.clusterVersion ?? 0)
   return true
 }
 
@@ -247,7 +265,8 @@ function readCoordinateResults(r: Reader): ItemResult<CoordinateResult>[] {
       const dot = { actor: readActor(rr), counter: rr.uint() }
       // The new dot may be absent: in an lww store a write older than a stored version loses at once.
       return { dot, siblings: readSet(rr, LIMITS.maxValueBytesCeiling, LIMITS.maxSiblingsDecoded) }
-    }))
+    }),
+  )
 }
 
 function writeAckResults(w: Writer, results: readonly ItemResult<null>[]): void {
@@ -276,11 +295,14 @@ export function decodeAckResults(bytes: Uint8Array): ItemResult<null>[] {
  * at most LIMITS.maxBatchItems items.
  */
 export function encodeStoreBatch(batch: StoreBatch): Uint8Array {
-  return frame((w) => {
-    writeKeys(w, batch.keys)
-    writeCoordinateItems(w, batch.coordinates)
-    writeKeySets(w, batch.merges)
-  }, batch.keys.reduce((n, k) => n + k.length + 4, 0) + coordinateItemsSize(batch.coordinates) + keySetsSize(batch.merges))
+  return frame(
+    (w) => {
+      writeKeys(w, batch.keys)
+      writeCoordinateItems(w, batch.coordinates)
+      writeKeySets(w, batch.merges)
+    },
+    batch.keys.reduce((n, k) => n + k.length + 4, 0) + coordinateItemsSize(batch.coordinates) + keySetsSize(batch.merges),
+  )
 }
 
 export function decodeStoreBatch(bytes: Uint8Array): StoreBatch {
@@ -294,11 +316,14 @@ export function decodeStoreBatch(bytes: Uint8Array): StoreBatch {
 
 /** The answers to a store batch, section by section, in the order of its items. */
 export function encodeStoreBatchResults(results: StoreBatchResults): Uint8Array {
-  return frame((w) => {
-    writeSetResults(w, results.gets)
-    writeCoordinateResults(w, results.coordinates)
-    writeAckResults(w, results.merges)
-  }, setResultsSize(results.gets) + resultsSize(results.coordinates, (v) => 32 + sizeHint(v.siblings)) + 16)
+  return frame(
+    (w) => {
+      writeSetResults(w, results.gets)
+      writeCoordinateResults(w, results.coordinates)
+      writeAckResults(w, results.merges)
+    },
+    setResultsSize(results.gets) + resultsSize(results.coordinates, (v) => 32 + sizeHint(v.siblings)) + 16,
+  )
 }
 
 export function decodeStoreBatchResults(bytes: Uint8Array): StoreBatchResults {

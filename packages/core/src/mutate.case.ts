@@ -4,7 +4,10 @@ import fc from 'fast-check'
 export type Mutation = { readonly op: 'set' | 'insert' | 'delete'; readonly at: number; readonly byte: number }
 
 /** One to four random edits. */
-export const mutations = fc.array(fc.record({ op: fc.constantFrom('set' as const, 'insert' as const, 'delete' as const), at: fc.nat(), byte: fc.nat({ max: 255 }) }), { minLength: 1, maxLength: 4 })
+export const mutations = fc.array(
+  fc.record({ op: fc.constantFrom('set' as const, 'insert' as const, 'delete' as const), at: fc.nat(), byte: fc.nat({ max: 255 }) }),
+  { minLength: 1, maxLength: 4 },
+)
 
 /** The frame with the edits applied. */
 export function mutate(frame: Uint8Array, ms: readonly Mutation[]): Uint8Array {

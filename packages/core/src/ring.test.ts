@@ -73,7 +73,10 @@ describe('initialAssignment', () => {
         const ns = nodes(k, k % 3)
         const a = initialAssignment(ns, q)
         expect(a).toHaveLength(q)
-        expectBalanced(a, ns.map((n) => n.id))
+        expectBalanced(
+          a,
+          ns.map((n) => n.id),
+        )
       }
     }
   })
@@ -90,7 +93,10 @@ describe('rebalanceAssignment', () => {
         expect(moved.length).toBeGreaterThanOrEqual(Math.floor(q / (k + 1)) - 1)
         expect(moved.length).toBeLessThanOrEqual(Math.ceil(q / (k + 1)) + 1)
         for (const p of moved) expect(after[p]).toBe(`n${k + 1}`)
-        expectBalanced(after, grown.map((n) => n.id))
+        expectBalanced(
+          after,
+          grown.map((n) => n.id),
+        )
       }
     }
   })
@@ -98,28 +104,37 @@ describe('rebalanceAssignment', () => {
   it('over any sequence of joins and leaves, moves only what must move', () => {
     const step = fc.oneof(fc.constant({ join: true, index: 0 }), fc.record({ join: fc.constant(false), index: fc.nat() }))
     fc.assert(
-      fc.property(fc.constantFrom(...Q_VALUES), fc.integer({ min: 1, max: 8 }), fc.integer({ min: 0, max: 3 }), fc.array(step, { maxLength: 12 }), (q, k0, zones, steps) => {
-        let members = nodes(k0, zones)
-        let next = k0 + 1
-        let assignment = initialAssignment(members, q)
-        for (const s of steps) {
-          if (!s.join && members.length === 1) continue
-          const leaving = s.join ? undefined : members[s.index % members.length]
-          const grown = s.join ? [...members, nodeDef(next++, zones)] : members.filter((n) => n !== leaving)
-          const after = rebalanceAssignment(assignment, grown)
-          const moved = moves(assignment, after)
-          const joined = grown.length > members.length ? (grown.at(-1) as NodeDef).id : undefined
-          // A join moves partitions only onto the new node; a leave only off the leaving node.
-          for (const p of moved) {
-            if (joined) expect(after[p]).toBe(joined)
-            else expect(assignment[p]).toBe(leaving?.id)
+      fc.property(
+        fc.constantFrom(...Q_VALUES),
+        fc.integer({ min: 1, max: 8 }),
+        fc.integer({ min: 0, max: 3 }),
+        fc.array(step, { maxLength: 12 }),
+        (q, k0, zones, steps) => {
+          let members = nodes(k0, zones)
+          let next = k0 + 1
+          let assignment = initialAssignment(members, q)
+          for (const s of steps) {
+            if (!s.join && members.length === 1) continue
+            const leaving = s.join ? undefined : members[s.index % members.length]
+            const grown = s.join ? [...members, nodeDef(next++, zones)] : members.filter((n) => n !== leaving)
+            const after = rebalanceAssignment(assignment, grown)
+            const moved = moves(assignment, after)
+            const joined = grown.length > members.length ? (grown.at(-1) as NodeDef).id : undefined
+            // A join moves partitions only onto the new node; a leave only off the leaving node.
+            for (const p of moved) {
+              if (joined) expect(after[p]).toBe(joined)
+              else expect(assignment[p]).toBe(leaving?.id)
+            }
+            if (!joined) expect(moved.length).toBe(assignment.filter((o) => o === leaving?.id).length)
+            expectBalanced(
+              after,
+              grown.map((n) => n.id),
+            )
+            members = grown
+            assignment = after
           }
-          if (!joined) expect(moved.length).toBe(assignment.filter((o) => o === leaving?.id).length)
-          expectBalanced(after, grown.map((n) => n.id))
-          members = grown
-          assignment = after
-        }
-      }),
+        },
+      ),
       { numRuns: 150 },
     )
   })

@@ -70,7 +70,10 @@ export function rebalanceAssignment(current: readonly string[], nodes: readonly 
     const step = mine.length / over
     const leaving = new Set(Array.from({ length: over }, (_, j) => mine[Math.floor(j * step)] as number))
     free.push(...leaving)
-    owned.set(id, mine.filter((p) => !leaving.has(p)))
+    owned.set(
+      id,
+      mine.filter((p) => !leaving.has(p)),
+    )
   }
   free.sort((a, b) => a - b)
   const next = [...current]

@@ -2,10 +2,30 @@ import { fromUtf8, utf8 } from './bytes.js'
 import { type ClusterDef, validateCluster } from './cluster.js'
 import { InvalidInputError } from './errors.js'
 import {
-  decodeAckResults, decodeAcks, decodeHints, decodeKeySets, decodeKeys, decodeScanPage, decodeScanRequest, decodeSetResults,
-  decodeStoreBatch, decodeStoreBatchResults, decodeStoredHints, decodeTombstoneRequest, encodeAckResults, encodeAcks, encodeHints,
-  encodeKeySets, encodeKeys, encodeScanPage, encodeScanRequest, encodeSetResults, encodeStoreBatch, encodeStoreBatchResults,
-  encodeStoredHints, encodeTombstoneRequest,
+  decodeAckResults,
+  decodeAcks,
+  decodeHints,
+  decodeKeySets,
+  decodeKeys,
+  decodeScanPage,
+  decodeScanRequest,
+  decodeSetResults,
+  decodeStoreBatch,
+  decodeStoreBatchResults,
+  decodeStoredHints,
+  decodeTombstoneRequest,
+  encodeAckResults,
+  encodeAcks,
+  encodeHints,
+  encodeKeySets,
+  encodeKeys,
+  encodeScanPage,
+  encodeScanRequest,
+  encodeSetResults,
+  encodeStoreBatch,
+  encodeStoreBatchResults,
+  encodeStoredHints,
+  encodeTombstoneRequest,
 } from './messages.js'
 import type { HintTarget, NodeHealth, NodeProtocol } from './protocol.js'
 
@@ -69,7 +89,8 @@ const MAX_PARAM_DIGITS = 9
 
 /** A non-negative integer parameter; anything else is invalid input. */
 export function intParam(text: string | undefined, what: string): number {
-  if (text === undefined || !new RegExp(`^\\d{1,${MAX_PARAM_DIGITS}}$`).test(text)) throw new InvalidInputError(`${what} must be a non-negative integer, got ${JSON.stringify(text)}`)
+  if (text === undefined || !new RegExp(`^\\d{1,${MAX_PARAM_DIGITS}}$`).test(text))
+    throw new InvalidInputError(`${what} must be a non-negative integer, got ${JSON.stringify(text)}`)
   return Number(text)
 }
 
@@ -82,7 +103,10 @@ function param(req: WireRequest, name: string): string {
 const json = (value: unknown): Uint8Array => utf8(JSON.stringify(value))
 const parseJson = (bytes: Uint8Array): unknown => JSON.parse(fromUtf8(bytes))
 /** One number field of a JSON answer (`{reaped: 3}`). */
-const jsonCount = (field: string) => (bytes: Uint8Array): number => (parseJson(bytes) as Record<string, number>)[field] as number
+const jsonCount =
+  (field: string) =>
+  (bytes: Uint8Array): number =>
+    (parseJson(bytes) as Record<string, number>)[field] as number
 const store = (req: WireRequest) => param(req, 'store')
 const target = (req: WireRequest) => param(req, 'target')
 
@@ -94,105 +118,166 @@ type RouteTable = { readonly [K in Op]: Route<K> }
 /** Every operation of the node protocol, by name. */
 export const ROUTES: RouteTable = {
   mergePut: {
-    op: 'mergePut', method: 'POST', path: '/v1/stores/:store/merge', request: 'binary', answer: 'binary',
+    op: 'mergePut',
+    method: 'POST',
+    path: '/v1/stores/:store/merge',
+    request: 'binary',
+    answer: 'binary',
     encodeRequest: (s, items) => ({ params: { store: s }, body: encodeKeySets(items) }),
     decodeRequest: (req) => [store(req), decodeKeySets(req.body)],
     encodeAnswer: encodeAckResults,
     decodeAnswer: decodeAckResults,
   },
   get: {
-    op: 'get', method: 'POST', path: '/v1/stores/:store/get', request: 'binary', answer: 'binary',
+    op: 'get',
+    method: 'POST',
+    path: '/v1/stores/:store/get',
+    request: 'binary',
+    answer: 'binary',
     encodeRequest: (s, keys) => ({ params: { store: s }, body: encodeKeys(keys) }),
     decodeRequest: (req) => [store(req), decodeKeys(req.body)],
     encodeAnswer: encodeSetResults,
     decodeAnswer: decodeSetResults,
   },
   batch: {
-    op: 'batch', method: 'POST', path: '/v1/stores/:store/batch', request: 'binary', answer: 'binary',
+    op: 'batch',
+    method: 'POST',
+    path: '/v1/stores/:store/batch',
+    request: 'binary',
+    answer: 'binary',
     encodeRequest: (s, batch) => ({ params: { store: s }, body: encodeStoreBatch(batch) }),
     decodeRequest: (req) => [store(req), decodeStoreBatch(req.body)],
     encodeAnswer: encodeStoreBatchResults,
     decodeAnswer: decodeStoreBatchResults,
   },
   putHints: {
-    op: 'putHints', method: 'POST', path: '/v1/hints/:target', request: 'binary', answer: 'binary',
+    op: 'putHints',
+    method: 'POST',
+    path: '/v1/hints/:target',
+    request: 'binary',
+    answer: 'binary',
     encodeRequest: (t, items) => ({ params: { target: t }, body: encodeHints(items) }),
     decodeRequest: (req) => [target(req), decodeHints(req.body)],
     encodeAnswer: encodeAckResults,
     decodeAnswer: decodeAckResults,
   },
   listHints: {
-    op: 'listHints', method: 'GET', path: '/v1/hints/:target', request: 'none', answer: 'binary',
+    op: 'listHints',
+    method: 'GET',
+    path: '/v1/hints/:target',
+    request: 'none',
+    answer: 'binary',
     encodeRequest: (t, limit, afterId) => ({ params: { target: t }, query: { limit, after: afterId } }),
     decodeRequest: (req) => [target(req), intParam(req.query.limit ?? String(DEFAULT_HINT_PAGE), 'limit'), intParam(req.query.after ?? '0', 'after')],
     encodeAnswer: encodeStoredHints,
     decodeAnswer: decodeStoredHints,
   },
   deleteHints: {
-    op: 'deleteHints', method: 'POST', path: '/v1/hints/:target/ack', request: 'binary', answer: 'json',
+    op: 'deleteHints',
+    method: 'POST',
+    path: '/v1/hints/:target/ack',
+    request: 'binary',
+    answer: 'json',
     encodeRequest: (t, acks) => ({ params: { target: t }, body: encodeAcks(acks) }),
     decodeRequest: (req) => [target(req), decodeAcks(req.body)],
     encodeAnswer: (deleted) => json({ deleted }),
     decodeAnswer: jsonCount('deleted'),
   },
   hintTargets: {
-    op: 'hintTargets', method: 'GET', path: '/v1/hints', request: 'none', answer: 'json',
+    op: 'hintTargets',
+    method: 'GET',
+    path: '/v1/hints',
+    request: 'none',
+    answer: 'json',
     encodeRequest: () => ({}),
     decodeRequest: () => [],
     encodeAnswer: json,
     decodeAnswer: (bytes) => parseJson(bytes) as HintTarget[],
   },
   merkleRoots: {
-    op: 'merkleRoots', method: 'GET', path: '/v1/stores/:store/merkle', request: 'none', answer: 'binary',
+    op: 'merkleRoots',
+    method: 'GET',
+    path: '/v1/stores/:store/merkle',
+    request: 'none',
+    answer: 'binary',
     encodeRequest: (s) => ({ params: { store: s } }),
     decodeRequest: (req) => [store(req)],
     encodeAnswer: (roots) => roots,
     decodeAnswer: (bytes) => bytes,
   },
   merkleBranches: {
-    op: 'merkleBranches', method: 'GET', path: '/v1/stores/:store/merkle/:partition', request: 'none', answer: 'binary',
+    op: 'merkleBranches',
+    method: 'GET',
+    path: '/v1/stores/:store/merkle/:partition',
+    request: 'none',
+    answer: 'binary',
     encodeRequest: (s, partition) => ({ params: { store: s, partition } }),
     decodeRequest: (req) => [store(req), intParam(req.params.partition, 'partition')],
     encodeAnswer: (branches) => branches,
     decodeAnswer: (bytes) => bytes,
   },
   merkleLeaves: {
-    op: 'merkleLeaves', method: 'GET', path: '/v1/stores/:store/merkle/:partition/:branch', request: 'none', answer: 'binary',
+    op: 'merkleLeaves',
+    method: 'GET',
+    path: '/v1/stores/:store/merkle/:partition/:branch',
+    request: 'none',
+    answer: 'binary',
     encodeRequest: (s, partition, branch) => ({ params: { store: s, partition, branch } }),
     decodeRequest: (req) => [store(req), intParam(req.params.partition, 'partition'), intParam(req.params.branch, 'branch')],
     encodeAnswer: (leaves) => leaves,
     decodeAnswer: (bytes) => bytes,
   },
   scan: {
-    op: 'scan', method: 'POST', path: '/v1/stores/:store/scan', request: 'binary', answer: 'binary',
+    op: 'scan',
+    method: 'POST',
+    path: '/v1/stores/:store/scan',
+    request: 'binary',
+    answer: 'binary',
     encodeRequest: (s, req) => ({ params: { store: s }, body: encodeScanRequest(req) }),
     decodeRequest: (req) => [store(req), decodeScanRequest(req.body)],
     encodeAnswer: encodeScanPage,
     decodeAnswer: decodeScanPage,
   },
   listTombstones: {
-    op: 'listTombstones', method: 'POST', path: '/v1/stores/:store/tombstones', request: 'binary', answer: 'binary',
+    op: 'listTombstones',
+    method: 'POST',
+    path: '/v1/stores/:store/tombstones',
+    request: 'binary',
+    answer: 'binary',
     encodeRequest: (s, req) => ({ params: { store: s }, body: encodeTombstoneRequest(req) }),
     decodeRequest: (req) => [store(req), decodeTombstoneRequest(req.body)],
     encodeAnswer: encodeKeySets,
     decodeAnswer: decodeKeySets,
   },
   reap: {
-    op: 'reap', method: 'POST', path: '/v1/stores/:store/reap', request: 'binary', answer: 'json',
+    op: 'reap',
+    method: 'POST',
+    path: '/v1/stores/:store/reap',
+    request: 'binary',
+    answer: 'json',
     encodeRequest: (s, items) => ({ params: { store: s }, body: encodeKeySets(items) }),
     decodeRequest: (req) => [store(req), decodeKeySets(req.body)],
     encodeAnswer: (reaped) => json({ reaped }),
     decodeAnswer: jsonCount('reaped'),
   },
   getCluster: {
-    op: 'getCluster', method: 'GET', path: '/v1/cluster', request: 'none', answer: 'json', nullAs: 'KV_NO_CLUSTER',
+    op: 'getCluster',
+    method: 'GET',
+    path: '/v1/cluster',
+    request: 'none',
+    answer: 'json',
+    nullAs: 'KV_NO_CLUSTER',
     encodeRequest: () => ({}),
     decodeRequest: () => [],
     encodeAnswer: json,
     decodeAnswer: (bytes) => parseJson(bytes) as ClusterDef,
   },
   putCluster: {
-    op: 'putCluster', method: 'PUT', path: '/v1/cluster', request: 'json', answer: 'json',
+    op: 'putCluster',
+    method: 'PUT',
+    path: '/v1/cluster',
+    request: 'json',
+    answer: 'json',
     encodeRequest: (def) => ({ body: json(def) }),
     decodeRequest: (req) => {
       let parsed: unknown
@@ -207,7 +292,11 @@ export const ROUTES: RouteTable = {
     decodeAnswer: () => undefined,
   },
   health: {
-    op: 'health', method: 'GET', path: '/health', request: 'none', answer: 'json',
+    op: 'health',
+    method: 'GET',
+    path: '/health',
+    request: 'none',
+    answer: 'json',
     encodeRequest: () => ({}),
     decodeRequest: () => [],
     encodeAnswer: (health) => json({ status: 'ok', ...health }),

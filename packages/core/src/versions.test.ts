@@ -1,7 +1,19 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { type Dot, type VersionVector, compareDots, covers } from './clock.js'
-import { type CoordinateInput, type SiblingSet, type Version, coordinatedSet, supersede, isDeleted, lwwReduce, mergeSets, resolveSets, sameSet, setContext } from './versions.js'
+import {
+  type CoordinateInput,
+  type SiblingSet,
+  type Version,
+  coordinatedSet,
+  supersede,
+  isDeleted,
+  lwwReduce,
+  mergeSets,
+  resolveSets,
+  sameSet,
+  setContext,
+} from './versions.js'
 import { utf8 } from './bytes.js'
 
 /*
@@ -240,12 +252,15 @@ describe('store modes', () => {
 
   it('an lww write that saw the stored version wins even when the writer clock lags', () => {
     fc.assert(
-      fc.property(siblings.filter((s) => s.length > 0), (stored) => {
-        const dot = { actor: 'z9', counter: 1 }
-        const out = coordinatedSet('lww', stored, { value: utf8('new'), context: setContext(stored), timestamp: 0 }, dot)
-        expect(dots(out)).toEqual(['z9:1'])
-        for (const v of stored) expect((out[0] as Version).timestamp).toBeGreaterThan(v.timestamp)
-      }),
+      fc.property(
+        siblings.filter((s) => s.length > 0),
+        (stored) => {
+          const dot = { actor: 'z9', counter: 1 }
+          const out = coordinatedSet('lww', stored, { value: utf8('new'), context: setContext(stored), timestamp: 0 }, dot)
+          expect(dots(out)).toEqual(['z9:1'])
+          for (const v of stored) expect((out[0] as Version).timestamp).toBeGreaterThan(v.timestamp)
+        },
+      ),
       { numRuns: 100 },
     )
   })

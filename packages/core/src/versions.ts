@@ -55,7 +55,10 @@ export function mergeSets(...sets: readonly SiblingSet[]): Version[] {
  */
 export function supersede(stored: SiblingSet, input: CoordinateInput, dot: Dot): Version[] {
   const next: Version = { dot, context: input.context, timestamp: input.timestamp, value: input.value }
-  return mergeSets(stored.filter((v) => !covers(input.context, v.dot)), [next])
+  return mergeSets(
+    stored.filter((v) => !covers(input.context, v.dot)),
+    [next],
+  )
 }
 
 /**

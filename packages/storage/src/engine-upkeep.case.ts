@@ -35,7 +35,14 @@ export function engineUpkeepSuite(kind: string, factory: EngineFactory): void {
         const a = await engine()
         const e = await engine()
         const set = await put(a, 'kv', 'x', 'v')
-        ok((await e.putHints('n3', ['p1', 'p2', 'p3', 'p4', 'p5'].map((k) => ({ store: 'kv', key: utf8(k), siblings: set }))))[4])
+        ok(
+          (
+            await e.putHints(
+              'n3',
+              ['p1', 'p2', 'p3', 'p4', 'p5'].map((k) => ({ store: 'kv', key: utf8(k), siblings: set })),
+            )
+          )[4],
+        )
         const seen: string[] = []
         let after = 0
         for (let page = 0; page < 10; page++) {

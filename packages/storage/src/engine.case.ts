@@ -1,8 +1,27 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import {
-  type ClusterDef, type CoordinateItem, type CoordinateResult, type ItemError, type ItemResult, type NodeDef, type SiblingSet, type VersionVector,
-  BRANCH_FANOUT, HASH_BYTES, Ring, covers, diffHashes, fromUtf8, initialAssignment, keyHash, partitionOfHash,
-  segmentOfHash, setContext, storeDef, toHex, utf8,
+  type ClusterDef,
+  type CoordinateItem,
+  type CoordinateResult,
+  type ItemError,
+  type ItemResult,
+  type NodeDef,
+  type SiblingSet,
+  type VersionVector,
+  BRANCH_FANOUT,
+  HASH_BYTES,
+  Ring,
+  covers,
+  diffHashes,
+  fromUtf8,
+  initialAssignment,
+  keyHash,
+  partitionOfHash,
+  segmentOfHash,
+  setContext,
+  storeDef,
+  toHex,
+  utf8,
 } from '@kvorum/core'
 import type { EngineOptions, StorageEngine } from './engine.js'
 
@@ -75,7 +94,14 @@ export const dots = (set: SiblingSet) => set.map((v) => `${v.dot.actor}:${v.dot.
 export const partOf = (key: Uint8Array) => partitionOfHash(keyHash(key), Q)
 export const segOf = (key: Uint8Array) => segmentOfHash(keyHash(key), Q)
 
-export async function put(e: StorageEngine, store: string, key: string, value: string | null, context: VersionVector = {}, timestamp = 1000): Promise<SiblingSet> {
+export async function put(
+  e: StorageEngine,
+  store: string,
+  key: string,
+  value: string | null,
+  context: VersionVector = {},
+  timestamp = 1000,
+): Promise<SiblingSet> {
   const [result] = await coordinatePut(e, store, [{ key: utf8(key), value: value === null ? null : utf8(value), context, timestamp }])
   return ok(result).siblings
 }
@@ -142,7 +168,10 @@ export function engineSuite(kind: string, factory: EngineFactory): void {
 
       it('get of an absent key is an empty set', async () => {
         const e = await engine()
-        expect(await e.get('kv', [utf8('nothing'), utf8('nor-this')])).toEqual([{ ok: true, value: [] }, { ok: true, value: [] }])
+        expect(await e.get('kv', [utf8('nothing'), utf8('nor-this')])).toEqual([
+          { ok: true, value: [] },
+          { ok: true, value: [] },
+        ])
       })
 
       it('a delete stores a tombstone version, and a delete with no context keeps the value it did not see', async () => {
@@ -302,7 +331,10 @@ export function engineSuite(kind: string, factory: EngineFactory): void {
         expect(rootsA).not.toBe(zero)
         expect(toHex(await b.merkleRoots('kv'))).toBe(zero)
         const sets = await a.get('kv', keys.map(utf8))
-        await b.mergePut('kv', keys.map((k, i) => ({ key: utf8(k), siblings: ok(sets[i]) })))
+        await b.mergePut(
+          'kv',
+          keys.map((k, i) => ({ key: utf8(k), siblings: ok(sets[i]) })),
+        )
         expect(toHex(await b.merkleRoots('kv'))).toBe(rootsA)
         // Other stores are separate trees.
         expect(toHex(await a.merkleRoots('last'))).toBe(zero)
@@ -371,8 +403,7 @@ export function engineSuite(kind: string, factory: EngineFactory): void {
     describe('group commit', () => {
       it('runs many concurrent puts of one tick in one group: all succeed with distinct counters', async () => {
         const e = await engine()
-        const writes = Array.from({ length: 200 }, (_, i) =>
-          coordinatePut(e, 'kv', [{ key: utf8(`g${i}`), value: utf8(`v${i}`), context: {}, timestamp: 1 }]))
+        const writes = Array.from({ length: 200 }, (_, i) => coordinatePut(e, 'kv', [{ key: utf8(`g${i}`), value: utf8(`v${i}`), context: {}, timestamp: 1 }]))
         const sameKey = Array.from({ length: 50 }, (_, i) => put(e, 'kv', 'hot', `w${i}`))
         expect(e.queueDepth).toBe(250)
         const results = await Promise.all(writes)
@@ -380,7 +411,10 @@ export function engineSuite(kind: string, factory: EngineFactory): void {
         expect(e.queueDepth).toBe(0)
         const counters = results.map((r) => ok(r[0]).dot.counter)
         expect(new Set(counters).size).toBe(200)
-        const stored = await e.get('kv', Array.from({ length: 200 }, (_, i) => utf8(`g${i}`)))
+        const stored = await e.get(
+          'kv',
+          Array.from({ length: 200 }, (_, i) => utf8(`g${i}`)),
+        )
         for (const [i, r] of stored.entries()) expect(values(ok(r))).toEqual([`v${i}`])
         // Concurrent writers with no context each keep their value as a sibling.
         const hot = await read(e, 'kv', 'hot')

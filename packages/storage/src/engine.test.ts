@@ -39,7 +39,11 @@ describe('StorageEngine on a file, reopened', () => {
     const path = join(dir, 'reopen.db')
     const first = open(path)
     await first.putCluster(singleNodeCluster())
-    await coordinatePut(first, 'kv', keys.map((key, i) => ({ key, value: i % 5 === 0 ? null : utf8(`v${i}`), context: {}, timestamp: 1 })))
+    await coordinatePut(
+      first,
+      'kv',
+      keys.map((key, i) => ({ key, value: i % 5 === 0 ? null : utf8(`v${i}`), context: {}, timestamp: 1 })),
+    )
     const before = await first.get('kv', keys)
     const rootsBefore = toHex(await first.merkleRoots('kv'))
     const oldIncarnation = first.incarnation

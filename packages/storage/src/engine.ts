@@ -1,14 +1,52 @@
 import { randomBytes } from 'node:crypto'
 import Database from 'better-sqlite3'
 import {
-  type ClusterDef, type CoordinateItem, type CoordinateResult, type HintItem, type HintTarget, type ItemResult, type KeySet,
-  type NodeHealth, type NodeProtocol, type ScanPage, type ScanRequest, type SiblingSet, type StoreBatch, type StoreBatchResults, type StoreDef,
-  type StoredHint, type Time, type TombstoneRequest, type Version,
-  ClusterVersionConflictError, NodeClosedError, storedRead,
-  BRANCHES, BRANCH_FANOUT, HASH_BYTES, HintBacklogFullError, InvalidInputError, KvorumError,
-  NoClusterError, Ring, StaleMetadataError, TooManySiblingsError, branchesOf, coordinatedSet, decodeSet,
-  LIMITS, findStore, isDeleted, realTime, keyHash, partitionOfHash, resolveSets, sameSet, segmentOfHash,
-  showKey, validateCluster,
+  type ClusterDef,
+  type CoordinateItem,
+  type CoordinateResult,
+  type HintItem,
+  type HintTarget,
+  type ItemResult,
+  type KeySet,
+  type NodeHealth,
+  type NodeProtocol,
+  type ScanPage,
+  type ScanRequest,
+  type SiblingSet,
+  type StoreBatch,
+  type StoreBatchResults,
+  type StoreDef,
+  type StoredHint,
+  type Time,
+  type TombstoneRequest,
+  type Version,
+  ClusterVersionConflictError,
+  NodeClosedError,
+  storedRead,
+  BRANCHES,
+  BRANCH_FANOUT,
+  HASH_BYTES,
+  HintBacklogFullError,
+  InvalidInputError,
+  KvorumError,
+  NoClusterError,
+  Ring,
+  StaleMetadataError,
+  TooManySiblingsError,
+  branchesOf,
+  coordinatedSet,
+  decodeSet,
+  LIMITS,
+  findStore,
+  isDeleted,
+  realTime,
+  keyHash,
+  partitionOfHash,
+  resolveSets,
+  sameSet,
+  segmentOfHash,
+  showKey,
+  validateCluster,
 } from '@kvorum/core'
 import { GroupCommit } from './group-commit.js'
 import { Hints } from './hints.js'
@@ -171,7 +209,10 @@ export class StorageEngine implements NodeProtocol {
   private checkOwner(store: StoreDef, ring: Ring, key: Uint8Array, part: number): ItemResult<never> | null {
     if (ring.holds(this.nodeId, part, store.n)) return null
     const version = (this.cluster as ClusterDef).version
-    const err = new StaleMetadataError(`node ${this.nodeId} does not hold partition ${part} of store ${store.name} (key ${showKey(key)}) under cluster version ${version}`, version)
+    const err = new StaleMetadataError(
+      `node ${this.nodeId} does not hold partition ${part} of store ${store.name} (key ${showKey(key)}) under cluster version ${version}`,
+      version,
+    )
     return { ok: false, error: { code: err.code, message: err.message, clusterVersion: version } }
   }
 
@@ -263,10 +304,13 @@ export class StorageEngine implements NodeProtocol {
   async batch(storeName: string, batch: StoreBatch): Promise<StoreBatchResults> {
     const { cluster, ring } = this.requireCluster()
     const store = findStore(cluster, storeName)
-    const written = batch.coordinates.length + batch.merges.length === 0 ? { coordinates: [], merges: [] } : await this.writes.submit(() => ({
-      coordinates: batch.coordinates.map((item) => this.coordinateItem(store, ring, item)),
-      merges: batch.merges.map((item) => this.mergeItem(store, ring, item)),
-    }))
+    const written =
+      batch.coordinates.length + batch.merges.length === 0
+        ? { coordinates: [], merges: [] }
+        : await this.writes.submit(() => ({
+            coordinates: batch.coordinates.map((item) => this.coordinateItem(store, ring, item)),
+            merges: batch.merges.map((item) => this.mergeItem(store, ring, item)),
+          }))
     return { gets: batch.keys.map((key) => this.readItem(store, ring, key)), ...written }
   }
 
@@ -304,7 +348,8 @@ export class StorageEngine implements NodeProtocol {
     this.requireCluster()
     if (!Number.isInteger(limit) || limit < 1 || limit > LIMITS.maxPageItems) throw new InvalidInputError(`hint page limit must be 1..${LIMITS.maxPageItems}`)
     const cutoff = this.now() - this.maxHintAgeMs
-    this.stats.hintsExpired += await this.writes.submit(() => this.hints.expire(cutoff))
+    const expired = await this.writes.submit(() => this.hints.expire(cutoff))
+    this.stats.hintsExpired += expired
     return this.hints.list(target, afterId, limit)
   }
 
@@ -404,7 +449,8 @@ export class StorageEngine implements NodeProtocol {
     if (valid.version < current || (valid.version === current && JSON.stringify(valid) !== JSON.stringify(this.cluster))) {
       throw new ClusterVersionConflictError(current, valid.version)
     }
-    if (this.cluster && valid.partitions !== this.cluster.partitions) throw new InvalidInputError(`the partition count is fixed at ${this.cluster.partitions}; got ${valid.partitions}`)
+    if (this.cluster && valid.partitions !== this.cluster.partitions)
+      throw new InvalidInputError(`the partition count is fixed at ${this.cluster.partitions}; got ${valid.partitions}`)
     await this.writes.submit(() => this.sql.putMeta.run('cluster', JSON.stringify(valid)))
     this.install(valid)
   }

@@ -101,5 +101,4 @@ export class GroupCommit {
       throw error
     }
   }
-
 }

@@ -41,7 +41,14 @@ export class Hints {
   }
 
   list(target: string, afterId: number, limit: number): StoredHint[] {
-    const rows = this.sql.list.all(target, afterId, limit) as { id: number; seq: number; created_ms: number; store: string; key: Uint8Array; data: Uint8Array }[]
+    const rows = this.sql.list.all(target, afterId, limit) as {
+      id: number
+      seq: number
+      created_ms: number
+      store: string
+      key: Uint8Array
+      data: Uint8Array
+    }[]
     return rows.map((r) => ({ id: r.id, seq: r.seq, createdMs: r.created_ms, store: r.store, key: r.key, siblings: decodeSet(r.data) }))
   }
 

@@ -62,7 +62,7 @@ export class LeafStore {
     // Rows from before digests were kept, a page at a time (their values are read to decode the dots).
     const missing = this.db.prepare('SELECT id, store, part, seg, key, data FROM kv WHERE digest IS NULL AND id > ? ORDER BY id LIMIT 1000')
     const setDigest = this.db.prepare('UPDATE kv SET digest = ? WHERE id = ?')
-    for (let after = 0; ;) {
+    for (let after = 0; ; ) {
       const rows = missing.all(after) as { id: number; store: string; part: number; seg: number; key: Uint8Array; data: Uint8Array }[]
       if (rows.length === 0) break
       for (const row of rows) {

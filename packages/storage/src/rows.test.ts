@@ -35,7 +35,12 @@ describe('write-behind inside a group commit', () => {
     await put(e, 'kv', 'c', 'before')
     // All in one tick, so in one group: 30 concurrent puts, merges of a foreign version, other keys.
     const writes: Promise<unknown>[] = Array.from({ length: 30 }, (_, i) => put(e, 'kv', 'hot', `w${i}`))
-    writes.push(e.mergePut('kv', [{ key: utf8('hot'), siblings: foreign }, { key: utf8('a'), siblings: foreign }]))
+    writes.push(
+      e.mergePut('kv', [
+        { key: utf8('hot'), siblings: foreign },
+        { key: utf8('a'), siblings: foreign },
+      ]),
+    )
     writes.push(put(e, 'kv', 'b', 'only'), e.mergePut('kv', [{ key: utf8('hot'), siblings: foreign }]))
     const cSet = await read(e, 'kv', 'c')
     writes.push(put(e, 'kv', 'c', null, Object.fromEntries(cSet.map((v) => [v.dot.actor, v.dot.counter]))))
@@ -134,4 +139,3 @@ describe('the file format', () => {
     check.close()
   })
 })
-

@@ -51,18 +51,26 @@ export class Tally {
 }
 
 /** Run `op` from `concurrency` closed-loop workers for `seconds`, adding to `tally` (a new one by default). */
-export async function closedLoop(concurrency: number, seconds: number, op: () => Promise<unknown>, pids: readonly number[] = [], tally = new Tally()): Promise<Tally> {
+export async function closedLoop(
+  concurrency: number,
+  seconds: number,
+  op: () => Promise<unknown>,
+  pids: readonly number[] = [],
+  tally = new Tally(),
+): Promise<Tally> {
   const cpu0 = totalCpu(pids)
   const started = performance.now()
   const until = started + seconds * 1000
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (performance.now() < until) {
-      const t0 = performance.now()
-      await op()
-      tally.hist.record(performance.now() - t0)
-      tally.done++
-    }
-  }))
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < until) {
+        const t0 = performance.now()
+        await op()
+        tally.hist.record(performance.now() - t0)
+        tally.done++
+      }
+    }),
+  )
   const cpu1 = totalCpu(pids)
   tally.seconds += (performance.now() - started) / 1000
   tally.cpu = cpu0 === null || cpu1 === null || tally.cpu === null ? null : tally.cpu + (cpu1 - cpu0)
@@ -104,15 +112,21 @@ export class CeilingRig {
   }
 
   /** One 512-byte PUT to each of the 3 servers, answered after 2. */
-  private readonly twoOfThree = () => new Promise<void>((resolve, reject) => {
-    const body = new Uint8Array(this.opts.valueBytes).fill(1)
-    let acks = 0
-    let failures = 0
-    for (const pool of this.pools) {
-      pool.request({ method: 'POST', path: '/noop', body, headers: { 'content-type': 'application/octet-stream' } }).then((r) => r.body.dump())
-        .then(() => ++acks === 2 && resolve(), (e) => ++failures === 2 && reject(e))
-    }
-  })
+  private readonly twoOfThree = () =>
+    new Promise<void>((resolve, reject) => {
+      const body = new Uint8Array(this.opts.valueBytes).fill(1)
+      let acks = 0
+      let failures = 0
+      for (const pool of this.pools) {
+        pool
+          .request({ method: 'POST', path: '/noop', body, headers: { 'content-type': 'application/octet-stream' } })
+          .then((r) => r.body.dump())
+          .then(
+            () => ++acks === 2 && resolve(),
+            (e) => ++failures === 2 && reject(e),
+          )
+      }
+    })
 
   /** Measure the fan-out ceiling for `seconds` more. */
   async fanoutSlice(seconds: number): Promise<void> {
@@ -122,7 +136,14 @@ export class CeilingRig {
   /** The round trip and SQLite ceilings, with the fan-out measured so far. */
   async finish(): Promise<Ceilings> {
     const first = this.pools[0] as Pool
-    const roundTrip = (await closedLoop(this.opts.concurrency, this.opts.seconds, () => first.request({ method: 'GET', path: '/noop' }).then((r) => r.body.dump()), this.pids.slice(0, 1))).rate()
+    const roundTrip = (
+      await closedLoop(
+        this.opts.concurrency,
+        this.opts.seconds,
+        () => first.request({ method: 'GET', path: '/noop' }).then((r) => r.body.dump()),
+        this.pids.slice(0, 1),
+      )
+    ).rate()
     return { fanout: this.fanout.rate(), roundTrip, sqlite: await sqliteCeiling(this.opts.durability, this.opts.seconds, this.opts.valueBytes) }
   }
 
@@ -134,7 +155,20 @@ export class CeilingRig {
 
 function sqliteCeiling(durability: string, seconds: number, valueBytes: number): Promise<{ upsertsPerSec: number; readsPerSec: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [require.resolve('kvorum-node/ceiling'), 'sqlite', '--durability', durability, '--seconds', String(Math.max(1, seconds)), '--value-size', String(valueBytes)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawn(
+      process.execPath,
+      [
+        require.resolve('kvorum-node/ceiling'),
+        'sqlite',
+        '--durability',
+        durability,
+        '--seconds',
+        String(Math.max(1, seconds)),
+        '--value-size',
+        String(valueBytes),
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    )
     let out = ''
     child.stdout.on('data', (c: Buffer) => (out += c.toString()))
     child.once('exit', (code) => {

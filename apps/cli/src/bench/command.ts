@@ -23,7 +23,8 @@ export const BENCH_HELP = `kvorum bench [--workload A|B|C|update] [--concurrency
 function config(values: Record<string, string | boolean | undefined>): BenchConfig {
   const workload = (values.workload as string | undefined) ?? 'A'
   if (!['A', 'B', 'C', 'update'].includes(workload)) throw new UsageError(`--workload must be A, B, C or update, got ${workload}`)
-  if (values.conflict !== undefined && values.conflict !== 'siblings' && values.conflict !== 'lww') throw new UsageError(`--conflict must be siblings or lww, got ${values.conflict}`)
+  if (values.conflict !== undefined && values.conflict !== 'siblings' && values.conflict !== 'lww')
+    throw new UsageError(`--conflict must be siblings or lww, got ${values.conflict}`)
   const durability = (values.durability as string | undefined) ?? 'normal'
   if (durability !== 'normal' && durability !== 'full') throw new UsageError(`--durability must be normal or full, got ${durability}`)
   return {
@@ -61,9 +62,18 @@ function nodeFlagsFromEnv(): string[] {
 
 export async function bench(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
-    workload: { type: 'string' }, concurrency: { type: 'string' }, duration: { type: 'string' }, records: { type: 'string' },
-    'value-size': { type: 'string' }, durability: { type: 'string' }, conflict: { type: 'string' }, seeds: { type: 'string' }, token: { type: 'string' },
-    json: { type: 'boolean', default: false }, 'no-ceilings': { type: 'boolean', default: false }, store: { type: 'string' },
+    workload: { type: 'string' },
+    concurrency: { type: 'string' },
+    duration: { type: 'string' },
+    records: { type: 'string' },
+    'value-size': { type: 'string' },
+    durability: { type: 'string' },
+    conflict: { type: 'string' },
+    seeds: { type: 'string' },
+    token: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    'no-ceilings': { type: 'boolean', default: false },
+    store: { type: 'string' },
   })
   const cfg = config(values)
   const say = (line: string) => (values.json ? process.stderr : process.stdout).write(`${line}\n`)
@@ -89,12 +99,19 @@ export async function bench(argv: string[]): Promise<number> {
     // The fan-out ceiling runs in slices between slices of the workload (as much time each), so both see the same machine.
     const slices = rig ? Math.max(1, Math.min(10, Math.round(cfg.seconds / 2))) : 1
     const ceilingRig = rig
-    say(`running workload ${cfg.workload} for ${cfg.seconds} s at concurrency ${cfg.concurrency}${ceilingRig ? `, in ${slices} slices after as many slices of the fan-out ceiling` : ''}...`)
+    say(
+      `running workload ${cfg.workload} for ${cfg.seconds} s at concurrency ${cfg.concurrency}${ceilingRig ? `, in ${slices} slices after as many slices of the fan-out ceiling` : ''}...`,
+    )
     const result: WorkloadResult = await runWorkload(kv, storeName, {
       ...cfg,
       ...(own ? { nodePids: own.nodes.map((n) => n.child.pid as number) } : {}),
       ...(ceilingRig ? { slices: { count: slices, before: () => ceilingRig.fanoutSlice(cfg.seconds / slices) } } : {}),
-      onTick: (done, elapsed, recent) => say(`  ${elapsed.toFixed(0).padStart(3)} s  ${Math.round(done / elapsed).toString().padStart(7)} ops/s  p99 ${recent.quantile(0.99).toFixed(2)} ms`),
+      onTick: (done, elapsed, recent) =>
+        say(
+          `  ${elapsed.toFixed(0).padStart(3)} s  ${Math.round(done / elapsed)
+            .toString()
+            .padStart(7)} ops/s  p99 ${recent.quantile(0.99).toFixed(2)} ms`,
+        ),
     })
     if (rig) {
       say('measuring the round-trip and SQLite ceilings...')

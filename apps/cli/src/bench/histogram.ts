@@ -38,4 +38,3 @@ export class Histogram {
     this.maxMs = Math.max(this.maxMs, other.maxMs)
   }
 }
-

@@ -5,14 +5,26 @@ import type { WorkloadResult } from './workload.js'
 
 /** The benchmark's result as one JSON document. */
 export function reportJson(cfg: BenchConfig, result: WorkloadResult, ceilings: Ceilings | null, sdk: MetricsSnapshot) {
-  const operations: Record<string, { count: number; errors: number; opsPerSec: number; p50Ms: number; p99Ms: number; p999Ms: number; maxMs: number; errorCodes: Record<string, number> }> = {}
+  const operations: Record<
+    string,
+    { count: number; errors: number; opsPerSec: number; p50Ms: number; p99Ms: number; p999Ms: number; maxMs: number; errorCodes: Record<string, number> }
+  > = {}
   let total = 0
   let failed = 0
   for (const [name, s] of Object.entries(result.ops)) {
     if (s.count === 0) continue
     total += s.count - s.errors
     failed += s.errors
-    operations[name] = { count: s.count, errors: s.errors, opsPerSec: s.count / result.seconds, p50Ms: s.hist.quantile(0.5), p99Ms: s.hist.quantile(0.99), p999Ms: s.hist.quantile(0.999), maxMs: s.hist.maxMs, errorCodes: s.errorCodes }
+    operations[name] = {
+      count: s.count,
+      errors: s.errors,
+      opsPerSec: s.count / result.seconds,
+      p50Ms: s.hist.quantile(0.5),
+      p99Ms: s.hist.quantile(0.99),
+      p999Ms: s.hist.quantile(0.999),
+      maxMs: s.hist.maxMs,
+      errorCodes: s.errorCodes,
+    }
   }
   const throughput = total / result.seconds
   const cpuUsPerOp = result.cpuSeconds === null || total + failed === 0 ? null : (result.cpuSeconds * 1e6) / (total + failed)
@@ -34,7 +46,15 @@ export function reportJson(cfg: BenchConfig, result: WorkloadResult, ceilings: C
           fanoutCpu: cpuUsPerOp !== null && ceilings.fanout.cpuUsPerOp !== null ? ceilings.fanout.cpuUsPerOp / cpuUsPerOp : null,
         }
       : null,
-    sdk: { batches: sdk.batches, itemsPerBatch: sdk.batches ? sdk.batchedItems / sdk.batches : 0, readRepairs: sdk.readRepairs, hintsWritten: sdk.hintsWritten, siblingsSeenMax: sdk.siblingsSeenMax, quorumFailures: sdk.quorumFailures, timeouts: sdk.timeouts },
+    sdk: {
+      batches: sdk.batches,
+      itemsPerBatch: sdk.batches ? sdk.batchedItems / sdk.batches : 0,
+      readRepairs: sdk.readRepairs,
+      hintsWritten: sdk.hintsWritten,
+      siblingsSeenMax: sdk.siblingsSeenMax,
+      quorumFailures: sdk.quorumFailures,
+      timeouts: sdk.timeouts,
+    },
     sdkRssMiB: process.memoryUsage().rss / 1024 / 1024,
     machine: { node: process.version, platform: `${process.platform}/${process.arch}` },
   }
@@ -47,18 +67,27 @@ export function printReport(r: ReturnType<typeof reportJson>): void {
   console.log(`\nworkload ${c.workload}, concurrency ${c.concurrency}, ${c.records} records, ${c.valueBytes}-byte values, durability ${c.durability}`)
   console.log('op       count      ops/s     p50 ms   p99 ms   p99.9 ms  errors')
   for (const [name, o] of Object.entries(r.operations)) {
-    console.log(`${name.padEnd(8)} ${f(o.count).padStart(9)} ${f(o.opsPerSec).padStart(10)} ${f(o.p50Ms, 2).padStart(9)} ${f(o.p99Ms, 2).padStart(8)} ${f(o.p999Ms, 2).padStart(10)}  ${o.errors}${o.errors ? ` ${JSON.stringify(o.errorCodes)}` : ''}`)
+    console.log(
+      `${name.padEnd(8)} ${f(o.count).padStart(9)} ${f(o.opsPerSec).padStart(10)} ${f(o.p50Ms, 2).padStart(9)} ${f(o.p99Ms, 2).padStart(8)} ${f(o.p999Ms, 2).padStart(10)}  ${o.errors}${o.errors ? ` ${JSON.stringify(o.errorCodes)}` : ''}`,
+    )
   }
   console.log(`total    ${f(r.throughput).padStart(20)} ops/s${r.cpuUsPerOp !== null ? `, ${f(r.cpuUsPerOp)} µs CPU per op (client and nodes)` : ''}`)
   if (r.ceilings) {
     const cl = r.ceilings
     console.log(`\nceilings measured in this run:`)
-    console.log(`  no-op HTTP fan-out (3 PUTs, answer after 2): ${f(cl.fanout.opsPerSec)} ops/s, p99 ${f(cl.fanout.p99Ms, 2)} ms  -> Kvorum at ${f((r.ratios?.fanout ?? 0), 2)}x`)
-    if (cl.fanout.cpuUsPerOp !== null && r.ratios?.fanoutCpu) console.log(`    fan-out CPU per op ${f(cl.fanout.cpuUsPerOp)} µs -> Kvorum at ${f(r.ratios.fanoutCpu, 2)}x by CPU per op`)
-    console.log(`  one no-op HTTP round trip:                   ${f(cl.roundTrip.opsPerSec)} req/s, p99 ${f(cl.roundTrip.p99Ms, 2)} ms  -> Kvorum at ${f((r.ratios?.roundTrip ?? 0), 2)}x`)
+    console.log(
+      `  no-op HTTP fan-out (3 PUTs, answer after 2): ${f(cl.fanout.opsPerSec)} ops/s, p99 ${f(cl.fanout.p99Ms, 2)} ms  -> Kvorum at ${f(r.ratios?.fanout ?? 0, 2)}x`,
+    )
+    if (cl.fanout.cpuUsPerOp !== null && r.ratios?.fanoutCpu)
+      console.log(`    fan-out CPU per op ${f(cl.fanout.cpuUsPerOp)} µs -> Kvorum at ${f(r.ratios.fanoutCpu, 2)}x by CPU per op`)
+    console.log(
+      `  one no-op HTTP round trip:                   ${f(cl.roundTrip.opsPerSec)} req/s, p99 ${f(cl.roundTrip.p99Ms, 2)} ms  -> Kvorum at ${f(r.ratios?.roundTrip ?? 0, 2)}x`,
+    )
     console.log(`  raw SQLite (${c.durability}): ${f(cl.sqlite.upsertsPerSec)} upserts/s, ${f(cl.sqlite.readsPerSec)} point reads/s`)
   }
-  console.log(`\nSDK: ${f(r.sdkRssMiB)} MiB resident, ${f(r.sdk.itemsPerBatch, 1)} operations per node request, ${r.sdk.readRepairs} read repairs, ${r.sdk.hintsWritten} hints, most siblings seen ${r.sdk.siblingsSeenMax}`)
+  console.log(
+    `\nSDK: ${f(r.sdkRssMiB)} MiB resident, ${f(r.sdk.itemsPerBatch, 1)} operations per node request, ${r.sdk.readRepairs} read repairs, ${r.sdk.hintsWritten} hints, most siblings seen ${r.sdk.siblingsSeenMax}`,
+  )
   if (r.increments) console.log(`increments acknowledged ${r.increments.acknowledged}, read back ${r.increments.readBack}, lost ${r.lost}`)
   if (r.failed || r.lost) console.log(`FAILED: ${r.failed} operations failed, ${r.lost} lost`)
 }

@@ -61,15 +61,23 @@ export function freshValue(bytes: number): Uint8Array {
 }
 
 /** Load `records` keys with `concurrency` writers, with progress. */
-export async function load(store: Store<Uint8Array>, records: number, valueBytes: number, concurrency: number, onProgress: (done: number) => void): Promise<void> {
+export async function load(
+  store: Store<Uint8Array>,
+  records: number,
+  valueBytes: number,
+  concurrency: number,
+  onProgress: (done: number) => void,
+): Promise<void> {
   let next = 0
   let done = 0
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    for (let i = next++; i < records; i = next++) {
-      await store.put(keyOf(i), freshValue(valueBytes))
-      if (++done % 1000 === 0) onProgress(done)
-    }
-  }))
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let i = next++; i < records; i = next++) {
+        await store.put(keyOf(i), freshValue(valueBytes))
+        if (++done % 1000 === 0) onProgress(done)
+      }
+    }),
+  )
   onProgress(done)
 }
 

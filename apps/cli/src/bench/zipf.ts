@@ -9,7 +9,11 @@ export class ScrambledZipfian {
   private readonly eta: number
   private readonly zeta2: number
 
-  constructor(private readonly items: number, private readonly theta = 0.99, private readonly random: () => number = Math.random) {
+  constructor(
+    private readonly items: number,
+    private readonly theta = 0.99,
+    private readonly random: () => number = Math.random,
+  ) {
     if (!Number.isInteger(items) || items < 1) throw new Error(`assertion failed: zipfian needs at least one item, got ${items}`)
     let zetan = 0
     for (let i = 1; i <= items; i++) zetan += 1 / i ** theta
