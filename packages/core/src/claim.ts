@@ -42,7 +42,7 @@ export interface Movement {
   readonly loadBefore: Record<string, number>
   /** Partitions each node (of the cluster after) is a primary for. */
   readonly loadAfter: Record<string, number>
-  /** Fair load of each node after the change: n·Q spread evenly, a zone holding at most its share (see idealLoads). */
+  /** Fair load of each node after the change: n·Q/N′ without zones; with zones, its zone's load shared by the zone's nodes (see idealLoads). */
   readonly idealLoad: Record<string, number>
   /** Sum of the fair loads of the nodes that joined (the ideal number of replica-partitions they receive). */
   readonly joinerIdeal: number
@@ -194,11 +194,11 @@ class Board {
 }
 
 /** Entry targets for the nodes of one zone: floor or ceil of the zone's entries over its nodes, old nodes keeping the ceilings first. */
-function entryTargets(zoneEntries: number, oldNodes: number, joiners: number): { floor: number; joinerTargets: number[] } {
+function entryTargets(zoneEntries: number, oldNodes: number, joiners: number): number[] {
   const total = oldNodes + joiners
   const floor = Math.floor(zoneEntries / total)
   const extra = Math.max(0, (zoneEntries % total) - oldNodes)
-  return { floor, joinerTargets: Array.from({ length: joiners }, (_, i) => floor + (i < extra ? 1 : 0)) }
+  return Array.from({ length: joiners }, (_, i) => floor + (i < extra ? 1 : 0))
 }
 
 /** Score of giving an entry to a joiner; lower sorts first. */
@@ -236,23 +236,36 @@ function addPass(board: Board, joiners: readonly number[], isJoiner: Uint8Array)
   const base = board.prim.map((l) => [...l])
   const byZone = new Map<number, number[]>()
   for (const j of joiners) byZone.set(at(board.zone, j), [...(byZone.get(at(board.zone, j)) ?? []), j])
-  const floorOf = new Map<number, number>()
   const want = new Map<number, number>()
   for (const [z, js] of byZone) {
     const olds = board.ids.map((_, x) => x).filter((x) => !isJoiner[x] && at(board.zone, x) === z && at(board.entries, x) > 0)
     const zoneEntries = olds.reduce((s, x) => s + at(board.entries, x), 0)
-    const { floor, joinerTargets } = entryTargets(zoneEntries, olds.length, js.length)
-    floorOf.set(z, floor)
-    js.forEach((j, i) => want.set(j, joinerTargets[i] as number))
+    const joinerTargets = entryTargets(zoneEntries, olds.length, js.length)
+    for (const [i, j] of js.entries()) want.set(j, joinerTargets[i] as number)
   }
   const cache = new Map(joiners.map((j) => [j, { dirty: new Uint8Array(board.q).fill(1), scores: new Array<StealScore>(board.q) }]))
+  // A node's fair load: its zone's load shared by the zone's nodes after the change (a zone's load stays put when entries move inside it).
+  const fair = new Float64Array(board.ids.length)
+  for (const z of new Set(board.zone)) {
+    const members = board.ids.map((_, x) => x).filter((x) => at(board.zone, x) === z && (at(board.entries, x) > 0 || isJoiner[x]))
+    const zoneLoad = members.reduce((sum, x) => sum + at(board.load, x), 0)
+    for (const x of members) fair[x] = zoneLoad / members.length
+  }
   let last = 0
+  const done = new Set<number>()
   for (let progress = true; progress; ) {
     progress = false
     for (const j of joiners) {
-      if (at(board.entries, j) >= (want.get(j) as number)) continue
-      const c = bestSteal(board, j, floorOf.get(at(board.zone, j)) as number, isJoiner, base, cache.get(j) as JoinerCache, last)
-      if (c < 0) continue
+      if (done.has(j) || at(board.entries, j) >= (want.get(j) as number)) continue
+      const jc = cache.get(j) as JoinerCache
+      const c = bestSteal(board, j, isJoiner, base, jc, last, fair, want.get(j) as number)
+      const gain = c < 0 ? 0 : (jc.scores[c] as StealScore).gain
+      // With zones a zone's entries may carry unequal loads, so a joiner stops early rather than overshoot its fair load.
+      const overshoots = board.zoneCount > 1 && Math.abs(at(board.load, j) + gain - at(fair, j)) > Math.abs(at(board.load, j) - at(fair, j))
+      if (c < 0 || overshoots) {
+        done.add(j)
+        continue
+      }
       board.setOwner(c, j)
       last = c
       for (const k of joiners) board.markAround(c, (cache.get(k) as JoinerCache).dirty)
@@ -266,27 +279,54 @@ interface JoinerCache {
   readonly scores: StealScore[]
 }
 
-function bestSteal(board: Board, j: number, floor: number, isJoiner: Uint8Array, base: readonly number[][], cache: JoinerCache, last: number): number {
+function bestSteal(
+  board: Board,
+  j: number,
+  isJoiner: Uint8Array,
+  base: readonly number[][],
+  cache: JoinerCache,
+  last: number,
+  fair: Float64Array,
+  want: number,
+): number {
   let best = -1
   let bestKey: number[] = []
   const z = at(board.zone, j)
+  // Without zones the entry count is fixed and every entry carries about n partitions, so a dip below fair is small and
+  // weighed like a missed gain; with zones entries can carry unequal loads, and the joiner may stop early instead.
+  const underWeight = board.zoneCount > 1 ? board.n : 1
+  // The gain per entry that lands the joiner on its fair load with the entries it has left to take.
+  const desired = (at(fair, j) - at(board.load, j)) / Math.max(1, want - at(board.entries, j))
   for (let c = 0; c < board.q; c++) {
     const o = at(board.owner, c)
-    if (isJoiner[o] || at(board.zone, o) !== z || at(board.entries, o) <= floor) continue
+    if (isJoiner[o] || at(board.zone, o) !== z || at(board.entries, o) <= 1) continue
     if (cache.dirty[c]) {
       cache.scores[c] = scoreSteal(board, base, isJoiner, c, j)
       cache.dirty[c] = 0
     }
     const s = cache.scores[c] as StealScore
     const lossLoad = s.losers.reduce((sum, y) => sum + at(board.load, y), 0)
+    const under = underflow(board, s.losers, fair)
     // Ties go to the entry nearest after the last one taken: packing the joiner's entries leaves no gaps in which a later entry gains less.
-    const key = [s.viol, -s.gain, -lossLoad, (c - last + board.q) % board.q]
+    const key = [s.viol, Math.abs(s.gain - desired) + underWeight * under, -lossLoad, (c - last + board.q) % board.q]
     if (best < 0 || lessThan(key, bestKey)) {
       best = c
       bestKey = key
     }
   }
   return best
+}
+
+/** How far below their fair load the losers of a step would fall: a joiner should take load from nodes above their share. */
+function underflow(board: Board, losers: readonly number[], fair: Float64Array): number {
+  let total = 0
+  const lost = new Map<number, number>()
+  for (const y of losers) {
+    const after = at(board.load, y) - (lost.get(y) ?? 0) - 1
+    lost.set(y, (lost.get(y) ?? 0) + 1)
+    if (after < Math.floor(at(fair, y))) total++
+  }
+  return total
 }
 
 function lessThan(a: readonly number[], b: readonly number[]): boolean {
@@ -406,7 +446,13 @@ export function claim(current: Placement, nextNodes: readonly NodeDef[], n: numb
   const all = [...nextNodes, ...current.nodes.filter((x) => !nextNodes.some((y) => y.id === x.id))]
   const zoneIndex = new Map([...new Set(all.map(zoneOf))].map((z, i) => [z, i]))
   const ids = all.map((x) => x.id)
-  const board = new Board(ids, all.map((x) => zoneIndex.get(zoneOf(x)) as number), zonesAfter.size, current.assignment, n)
+  const board = new Board(
+    ids,
+    all.map((x) => zoneIndex.get(zoneOf(x)) as number),
+    zonesAfter.size,
+    current.assignment,
+    n,
+  )
   const stays = new Set(nextNodes.map((x) => x.id))
   const isLeaver = Uint8Array.from(ids, (id) => (oldIds.has(id) && !stays.has(id) ? 1 : 0))
   const isJoiner = Uint8Array.from(ids, (id) => (oldIds.has(id) ? 0 : 1))
@@ -464,26 +510,36 @@ function ringOf(placement: Placement): Ring {
 }
 
 /**
- * Fair load of each node: n·Q replica-partitions spread as evenly as the
- * zone rule allows. When n ≤ zones a partition has at most one replica per
- * zone, so a zone holds at most Q (at most ⌈n/zones⌉·Q otherwise), and its
- * nodes share that; the rest is spread over the other nodes.
+ * Fair load of each node after a change. When the set of zones stays the
+ * same and n ≤ zones, a partition's replicas are the first node of each of
+ * the first n zones met walking the ring, so moving entries inside a zone
+ * keeps every zone's load: a zone's load before is shared by its nodes
+ * after. Otherwise n·Q is shared evenly, a zone holding at most Q when
+ * n ≤ zones (at most ⌈n/zones⌉·Q otherwise).
  */
-export function idealLoads(nodes: readonly NodeDef[], partitions: number, n: number): Record<string, number> {
-  const zones = new Map<string, number>()
-  for (const x of nodes) zones.set(zoneOf(x), (zones.get(zoneOf(x)) ?? 0) + 1)
-  const zoneCap = partitions * Math.ceil(n / zones.size)
-  const capOf = (x: NodeDef): number => Math.min(partitions, zoneCap / (zones.get(zoneOf(x)) as number))
-  const total = Math.min(n, nodes.length) * partitions
-  // Water-filling: find the level s with sum(min(s, cap)) = total, by bisection.
+function idealLoads(before: Placement, after: Placement, loadBefore: Record<string, number>, n: number): Record<string, number> {
+  const q = after.assignment.length
+  const size = new Map<string, number>()
+  for (const x of after.nodes) size.set(zoneOf(x), (size.get(zoneOf(x)) ?? 0) + 1)
+  const zonesBefore = new Set(before.nodes.map(zoneOf))
+  const same = zonesBefore.size === size.size && [...size.keys()].every((z) => zonesBefore.has(z))
+  if (same && n <= size.size) {
+    const zoneLoad = new Map<string, number>()
+    for (const x of before.nodes) zoneLoad.set(zoneOf(x), (zoneLoad.get(zoneOf(x)) ?? 0) + (loadBefore[x.id] ?? 0))
+    return Object.fromEntries(after.nodes.map((x) => [x.id, (zoneLoad.get(zoneOf(x)) ?? 0) / (size.get(zoneOf(x)) as number)]))
+  }
+  const zoneCap = q * Math.ceil(n / size.size)
+  const capOf = (x: NodeDef): number => Math.min(q, zoneCap / (size.get(zoneOf(x)) as number))
+  const total = Math.min(n, after.nodes.length) * q
+  // Water-filling: the level s with sum(min(s, cap)) = total, by bisection.
   let lo = 0
-  let hi = partitions
+  let hi = q
   for (let i = 0; i < 60; i++) {
     const s = (lo + hi) / 2
-    if (nodes.reduce((sum, x) => sum + Math.min(s, capOf(x)), 0) < total) lo = s
+    if (after.nodes.reduce((sum, x) => sum + Math.min(s, capOf(x)), 0) < total) lo = s
     else hi = s
   }
-  return Object.fromEntries(nodes.map((x) => [x.id, Math.min(hi, capOf(x))]))
+  return Object.fromEntries(after.nodes.map((x) => [x.id, Math.min(hi, capOf(x))]))
 }
 
 /** Measure what changing `before` into `after` moves, for replica count n. */
@@ -520,7 +576,7 @@ export function movement(before: Placement, after: Placement, n: number): Moveme
       else leftZones.splice(i, 1)
     }
   }
-  const idealLoad = idealLoads(after.nodes, q, n)
+  const idealLoad = idealLoads(before, after, loadBefore, n)
   const joiners = after.nodes.filter((x) => !oldIds.has(x.id)).map((x) => x.id)
   return {
     entriesMoved,
