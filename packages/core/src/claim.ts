@@ -193,6 +193,13 @@ class Board {
   }
 }
 
+/**
+ * With zones, how far past its share of entries a joiner may go to reach
+ * its fair load (a zone's entries can carry unequal loads); without zones
+ * rule 10 fixes the count.
+ */
+const ZONED_ENTRY_STRETCH = 1.25
+
 /** Entry targets for the nodes of one zone: floor or ceil of the zone's entries over its nodes, old nodes keeping the ceilings first. */
 function entryTargets(zoneEntries: number, oldNodes: number, joiners: number): number[] {
   const total = oldNodes + joiners
@@ -252,16 +259,17 @@ function addPass(board: Board, joiners: readonly number[], isJoiner: Uint8Array)
     for (const x of members) fair[x] = zoneLoad / members.length
   }
   let last = 0
+  const zoned = board.zoneCount > 1
   const done = new Set<number>()
   for (let progress = true; progress; ) {
     progress = false
     for (const j of joiners) {
-      if (done.has(j) || at(board.entries, j) >= (want.get(j) as number)) continue
+      if (done.has(j) || at(board.entries, j) >= (want.get(j) as number) * (zoned ? ZONED_ENTRY_STRETCH : 1)) continue
       const jc = cache.get(j) as JoinerCache
       const c = bestSteal(board, j, isJoiner, base, jc, last, fair, want.get(j) as number)
       const gain = c < 0 ? 0 : (jc.scores[c] as StealScore).gain
-      // With zones a zone's entries may carry unequal loads, so a joiner stops early rather than overshoot its fair load.
-      const overshoots = board.zoneCount > 1 && Math.abs(at(board.load, j) + gain - at(fair, j)) > Math.abs(at(board.load, j) - at(fair, j))
+      // With zones a zone's entries may carry unequal loads, so a joiner stops at its fair load, early or late.
+      const overshoots = zoned && Math.abs(at(board.load, j) + gain - at(fair, j)) > Math.abs(at(board.load, j) - at(fair, j))
       if (c < 0 || overshoots) {
         done.add(j)
         continue
