@@ -123,18 +123,18 @@ const addShape = fc
   })
 
 describe('claim: adding nodes', () => {
-  // 60 random shapes at Q = 256 or 1024 take about 2 s.
+  // 40 random shapes at Q = 256 or 1024 take about 1 s.
   it('moves ⌊Q/N′⌋ or ⌈Q/N′⌉ entries (zone share with zones), nothing onto old nodes, and gives joiners their fair replica load', () => {
     fc.assert(
       fc.property(addShape, ({ before, next, n }) => {
         expectMinimalAdd(before, { assignment: claim(before, next, n), nodes: next }, n)
       }),
-      { numRuns: 60 },
+      { numRuns: 40 },
     )
   })
 
   // A shuffled assignment has uneven loads and irregular lists, where a steal can easily move replicas between old nodes.
-  // 40 shapes take about 1 s.
+  // 30 shapes take about 1 s.
   it('from a shuffled assignment too: nothing onto old nodes, joiners at their fair load, no old node pushed below its share', () => {
     const shuffled = addShape.chain(({ before, next, n }) =>
       fc
@@ -145,7 +145,7 @@ describe('claim: adding nodes', () => {
       fc.property(shuffled, ({ before, next, n }) => {
         expectMinimalAdd(before, { assignment: claim(before, next, n), nodes: next }, n, false)
       }),
-      { numRuns: 40 },
+      { numRuns: 30 },
     )
   })
 
@@ -210,15 +210,21 @@ describe('claim: removing and replacing nodes', () => {
     return { before: { assignment: roundRobin(order, q), nodes: old }, leaver: candidates[pick % candidates.length] as NodeDef }
   }
 
-  // 40 random shapes take about 1 s.
+  // 30 random shapes take about 1 s.
   it('removing a node moves only its replica-partitions: every surviving replica stays', () => {
+    // Shuffled assignments have irregular lists, where a careless receiver easily displaces a surviving replica.
+    const shuffledToo = shape.chain((s) =>
+      fc.record({ s: fc.constant(s), order: fc.option(fc.shuffledSubarray([...Array(s.q).keys()], { minLength: s.q }), { nil: undefined }) }),
+    )
     fc.assert(
-      fc.property(shape, (s) => {
-        const { before, leaver } = setUp(s)
+      fc.property(shuffledToo, ({ s, order }) => {
+        const start = setUp(s)
+        const before = order ? { ...start.before, assignment: order.map((p) => start.before.assignment[p] as string) } : start.before
+        const { leaver } = start
         const next = before.nodes.filter((x) => x !== leaver)
         expectMinimalRemove(before, { assignment: claim(before, next, s.n), nodes: next }, s.n)
       }),
-      { numRuns: 40 },
+      { numRuns: 30 },
     )
   })
 
