@@ -65,7 +65,8 @@ function expectMinimalAdd(before: Placement, after: Placement, n: number, balanc
       expect(taken).toBeGreaterThanOrEqual(lo)
       expect(taken).toBeLessThanOrEqual(hi)
     }
-    expect(Math.abs((m.loadAfter[j.id] as number) - (m.idealLoad[j.id] as number))).toBeLessThanOrEqual(SLACK)
+    // From a shuffled start an entry can carry more or fewer than n partitions, so a joiner may miss by one more entry's worth.
+    expect(Math.abs((m.loadAfter[j.id] as number) - (m.idealLoad[j.id] as number))).toBeLessThanOrEqual(balancedStart ? SLACK : SLACK + n)
   }
   expect(m.movedOntoOldNodes).toBe(0)
   for (const x of before.nodes) expect(m.loadAfter[x.id]).toBeLessThanOrEqual(m.loadBefore[x.id] as number)
