@@ -229,6 +229,11 @@ describe('claim: removing and replacing nodes', () => {
     )
   })
 
+  it('the same nodes keep the same assignment', () => {
+    const { before } = setUp({ q: 256, k: 5, zones: 3, seed: [3, 1, 4, 1, 5, 9, 2, 6, 5], pick: 0 })
+    expect(claim(before, before.nodes, 3)).toEqual(before.assignment)
+  })
+
   it('a replacement takes exactly the old node’s entries, so replica sets change only by substitution', () => {
     fc.assert(
       fc.property(shape, (s) => {

@@ -234,9 +234,10 @@ function scoreSteal(board: Board, base: readonly number[][], isJoiner: Uint8Arra
 
 /**
  * Joiners in existing zones steal entries one at a time from old nodes of
- * their zone, each step the entry that moves nothing between old nodes and
- * gives the joiner the most new replica-partitions, preferring to take load
- * from the most loaded nodes.
+ * their zone. Each step takes the entry that moves nothing onto old nodes,
+ * then brings the joiner's load closest to its fair share for the entries it
+ * has left (without pushing donors below theirs), then takes load from the
+ * most loaded nodes, then lies nearest after the last entry taken.
  */
 function addPass(board: Board, joiners: readonly number[], isJoiner: Uint8Array): void {
   if (joiners.length === 0) return
@@ -325,7 +326,7 @@ function bestSteal(
   return best
 }
 
-/** How far below their fair load the losers of a step would fall: a joiner should take load from nodes above their share. */
+/** Replica-partitions of a step that would take their node below its fair load: a joiner should take load from nodes above their share. */
 function underflow(board: Board, losers: readonly number[], fair: Float64Array): number {
   let total = 0
   const lost = new Map<number, number>()
@@ -441,6 +442,11 @@ export function claim(current: Placement, nextNodes: readonly NodeDef[], n: numb
   const q = current.assignment.length
   assert(q >= nextNodes.length, `${q} partitions cannot give each of ${nextNodes.length} nodes an entry`)
   const oldIds = new Set(current.assignment)
+  for (const id of oldIds)
+    assert(
+      current.nodes.some((x) => x.id === id),
+      `assignment names node ${id}, which is not among the nodes`,
+    )
   const zonesBefore = new Set(current.nodes.filter((x) => oldIds.has(x.id)).map(zoneOf))
   const zonesAfter = new Set(nextNodes.map(zoneOf))
   const zoneChange = zonesBefore.size !== zonesAfter.size || [...zonesAfter].some((z) => !zonesBefore.has(z))
