@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { type Placement, claim, movement } from './claim.js'
+import { type Layout, claim, movement } from './claim.js'
 import type { NodeDef } from './cluster.js'
 import { InvalidInputError } from './errors.js'
 import { Ring, initialAssignment, rebalanceAssignment } from './ring.js'
@@ -22,20 +22,20 @@ function roundRobin(order: readonly NodeDef[], q: number): string[] {
   return Array.from({ length: q }, (_, p) => out[p % out.length] as string)
 }
 
-function primaries(placement: Placement, n: number): string[][] {
+function primaries(placement: Layout, n: number): string[][] {
   const ring = new Ring({ version: 1, partitions: placement.assignment.length, nodes: placement.nodes, assignment: placement.assignment, stores: [] })
   return placement.assignment.map((_, p) => [...ring.primaries(p, n)])
 }
 
 /** The entries a zone holds shared by its nodes after the change: floor and ceiling of one node's share. */
-function share(before: Placement, after: Placement, zone: string): [number, number] {
+function share(before: Layout, after: Layout, zone: string): [number, number] {
   const entries = before.assignment.filter((id) => zoneOf(before.nodes.find((x) => x.id === id) as NodeDef) === zone).length
   const nodes = after.nodes.filter((x) => zoneOf(x) === zone).length
   return [Math.floor(entries / nodes), Math.ceil(entries / nodes)]
 }
 
 /** With n ≤ zones, the n replicas of every partition are in n distinct zones. */
-function expectZonesDistinct(after: Placement, n: number): void {
+function expectZonesDistinct(after: Layout, n: number): void {
   const zones = new Set(after.nodes.map(zoneOf)).size
   if (n > zones) return
   const zone = new Map(after.nodes.map((x) => [x.id, zoneOf(x)]))
@@ -43,7 +43,7 @@ function expectZonesDistinct(after: Placement, n: number): void {
 }
 
 /** Rule 10 for adding nodes. */
-function expectMinimalAdd(before: Placement, after: Placement, n: number, balancedStart = true): void {
+function expectMinimalAdd(before: Layout, after: Layout, n: number, balancedStart = true): void {
   const m = movement(before, after, n)
   const oldIds = new Set(before.nodes.map((x) => x.id))
   const joiners = after.nodes.filter((x) => !oldIds.has(x.id))
@@ -85,7 +85,7 @@ function expectMinimalAdd(before: Placement, after: Placement, n: number, balanc
 }
 
 /** Rule 10 for removing nodes: every surviving replica stays, so only the leavers' replica-partitions move. */
-function expectMinimalRemove(before: Placement, after: Placement, n: number): void {
+function expectMinimalRemove(before: Layout, after: Layout, n: number): void {
   const stays = new Set(after.nodes.map((x) => x.id))
   const b = primaries(before, n)
   const a = primaries(after, n)
@@ -118,7 +118,7 @@ const addShape = fc
     const old = numbered(k, zones)
     // A random starting order: sort by the seed.
     const order = [...old].sort((x, y) => (seed[old.indexOf(x)] as number) - (seed[old.indexOf(y)] as number) || (x.id < y.id ? -1 : 1))
-    const before: Placement = { assignment: roundRobin(order, q), nodes: old }
+    const before: Layout = { assignment: roundRobin(order, q), nodes: old }
     const joiners = Array.from({ length: k2 - k }, (_, i) => node(`j${i + 1}`, zones > 0 ? `z${joinZones[i] as number}` : undefined))
     return { before, next: [...old, ...joiners], n }
   })
@@ -156,7 +156,7 @@ describe('claim: adding nodes', () => {
       [4, 153.6],
       [8, 85.3],
     ] as const) {
-      const before: Placement = { assignment: initialAssignment(numbered(k, 0), 256), nodes: numbered(k, 0) }
+      const before: Layout = { assignment: initialAssignment(numbered(k, 0), 256), nodes: numbered(k, 0) }
       const next = numbered(k + 1, 0)
       const m = movement(before, { assignment: claim(before, next, 3), nodes: next }, 3)
       expect(m.entriesMoved).toBe(Math.floor(256 / (k + 1)))
@@ -168,7 +168,7 @@ describe('claim: adding nodes', () => {
 
   it('keeps rule 10 at every step of a cluster grown one node at a time from 3 to 12, with and without zones', () => {
     for (const zones of [0, 3]) {
-      let current: Placement = { assignment: initialAssignment(numbered(3, zones), 256), nodes: numbered(3, zones) }
+      let current: Layout = { assignment: initialAssignment(numbered(3, zones), 256), nodes: numbered(3, zones) }
       for (let k = 4; k <= 12; k++) {
         const next = numbered(k, zones)
         const after = { assignment: claim(current, next, 3), nodes: next }
@@ -181,14 +181,14 @@ describe('claim: adding nodes', () => {
   // The baseline the claim replaces: it balances entries, not replica-partitions.
   it('rebalanceAssignment fails the same properties: 3→4 gives the joiner 148 of 192, 8→9 moves 40 onto old nodes', () => {
     const check = (k: number): ReturnType<typeof movement> => {
-      const before: Placement = { assignment: initialAssignment(numbered(k, 0), 256), nodes: numbered(k, 0) }
+      const before: Layout = { assignment: initialAssignment(numbered(k, 0), 256), nodes: numbered(k, 0) }
       const next = numbered(k + 1, 0)
       return movement(before, { assignment: rebalanceAssignment(before.assignment, next), nodes: next }, 3)
     }
     expect(check(3).joinerLoad).toBe(148)
     expect(check(3).joinerIdeal - check(3).joinerLoad).toBeGreaterThan(SLACK)
     expect(check(8).movedOntoOldNodes).toBe(40)
-    const before: Placement = { assignment: initialAssignment(numbered(3, 0), 256), nodes: numbered(3, 0) }
+    const before: Layout = { assignment: initialAssignment(numbered(3, 0), 256), nodes: numbered(3, 0) }
     const next = numbered(4, 0)
     expect(() => expectMinimalAdd(before, { assignment: rebalanceAssignment(before.assignment, next), nodes: next }, 3)).toThrow()
   })
@@ -252,7 +252,7 @@ describe('claim: removing and replacing nodes', () => {
 
 describe('claim: zones', () => {
   const six = numbered(6, 3)
-  const before: Placement = { assignment: initialAssignment(six, 256), nodes: six }
+  const before: Layout = { assignment: initialAssignment(six, 256), nodes: six }
 
   it('refuses a node in a new zone, or a zone emptied, unless allowNewZone is given', () => {
     const withNewZone = [...six, node('x', 'z9')]
@@ -282,7 +282,7 @@ describe('claim: zones', () => {
 describe('claim: plan time', () => {
   // Measured about 0.1 s on a shared 2-core machine; the bound leaves room for a loaded one.
   it('plans Q=4096, 8→9 in well under a few seconds', () => {
-    const before: Placement = { assignment: initialAssignment(numbered(8, 0), 4096), nodes: numbered(8, 0) }
+    const before: Layout = { assignment: initialAssignment(numbered(8, 0), 4096), nodes: numbered(8, 0) }
     const started = performance.now()
     const after = claim(before, numbered(9, 0), 3)
     expect(performance.now() - started).toBeLessThan(2000)

@@ -13,8 +13,8 @@ import { Ring } from './ring.js'
  * (the same walk and zone rule as Ring, checked against Ring at the end).
  */
 
-/** The part of a cluster definition that placement depends on. */
-export type Placement = Pick<ClusterDef, 'assignment' | 'nodes'>
+/** The part of a cluster definition that replica placement depends on. */
+export type Layout = Pick<ClusterDef, 'assignment' | 'nodes'>
 
 /** Options of claim. */
 export interface ClaimOptions {
@@ -435,7 +435,7 @@ function spreadPass(board: Board, joiners: readonly number[], isJoiner: Uint8Arr
  * Throws InvalidInputError when the set of zones changes without
  * `allowNewZone`.
  */
-export function claim(current: Placement, nextNodes: readonly NodeDef[], n: number, options: ClaimOptions = {}): string[] {
+export function claim(current: Layout, nextNodes: readonly NodeDef[], n: number, options: ClaimOptions = {}): string[] {
   assert(Number.isInteger(n) && n >= 1, `replica count ${n} must be a positive integer`)
   assert(nextNodes.length > 0, 'a cluster needs at least one node')
   assert(new Set(nextNodes.map((x) => x.id)).size === nextNodes.length, 'node ids must be distinct')
@@ -511,7 +511,7 @@ function substitute(board: Board, isLeaver: Uint8Array, isJoiner: Uint8Array): {
 }
 
 /** The claim's own walk must agree with the routing's; a difference is a bug here, not bad input. */
-function checkAgainstRing(board: Board, after: Placement, n: number): void {
+function checkAgainstRing(board: Board, after: Layout, n: number): void {
   const ring = ringOf(after)
   for (let p = 0; p < board.q; p++) {
     const mine = (board.prim[p] as number[]).map((x) => board.ids[x])
@@ -519,7 +519,7 @@ function checkAgainstRing(board: Board, after: Placement, n: number): void {
   }
 }
 
-function ringOf(placement: Placement): Ring {
+function ringOf(placement: Layout): Ring {
   return new Ring({ version: 1, partitions: placement.assignment.length, nodes: placement.nodes, assignment: placement.assignment, stores: [] })
 }
 
@@ -531,7 +531,7 @@ function ringOf(placement: Placement): Ring {
  * after. Otherwise n·Q is shared evenly, a zone holding at most Q when
  * n ≤ zones (at most ⌈n/zones⌉·Q otherwise).
  */
-function idealLoads(before: Placement, after: Placement, loadBefore: Record<string, number>, n: number): Record<string, number> {
+function idealLoads(before: Layout, after: Layout, loadBefore: Record<string, number>, n: number): Record<string, number> {
   const q = after.assignment.length
   const size = new Map<string, number>()
   for (const x of after.nodes) size.set(zoneOf(x), (size.get(zoneOf(x)) ?? 0) + 1)
@@ -557,7 +557,7 @@ function idealLoads(before: Placement, after: Placement, loadBefore: Record<stri
 }
 
 /** Measure what changing `before` into `after` moves, for replica count n. */
-export function movement(before: Placement, after: Placement, n: number): Movement {
+export function movement(before: Layout, after: Layout, n: number): Movement {
   assert(before.assignment.length === after.assignment.length, 'before and after must have the same partition count')
   const q = before.assignment.length
   const rb = ringOf(before)

@@ -37,6 +37,33 @@ export interface StoreDef {
   readonly tombstoneGraceMs: number
 }
 
+/**
+ * The stages of one step of a membership change (MEMBERSHIP.md): writes go
+ * to old and new replicas while reads stay on the old (`write-both`, which
+ * also covers the copy), then reads and coordinators move to the new
+ * (`read-new`), then the new assignment alone is used (`use-new`), and after a
+ * grace period the replicas that left drop their rows (`cleanup`).
+ */
+export type MoveStage = 'write-both' | 'read-new' | 'use-new' | 'cleanup'
+
+/** A membership change in progress, carried in the definition so any driver can resume it. */
+export interface MoveState {
+  /** Names the plan: a definition of another plan is refused while this one runs. */
+  readonly planId: string
+  /** This step, 1-based, of `steps`. */
+  readonly step: number
+  readonly steps: number
+  readonly stage: MoveStage
+  /** This step's assignment (N); `assignment` stays the old one (O) until `use-new`. */
+  readonly next: readonly string[]
+  /** The plan's final assignment. */
+  readonly target: readonly string[]
+  /** The plan's final nodes; `nodes` holds every node of the plan (leavers too) until it ends. */
+  readonly targetNodes: readonly NodeDef[]
+  /** Assignment entries one step changes at most. */
+  readonly entriesPerStep: number
+}
+
 /** The cluster definition every node holds, with a version that only grows. */
 export interface ClusterDef {
   readonly version: number
@@ -46,6 +73,16 @@ export interface ClusterDef {
   /** Owner node id of each partition; length Q. */
   readonly assignment: readonly string[]
   readonly stores: readonly StoreDef[]
+  /**
+   * Per partition, the definition version at which its replica sets last
+   * changed: a data request made under an older version is refused for that
+   * partition (fencing). Absent: no partition ever moved (all 0).
+   */
+  readonly placement?: readonly number[]
+  /** The membership change in progress, if any. */
+  readonly move?: MoveState
+  /** The plan the last abort ended (so nodes can tell an abort from another plan). */
+  readonly abortedPlan?: string
 }
 
 /** Defaults applied to a partial store definition. */
@@ -147,6 +184,12 @@ export function validateCluster(x: unknown): ClusterDef {
   }
   if (!Array.isArray(d.assignment) || d.assignment.length !== q) fail(`assignment must list an owner for each of the ${q} partitions`)
   for (const owner of d.assignment as unknown[]) if (typeof owner !== 'string' || !ids.has(owner)) fail(`assignment names unknown node ${String(owner)}`)
+  if (d.placement !== undefined) {
+    if (!Array.isArray(d.placement) || d.placement.length !== q || !d.placement.every((v) => isInt(v, 0, d.version as number)))
+      fail(`placement must list, for each of the ${q} partitions, a version up to the definition's`)
+  }
+  if (d.move !== undefined) validateMove(d.move, q, ids)
+  if (d.abortedPlan !== undefined && (typeof d.abortedPlan !== 'string' || !NAME.test(d.abortedPlan))) fail(`abortedPlan must match ${NAME}`)
   if (!Array.isArray(d.stores) || d.stores.length > CLUSTER_LIMITS.maxStores) fail(`stores must be a list of at most ${CLUSTER_LIMITS.maxStores} stores`)
   const names = new Set<string>()
   // Preference lists walk partition owners: a node that owns no partition is never a replica.
@@ -157,6 +200,28 @@ export function validateCluster(x: unknown): ClusterDef {
     names.add(store.name)
   }
   return d as unknown as ClusterDef
+}
+
+const STAGES: readonly MoveStage[] = ['write-both', 'read-new', 'use-new', 'cleanup']
+
+function validateMove(x: unknown, q: number, ids: ReadonlySet<string>): void {
+  if (typeof x !== 'object' || x === null) fail('move must be an object')
+  const m = x as Record<string, unknown>
+  if (typeof m.planId !== 'string' || !NAME.test(m.planId)) fail(`move.planId must match ${NAME}`)
+  if (!isInt(m.steps, 1, q) || !isInt(m.step, 1, m.steps as number)) fail('move.step must be 1..move.steps')
+  if (!STAGES.includes(m.stage as MoveStage)) fail(`move.stage must be one of ${STAGES.join(', ')}`)
+  if (!isInt(m.entriesPerStep, 1, q)) fail(`move.entriesPerStep must be 1..${q}`)
+  for (const field of ['next', 'target'] as const) {
+    const a = m[field]
+    if (!Array.isArray(a) || a.length !== q || !a.every((id) => typeof id === 'string' && ids.has(id)))
+      fail(`move.${field} must name a node of the cluster for each of the ${q} partitions`)
+  }
+  if (
+    !Array.isArray(m.targetNodes) ||
+    m.targetNodes.length === 0 ||
+    !m.targetNodes.every((n) => typeof n === 'object' && n !== null && ids.has((n as NodeDef).id))
+  )
+    fail('move.targetNodes must list nodes of the cluster')
 }
 
 /** The named store, or UnknownStoreError. */

@@ -79,8 +79,8 @@ export class UnsupportedMediaTypeError extends KvorumError {
 
 /** A cluster definition offered to a node that already holds that version or a newer one. */
 export class ClusterVersionConflictError extends KvorumError {
-  constructor(held: number, offered: number) {
-    super('KV_CLUSTER_VERSION_CONFLICT', `node holds cluster version ${held}; a new definition needs a higher version than that, got ${offered}`)
+  constructor(held: number, offered: number, why?: string) {
+    super('KV_CLUSTER_VERSION_CONFLICT', why ?? `node holds cluster version ${held}; a new definition needs a higher version than that, got ${offered}`)
   }
 }
 

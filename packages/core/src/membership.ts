@@ -1,0 +1,208 @@
+import { claim, movement, type Movement } from './claim.js'
+import type { ClusterDef, MoveState, NodeDef } from './cluster.js'
+import { assert, InvalidInputError } from './errors.js'
+import { Placement } from './placement.js'
+
+/** Assignment entries one step of a plan changes at most, by default (MEMBERSHIP.md: "e.g. 8"). */
+export const DEFAULT_ENTRIES_PER_STEP = 8
+
+/** What an operator asks for. */
+export interface MembershipChange {
+  /** Nodes to add (their ids must be new). */
+  readonly add?: readonly NodeDef[]
+  /** Node ids to remove. */
+  readonly remove?: readonly string[]
+  /** Node id → the node that takes its place (same zone unless allowNewZone). */
+  readonly replace?: Readonly<Record<string, NodeDef>>
+  /** Allow the set of zones to change (reorders most preference lists). */
+  readonly allowNewZone?: boolean
+  /** Entries changed per step. Default 8. */
+  readonly entriesPerStep?: number
+}
+
+/**
+ * A plan: where the cluster is going and how. It is a pure function of the
+ * definition it was made from and the change, so any driver can run it and
+ * two drivers resuming it write identical definitions.
+ */
+export interface MembershipPlan {
+  readonly planId: string
+  readonly target: readonly string[]
+  readonly targetNodes: readonly NodeDef[]
+  readonly entriesPerStep: number
+  readonly steps: number
+  /** Replica movement of the whole plan, for the store with the largest n. */
+  readonly movement: Movement
+  /** The n movement was measured with. */
+  readonly n: number
+}
+
+/** The n movement is measured with: the largest of the stores' (all stores share the assignment). */
+function largestN(def: ClusterDef): number {
+  return Math.max(1, ...def.stores.map((s) => s.n))
+}
+
+/** A short id naming the plan, derived from what it does (so it is the same for every driver). */
+function planIdOf(version: number, target: readonly string[], nodes: readonly NodeDef[]): string {
+  let h = 2166136261
+  for (const s of [String(version), ...target, ...nodes.map((n) => `${n.id}@${n.url}@${n.zone ?? ''}`)]) {
+    for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619)
+    h = Math.imul(h ^ 0xff, 16777619)
+  }
+  return `p${version}-${(h >>> 0).toString(16)}`
+}
+
+/** Plan a change of the cluster's nodes: the target layout, its steps and its movement. Changes nothing. */
+export function planChange(def: ClusterDef, change: MembershipChange): MembershipPlan {
+  if (def.move)
+    throw new InvalidInputError(
+      `plan ${def.move.planId} is in progress (step ${def.move.step} of ${def.move.steps}, ${def.move.stage}): resume it or abort it first`,
+    )
+  const ids = new Set(def.nodes.map((n) => n.id))
+  let nodes = [...def.nodes]
+  for (const [old, next] of Object.entries(change.replace ?? {})) {
+    if (!ids.has(old)) throw new InvalidInputError(`cannot replace ${old}: no such node`)
+    if (ids.has(next.id)) throw new InvalidInputError(`the node replacing ${old} needs a new id, not ${next.id}`)
+    nodes = nodes.map((n) => (n.id === old ? { ...next, ...(next.zone === undefined && n.zone !== undefined ? { zone: n.zone } : {}) } : n))
+  }
+  for (const id of change.remove ?? []) {
+    if (!ids.has(id)) throw new InvalidInputError(`cannot remove ${id}: no such node`)
+    nodes = nodes.filter((n) => n.id !== id)
+  }
+  for (const node of change.add ?? []) {
+    if (nodes.some((n) => n.id === node.id || n.url === node.url)) throw new InvalidInputError(`node ${node.id} (${node.url}) is already in the cluster`)
+    nodes.push(node)
+  }
+  const n = largestN(def)
+  if (new Set(nodes.map((x) => x.id)).size < n)
+    throw new InvalidInputError(`a store keeps ${n} replicas: the cluster needs at least ${n} nodes, the change leaves ${nodes.length}`)
+  const entriesPerStep = change.entriesPerStep ?? DEFAULT_ENTRIES_PER_STEP
+  if (!Number.isInteger(entriesPerStep) || entriesPerStep < 1) throw new InvalidInputError(`entriesPerStep must be a positive integer, got ${entriesPerStep}`)
+  const target = claim(def, nodes, n, change.allowNewZone ? { allowNewZone: true } : {})
+  const changed = target.filter((owner, p) => owner !== def.assignment[p]).length
+  const after: ClusterDef = { ...def, nodes, assignment: target }
+  return {
+    planId: planIdOf(def.version, target, nodes),
+    target,
+    targetNodes: nodes,
+    entriesPerStep,
+    steps: Math.max(1, Math.ceil(changed / entriesPerStep)),
+    movement: movement(def, after, n),
+    n,
+  }
+}
+
+/** This step's assignment: the current one with its first `k` entries that differ from the target changed. */
+function stepAssignment(current: readonly string[], target: readonly string[], k: number): string[] {
+  const next = [...current]
+  let changed = 0
+  for (let p = 0; p < next.length && changed < k; p++) {
+    if (next[p] !== target[p]) {
+      next[p] = target[p] as string
+      changed++
+    }
+  }
+  return next
+}
+
+/** Partitions whose replica sets differ between two definitions' placements (any store). */
+function changedPartitions(before: Placement, after: Placement, def: ClusterDef): number[] {
+  const out: number[] = []
+  for (let q = 0; q < def.partitions; q++) {
+    for (const s of def.stores) {
+      const a = JSON.stringify([before.readers(q, s.n), before.writers(q, s.n)])
+      const b = JSON.stringify([after.readers(q, s.n), after.writers(q, s.n)])
+      if (a !== b) {
+        out.push(q)
+        break
+      }
+    }
+  }
+  return out
+}
+
+/** The next version of `def`, with placement bumped for every partition whose sets change. */
+function nextVersion(def: ClusterDef, fields: Partial<ClusterDef>, drop: readonly ('move' | 'abortedPlan')[] = []): ClusterDef {
+  const version = def.version + 1
+  const out: Record<string, unknown> = { ...def, ...fields, version }
+  for (const k of drop) delete out[k]
+  const next = out as unknown as ClusterDef
+  const placement = [...(def.placement ?? new Array<number>(def.partitions).fill(0))]
+  for (const q of changedPartitions(new Placement(def), new Placement(next), def)) placement[q] = version
+  return { ...next, placement }
+}
+
+/** Union of node lists, the first's order first. */
+function unionNodes(a: readonly NodeDef[], b: readonly NodeDef[]): NodeDef[] {
+  return [...a, ...b.filter((n) => !a.some((m) => m.id === n.id))]
+}
+
+function sameAssignment(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i])
+}
+
+/**
+ * The definition after `def` in running `plan`, or null when the plan is
+ * done. A pure function of both: resuming drivers write identical versions.
+ * Outside a move it starts the next step (write-both); then read-new,
+ * use-new (the assignment becomes the step's), cleanup, and the next step.
+ */
+export function advance(def: ClusterDef, plan: MembershipPlan): ClusterDef | null {
+  const move = def.move
+  if (move && move.planId !== plan.planId) throw new InvalidInputError(`plan ${move.planId} is in progress, not ${plan.planId}: resume or abort it first`)
+  if (!move) {
+    const done = sameAssignment(def.assignment, plan.target)
+    const nodesDone = def.nodes.length === plan.targetNodes.length && def.nodes.every((n) => plan.targetNodes.some((m) => m.id === n.id))
+    if (done && nodesDone) return null
+    if (done) return nextVersion(def, { nodes: plan.targetNodes }, ['abortedPlan'])
+    const remaining = def.assignment.filter((owner, p) => owner !== plan.target[p]).length
+    const state: MoveState = {
+      planId: plan.planId,
+      step: 1,
+      steps: Math.ceil(remaining / plan.entriesPerStep),
+      stage: 'write-both',
+      next: stepAssignment(def.assignment, plan.target, plan.entriesPerStep),
+      target: plan.target,
+      targetNodes: plan.targetNodes,
+      entriesPerStep: plan.entriesPerStep,
+    }
+    return nextVersion(def, { nodes: unionNodes(def.nodes, plan.targetNodes), move: state }, ['abortedPlan'])
+  }
+  switch (move.stage) {
+    case 'write-both':
+      return nextVersion(def, { move: { ...move, stage: 'read-new' } })
+    case 'read-new':
+      return nextVersion(def, { assignment: move.next, move: { ...move, stage: 'use-new' } })
+    case 'use-new':
+      return nextVersion(def, { move: { ...move, stage: 'cleanup' } })
+    case 'cleanup': {
+      if (sameAssignment(def.assignment, move.target)) return nextVersion(def, { nodes: move.targetNodes }, ['move'])
+      // The next step starts at once: the move stays in the definition, so its step count survives.
+      const next = stepAssignment(def.assignment, move.target, move.entriesPerStep)
+      return nextVersion(def, { move: { ...move, step: move.step + 1, stage: 'write-both', next } })
+    }
+  }
+}
+
+/** True when a move in this stage can still be aborted with nothing lost (the old replicas are complete). */
+export function abortable(def: ClusterDef): boolean {
+  return def.move?.stage === 'write-both' || def.move?.stage === 'read-new'
+}
+
+/**
+ * The definition that ends the move in progress before its switch: the old
+ * assignment stays, the move goes, and the joiners that own nothing leave
+ * the node list (they drop their copies when they install it).
+ */
+export function abortMove(def: ClusterDef): ClusterDef {
+  const move = def.move
+  if (!move) throw new InvalidInputError('no membership change is in progress')
+  if (!abortable(def))
+    throw new InvalidInputError(
+      `step ${move.step} of plan ${move.planId} has switched to the new replicas (${move.stage}): it cannot be aborted; run it to the end, then plan the reverse change`,
+    )
+  const owners = new Set(def.assignment)
+  const nodes = def.nodes.filter((n) => owners.has(n.id))
+  assert(nodes.length > 0, 'an aborted move keeps the nodes that own partitions')
+  return nextVersion(def, { nodes, abortedPlan: move.planId }, ['move'])
+}
