@@ -48,6 +48,13 @@ export interface StoreBatch {
   readonly keys: readonly Uint8Array[]
   readonly coordinates: readonly CoordinateItem[]
   readonly merges: readonly KeySet[]
+  /**
+   * The cluster definition version the sender routed the batch with. A node
+   * refuses its items for a partition that moved after that version
+   * (KV_STALE_METADATA, before applying anything). 0 or absent: fenced for
+   * every partition that ever moved.
+   */
+  readonly version?: number
 }
 
 /** The answers to a StoreBatch, section by section in item order. */

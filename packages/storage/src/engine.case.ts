@@ -168,10 +168,8 @@ export function engineSuite(kind: string, factory: EngineFactory): void {
 
       it('get of an absent key is an empty set', async () => {
         const e = await engine()
-        expect(await e.get('kv', [utf8('nothing'), utf8('nor-this')])).toEqual([
-          { ok: true, value: [] },
-          { ok: true, value: [] },
-        ])
+        const answers = await e.get('kv', [utf8('nothing'), utf8('nor-this')])
+        expect(answers.map((a) => a.ok && a.value)).toEqual([[], []])
       })
 
       it('a delete stores a tombstone version, and a delete with no context keeps the value it did not see', async () => {

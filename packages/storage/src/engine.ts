@@ -22,7 +22,6 @@ import {
   type Version,
   ClusterVersionConflictError,
   NodeClosedError,
-  storedRead,
   BRANCHES,
   BRANCH_FANOUT,
   HASH_BYTES,
@@ -30,7 +29,7 @@ import {
   InvalidInputError,
   KvorumError,
   NoClusterError,
-  Ring,
+  Placement,
   StaleMetadataError,
   TooManySiblingsError,
   branchesOf,
@@ -86,6 +85,9 @@ export const ENGINE_DEFAULTS = {
   maxHintAgeMs: 7 * 24 * 3600 * 1000,
 } as const
 
+/** What a request asks of a replica, for ownership checks. */
+type Role = 'read' | 'coordinate' | 'merge'
+
 /** Counters the node app exports as metrics. */
 export interface EngineStats {
   coordinated: number
@@ -95,6 +97,8 @@ export interface EngineStats {
   hintsExpired: number
   itemErrors: number
   tombstonesReaped: number
+  /** Partitions whose rows this node dropped (it left them, or entered them holding leftovers). */
+  partitionsDropped: number
 }
 
 /** A set with values left out (live versions keep an empty value), for comparing clocks. */
@@ -113,8 +117,22 @@ const randomIncarnation = () => randomBytes(6).toString('hex')
 export class StorageEngine implements NodeProtocol {
   readonly nodeId: string
   /** A fresh actor id at every open: a wiped or restored database can never reissue a dot. */
-  readonly incarnation: string
-  readonly stats: EngineStats = { coordinated: 0, merged: 0, hintsStored: 0, hintsRefused: 0, hintsExpired: 0, itemErrors: 0, tombstonesReaped: 0 }
+  /** This node's actor id: new at every open, and again before it drops a partition's rows (MEMBERSHIP rule 4). */
+  get incarnation(): string {
+    return this.actor
+  }
+  private actor: string
+  private readonly newIncarnation: () => string
+  readonly stats: EngineStats = {
+    coordinated: 0,
+    merged: 0,
+    hintsStored: 0,
+    hintsRefused: 0,
+    hintsExpired: 0,
+    itemErrors: 0,
+    tombstonesReaped: 0,
+    partitionsDropped: 0,
+  }
   private readonly db: Database.Database
   private readonly leaves: LeafStore
   private readonly rows: Rows
@@ -126,7 +144,7 @@ export class StorageEngine implements NodeProtocol {
   private readonly maxHintAgeMs: number
   private counter = 0
   private cluster: ClusterDef | null = null
-  private ring: Ring | null = null
+  private ring: Placement | null = null
   private closed = false
   private readonly sql
 
@@ -144,7 +162,8 @@ export class StorageEngine implements NodeProtocol {
       throw e
     }
     this.sql = this.prepare()
-    this.incarnation = (options.incarnationId ?? randomIncarnation)()
+    this.newIncarnation = options.incarnationId ?? randomIncarnation
+    this.actor = this.newIncarnation()
     const stored = this.sql.getMeta.get('cluster') as { v: string } | undefined
     if (stored) this.install(validateCluster(JSON.parse(stored.v)))
     this.leaves = new LeafStore(this.db)
@@ -179,13 +198,15 @@ export class StorageEngine implements NodeProtocol {
       putMeta: db.prepare('INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v'),
       scanAll: db.prepare('SELECT key, data FROM kv WHERE store = ? AND part = ? AND (seg, key) > (?, ?) ORDER BY seg, key LIMIT ?'),
       scanSegment: db.prepare('SELECT key, data FROM kv WHERE store = ? AND part = ? AND seg = ? AND key > ? ORDER BY key LIMIT ?'),
+      partsWithRows: db.prepare('SELECT DISTINCT part FROM kv WHERE store = ?'),
+      partitionKeys: db.prepare('SELECT key FROM kv WHERE store = ? AND part = ?'),
       tombstones: db.prepare('SELECT key, data FROM kv WHERE store = ? AND part = ? AND tomb_ms IS NOT NULL AND tomb_ms < ? LIMIT ?'),
     }
   }
 
   private install(def: ClusterDef): void {
     this.cluster = def
-    this.ring = new Ring(def)
+    this.ring = new Placement(def)
   }
 
   /** Writes after close() would run their group commit on a closed database, outside any caller's reach. */
@@ -193,7 +214,7 @@ export class StorageEngine implements NodeProtocol {
     if (this.closed) throw new NodeClosedError()
   }
 
-  private requireCluster(): { cluster: ClusterDef; ring: Ring } {
+  private requireCluster(): { cluster: ClusterDef; ring: Placement } {
     this.requireOpen()
     if (!this.cluster || !this.ring) throw new NoClusterError()
     return { cluster: this.cluster, ring: this.ring }
@@ -205,14 +226,36 @@ export class StorageEngine implements NodeProtocol {
     return { part: partitionOfHash(h, q), seg: segmentOfHash(h, q) }
   }
 
-  /** Stale-metadata error when this node is not a primary of the key's partition. */
-  private checkOwner(store: StoreDef, ring: Ring, key: Uint8Array, part: number): ItemResult<never> | null {
-    if (ring.holds(this.nodeId, part, store.n)) return null
-    const version = (this.cluster as ClusterDef).version
-    const err = new StaleMetadataError(
-      `node ${this.nodeId} does not hold partition ${part} of store ${store.name} (key ${showKey(key)}) under cluster version ${version}`,
-      version,
-    )
+  /**
+   * Stale-metadata error, before anything is applied, when this node may not
+   * do `role` for the key's partition under its definition, or when the
+   * request was made under a definition older than the partition's last
+   * placement change (fencing, MEMBERSHIP rule 5). Requests that carry no
+   * version (0) pass only partitions that never moved.
+   */
+  private checkOwner(
+    store: StoreDef,
+    ring: Placement,
+    key: Uint8Array,
+    part: number,
+    role: Role,
+    requestVersion: number | undefined,
+  ): ItemResult<never> | null {
+    const cluster = this.cluster as ClusterDef
+    const placed = cluster.placement?.[part] ?? 0
+    const allowed =
+      role === 'read'
+        ? ring.canRead(this.nodeId, part, store.n)
+        : role === 'coordinate'
+          ? ring.canCoordinate(this.nodeId, part, store.n)
+          : ring.canMerge(this.nodeId, part, store.n)
+    const fenced = requestVersion !== undefined && requestVersion < placed
+    if (allowed && !fenced) return null
+    const version = cluster.version
+    const why = fenced
+      ? `partition ${part} moved at cluster version ${placed}, after the request's version ${requestVersion}`
+      : `node ${this.nodeId} does not ${role} partition ${part} of store ${store.name} (key ${showKey(key)}) under cluster version ${version}`
+    const err = new StaleMetadataError(why, version)
     return { ok: false, error: { code: err.code, message: err.message, clusterVersion: version } }
   }
 
@@ -233,14 +276,14 @@ export class StorageEngine implements NodeProtocol {
   }
 
   /** Inside a group commit: one write as the coordinating primary. */
-  private coordinateItem(store: StoreDef, ring: Ring, item: CoordinateItem): ItemResult<CoordinateResult> {
+  private coordinateItem(store: StoreDef, ring: Placement, item: CoordinateItem, version?: number): ItemResult<CoordinateResult> {
     const refused = this.overLimit(store, item.value)
     if (refused) return refused
     const place = this.placeOf(item.key)
-    const stale = this.checkOwner(store, ring, item.key, place.part)
+    const stale = this.checkOwner(store, ring, item.key, place.part, 'coordinate', version)
     if (stale) return stale
     const set = this.rows.read(store.name, place, item.key)
-    const dot = { actor: this.incarnation, counter: this.counter + 1 }
+    const dot = { actor: this.actor, counter: this.counter + 1 }
     const next = coordinatedSet(store.conflict, set, item, dot)
     if (next.length > store.maxSiblings) return this.itemError(TooManySiblingsError.forKey(showKey(item.key), next.length, store.maxSiblings))
     this.counter++
@@ -256,13 +299,13 @@ export class StorageEngine implements NodeProtocol {
   }
 
   /** Inside a group commit: merge one set as a replica. */
-  private mergeItem(store: StoreDef, ring: Ring, item: KeySet): ItemResult<null> {
+  private mergeItem(store: StoreDef, ring: Placement, item: KeySet, version?: number): ItemResult<null> {
     for (const v of item.siblings) {
       const refused = this.overLimit(store, v.value)
       if (refused) return refused
     }
     const place = this.placeOf(item.key)
-    const stale = this.checkOwner(store, ring, item.key, place.part)
+    const stale = this.checkOwner(store, ring, item.key, place.part, 'merge', version)
     if (stale) return stale
     const set = this.rows.read(store.name, place, item.key)
     this.rows.write(store.name, place, item.key, resolveSets(store.conflict, set, item.siblings))
@@ -274,14 +317,13 @@ export class StorageEngine implements NodeProtocol {
    * The one read path: a key's committed set as a stored read (its stored
    * bytes, decoded only if someone reads the set), or why it cannot be read.
    */
-  private readItem(store: StoreDef, ring: Ring, key: Uint8Array): ItemResult<SiblingSet> {
+  private readItem(store: StoreDef, ring: Placement, key: Uint8Array, version?: number): ItemResult<SiblingSet> {
     try {
       this.requireOpen()
       const place = this.placeOf(key)
-      const stale = this.checkOwner(store, ring, key, place.part)
+      const stale = this.checkOwner(store, ring, key, place.part, 'read', version)
       if (stale) return stale
-      const { bytes, set } = this.rows.committedRead(store.name, place, key)
-      return storedRead(bytes, set)
+      return this.rows.committedRead(store.name, place, key)
     } catch (e) {
       return this.itemError(e)
     }
@@ -308,10 +350,10 @@ export class StorageEngine implements NodeProtocol {
       batch.coordinates.length + batch.merges.length === 0
         ? { coordinates: [], merges: [] }
         : await this.writes.submit(() => ({
-            coordinates: batch.coordinates.map((item) => this.coordinateItem(store, ring, item)),
-            merges: batch.merges.map((item) => this.mergeItem(store, ring, item)),
+            coordinates: batch.coordinates.map((item) => this.coordinateItem(store, ring, item, batch.version ?? 0)),
+            merges: batch.merges.map((item) => this.mergeItem(store, ring, item, batch.version ?? 0)),
           }))
-    return { gets: batch.keys.map((key) => this.readItem(store, ring, key)), ...written }
+    return { gets: batch.keys.map((key) => this.readItem(store, ring, key, batch.version ?? 0)), ...written }
   }
 
   /** How the Merkle leaves were opened: from the last clean close, or rebuilt after a crash (keys, ms). */
@@ -445,14 +487,62 @@ export class StorageEngine implements NodeProtocol {
   async putCluster(def: ClusterDef): Promise<void> {
     this.requireOpen()
     const valid = validateCluster(def)
-    const current = this.cluster?.version ?? 0
-    if (valid.version < current || (valid.version === current && JSON.stringify(valid) !== JSON.stringify(this.cluster))) {
+    const held = this.cluster
+    const current = held?.version ?? 0
+    if (valid.version < current || (valid.version === current && JSON.stringify(valid) !== JSON.stringify(held))) {
       throw new ClusterVersionConflictError(current, valid.version)
     }
-    if (this.cluster && valid.partitions !== this.cluster.partitions)
-      throw new InvalidInputError(`the partition count is fixed at ${this.cluster.partitions}; got ${valid.partitions}`)
-    await this.writes.submit(() => this.sql.putMeta.run('cluster', JSON.stringify(valid)))
+    if (held && valid.partitions !== held.partitions) throw new InvalidInputError(`the partition count is fixed at ${held.partitions}; got ${valid.partitions}`)
+    // One plan at a time (MEMBERSHIP rule 6): a definition that ends the move (completion or abort) is fine.
+    if (held?.move && valid.move && valid.move.planId !== held.move.planId) {
+      throw new ClusterVersionConflictError(
+        current,
+        valid.version,
+        `plan ${held.move.planId} is in progress here; a definition of plan ${valid.move.planId} is refused until it ends or is aborted`,
+      )
+    }
+    const drops = held && valid.version > current ? this.dropsFor(held, valid) : []
+    await this.writes.submit(() => {
+      if (drops.length > 0) this.dropPartitions(drops)
+      this.sql.putMeta.run('cluster', JSON.stringify(valid))
+    })
     this.install(valid)
+  }
+
+  /**
+   * The partitions whose rows this node must drop when it installs `next`:
+   * those it enters a write set of (leftovers of an earlier ownership must
+   * not be served, MEMBERSHIP rule 2), and, once no move is running or at
+   * cleanup, those it no longer replicates at all.
+   */
+  private dropsFor(held: ClusterDef, next: ClusterDef): { store: string; part: number }[] {
+    const before = new Placement(held)
+    const after = new Placement(next)
+    const cleaning = !next.move || next.move.stage === 'cleanup'
+    const out: { store: string; part: number }[] = []
+    for (const store of next.stores) {
+      const stored = new Set((this.sql.partsWithRows.all(store.name) as { part: number }[]).map((r) => r.part))
+      for (const part of stored) {
+        const entering = after.canMerge(this.nodeId, part, store.n) && !before.canMerge(this.nodeId, part, store.n)
+        const left = cleaning && !after.canMerge(this.nodeId, part, store.n)
+        if (entering || left) out.push({ store: store.name, part })
+      }
+    }
+    return out
+  }
+
+  /**
+   * Inside a group commit: remove every row of these partitions. A new
+   * incarnation first (MEMBERSHIP rule 4): if this node regains a partition,
+   * its new dots can never be mistaken for ones whose versions it dropped.
+   */
+  private dropPartitions(drops: readonly { store: string; part: number }[]): void {
+    this.actor = this.newIncarnation()
+    this.sql.putMeta.run('incarnation', this.actor)
+    for (const { store, part } of drops) {
+      for (const { key } of this.sql.partitionKeys.all(store, part) as { key: Uint8Array }[]) this.rows.write(store, this.placeOf(key), key, [])
+      this.stats.partitionsDropped++
+    }
   }
 
   async health(): Promise<NodeHealth> {

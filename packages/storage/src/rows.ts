@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3'
-import { type SiblingSet, type Version, decodeSet, encodeSet, isDeleted, keyDigest, xorHash } from '@kvorum/core'
+import { type ItemResult, type SiblingSet, type Version, decodeSet, encodeSet, isDeleted, keyDigest, storedRead, xorHash } from '@kvorum/core'
 import type { LeafStore } from './leaves.js'
 
 /** Where a key lives inside a store. */
@@ -97,12 +97,12 @@ export class Rows {
    * key not cached is read from SQLite and left undecoded (and uncached): a
    * node passing it on over HTTP never needs the set.
    */
-  committedRead(store: string, place: Place, key: Uint8Array): { bytes: Uint8Array; set?: SiblingSet } {
+  committedRead(store: string, place: Place, key: Uint8Array): ItemResult<SiblingSet> {
     const hit = this.cache.get(cacheId(store, key))
-    if (hit) return { bytes: hit.bytes ?? ENCODED_EMPTY_SET, set: hit.set }
+    if (hit) return storedRead(hit.bytes ?? ENCODED_EMPTY_SET, hit.set)
     const row = this.sql.get.get(store, place.part, place.seg, key) as Row | undefined
     // A plain Uint8Array view, as committed() keeps: sets decoded from it hold plain Uint8Array values.
-    return { bytes: row ? new Uint8Array(row.data.buffer, row.data.byteOffset, row.data.byteLength) : ENCODED_EMPTY_SET }
+    return storedRead(row ? new Uint8Array(row.data.buffer, row.data.byteOffset, row.data.byteLength) : ENCODED_EMPTY_SET)
   }
 
   /** Inside a transaction: the key's current set, staged writes included. */
