@@ -170,7 +170,8 @@ export function defective(pool: Pool, route: string, store: StoreDef): { bytes: 
       const section = (
         inner === 'coordinate' ? defectiveCoordinate(pool, store) : inner === 'merge' ? defectiveKeySets(pool, store, false) : defectiveKeys(pool)
       ) as { bytes: Uint8Array; how: string }
-      const w = new Writer()
+      // The batch's routing version comes first.
+      const w = new Writer().uint(pool.prng.int(4))
       if (inner !== 'get') w.uint(0)
       if (inner === 'merge') w.uint(0)
       w.raw(section.bytes)

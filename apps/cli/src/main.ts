@@ -4,6 +4,7 @@ import { UsageError, intFlag, parse, tokenFlag } from './args.js'
 import { initCluster, parseStore } from './cluster-init.js'
 import { DATA_HELP, dataCommand } from './data-commands.js'
 import { DEV_HELP, dev } from './dev.js'
+import { MEMBERSHIP_HELP, membershipCommand } from './membership.js'
 import { BENCH_HELP, bench } from './bench/command.js'
 import { REPAIR_HELP, repair } from './repair.js'
 import { STATUS_HELP, status } from './status.js'
@@ -19,6 +20,8 @@ ${INIT_HELP}
 
 ${DATA_HELP}
 
+${MEMBERSHIP_HELP}
+
 ${STATUS_HELP}
 
 ${REPAIR_HELP}
@@ -27,7 +30,8 @@ ${BENCH_HELP}`
 
 async function clusterCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv
-  if (sub !== 'init') throw new UsageError(`unknown cluster command ${sub ?? '(none)'}; try: kvorum cluster init`)
+  if (sub === 'plan' || sub === 'rebalance' || sub === 'abort' || sub === 'status') return membershipCommand(sub, rest)
+  if (sub !== 'init') throw new UsageError(`unknown cluster command ${sub ?? '(none)'}; try: kvorum cluster init|plan|rebalance|abort|status`)
   const { values } = parse(rest, {
     nodes: { type: 'string' },
     zones: { type: 'string' },

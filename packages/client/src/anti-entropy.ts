@@ -36,6 +36,8 @@ export interface RepairReport {
   keysCompared: number
   keysRepaired: number
   replicaWrites: number
+  /** Repair writes a replica refused (it answered with an item error). */
+  replicaWriteFailures: number
   tombstonesReaped: number
   /** Request and answer bodies as the transport sent and received them. */
   bytesExchanged: number
@@ -75,6 +77,7 @@ export class AntiEntropy {
       keysCompared: 0,
       keysRepaired: 0,
       replicaWrites: 0,
+      replicaWriteFailures: 0,
       tombstonesReaped: 0,
       bytesExchanged: 0,
       durationMs: 0,
@@ -128,7 +131,9 @@ export class AntiEntropy {
     limiter: RateLimiter,
     hinted: Set<string> | null,
   ): Promise<void> {
-    const primaries = this.rt.view.ring.primaries(p, store.n)
+    // During a move, every replica a write goes to (old and new) is compared: that is the copy.
+    const placement = this.rt.view.placement
+    const primaries = placement.writers(p, store.n)
     const replicas = primaries.filter((id) => roots.has(id))
     if (replicas.length < 2) {
       if (primaries.length > 1) report.partitionsSkipped++
@@ -140,7 +145,8 @@ export class AntiEntropy {
       const segments = await differingSegments(this.rt.view, t, store, p, replicas)
       if (segments.length > 0) await this.repairSegments(t, store, p, replicas, segments, report, limiter)
     }
-    if (hinted && replicas.length === primaries.length && !primaries.some((id) => hinted.has(id))) {
+    // No tombstone is reaped while the cluster is moving (MEMBERSHIP rule 2).
+    if (hinted && !this.rt.view.cluster.move && replicas.length === primaries.length && !primaries.some((id) => hinted.has(id))) {
       // Await first, then add: \`x += await y\` reads x before the await, and the other workers' counts would be lost.
       const reaped = await reapPartition(this.rt.view, t, store, p, replicas, this.rt.time.now())
       report.tombstonesReaped += reaped
@@ -197,7 +203,9 @@ export class AntiEntropy {
         const chunk = items.slice(i, i + WRITE_BATCH)
         await limiter.take(chunk.length)
         const res = await this.rt.view.nodeClient(id).mergePut(t, store.name, chunk)
-        report.replicaWrites += res.filter((r) => r.ok).length
+        const ok = res.filter((r) => r.ok).length
+        report.replicaWrites += ok
+        report.replicaWriteFailures += res.length - ok
       }
     }
   }

@@ -46,7 +46,7 @@ describe('NodeBatcher', () => {
     let stop = false
     // Keep the store lane busy: a new read whenever one finishes.
     const reader = async () => {
-      for (let i = 0; !stop && i < 200; i++) await b.get('kv', utf8(`k${i}`), soon())
+      for (let i = 0; !stop && i < 200; i++) await b.get('kv', utf8(`k${i}`), soon(), 1)
     }
     const readers = [reader(), reader()]
     await new Promise((r) => setTimeout(r, 5))
@@ -66,9 +66,9 @@ describe('NodeBatcher', () => {
   it('an operation whose deadline passes while it waits is refused as never sent', async () => {
     const { client, sent } = fakeNode(30)
     const b = new NodeBatcher('n1', client, { maxInFlightPerNode: 1 }, realTime, noReport)
-    const first = b.coordinatePut('kv', put('a'), soon())
+    const first = b.coordinatePut('kv', put('a'), soon(), 1)
     await new Promise((r) => setImmediate(r))
-    const late = b.coordinatePut('kv', put('b'), Date.now() + 5).then(
+    const late = b.coordinatePut('kv', put('b'), Date.now() + 5, 1).then(
       () => null,
       (e: unknown) => e,
     )
@@ -82,7 +82,7 @@ describe('NodeBatcher', () => {
   it('an item bigger than the byte budget leaves alone, never beside others', async () => {
     const { client, sent } = fakeNode()
     const b = new NodeBatcher('n1', client, { maxInFlightPerNode: 1, maxBatchBytes: 1024 }, realTime, noReport)
-    await Promise.all([b.coordinatePut('kv', put('a', 4096), soon()), b.coordinatePut('kv', put('b', 4096), soon()), b.get('kv', utf8('c'), soon())])
+    await Promise.all([b.coordinatePut('kv', put('a', 4096), soon(), 1), b.coordinatePut('kv', put('b', 4096), soon(), 1), b.get('kv', utf8('c'), soon(), 1)])
     expect(sent.map((s) => s.items)).toEqual([1, 1, 1])
   })
 
@@ -93,7 +93,7 @@ describe('NodeBatcher', () => {
       merges: [],
     }))
     const b = new NodeBatcher('n1', client, { maxInFlightPerNode: 1 }, realTime, noReport)
-    const results = await Promise.allSettled([b.coordinatePut('kv', put('a'), soon()), b.coordinatePut('kv', put('b'), soon())])
+    const results = await Promise.allSettled([b.coordinatePut('kv', put('a'), soon(), 1), b.coordinatePut('kv', put('b'), soon(), 1)])
     for (const r of results) {
       expect(r.status).toBe('rejected')
       const e = (r as PromiseRejectedResult).reason as NodeUnavailableError

@@ -79,16 +79,17 @@ export class NodeBatcher {
     return this.queued
   }
 
-  coordinatePut(store: string, item: CoordinateItem, deadline: number): Promise<ItemResult<CoordinateResult>> {
-    return this.enqueue((p) => this.storeLane(store).coordinates.push(p), item, deadline)
+  /** `version`: the cluster version the item was routed with (a batch carries its items' lowest, for fencing). */
+  coordinatePut(store: string, item: CoordinateItem, deadline: number, version: number): Promise<ItemResult<CoordinateResult>> {
+    return this.enqueue((p) => this.storeLane(store).coordinates.push(p), item, deadline, version)
   }
 
-  mergePut(store: string, item: KeySet, deadline: number): Promise<ItemResult<null>> {
-    return this.enqueue((p) => this.storeLane(store).merges.push(p), item, deadline)
+  mergePut(store: string, item: KeySet, deadline: number, version: number): Promise<ItemResult<null>> {
+    return this.enqueue((p) => this.storeLane(store).merges.push(p), item, deadline, version)
   }
 
-  get(store: string, key: Uint8Array, deadline: number): Promise<ItemResult<SiblingSet>> {
-    return this.enqueue((p) => this.storeLane(store).gets.push(p), key, deadline)
+  get(store: string, key: Uint8Array, deadline: number, version: number): Promise<ItemResult<SiblingSet>> {
+    return this.enqueue((p) => this.storeLane(store).gets.push(p), key, deadline, version)
   }
 
   hint(target: string, item: HintItem, deadline: number): Promise<ItemResult<null>> {
@@ -112,12 +113,12 @@ export class NodeBatcher {
     return lane
   }
 
-  private enqueue<I, R>(push: (p: Pending<I, R>) => void, item: I, deadline: number): Promise<R> {
+  private enqueue<I, R>(push: (p: Pending<I, R>) => void, item: I, deadline: number, version = 0): Promise<R> {
     if (this.queued >= this.maxQueued) {
       return Promise.reject(new ClientOverloadedError(this.queued))
     }
     return new Promise<R>((resolve, reject) => {
-      push({ item, deadline, resolve, reject })
+      push({ item, deadline, version, resolve, reject })
       this.queued++
       this.schedule()
     })

@@ -1,11 +1,15 @@
 import {
   type ClusterDef,
+  type MembershipChange,
+  type MembershipPlan,
   type NodeDef,
   type Ring,
   BootstrapFailedError,
   ClientClosedError,
   InvalidInputError,
   findStore,
+  planChange,
+  planInProgress,
   realTime,
   validateCluster,
 } from '@kvorum/core'
@@ -19,6 +23,7 @@ import { ClientMetrics, type MetricsSnapshot } from './metrics.js'
 import { NodePool } from './node-pool.js'
 import { CONNECT_DEFAULTS, type ConnectOptions, settingsOf } from './options.js'
 import type { Runtime } from './runtime.js'
+import { type RebalanceOptions, Rebalancer } from './rebalance.js'
 import { Store, type StoreOptions } from './store.js'
 import type { Transport } from './transport.js'
 
@@ -82,6 +87,43 @@ export class Kvorum {
     if (this.#rt.state.closed) throw new ClientClosedError()
     findStore(this.#rt.view.cluster, name)
     return new Store<T>(this.#rt, name, options)
+  }
+
+  /** Plan a change of the cluster's nodes from the definition this client holds. Changes nothing. */
+  planChange(change: MembershipChange): MembershipPlan {
+    return planChange(this.#rt.view.cluster, change)
+  }
+
+  /**
+   * Run a membership change to its end (MEMBERSHIP.md): stage by stage,
+   * copying what moves, with progress through `options.onProgress`. Without a
+   * plan, resumes the one in progress. Safe to run again after any failure or
+   * kill: the plan and its stage live in the cluster definition.
+   */
+  async rebalance(plan?: MembershipPlan, options: RebalanceOptions = {}): Promise<ClusterDef> {
+    await this.#rt.view.refresh()
+    return new Rebalancer(this.#rt, options).run(plan ?? planInProgress(this.#rt.view.cluster))
+  }
+
+  /** End the membership change in progress before its switch, with nothing lost; the old replicas serve again. */
+  abortRebalance(options: RebalanceOptions = {}): Promise<ClusterDef> {
+    return new Rebalancer(this.#rt, options).abort()
+  }
+
+  /** The cluster version every node of the definition holds (null when it answered with none), or why it did not answer. */
+  async clusterVersions(): Promise<{ id: string; url: string; version: number | null; error?: string }[]> {
+    await this.#rt.view.refresh()
+    const t = { timeoutMs: this.#rt.settings.requestTimeoutMs }
+    return Promise.all(
+      this.#rt.view.cluster.nodes.map(async (n) => {
+        try {
+          const held = await this.#rt.view.transport.node(n).health(t)
+          return { id: n.id, url: n.url, version: held.clusterVersion > 0 ? held.clusterVersion : null }
+        } catch (e) {
+          return { id: n.id, url: n.url, version: null, error: (e as Error).message }
+        }
+      }),
+    )
   }
 
   /** Start delivering hints to nodes that answer again, in this process. Stops with close(). */

@@ -1,4 +1,4 @@
-import { type ClusterDef, type NodeDef, type Time, type TimerHandle, Ring, StaleMetadataError, validateCluster } from '@kvorum/core'
+import { type ClusterDef, type NodeDef, type Ring, type Time, type TimerHandle, Placement, StaleMetadataError, validateCluster } from '@kvorum/core'
 import type { Background } from './background.js'
 import { CHANNELS, publish } from './events.js'
 import type { NodeClient, Transport } from './transport.js'
@@ -14,7 +14,7 @@ export const MAX_REFRESH_RETRIES = 2
  * move forward (a newer version reported by a node, a stale-metadata answer).
  */
 export class ClusterView {
-  private current: { cluster: ClusterDef; ring: Ring }
+  private current: { cluster: ClusterDef; placement: Placement }
   private refreshing: Promise<string[]> | null = null
   private stopped = false
   private poll: TimerHandle | undefined
@@ -31,15 +31,21 @@ export class ClusterView {
     private readonly background: Background,
     private readonly time: Time,
   ) {
-    this.current = { cluster, ring: new Ring(cluster) }
+    this.current = { cluster, placement: new Placement(cluster) }
   }
 
   get cluster(): ClusterDef {
     return this.current.cluster
   }
 
+  /** Who serves each partition under the definition (move stages included). */
+  get placement(): Placement {
+    return this.current.placement
+  }
+
+  /** The partition ring of the definition's assignment. */
   get ring(): Ring {
-    return this.current.ring
+    return this.current.placement.ring
   }
 
   /** A node of the current definition, with its URL as this process reaches it. */
@@ -81,7 +87,7 @@ export class ClusterView {
   }
 
   private switchTo(def: ClusterDef): void {
-    this.current = { cluster: def, ring: new Ring(def) }
+    this.current = { cluster: def, placement: new Placement(def) }
     this.refreshes++
     publish(CHANNELS.cluster, () => ({ client: this.client, version: def.version }))
   }

@@ -8,6 +8,7 @@ export { DETECTOR_DEFAULTS, type FailureDetectorOptions } from './failure-detect
 export { HANDOFF_DEFAULTS, type HandoffWorker, type HandoffOptions, type HandoffReport } from './handoff.js'
 export { REPAIR_DEFAULTS, type RepairOptions, type RepairReport } from './anti-entropy.js'
 export { CHANNELS, type ChannelName } from './events.js'
+export { REBALANCE_DEFAULTS, type RebalanceOptions, type RebalanceProgress } from './rebalance.js'
 export type { MetricsSnapshot } from './metrics.js'
 export { bytesCodec, utf8Codec, jsonCodec, type Codec, type CodecName } from './codecs.js'
 export { lastWriterWins, counter, orSet, type Counter, type ORSet } from './merges.js'

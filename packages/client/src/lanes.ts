@@ -22,6 +22,8 @@ import {
 export interface Pending<I, R> {
   readonly item: I
   readonly deadline: number
+  /** The cluster version the item was routed with (0 for hints, which are not fenced). */
+  readonly version: number
   readonly resolve: (r: R) => void
   readonly reject: (e: unknown) => void
 }
@@ -158,7 +160,11 @@ export class StoreLane implements Lane {
     const items = coordinates.length + merges.length + gets.length
     if (items === 0) return null
     const all = [...coordinates, ...merges, ...gets]
+    // The batch claims the oldest routing among its items, so a node fences every item whose route is stale.
+    let version = Number.POSITIVE_INFINITY
+    for (const p of all) version = Math.min(version, p.version)
     const done = this.request(timeoutFor(all, now, requestTimeoutMs), {
+      version,
       keys: gets.map((p) => p.item),
       coordinates: coordinates.map((p) => p.item),
       merges: merges.map((p) => p.item),

@@ -61,7 +61,7 @@ export async function readRepair(
     repair.map((node) =>
       rt.nodes
         .batcher(node)
-        .mergePut(store.name, { key, siblings: merged }, until)
+        .mergePut(store.name, { key, siblings: merged }, until, rt.view.cluster.version)
         .catch((e) => {
           if (!(e instanceof KvorumError)) throw e
         }),

@@ -27,7 +27,9 @@ export interface ReadOutcome {
  * merged set to each replica whose set differs (read repair).
  */
 export async function readRound(rt: Runtime, store: StoreDef, key: Uint8Array, q: ReadQuorum): Promise<ReadOutcome> {
-  const primaries = rt.view.ring.primaries(rt.view.ring.partitionOf(key), store.n)
+  const placement = rt.view.placement
+  const version = rt.view.cluster.version
+  const primaries = placement.readers(placement.ring.partitionOf(key), store.n)
   const candidates = upFirst(primaries, (n) => rt.nodes.isUp(n))
   const replies = new Map<string, SiblingSet>()
   // Every primary could still answer, though only r are asked at first.
@@ -42,7 +44,7 @@ export async function readRound(rt: Runtime, store: StoreDef, key: Uint8Array, q
     if (node === undefined) return false
     const reply = rt.nodes
       .batcher(node)
-      .get(store.name, key, q.deadline)
+      .get(store.name, key, q.deadline, version)
       .then(
         (res) => {
           if (res.ok) {

@@ -16,6 +16,16 @@ export function quorumVerdict(tracker: QuorumTracker, expired: boolean): Verdict
   return expired ? 'timeout' : 'wait'
 }
 
+/**
+ * The verdict of a write that needs its quorum in several replica sets (old
+ * and new during a move): met once every set is, impossible once any set is.
+ */
+export function combinedVerdict(trackers: readonly QuorumTracker[], expired: boolean): Verdict {
+  if (trackers.every((t) => t.met)) return 'met'
+  if (trackers.some((t) => t.impossible)) return 'impossible'
+  return expired ? 'timeout' : 'wait'
+}
+
 /** What to do after a primary failed to coordinate a write. */
 export type CoordinatorStep = 'fatal' | 'indeterminate' | 'next'
 

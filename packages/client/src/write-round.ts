@@ -19,7 +19,7 @@ import { CHANNELS, publish } from './events.js'
 import { QuorumTracker } from './quorum.js'
 import { failureOf, fatalItemError, isFatal, mayHaveApplied } from './replica-errors.js'
 import type { Runtime } from './runtime.js'
-import { type CoordinatorStep, afterCoordinatorFailure, nextFallback, quorumVerdict, upFirst } from './verdicts.js'
+import { type CoordinatorStep, afterCoordinatorFailure, combinedVerdict, nextFallback, upFirst } from './verdicts.js'
 
 /** A write's resulting set, and the clock of the writer's own new version. */
 export interface WriteOutcome {
@@ -73,11 +73,13 @@ export async function writeRound(
   context: VersionVector,
   q: WriteQuorum,
 ): Promise<WriteOutcome> {
-  const order = rt.view.ring.order(rt.view.ring.partitionOf(key), store.n)
-  const primaries = order.slice(0, store.n)
-  const coordinated = await coordinate(rt, store, key, value, context, primaries, q)
+  const placement = rt.view.placement
+  const part = placement.ring.partitionOf(key)
+  const version = rt.view.cluster.version
+  const coordinated = await coordinate(rt, store, key, value, context, [...placement.coordinators(part, store.n)], q, version)
   try {
-    const out = await spread(rt, store, key, coordinated, primaries, order.slice(store.n), q)
+    const sets = placement.writeSets(part, store.n)
+    const out = await spread(rt, store, key, coordinated, sets, placement.fallbacks(part, store.n), q, version)
     publish(CHANNELS.put, () => ({ client: rt.client, store: store.name, ok: true }))
     return out
   } catch (e) {
@@ -95,13 +97,14 @@ async function coordinate(
   context: VersionVector,
   primaries: string[],
   q: WriteQuorum,
+  version: number,
 ): Promise<Coordinated> {
   const failures: ReplicaFailure[] = []
   for (const node of upFirst(primaries, (n) => rt.nodes.isUp(n))) {
     if (rt.time.now() >= q.deadline) break
     let step: CoordinatorStep
     try {
-      const res = await rt.nodes.batcher(node).coordinatePut(store.name, { key, value, context, timestamp: rt.time.now() }, q.deadline)
+      const res = await rt.nodes.batcher(node).coordinatePut(store.name, { key, value, context, timestamp: rt.time.now() }, q.deadline, version)
       if (res.ok) return { set: res.value.siblings, own: ownClock(context, res.value.dot, res.value.siblings), coordinator: node, failures }
       const fatal = fatalItemError(res.error)
       if (fatal) throw fatal
@@ -124,28 +127,87 @@ async function coordinate(
   throw new QuorumNotMetError(`put of ${showKey(key)}`, q.w, 0, failures, 'acks (no primary could coordinate the write)')
 }
 
-/** Send the coordinator's set to the other primaries (hints for those that fail) and wait for the quorum. */
+/**
+ * Counts acknowledgements in each write set at once: outside a move there is
+ * one (the primaries); while a move writes both there are two (old and new
+ * replicas), and a write needs its quorum in each (MEMBERSHIP.md). A node
+ * counts in every set it belongs to; a hint counts for the sets of the node
+ * it stands in for.
+ */
+class SetQuorums {
+  readonly trackers: QuorumTracker[]
+  readonly failures: ReplicaFailure[] = []
+
+  constructor(
+    readonly sets: readonly (readonly string[])[],
+    q: WriteQuorum,
+  ) {
+    this.trackers = sets.map(
+      (set) => new QuorumTracker({ total: Math.min(q.w, set.length), primaries: Math.min(q.pw, set.length) }, { total: set.length, primaries: set.length }),
+    )
+  }
+
+  private of(node: string): QuorumTracker[] {
+    return this.trackers.filter((_, i) => this.sets[i]?.includes(node))
+  }
+
+  ack(node: string, primary: boolean): void {
+    for (const t of this.of(node)) t.ack(primary)
+  }
+
+  fail(node: string, primary: boolean, failure: ReplicaFailure): void {
+    for (const t of this.of(node)) t.fail(primary, failure)
+    this.failures.push(failure)
+  }
+
+  /** A hint on its way for `target`. */
+  expect(target: string): void {
+    for (const t of this.of(target)) t.expect(false)
+  }
+
+  /** The hint for `target` failed (on `failure.node`, the fallback). */
+  hintFailed(target: string, failure: ReplicaFailure): void {
+    for (const t of this.of(target)) t.fail(false, failure)
+    this.failures.push(failure)
+  }
+
+  verdict(expired: boolean) {
+    return combinedVerdict(this.trackers, expired)
+  }
+
+  /** Acknowledgements in the set reads come from. */
+  get acks(): number {
+    return this.trackers[0]?.acks ?? 0
+  }
+}
+
+/**
+ * Send the coordinator's set to the other writers (hints for those that fail)
+ * and wait for the quorum in every write set.
+ */
 function spread(
   rt: Runtime,
   store: StoreDef,
   key: Uint8Array,
   c: Coordinated,
-  primaries: string[],
+  sets: readonly (readonly string[])[],
   fallbacks: string[],
   q: WriteQuorum,
+  version: number,
 ): Promise<WriteOutcome> {
   const written = c.set
+  const writers = [...new Set(sets.flat())]
   return new Promise<WriteOutcome>((resolve, reject) => {
-    const tracker = new QuorumTracker({ total: q.w, primaries: q.pw }, { total: primaries.length, primaries: primaries.length })
-    tracker.failures.push(...c.failures)
-    tracker.ack(true)
+    const quorums = new SetQuorums(sets, q)
+    quorums.failures.push(...c.failures)
+    quorums.ack(c.coordinator, true)
     let done = false
     // The deadline timer says so itself: a timer may fire a little before the wall clock
     // reaches the deadline, and then no later event would end the round.
     const timer = rt.time.setTimeout(() => finish(true), Math.max(0, q.deadline - rt.time.now()))
     const finish = (expired = false) => {
       if (done) return
-      const verdict = quorumVerdict(tracker, expired || rt.time.now() >= q.deadline)
+      const verdict = quorums.verdict(expired || rt.time.now() >= q.deadline)
       if (verdict === 'wait') return
       done = true
       rt.time.clearTimeout(timer)
@@ -153,9 +215,12 @@ function spread(
       rt.metrics.quorumFailures++
       if (verdict === 'timeout') {
         rt.metrics.timeouts++
-        return reject(new TimeoutError(`put of ${showKey(key)} (${tracker.acks} of ${q.w} acks; it is stored on ${c.coordinator} and may spread)`, q.timeoutMs))
+        return reject(new TimeoutError(`put of ${showKey(key)} (${quorums.acks} of ${q.w} acks; it is stored on ${c.coordinator} and may spread)`, q.timeoutMs))
       }
-      reject(new QuorumNotMetError(`put of ${showKey(key)} (stored on ${c.coordinator}; it may still spread)`, q.w, tracker.acks, tracker.failures, 'acks'))
+      const moving = sets.length > 1 ? ' in each of the old and new replica sets' : ''
+      reject(
+        new QuorumNotMetError(`put of ${showKey(key)} (stored on ${c.coordinator}; it may still spread)`, q.w, quorums.acks, quorums.failures, `acks${moving}`),
+      )
     }
     const item = (): HintItem => ({ store: store.name, key, siblings: written })
     const used = new Set<string>()
@@ -169,7 +234,7 @@ function spread(
         return finish()
       }
       used.add(fallback)
-      tracker.expect(false)
+      quorums.expect(target)
       const sent = rt.nodes
         .batcher(fallback)
         .hint(target, item(), q.deadline)
@@ -177,40 +242,53 @@ function spread(
           if (!res.ok) throw errorFromItem(res.error)
           rt.metrics.hintsWritten++
           publish(CHANNELS.hint, () => ({ client: rt.client, store: store.name, target, holder: fallback }))
-          tracker.ack(false)
+          quorums.ack(target, false)
           finish()
         })
         .catch((e) => {
-          tracker.fail(false, failureOf(fallback, e))
+          quorums.hintFailed(target, failureOf(fallback, e))
           hint(target)
         })
       rt.background.run('hint', sent)
     }
-    for (const node of primaries) {
-      if (node === c.coordinator) continue
-      if (!rt.nodes.isUp(node)) {
-        tracker.fail(true, failureOf(node, new NodeDownError(node)))
-        hint(node)
-        continue
-      }
-      const merge = rt.nodes.batcher(node).mergePut(store.name, { key, siblings: written }, q.deadline)
+    const send = (node: string, routedWith: number, resent: boolean) => {
+      const merge = rt.nodes.batcher(node).mergePut(store.name, { key, siblings: written }, q.deadline, routedWith)
       rt.inFlight.track(node, store.name, key, written, merge)
       const sent = merge.then(
-        (res) => {
+        async (res) => {
           if (res.ok) {
-            tracker.ack(true)
+            quorums.ack(node, true)
             return finish()
           }
-          if (res.error.code === 'KV_STALE_METADATA') rt.view.refreshSoon()
-          tracker.fail(true, { node, ...res.error })
+          if (res.error.code === 'KV_STALE_METADATA' && !resent) {
+            // MEMBERSHIP rule 5: a merge refused as stale is sent again after the refresh (to a
+            // node still among the writers), never turned into a hint for the refusing node.
+            await rt.view.refresh()
+            const placement = rt.view.placement
+            const part = placement.ring.partitionOf(key)
+            if (placement.canMerge(node, part, store.n)) return send(node, rt.view.cluster.version, true)
+            quorums.fail(node, true, { node, ...res.error })
+            return finish()
+          }
+          quorums.fail(node, true, { node, ...res.error })
+          if (res.error.code === 'KV_STALE_METADATA') return finish()
           hint(node)
         },
         (e) => {
-          tracker.fail(true, failureOf(node, e))
+          quorums.fail(node, true, failureOf(node, e))
           hint(node)
         },
       )
       rt.background.run('replica-write', sent)
+    }
+    for (const node of writers) {
+      if (node === c.coordinator) continue
+      if (!rt.nodes.isUp(node)) {
+        quorums.fail(node, true, failureOf(node, new NodeDownError(node)))
+        hint(node)
+        continue
+      }
+      send(node, version, false)
     }
     finish()
   })

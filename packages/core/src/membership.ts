@@ -206,3 +206,20 @@ export function abortMove(def: ClusterDef): ClusterDef {
   assert(nodes.length > 0, 'an aborted move keeps the nodes that own partitions')
   return nextVersion(def, { nodes, abortedPlan: move.planId }, ['move'])
 }
+
+/** The plan of the move in progress, rebuilt from the definition (to resume it from any process). */
+export function planInProgress(def: ClusterDef): MembershipPlan {
+  const move = def.move
+  if (!move) throw new InvalidInputError('no membership change is in progress')
+  const n = largestN(def)
+  const before = { assignment: def.assignment, nodes: def.nodes }
+  return {
+    planId: move.planId,
+    target: move.target,
+    targetNodes: move.targetNodes,
+    entriesPerStep: move.entriesPerStep,
+    steps: move.steps,
+    movement: movement(before, { assignment: move.target, nodes: move.targetNodes }, n),
+    n,
+  }
+}

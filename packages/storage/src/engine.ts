@@ -501,12 +501,14 @@ export class StorageEngine implements NodeProtocol {
         `plan ${held.move.planId} is in progress here; a definition of plan ${valid.move.planId} is refused until it ends or is aborted`,
       )
     }
-    const drops = held && valid.version > current ? this.dropsFor(held, valid) : []
+    // Inside the group commit, and installed there: a write queued in the same group before this
+    // job is seen by the drop, and one queued after it is checked against the new placement.
     await this.writes.submit(() => {
+      const drops = held && valid.version > current ? this.dropsFor(held, valid) : []
       if (drops.length > 0) this.dropPartitions(drops)
       this.sql.putMeta.run('cluster', JSON.stringify(valid))
+      this.install(valid)
     })
-    this.install(valid)
   }
 
   /**
@@ -522,6 +524,7 @@ export class StorageEngine implements NodeProtocol {
     const out: { store: string; part: number }[] = []
     for (const store of next.stores) {
       const stored = new Set((this.sql.partsWithRows.all(store.name) as { part: number }[]).map((r) => r.part))
+      for (const part of this.rows.stagedParts(store.name)) stored.add(part)
       for (const part of stored) {
         const entering = after.canMerge(this.nodeId, part, store.n) && !before.canMerge(this.nodeId, part, store.n)
         const left = cleaning && !after.canMerge(this.nodeId, part, store.n)
@@ -540,7 +543,8 @@ export class StorageEngine implements NodeProtocol {
     this.actor = this.newIncarnation()
     this.sql.putMeta.run('incarnation', this.actor)
     for (const { store, part } of drops) {
-      for (const { key } of this.sql.partitionKeys.all(store, part) as { key: Uint8Array }[]) this.rows.write(store, this.placeOf(key), key, [])
+      const keys = [...(this.sql.partitionKeys.all(store, part) as { key: Uint8Array }[]).map((r) => r.key), ...this.rows.stagedKeys(store, part)]
+      for (const key of keys) this.rows.write(store, this.placeOf(key), key, [])
       this.stats.partitionsDropped++
     }
   }

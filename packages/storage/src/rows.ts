@@ -105,6 +105,20 @@ export class Rows {
     return storedRead(row ? new Uint8Array(row.data.buffer, row.data.byteOffset, row.data.byteLength) : ENCODED_EMPTY_SET)
   }
 
+  /** Inside a transaction: keys of one partition written (and not yet stored) by this transaction. */
+  stagedKeys(store: string, part: number): Uint8Array[] {
+    const out: Uint8Array[] = []
+    for (const s of this.staged.values()) if (s.store === store && s.place.part === part && (s.after?.length ?? 0) > 0) out.push(s.key)
+    return out
+  }
+
+  /** Inside a transaction: partitions of a store with keys written (and not yet stored) by this transaction. */
+  stagedParts(store: string): Set<number> {
+    const out = new Set<number>()
+    for (const s of this.staged.values()) if (s.store === store && (s.after?.length ?? 0) > 0) out.add(s.place.part)
+    return out
+  }
+
   /** Inside a transaction: the key's current set, staged writes included. */
   read(store: string, place: Place, key: Uint8Array): SiblingSet {
     const staged = this.staged.get(cacheId(store, key))

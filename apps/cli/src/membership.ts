@@ -1,0 +1,157 @@
+import { type ClusterDef, type MembershipChange, type MembershipPlan, type NodeDef, KvorumError } from '@kvorum/core'
+import { type Kvorum, type RebalanceProgress, HttpTransport, connect } from '@kvorum/client'
+import { UsageError, parse, seedsFlag, tokenFlag } from './args.js'
+
+export const MEMBERSHIP_HELP = `kvorum cluster plan      --seeds URL (--add URL[@zone] ... | --remove ID ... | --replace ID=URL ... | --remove ID --dead) [--entries-per-step 8] [--json]
+  Print what a change would move, and change nothing: steps, assignment entries and replica-partitions
+  moved against the ideal, moves onto old nodes and across zones, replica load per node before and after.
+kvorum cluster rebalance --seeds URL [same arguments]  [--drain-ms MS] [--grace-ms MS]
+  Carry the change out, stage by stage, with a progress display. Killed at any moment, running it again
+  (with or without the arguments) resumes the plan in progress.
+kvorum cluster abort     --seeds URL
+  End a change before its switch to the new replicas; the old layout serves again, nothing is lost.
+kvorum cluster status    --seeds URL [--json]
+  The definition version, any change in progress, and which version each node holds.`
+
+const FLAGS = {
+  seeds: { type: 'string' },
+  token: { type: 'string' },
+  add: { type: 'string', multiple: true },
+  remove: { type: 'string', multiple: true },
+  replace: { type: 'string', multiple: true },
+  dead: { type: 'boolean' },
+  'allow-new-zone': { type: 'boolean' },
+  'entries-per-step': { type: 'string' },
+  'drain-ms': { type: 'string' },
+  'grace-ms': { type: 'string' },
+  json: { type: 'boolean' },
+} as const
+
+type Values = ReturnType<typeof parse<typeof FLAGS>>['values']
+
+/** A node that is about to join: its id comes from its own /health, so it must be running. */
+async function joiner(spec: string, token: string | undefined): Promise<NodeDef> {
+  const at = spec.lastIndexOf('@')
+  const url = (at > 0 ? spec.slice(0, at) : spec).replace(/\/+$/, '')
+  const zone = at > 0 ? spec.slice(at + 1) : undefined
+  if (!/^https?:\/\/[^\s/]+/.test(url)) throw new UsageError(`--add takes URL[@zone], like http://127.0.0.1:7073@z1; got ${spec}`)
+  const transport = new HttpTransport(token ? { token } : {})
+  try {
+    const health = await transport.node({ id: 'joiner', url }).health({ timeoutMs: 2000 })
+    return zone ? { id: health.id, url, zone } : { id: health.id, url }
+  } catch (e) {
+    throw new KvorumError('KV_NODE_UNAVAILABLE', `${url} did not answer /health (${(e as Error).message}): start kvorum-node there first`)
+  } finally {
+    await transport.close()
+  }
+}
+
+async function changeOf(values: Values): Promise<MembershipChange | null> {
+  const token = tokenFlag(values.token).token
+  const add = await Promise.all((values.add ?? []).map((spec) => joiner(spec, token)))
+  const replace: Record<string, NodeDef> = {}
+  for (const spec of values.replace ?? []) {
+    const eq = spec.indexOf('=')
+    if (eq <= 0) throw new UsageError(`--replace takes ID=URL, got ${spec}`)
+    replace[spec.slice(0, eq)] = await joiner(spec.slice(eq + 1), token)
+  }
+  const remove = values.remove ?? []
+  if (add.length + remove.length + Object.keys(replace).length === 0) return null
+  const entries = values['entries-per-step']
+  return {
+    add,
+    remove,
+    replace,
+    ...(values['allow-new-zone'] ? { allowNewZone: true } : {}),
+    ...(entries ? { entriesPerStep: positive(entries, 'entries-per-step') } : {}),
+  }
+}
+
+function positive(text: string, name: string): number {
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a non-negative integer, got ${text}`)
+  return n
+}
+
+function describePlan(def: ClusterDef, plan: MembershipPlan): string {
+  const m = plan.movement
+  const ids = [...new Set([...Object.keys(m.loadBefore), ...Object.keys(m.loadAfter)])].sort()
+  const lines = [
+    `plan ${plan.planId}: ${plan.steps} step(s) of at most ${plan.entriesPerStep} assignment entries (Q=${def.partitions}, n=${plan.n})`,
+    `  assignment entries moved: ${m.entriesMoved}`,
+    `  replica-partitions moved: ${m.replicaPartitionsMoved}${m.joinerIdeal ? ` (joiners' ideal ${m.joinerIdeal.toFixed(1)})` : ''}`,
+    `  moved onto old nodes: ${m.movedOntoOldNodes}, across zones: ${m.movedAcrossZones}`,
+    '  replica load per node, before → after:',
+    ...ids.map((id) => `    ${id.padEnd(12)} ${String(m.loadBefore[id] ?? 0).padStart(6)} → ${String(m.loadAfter[id] ?? 0).padStart(6)}`),
+  ]
+  const warnings = def.stores
+    .filter((s) => s.w === 1)
+    .map((s) => `  warning: store ${s.name} has w=1: a write acknowledged by one replica that fails before the copy is at risk`)
+  return [...lines, ...warnings].join('\n')
+}
+
+function progressLine(p: RebalanceProgress): string {
+  const waiting = p.waitingFor.length > 0 ? `, waiting for ${p.waitingFor.join(', ')}` : ''
+  const rate = p.elapsedMs > 0 ? ` (${Math.round((p.keysCopied * 1000) / p.elapsedMs)} keys/s)` : ''
+  return `step ${p.step}/${p.steps} ${p.stage} [${p.phase}] v${p.version}: ${p.keysCopied} keys / ${p.bytesCopied} bytes copied${rate}, hint backlog ${p.hintBacklog}${waiting}`
+}
+
+async function client(values: Values): Promise<Kvorum> {
+  return connect({ seeds: seedsFlag(values.seeds), ...tokenFlag(values.token) })
+}
+
+/** `kvorum cluster plan|rebalance|abort|status`. */
+export async function membershipCommand(sub: 'plan' | 'rebalance' | 'abort' | 'status', argv: string[]): Promise<number> {
+  const { values } = parse(argv, FLAGS)
+  const kv = await client(values)
+  try {
+    if (sub === 'status') return await status(kv, values.json === true)
+    if (sub === 'abort') {
+      const def = await kv.abortRebalance({ onProgress: (p) => console.error(progressLine(p)) })
+      console.log(`aborted: cluster version ${def.version}, assignment as before the step`)
+      return 0
+    }
+    const change = await changeOf(values)
+    const dead = values.dead ? (values.remove ?? []) : []
+    if (sub === 'plan') {
+      if (!change) throw new UsageError('say what to change: --add URL, --remove ID or --replace ID=URL')
+      const plan = kv.planChange(change)
+      console.log(values.json ? JSON.stringify(plan, null, 2) : describePlan(kv.cluster, plan))
+      return 0
+    }
+    const inProgress = kv.cluster.move
+    const plan = inProgress ? undefined : change ? kv.planChange(change) : null
+    if (plan === null) throw new UsageError('no change is in progress: say what to change (--add, --remove, --replace)')
+    if (inProgress) console.error(`resuming plan ${inProgress.planId} at step ${inProgress.step} of ${inProgress.steps} (${inProgress.stage})`)
+    else if (plan) console.error(describePlan(kv.cluster, plan))
+    const drain = values['drain-ms']
+    const grace = values['grace-ms']
+    const def = await kv.rebalance(plan, {
+      onProgress: (p) => console.error(progressLine(p)),
+      dead,
+      ...(drain ? { drainMs: positive(drain, 'drain-ms') } : {}),
+      ...(grace ? { cleanupGraceMs: positive(grace, 'grace-ms') } : {}),
+    })
+    console.log(`done: cluster version ${def.version}, ${def.nodes.length} nodes: ${def.nodes.map((n) => n.id).join(', ')}`)
+    return 0
+  } finally {
+    await kv.close()
+  }
+}
+
+async function status(kv: Kvorum, json: boolean): Promise<number> {
+  const versions = await kv.clusterVersions()
+  const def = kv.cluster
+  if (json) {
+    console.log(JSON.stringify({ version: def.version, move: def.move ?? null, nodes: versions }, null, 2))
+  } else {
+    console.log(`cluster version ${def.version}, ${def.partitions} partitions, ${def.nodes.length} nodes`)
+    if (def.move) console.log(`change in progress: plan ${def.move.planId}, step ${def.move.step} of ${def.move.steps}, stage ${def.move.stage}`)
+    else console.log('no change in progress')
+    for (const v of versions)
+      console.log(
+        `  ${v.id.padEnd(12)} ${v.url.padEnd(28)} ${v.version === null ? (v.error ? `unreachable: ${v.error}` : 'no definition') : `version ${v.version}${v.version < def.version ? ' (behind)' : ''}`}`,
+      )
+  }
+  return versions.some((v) => v.version !== def.version) ? 1 : 0
+}

@@ -1,0 +1,281 @@
+import {
+  type ClusterDef,
+  type MembershipPlan,
+  type MoveStage,
+  InvalidInputError,
+  KvorumError,
+  NodeUnavailableError,
+  Placement,
+  abortMove,
+  advance,
+  sleep,
+} from '@kvorum/core'
+import { AntiEntropy, type RepairReport } from './anti-entropy.js'
+import { HandoffWorker } from './handoff.js'
+import type { Runtime } from './runtime.js'
+
+/** Options of a rebalance (and of an abort). Every default is in REBALANCE_DEFAULTS. */
+export interface RebalanceOptions {
+  /** Called at every phase and copy pass. */
+  readonly onProgress?: ((progress: RebalanceProgress) => void) | undefined
+  /**
+   * After every node installed a version, wait this long for operations routed
+   * under the older one to finish, ms. Default: the client's timeoutMs.
+   */
+  readonly drainMs?: number | undefined
+  /** Wait in use-new before the leavers drop their rows, ms. Default 5,000. */
+  readonly cleanupGraceMs?: number | undefined
+  /** Longest wait for every node to install a version, ms. Default 60,000. */
+  readonly barrierTimeoutMs?: number | undefined
+  /** Nodes known dead (a removal with --dead): not waited for. Default none. */
+  readonly dead?: readonly string[] | undefined
+  /** Copy passes per step before giving up (the command can be run again). Default 10. */
+  readonly maxCopyPasses?: number | undefined
+  /** Keys copied per second at most, so foreground traffic keeps its latency. Default 10,000. */
+  readonly maxKeysPerSecond?: number | undefined
+}
+
+/** The defaults of RebalanceOptions. */
+export const REBALANCE_DEFAULTS = { cleanupGraceMs: 5000, barrierTimeoutMs: 60_000, maxCopyPasses: 10, maxKeysPerSecond: 10_000 } as const
+
+/** Where a rebalance is, for a progress display. */
+export interface RebalanceProgress {
+  readonly planId: string
+  readonly version: number
+  readonly step: number
+  readonly steps: number
+  readonly stage: MoveStage | 'done'
+  readonly phase: 'install' | 'drain' | 'copy' | 'grace' | 'done'
+  /** Nodes that have not installed the version yet (with why). */
+  readonly waitingFor: readonly string[]
+  /** Of this step's copy: keys written to replicas that lacked them, and the bytes exchanged. */
+  readonly keysCopied: number
+  readonly bytesCopied: number
+  /** Hints kept for nodes that leave this step. */
+  readonly hintBacklog: number
+  readonly elapsedMs: number
+}
+
+/** Most definitions one rebalance call installs (5 per step, up to Q steps): a bound, not a target. */
+const MAX_VERSIONS = 5 * 65_536
+/** Pause between checks while waiting for nodes to install a version, ms. */
+const BARRIER_POLL_MS = 100
+
+interface Settings {
+  readonly drainMs: number
+  readonly cleanupGraceMs: number
+  readonly barrierTimeoutMs: number
+  readonly dead: ReadonlySet<string>
+  readonly maxCopyPasses: number
+  readonly maxKeysPerSecond: number
+}
+
+function settingsOf(rt: Runtime, options: RebalanceOptions): Settings {
+  return {
+    drainMs: options.drainMs ?? rt.settings.timeoutMs,
+    cleanupGraceMs: options.cleanupGraceMs ?? REBALANCE_DEFAULTS.cleanupGraceMs,
+    barrierTimeoutMs: options.barrierTimeoutMs ?? REBALANCE_DEFAULTS.barrierTimeoutMs,
+    dead: new Set(options.dead ?? []),
+    maxCopyPasses: options.maxCopyPasses ?? REBALANCE_DEFAULTS.maxCopyPasses,
+    maxKeysPerSecond: options.maxKeysPerSecond ?? REBALANCE_DEFAULTS.maxKeysPerSecond,
+  }
+}
+
+/**
+ * Drives a membership change (MEMBERSHIP.md) stage by stage. Every action
+ * is idempotent and the plan lives in the definition, so a driver killed at
+ * any point is resumed by running it again: each round first makes sure the
+ * version the cluster is at has reached every node, then does that stage's
+ * work (the copy, the grace period) and installs the next version.
+ */
+export class Rebalancer {
+  private readonly s: Settings
+  private readonly started: number
+  private copied = { keys: 0, bytes: 0 }
+
+  constructor(
+    private readonly rt: Runtime,
+    private readonly options: RebalanceOptions = {},
+  ) {
+    this.s = settingsOf(rt, options)
+    this.started = rt.time.now()
+  }
+
+  /** Run `plan` to its end (or resume it); returns the final definition. */
+  async run(plan: MembershipPlan): Promise<ClusterDef> {
+    for (let i = 0; i < MAX_VERSIONS; i++) {
+      await this.rt.view.refresh()
+      const def = this.rt.view.cluster
+      if (def.move && def.move.planId !== plan.planId) {
+        throw new InvalidInputError(`plan ${def.move.planId} is in progress, not ${plan.planId}: resume it (kvorum cluster rebalance) or abort it first`)
+      }
+      await this.barrier(def)
+      if (def.move?.stage === 'write-both') await this.copy(def)
+      if (def.move?.stage === 'use-new') {
+        this.report(def, 'grace', [])
+        await sleep(this.rt.time, this.s.cleanupGraceMs)
+      }
+      const next = advance(def, plan)
+      if (!next) {
+        this.report(def, 'done', [])
+        return def
+      }
+      await this.install(next, def)
+      this.copied = { keys: 0, bytes: 0 }
+    }
+    throw new Error('assertion failed: a plan ends within its bound of versions')
+  }
+
+  /** End the move in progress before its switch: the old replicas serve again, joiners drop their copies. */
+  async abort(): Promise<ClusterDef> {
+    await this.rt.view.refresh()
+    const def = this.rt.view.cluster
+    const next = abortMove(def)
+    await this.install(next, def)
+    return next
+  }
+
+  /** Push `next` to every node of `prev` and `next` and wait until each holds it; then let older operations drain. */
+  private async install(next: ClusterDef, prev: ClusterDef): Promise<void> {
+    await this.barrier(next, prev)
+    await this.rt.view.refresh()
+    this.report(next, 'drain', [])
+    await sleep(this.rt.time, this.s.drainMs)
+  }
+
+  /**
+   * Until every live node of the definition (and of the one before) holds
+   * `def`'s version or a newer one: push it to those that lag, and wait.
+   */
+  private async barrier(def: ClusterDef, prev?: ClusterDef): Promise<void> {
+    const nodes = new Map([...(prev?.nodes ?? []), ...def.nodes].filter((n) => !this.s.dead.has(n.id)).map((n) => [n.id, n]))
+    const until = this.rt.time.now() + this.s.barrierTimeoutMs
+    for (;;) {
+      const lagging: string[] = []
+      await Promise.all(
+        [...nodes.values()].map(async (node) => {
+          const client = this.rt.view.transport.node(node)
+          const t = { timeoutMs: this.rt.settings.requestTimeoutMs }
+          try {
+            const held = await client.health(t)
+            if (held.clusterVersion >= def.version) return
+            await client.putCluster(t, def)
+          } catch (e) {
+            lagging.push(`${node.id} (${(e as Error).message})`)
+          }
+        }),
+      )
+      if (lagging.length === 0) return
+      this.report(def, 'install', lagging)
+      if (this.rt.time.now() >= until) {
+        throw new NodeUnavailableError(
+          lagging.join(', '),
+          `has not installed cluster version ${def.version}: start it and run the command again, or remove it with --dead (the plan is kept in the definition)`,
+        )
+      }
+      await sleep(this.rt.time, BARRIER_POLL_MS)
+    }
+  }
+
+  /**
+   * The copy (stage S2): repair the moving partitions across old and new
+   * replicas until a pass started after the barrier finds nothing to copy,
+   * and deliver the hints kept for the nodes that leave.
+   */
+  private async copy(def: ClusterDef): Promise<void> {
+    const partitions = movingPartitions(def)
+    const leavers = leaversOf(def)
+    let why = ''
+    for (let pass = 0; pass < this.s.maxCopyPasses; pass++) {
+      let report: RepairReport
+      try {
+        report = await new AntiEntropy(this.rt).repair({
+          partitions,
+          reapTombstones: false,
+          maxKeysPerSecond: this.s.maxKeysPerSecond,
+          onProgress: (r) => this.report(def, 'copy', [], this.copied.keys + r.keysRepaired, this.copied.bytes + r.bytesExchanged),
+        })
+      } catch (e) {
+        why = (e as Error).message
+        continue
+      }
+      this.copied = { keys: this.copied.keys + report.keysRepaired, bytes: this.copied.bytes + report.bytesExchanged }
+      const backlog = await this.deliverHints(leavers)
+      this.report(def, 'copy', [], this.copied.keys, this.copied.bytes, backlog)
+      // One whole pass started after the barrier (and the drain) copied everything the old
+      // replicas held then; every write since reaches a quorum of the new replicas by itself.
+      // Hints for leaving nodes are delivered while they are still here, best effort: an
+      // acknowledged write is always in its coordinator's rows, which the pass copied, and hints
+      // whose target has left are merged into the current replicas by the handoff worker.
+      if (report.partitionsSkipped === 0 && report.replicaWriteFailures === 0) return
+      why = `${report.partitionsSkipped} partitions skipped (a replica unreachable), ${report.replicaWriteFailures} repair writes refused, ${backlog} hints for leaving nodes undelivered`
+    }
+    throw new KvorumError(
+      'KV_NODE_UNAVAILABLE',
+      `the copy of step ${def.move?.step} did not finish in ${this.s.maxCopyPasses} passes (${why}): run the command again to resume`,
+    )
+  }
+
+  /** Deliver hints kept for the leaving nodes; the backlog left for them. */
+  private async deliverHints(leavers: ReadonlySet<string>): Promise<number> {
+    if (leavers.size === 0) return 0
+    await new HandoffWorker(this.rt).sweep()
+    let backlog = 0
+    for (const node of this.rt.view.cluster.nodes) {
+      if (this.s.dead.has(node.id)) continue
+      try {
+        for (const t of await this.rt.view.nodeClient(node.id).hintTargets({ timeoutMs: this.rt.settings.requestTimeoutMs })) {
+          if (leavers.has(t.target) && !this.s.dead.has(t.target)) backlog += t.count
+        }
+      } catch {
+        backlog += 1
+      }
+    }
+    return backlog
+  }
+
+  private report(
+    def: ClusterDef,
+    phase: RebalanceProgress['phase'],
+    waitingFor: readonly string[],
+    keys = this.copied.keys,
+    bytes = this.copied.bytes,
+    hintBacklog = 0,
+  ): void {
+    const move = def.move
+    this.options.onProgress?.({
+      planId: move?.planId ?? def.abortedPlan ?? '',
+      version: def.version,
+      step: move?.step ?? 0,
+      steps: move?.steps ?? 0,
+      stage: phase === 'done' ? 'done' : (move?.stage ?? 'done'),
+      phase,
+      waitingFor,
+      keysCopied: keys,
+      bytesCopied: bytes,
+      hintBacklog,
+      elapsedMs: this.rt.time.now() - this.started,
+    })
+  }
+}
+
+/** Partitions whose replica sets differ between the old and the new assignment of the move (any store). */
+export function movingPartitions(def: ClusterDef): number[] {
+  const placement = new Placement(def)
+  const out: number[] = []
+  for (let q = 0; q < def.partitions; q++) if (def.stores.some((s) => placement.moving(q, s.n))) out.push(q)
+  return out
+}
+
+/** Nodes that are an old replica but not a new one of some moving partition. */
+function leaversOf(def: ClusterDef): Set<string> {
+  const placement = new Placement(def)
+  const out = new Set<string>()
+  for (const q of movingPartitions(def)) {
+    for (const s of def.stores) {
+      const next = placement.nextRing.primaries(q, s.n)
+      for (const id of placement.ring.primaries(q, s.n)) if (!next.includes(id)) out.add(id)
+    }
+  }
+  return out
+}
