@@ -93,11 +93,12 @@ export class HandoffWorker {
       for (const { target, count } of targets) {
         if (this.stopped) return report
         const known = this.rt.view.cluster.nodes.some((n) => n.id === target)
-        if (!known || !this.rt.nodes.isUp(target) || !(await this.reachable(target))) {
+        // A target that left the cluster will never take its hints: they go to the current replicas (rule 9).
+        if (known && (!this.rt.nodes.isUp(target) || !(await this.reachable(target)))) {
           report.remaining += count
           continue
         }
-        const moved = await this.deliver(holder.id, target)
+        const moved = await this.deliver(holder.id, target, known)
         report.delivered += moved.delivered
         report.failed += moved.failed
         report.remaining += Math.max(0, count - moved.delivered)
@@ -105,6 +106,10 @@ export class HandoffWorker {
     }
     this.rt.metrics.hintsDelivered += report.delivered
     return report
+  }
+
+  private retarget(hints: readonly StoredHint[]): Promise<{ id: number; seq: number }[]> {
+    return retargetHints(this.rt, hints)
   }
 
   private async reachable(target: string): Promise<boolean> {
@@ -116,8 +121,14 @@ export class HandoffWorker {
     }
   }
 
-  /** Stream one holder's hints for one target; stop at the first failure. */
-  private async deliver(holder: string, target: string): Promise<{ delivered: number; failed: number }> {
+  /**
+   * Stream one holder's hints for one target; stop at the first failure. A
+   * hint the target refuses as stale (it no longer replicates the key), and
+   * every hint of a target that left the cluster, is merged into the key's
+   * current replicas instead and then deleted (MEMBERSHIP rule 9): never
+   * dropped, never retried at a stale target forever.
+   */
+  private async deliver(holder: string, target: string, known: boolean): Promise<{ delivered: number; failed: number }> {
     const t = { timeoutMs: this.rt.settings.requestTimeoutMs }
     let after = 0
     let delivered = 0
@@ -128,7 +139,8 @@ export class HandoffWorker {
       after = (hints[hints.length - 1] as StoredHint).id
       await this.limiter.take(hints.length)
       const acks: { id: number; seq: number }[] = []
-      for (const [store, group] of groupByStore(hints)) {
+      const stale: StoredHint[] = known ? [] : [...hints]
+      for (const [store, group] of known ? groupByStore(hints) : []) {
         try {
           const results = await this.rt.view.nodeClient(target).mergePut(
             t,
@@ -138,6 +150,7 @@ export class HandoffWorker {
           results.forEach((r, i) => {
             const h = group[i] as StoredHint
             if (r.ok) acks.push({ id: h.id, seq: h.seq })
+            else if (r.error.code === 'KV_STALE_METADATA') stale.push(h)
             else failed++
           })
         } catch {
@@ -145,11 +158,56 @@ export class HandoffWorker {
           return { delivered, failed }
         }
       }
+      const moved = await this.retarget(stale)
+      failed += stale.length - moved.length
+      acks.push(...moved)
       if (acks.length > 0) delivered += await this.rt.view.nodeClient(holder).deleteHints(t, target, acks)
       if (hints.length < this.batchSize) break
     }
     return { delivered, failed }
   }
+}
+
+/** Acks of the hints that at least w of their key's current writers took. */
+async function retargetHints(rt: Runtime, hints: readonly StoredHint[]): Promise<{ id: number; seq: number }[]> {
+  if (hints.length === 0) return []
+  const t = { timeoutMs: rt.settings.requestTimeoutMs }
+  const placement = rt.view.placement
+  const taken = new Map<StoredHint, number>()
+  const need = new Map<StoredHint, number>()
+  const perNode = new Map<string, Map<string, StoredHint[]>>()
+  for (const h of hints) {
+    const store = rt.view.cluster.stores.find((s) => s.name === h.store)
+    if (!store) continue
+    const writers = placement.writers(placement.ring.partitionOf(h.key), store.n)
+    need.set(h, Math.min(store.w, writers.length))
+    for (const id of writers) {
+      const byStore = perNode.get(id) ?? new Map<string, StoredHint[]>()
+      byStore.set(h.store, [...(byStore.get(h.store) ?? []), h])
+      perNode.set(id, byStore)
+    }
+  }
+  await Promise.all(
+    [...perNode].map(async ([id, byStore]) => {
+      if (!rt.nodes.isUp(id)) return
+      for (const [store, group] of byStore) {
+        try {
+          const results = await rt.view.nodeClient(id).mergePut(
+            t,
+            store,
+            group.map((h): KeySet => ({ key: h.key, siblings: h.siblings })),
+          )
+          results.forEach((r, i) => {
+            const h = group[i] as StoredHint
+            if (r.ok) taken.set(h, (taken.get(h) ?? 0) + 1)
+          })
+        } catch {
+          // That writer did not take them now; the others may have, or the next sweep will try again.
+        }
+      }
+    }),
+  )
+  return hints.filter((h) => (taken.get(h) ?? 0) >= (need.get(h) ?? Number.POSITIVE_INFINITY)).map((h) => ({ id: h.id, seq: h.seq }))
 }
 
 function groupByStore(hints: readonly StoredHint[]): Map<string, StoredHint[]> {

@@ -3,7 +3,7 @@ import { type ClusterDef, type MembershipPlan, Placement, Ring, advance, keyByte
 import { StorageEngine } from '@kvorum/storage'
 import { type MemoryCluster, memoryCluster } from '../../../test/support/memory-cluster.js'
 import type { Kvorum } from './index.js'
-import { detectorOf } from './testing.js'
+import { detectorOf, handoffWorker } from './testing.js'
 
 let cluster: MemoryCluster | undefined
 afterEach(async () => {
@@ -222,5 +222,31 @@ describe('membership change over in-memory nodes', () => {
     transport.setReachable('n4', true)
     detectorOf(kv).success('n4')
     await expect(kv.store('default').put(key, new Uint8Array([2]), { timeoutMs: 2000 })).resolves.toBeDefined()
+  })
+})
+
+describe('hints across a membership change (MEMBERSHIP rule 9)', () => {
+  it('a hint whose target left the cluster is merged into the current replicas, then deleted', async () => {
+    cluster = await memoryCluster({ nodes: 4, partitions: 32 })
+    const c = cluster
+    const { kv } = await c.client()
+    const key = keyBytes('hinted')
+    const set = [{ dot: { actor: 'abc123', counter: 1 }, context: {}, timestamp: 1, value: new TextEncoder().encode('kept') }]
+    // n1 keeps a hint for n4; then n4 leaves the cluster (its entries go to the others).
+    await c.engines.get('n1')?.putHints('n4', [{ store: 'default', key, siblings: set }])
+    const plan = kv.planChange({ remove: ['n4'], entriesPerStep: 32 })
+    const without: ClusterDef = { ...c.cluster, version: 2, nodes: plan.targetNodes, assignment: plan.target }
+    for (const e of c.engines.values()) await e.putCluster(without)
+    const { kv: fresh } = await c.client()
+    const report = await handoffWorker(fresh).sweep()
+    expect(report.delivered).toBe(1)
+    expect(await c.engines.get('n1')?.hintTargets()).toEqual([])
+    const ring = new Ring(without)
+    let holders = 0
+    for (const id of ring.primaries(ring.partitionOf(key), 3)) {
+      const [res] = (await c.engines.get(id)?.get('default', [key])) ?? []
+      if (res?.ok && res.value.some((v) => v.dot.actor === 'abc123')) holders++
+    }
+    expect(holders).toBeGreaterThanOrEqual(2)
   })
 })
