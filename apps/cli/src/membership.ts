@@ -38,7 +38,8 @@ async function joiner(spec: string, token: string | undefined): Promise<NodeDef>
   const transport = new HttpTransport(token ? { token } : {})
   try {
     const health = await transport.node({ id: 'joiner', url }).health({ timeoutMs: 2000 })
-    return zone ? { id: health.id, url, zone } : { id: health.id, url }
+    const inZone = zone ?? health.zone
+    return inZone ? { id: health.id, url, zone: inZone } : { id: health.id, url }
   } catch (e) {
     throw new KvorumError('KV_NODE_UNAVAILABLE', `${url} did not answer /health (${(e as Error).message}): start kvorum-node there first`)
   } finally {

@@ -17,6 +17,7 @@ const USAGE = `kvorum-node: a Kvorum storage node
   --host H            address to bind (default 127.0.0.1)
   --data DIR          directory of the SQLite database (default ./data/node-<port>)
   --id ID             node id in the cluster definition (default node-<port>)
+  --zone Z            failure domain this node is in, told in /health; 'kvorum cluster rebalance --add' takes it from there
   --durability MODE   normal (default: survives a process crash) or full (fsync every group commit)
   --token T           require "Authorization: Bearer T" on every request but /health
   --log-level L       pino level (default info)
@@ -30,6 +31,7 @@ function options() {
       host: { type: 'string', default: '127.0.0.1' },
       data: { type: 'string' },
       id: { type: 'string' },
+      zone: { type: 'string' },
       durability: { type: 'string', default: 'normal' },
       token: { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
@@ -50,6 +52,7 @@ function options() {
   const maxHintAgeS = Number(values['max-hint-age-s'])
   if (!Number.isInteger(maxHintAgeS) || maxHintAgeS < 1)
     throw new Error(`--max-hint-age-s must be a positive number of seconds, got ${values['max-hint-age-s']}`)
+  if (values.zone !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(values.zone)) throw new Error(`--zone must be 1..64 of A-Z a-z 0-9 _ . -, got ${values.zone}`)
   return { ...values, port, maxHints, maxHintAgeS, durability: values.durability as 'normal' | 'full' }
 }
 
@@ -80,6 +83,7 @@ function main(): void {
     engine = new StorageEngine({
       path: join(dir, 'kvorum.db'),
       nodeId: opts.id ?? `node-${opts.port}`,
+      ...(opts.zone ? { zone: opts.zone } : {}),
       durability: opts.durability,
       maxHintsPerTarget: opts.maxHints,
       maxHintAgeMs: opts.maxHintAgeS * 1000,

@@ -136,7 +136,10 @@ export class Kvorum {
   }
 
   /** One Merkle anti-entropy pass: compare replicas, repair what differs, reap old tombstones. */
-  repair(options: RepairOptions = {}): Promise<RepairReport> {
+  async repair(options: RepairOptions = {}): Promise<RepairReport> {
+    // First carry the newest definition to nodes that lag or hold none (a wiped node gets its
+    // data from the pass, and its definition from here), so the pass and later clients find it.
+    await this.#rt.view.refresh()
     return new AntiEntropy(this.#rt).repair(options)
   }
 

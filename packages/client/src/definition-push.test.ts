@@ -49,3 +49,18 @@ describe('clients carry the cluster definition to nodes that lag (no gossip)', (
     expect(kv.cluster.version).toBe(1)
   })
 })
+
+describe('a repair pass hands a wiped node its definition too', () => {
+  it('after kv.repair() the wiped node holds the definition and its data', async () => {
+    cluster = await memoryCluster()
+    const { kv } = await cluster.client({ pollIntervalMs: 0 })
+    await kv.store('default').put('k', utf8('v'), { w: 3 })
+    cluster.engines.get('n2')?.close()
+    const fresh = new StorageEngine({ path: ':memory:', nodeId: 'n2' })
+    cluster.engines.set('n2', fresh)
+    await kv.repair()
+    expect((await fresh.getCluster())?.version).toBe(cluster.cluster.version)
+    const [res] = await fresh.get('default', [utf8('k')])
+    expect(res?.ok && res.value.map((v) => v.value && new TextDecoder().decode(v.value))).toEqual(['v'])
+  })
+})

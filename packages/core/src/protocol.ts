@@ -101,6 +101,8 @@ export interface NodeHealth {
   readonly id: string
   readonly incarnation: string
   readonly clusterVersion: number
+  /** The failure domain the node was started in (`kvorum-node --zone`), if any. */
+  readonly zone?: string
   readonly keys?: number
 }
 

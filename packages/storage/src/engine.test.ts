@@ -116,3 +116,17 @@ describe('StorageEngine on a file, reopened', () => {
     expect(open(':memory:').incarnation).toMatch(/^[0-9a-f]{12}$/)
   })
 })
+
+describe('the zone a node was started in', () => {
+  it('is told in health (the CLI takes a joiner zone from there), and absent when none was given', async () => {
+    const zoned = new StorageEngine({ path: ':memory:', nodeId: 'z', zone: 'rack-2' })
+    const plain = new StorageEngine({ path: ':memory:', nodeId: 'p' })
+    try {
+      expect(await zoned.health()).toMatchObject({ id: 'z', zone: 'rack-2' })
+      expect((await plain.health()).zone).toBeUndefined()
+    } finally {
+      zoned.close()
+      plain.close()
+    }
+  })
+})

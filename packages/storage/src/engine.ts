@@ -72,6 +72,8 @@ export interface EngineOptions {
   readonly maxQueuedRequests?: number
   /** Clock and timers (the group commit's immediate). Default the real ones; the simulator passes virtual time. */
   readonly time?: Time
+  /** The node's failure domain, told in health(). Default none. */
+  readonly zone?: string
   /** A new actor id for each open (the node's incarnation). Default 6 random bytes as hex (the simulator passes a seeded one). */
   readonly incarnationId?: () => string
   /** Bounds of the cache of recently used keys. */
@@ -123,6 +125,7 @@ export class StorageEngine implements NodeProtocol {
   }
   private actor: string
   private readonly newIncarnation: () => string
+  private readonly zone: string | undefined
   readonly stats: EngineStats = {
     coordinated: 0,
     merged: 0,
@@ -163,6 +166,7 @@ export class StorageEngine implements NodeProtocol {
     }
     this.sql = this.prepare()
     this.newIncarnation = options.incarnationId ?? randomIncarnation
+    this.zone = options.zone
     this.actor = this.newIncarnation()
     const stored = this.sql.getMeta.get('cluster') as { v: string } | undefined
     if (stored) this.install(validateCluster(JSON.parse(stored.v)))
@@ -550,7 +554,8 @@ export class StorageEngine implements NodeProtocol {
   }
 
   async health(): Promise<NodeHealth> {
-    return { id: this.nodeId, incarnation: this.incarnation, clusterVersion: this.cluster?.version ?? 0 }
+    const health = { id: this.nodeId, incarnation: this.incarnation, clusterVersion: this.cluster?.version ?? 0 }
+    return this.zone ? { ...health, zone: this.zone } : health
   }
 
   /** Writes waiting for the next group commit. */
