@@ -38,6 +38,8 @@ function tempBase(): string {
 
 export interface SimClusterOptions {
   readonly nodes: number
+  /** Nodes that run but are not in the first definition (joiners of a membership change). Default 0. */
+  readonly spares?: number
   readonly partitions: number
   readonly store: Partial<StoreDef> & { name: string }
 }
@@ -52,6 +54,8 @@ export class SimCluster {
   readonly engines = new Map<string, StorageEngine>()
   readonly cluster: ClusterDef
   readonly nodes: readonly NodeDef[]
+  /** Running nodes outside the first definition. */
+  readonly spares: readonly NodeDef[]
   readonly stats: NodeFaultStats = { crashes: 0, writesLostInCrashes: 0, pauses: 0, heldRequests: 0 }
   private readonly slots = new Map<string, NodeSlot>()
   private readonly dir: string
@@ -71,7 +75,8 @@ export class SimCluster {
       stores: [storeDef(options.store)],
     }
     this.dir = mkdtempSync(join(tempBase(), 'kvorum-sim-'))
-    for (const n of this.nodes) {
+    this.spares = Array.from({ length: options.spares ?? 0 }, (_, i) => ({ id: `n${options.nodes + i + 1}`, url: `mem://n${options.nodes + i + 1}` }))
+    for (const n of [...this.nodes, ...this.spares]) {
       this.slots.set(n.id, { status: 'up', epoch: 0, incarnations: 0, held: [], armed: false })
       this.open(n.id)
     }
@@ -79,7 +84,7 @@ export class SimCluster {
 
   /** Install the cluster definition on every node (before any fault). */
   async init(): Promise<void> {
-    for (const e of this.engines.values()) await e.putCluster(this.cluster)
+    for (const n of this.nodes) await this.engines.get(n.id)?.putCluster(this.cluster)
   }
 
   /** The virtual time the engines run on, for the clients to share. */
@@ -96,8 +101,15 @@ export class SimCluster {
   private open(id: string): void {
     const slot = this.slot(id)
     // Sibling order follows actor ids, so a random incarnation would make a replay take other branches.
-    const incarnation = Buffer.from(this.rng.bytes(6)).toString('hex')
-    const engine = new StorageEngine({ path: join(this.dir, `${id}.db`), nodeId: id, time: this.clock.time, incarnationId: () => incarnation })
+    // The first is drawn before the engine opens (as recorded seeds expect); a node that drops a
+    // partition's rows takes a fresh one from the same stream (MEMBERSHIP rule 4).
+    let first: string | undefined = Buffer.from(this.rng.bytes(6)).toString('hex')
+    const incarnationId = () => {
+      const id = first ?? Buffer.from(this.rng.bytes(6)).toString('hex')
+      first = undefined
+      return id
+    }
+    const engine = new StorageEngine({ path: join(this.dir, `${id}.db`), nodeId: id, time: this.clock.time, incarnationId })
     slot.incarnations++
     this.trace.actor(engine.incarnation, `${id}#${slot.incarnations}`)
     this.engines.set(id, engine)

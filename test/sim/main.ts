@@ -2,6 +2,7 @@
  * The simulation from the command line:
  *   npm run sim -- --seeds 100000 [--start 1]   many seeds, progress and a summary
  *   npm run sim -- --seed 42 [--messages]       replay one seed with its trace
+ *   add --membership to either: each seed also adds or removes a node mid-run
  * Exits 1 when any seed fails.
  */
 import { parseArgs } from 'node:util'
@@ -10,8 +11,8 @@ import { Summary } from './summary.js'
 
 const PROGRESS_EVERY_MS = 3000
 
-async function replay(seed: number, messages: boolean): Promise<number> {
-  const result = await runSeed(seed, { trace: messages ? 'messages' : 'events' })
+async function replay(seed: number, messages: boolean, membership: boolean): Promise<number> {
+  const result = await runSeed(seed, { trace: messages ? 'messages' : 'events', membership })
   for (const line of result.trace) console.log(line)
   const summary = new Summary()
   summary.add(result)
@@ -25,15 +26,15 @@ async function replay(seed: number, messages: boolean): Promise<number> {
   return 1
 }
 
-async function many(start: number, count: number): Promise<number> {
+async function many(start: number, count: number, membership: boolean): Promise<number> {
   const summary = new Summary()
   const started = Date.now()
   let lastReport = started
   for (let seed = start; seed < start + count; seed++) {
-    const result = await runSeed(seed)
+    const result = await runSeed(seed, { membership })
     summary.add(result)
     if (result.failures.length > 0) {
-      console.log(`seed ${seed} FAILED:\n  ${result.failures.join('\n  ')}\n  replay: ${replayCommand(seed)}`)
+      console.log(`seed ${seed} FAILED:\n  ${result.failures.join('\n  ')}\n  replay: ${replayCommand(seed, { membership })}`)
     }
     const now = Date.now()
     if (now - lastReport >= PROGRESS_EVERY_MS) {
@@ -45,7 +46,7 @@ async function many(start: number, count: number): Promise<number> {
   const seconds = (Date.now() - started) / 1000
   console.log(`\n${summary.format()}`)
   console.log(`time ${seconds.toFixed(1)} s (${(count / seconds).toFixed(1)} seeds/s)`)
-  for (const seed of summary.failed) console.log(`replay: ${replayCommand(seed)}`)
+  for (const seed of summary.failed) console.log(`replay: ${replayCommand(seed, { membership })}`)
   return summary.failed.length === 0 ? 0 : 1
 }
 
@@ -62,10 +63,11 @@ const { values } = parseArgs({
     seeds: { type: 'string' },
     start: { type: 'string' },
     messages: { type: 'boolean', default: false },
+    membership: { type: 'boolean', default: false },
   },
 })
 const code =
   values.seed !== undefined
-    ? await replay(int(values.seed, 'seed', 0), values.messages ?? false)
-    : await many(int(values.start, 'start', 1), int(values.seeds, 'seeds', 1000))
+    ? await replay(int(values.seed, 'seed', 0), values.messages ?? false, values.membership ?? false)
+    : await many(int(values.start, 'start', 1), int(values.seeds, 'seeds', 1000), values.membership ?? false)
 process.exit(code)

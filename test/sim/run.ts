@@ -1,4 +1,4 @@
-import type { NodeProtocol } from '@kvorum/core'
+import type { NodeDef, NodeProtocol } from '@kvorum/core'
 import { type Kvorum, connect } from '@kvorum/client'
 import { MemoryTransport, handoffWorker } from '@kvorum/client/testing'
 import { type CheckReport, check } from './checker.js'
@@ -51,6 +51,23 @@ export interface RunOptions {
   readonly trace?: TraceLevel
   /** Plant a bug (tests of the checker only). Default none. */
   readonly mutant?: Mutant
+  /**
+   * Run a membership change (add a node, or remove one) beside the workload
+   * and its faults, with the driver stopped once mid-way and resumed by a
+   * fresh driver client. Drawn from its own stream, so the seed's other
+   * choices stay as they were. Default false (recorded seeds keep their runs).
+   */
+  readonly membership?: boolean
+}
+
+/** The membership change a seed runs, and how it ended. */
+interface MembershipRun {
+  readonly kind: 'add' | 'remove'
+  /** The step the first driver stops at. */
+  readonly stopAtStep: number
+  finished: boolean
+  target: readonly string[] | null
+  drivers: number
 }
 
 /** Virtual-time and step budgets of each phase: a run that needs more has hung. */
@@ -62,8 +79,8 @@ const SETTLE_MS = 2000
 const MAX_SWEEPS = 5
 
 /** The exact command that replays a seed with its trace. */
-export function replayCommand(seed: number): string {
-  return `npm run sim -- --seed ${seed}`
+export function replayCommand(seed: number, options: RunOptions = {}): string {
+  return `npm run sim -- --seed ${seed}${options.membership ? ' --membership' : ''}`
 }
 
 /** One seed's state, shared by its phases. */
@@ -77,6 +94,7 @@ interface Run {
   readonly healing: Healing
   /** The budget of the next phase, from now. */
   readonly limits: () => RunLimits
+  readonly membership: MembershipRun | null
 }
 
 async function client(cluster: SimCluster, network: Network, name: string): Promise<Kvorum> {
@@ -109,8 +127,67 @@ async function faultPhase(run: Run, cluster: SimCluster, network: Network): Prom
     run.rng.fork(),
     clock,
   )
-  await clock.run(runWorkload(clients, run.rng.fork(), { config, clock, trace: run.trace, history: run.history }), limits())
+  const work = runWorkload(clients, run.rng.fork(), { config, clock, trace: run.trace, history: run.history })
+  // A membership change's barriers may wait out crashed nodes and stopped drivers: a longer budget.
+  const budget = run.membership ? { untilMs: clock.now + MEMBERSHIP_PHASE_MS, maxSteps: clock.steps + PHASE_STEPS * 3 } : limits()
+  await clock.run(Promise.all([work, run.membership ? changeMembership(run, cluster, network) : null]), budget)
   return clients
+}
+
+/** Virtual time the fault phase may take when it runs a membership change, ms. */
+const MEMBERSHIP_PHASE_MS = 240_000
+/** Attempts to connect a driver through the faulty network, and the pause between them, ms. */
+const DRIVER_CONNECTS = 20
+const DRIVER_CONNECT_PAUSE_MS = 500
+
+/** A driver client; the network may refuse its bootstrap for a while. */
+async function driverClient(run: Run, cluster: SimCluster, network: Network, name: string): Promise<Kvorum> {
+  for (let i = 1; ; i++) {
+    try {
+      return await client(cluster, network, name)
+    } catch (e) {
+      if (i >= DRIVER_CONNECTS) throw e
+      await run.clock.sleep(DRIVER_CONNECT_PAUSE_MS)
+    }
+  }
+}
+
+/** Drivers may stop (the first on purpose); each next one resumes. */
+const MAX_DRIVERS = 4
+/** The driver's waits, in virtual ms: drains outlast a client's deadline. */
+const DRIVER_OPTIONS = { drainMs: CLIENT_TIMING.timeoutMs + 200, cleanupGraceMs: 300, barrierTimeoutMs: 15_000, maxCopyPasses: 20 } as const
+
+/**
+ * The membership change of a seed, beside the workload: plan it, run it with
+ * a driver that stops at a chosen step (as if killed), then resume with
+ * fresh drivers until it finishes. Drivers go through the faulty network.
+ */
+async function changeMembership(run: Run, cluster: SimCluster, network: Network): Promise<void> {
+  const m = run.membership as MembershipRun
+  const first = await driverClient(run, cluster, network, 'driver1')
+  const change = m.kind === 'add' ? { add: [cluster.spares[0] as NodeDef] } : { remove: [(cluster.nodes[cluster.nodes.length - 1] as NodeDef).id] }
+  const plan = first.planChange({ ...change, entriesPerStep: 2 })
+  m.target = plan.target
+  run.trace.event(`membership: ${m.kind}, plan ${plan.planId}, ${plan.steps} steps`)
+  let kv = first
+  for (m.drivers = 1; m.drivers <= MAX_DRIVERS; m.drivers++) {
+    try {
+      await kv.rebalance(m.drivers === 1 ? plan : undefined, {
+        ...DRIVER_OPTIONS,
+        onProgress: (p) => {
+          if (m.drivers === 1 && p.step === m.stopAtStep && p.phase === 'drain') throw new Error('driver stopped (simulated kill)')
+        },
+      })
+      m.finished = true
+      break
+    } catch (e) {
+      run.trace.event(`membership: driver ${m.drivers} stopped: ${(e as Error).message}`)
+    } finally {
+      await kv.close(100)
+    }
+    kv = await driverClient(run, cluster, network, `driver${m.drivers + 1}`)
+  }
+  run.trace.event(`membership: ${m.finished ? 'finished' : 'not finished'} after ${m.drivers} drivers`)
 }
 
 /** Let late faults play out, undo all of them, let the clients settle, and close them. */
@@ -181,7 +258,9 @@ const NO_FAULTS: NodeFaultStats & NetworkStats = {
 /** Run one seed from start to verdict. Deterministic: the same seed takes the same path. */
 export async function runSeed(seed: number, options: RunOptions = {}): Promise<SeedResult> {
   const rng = new Random(seed)
-  const config = planSeed(rng.fork(), options.mutant ?? null)
+  const planned = planSeed(rng.fork(), options.mutant ?? null)
+  // A membership change takes several seconds of virtual time: longer workers keep writing through it.
+  const config = options.membership ? { ...planned, opsPerWorker: planned.opsPerWorker * 4 } : planned
   const clock = new VirtualClock()
   const run: Run = {
     seed,
@@ -200,6 +279,17 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<S
       finalTombstonesReaped: 0,
     },
     limits: () => ({ untilMs: clock.now + PHASE_MS, maxSteps: clock.steps + PHASE_STEPS }),
+    membership: null,
+  }
+  if (options.membership) {
+    const own = new Random(seed ^ 0x6d656d62)
+    ;(run as { membership: MembershipRun | null }).membership = {
+      kind: config.nodes > 3 && own.chance(0.5) ? 'remove' : 'add',
+      stopAtStep: own.range(1, 2),
+      finished: false,
+      target: null,
+      drivers: 0,
+    }
   }
   const failures: string[] = []
   const onRejection = (e: unknown) => failures.push(`unhandled rejection: ${(e as Error)?.stack ?? String(e)}`)
@@ -209,12 +299,13 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<S
   run.trace.event(`seed ${seed}: ${JSON.stringify(config)}`)
   process.on('unhandledRejection', onRejection)
   try {
-    cluster = new SimCluster(config, rng.fork(), clock, run.trace)
+    cluster = new SimCluster({ ...config, spares: run.membership?.kind === 'add' ? 1 : 0 }, rng.fork(), clock, run.trace)
     network = new Network(cluster, rng.fork(), clock, run.trace, CALM)
     const clients = await faultPhase(run, cluster, network)
     await healPhase(run, cluster, network, clients)
     report = await checkPhase(run, cluster, network)
     failures.push(...verdict(report))
+    if (run.membership) failures.push(...(await clock.run(membershipVerdict(run, cluster), run.limits())))
   } catch (e) {
     failures.push(e instanceof SimStallError ? `stalled: ${e.message}` : `harness error: ${(e as Error)?.stack ?? String(e)}`)
   } finally {
@@ -241,4 +332,18 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<S
     digest: run.trace.digest(),
     trace: run.trace.lines,
   }
+}
+
+/** The change finished, and every node holds its final layout. */
+async function membershipVerdict(run: Run, cluster: SimCluster): Promise<string[]> {
+  const m = run.membership as MembershipRun
+  if (!m.finished) return [`membership ${m.kind} did not finish after ${m.drivers} drivers`]
+  const out: string[] = []
+  for (const [id, engine] of cluster.engines) {
+    const def = await engine.getCluster()
+    if (!def) continue
+    if (def.move) out.push(`${id} still holds a move in progress (${def.move.stage})`)
+    if (m.target && JSON.stringify(def.assignment) !== JSON.stringify(m.target)) out.push(`${id}'s assignment is not the plan's target`)
+  }
+  return out
 }

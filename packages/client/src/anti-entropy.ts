@@ -20,6 +20,12 @@ export interface RepairOptions {
   readonly reapTombstones?: boolean | undefined
   /** Called after each partition. */
   readonly onProgress?: ((progress: RepairReport) => void) | undefined
+  /**
+   * Count a partition as skipped unless every replica a write goes to (less
+   * these dead ones) answered: the copy of a membership change must reach
+   * every joiner, not only two replicas. Default: two replicas are enough.
+   */
+  readonly requireReplicasExcept?: ReadonlySet<string> | undefined
 }
 
 /** The defaults of RepairOptions. */
@@ -38,6 +44,8 @@ export interface RepairReport {
   replicaWrites: number
   /** Repair writes a replica refused (it answered with an item error). */
   replicaWriteFailures: number
+  /** Keys found different whose full versions could not be fetched this pass. */
+  keysUnrepaired: number
   tombstonesReaped: number
   /** Request and answer bodies as the transport sent and received them. */
   bytesExchanged: number
@@ -64,7 +72,10 @@ const MIN_REPAIR_REQUEST_MS = 5000
 export class AntiEntropy {
   constructor(private readonly rt: Runtime) {}
 
+  private requireExcept: ReadonlySet<string> | undefined
+
   async repair(options: RepairOptions = {}): Promise<RepairReport> {
+    this.requireExcept = options.requireReplicasExcept
     const { view, time } = this.rt
     const started = time.now()
     const stores = options.store ? [view.cluster.stores.find((s) => s.name === options.store)] : view.cluster.stores
@@ -78,6 +89,7 @@ export class AntiEntropy {
       keysRepaired: 0,
       replicaWrites: 0,
       replicaWriteFailures: 0,
+      keysUnrepaired: 0,
       tombstonesReaped: 0,
       bytesExchanged: 0,
       durationMs: 0,
@@ -139,6 +151,8 @@ export class AntiEntropy {
       if (primaries.length > 1) report.partitionsSkipped++
       return
     }
+    const required = this.requireExcept
+    if (required && replicas.length < primaries.filter((id) => !required.has(id)).length) report.partitionsSkipped++
     const rootOf = (id: string) => (roots.get(id) as Uint8Array).subarray(p * HASH_BYTES, (p + 1) * HASH_BYTES)
     if (replicas.some((id) => diffHashes(rootOf(id), rootOf(replicas[0] as string)).length > 0)) {
       report.partitionsDiffering++
@@ -194,7 +208,10 @@ export class AntiEntropy {
     const writes = new Map<string, KeySet[]>()
     for (const repair of plan.repairs) {
       const merged = resolveSets(store.conflict, ...(full.get(repair.hex) ?? []))
-      if (merged.length === 0) continue
+      if (merged.length === 0) {
+        report.keysUnrepaired++
+        continue
+      }
       for (const id of repair.lacking) writes.set(id, [...(writes.get(id) ?? []), { key: repair.key, siblings: merged }])
       report.keysRepaired++
     }

@@ -19,6 +19,8 @@ export class ClusterView {
   private stopped = false
   private poll: TimerHandle | undefined
   private lastLagRefresh = -Infinity
+  /** Nodes of earlier definitions, by id (bounded by the cluster's node limit). */
+  private readonly seen = new Map<string, NodeDef>()
   /** Definitions switched to after the first. */
   refreshes = 0
 
@@ -48,9 +50,13 @@ export class ClusterView {
     return this.current.placement.ring
   }
 
-  /** A node of the current definition, with its URL as this process reaches it. */
+  /**
+   * A node of the current definition, with its URL as this process reaches
+   * it; or one of an earlier definition (work in flight may still name a node
+   * a newer definition removed).
+   */
   node(id: string): NodeDef {
-    const def = this.current.cluster.nodes.find((n) => n.id === id)
+    const def = this.current.cluster.nodes.find((n) => n.id === id) ?? this.seen.get(id)
     if (!def) throw new Error(`assertion failed: node ${id} is not in cluster version ${this.current.cluster.version}`)
     return this.resolveUrl ? { ...def, url: this.resolveUrl(def) } : def
   }
@@ -87,6 +93,7 @@ export class ClusterView {
   }
 
   private switchTo(def: ClusterDef): void {
+    for (const n of this.current.cluster.nodes) this.seen.set(n.id, n)
     this.current = { cluster: def, placement: new Placement(def) }
     this.refreshes++
     publish(CHANNELS.cluster, () => ({ client: this.client, version: def.version }))
@@ -148,8 +155,9 @@ export class ClusterView {
       } catch (e) {
         if (!(e instanceof StaleMetadataError) || attempt >= MAX_REFRESH_RETRIES) throw e
         await this.refresh()
-        // Retry only with a newer definition than the one that failed (a refresh may already have run).
-        if (this.current.cluster.version <= version) throw e
+        // Retry with a newer definition than the one that failed, or when the refusing node is not
+        // ahead of us: then a batch carried an older routing of another item beside ours.
+        if (this.current.cluster.version <= version && e.clusterVersion > this.current.cluster.version) throw e
       }
     }
   }

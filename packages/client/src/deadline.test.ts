@@ -27,7 +27,8 @@ describe('timeoutMs is one deadline for the whole operation', () => {
     const run = op === 'update' ? s.update('k', () => 'w') : s.delete('k')
     await expect(run).rejects.toMatchObject({ code: 'KV_TIMEOUT' })
     // One deadline: the call ends near timeoutMs, not near twice it.
-    expect(Date.now() - started).toBeLessThan(TIMEOUT_MS + CALL_MS)
+    // (Margin for a loaded machine's late timers; twice the deadline is what the bug took.)
+    expect(Date.now() - started).toBeLessThan(TIMEOUT_MS + 2 * CALL_MS)
   })
 
   it('the timeout error reports the configured timeout', async () => {
@@ -42,7 +43,7 @@ describe('timeoutMs is one deadline for the whole operation', () => {
 
   it('a read and a write that fit in the deadline together succeed', async () => {
     cluster = await memoryCluster()
-    const { kv, transport } = await cluster.client({ timeoutMs: 3 * CALL_MS + 200, requestTimeoutMs: 1000, readSpeculateMs: 10_000 })
+    const { kv, transport } = await cluster.client({ timeoutMs: 3 * CALL_MS + 600, requestTimeoutMs: 1000, readSpeculateMs: 10_000 })
     const s = kv.store<string>('default', { codec: 'utf8' })
     await s.put('k', 'v')
     transport.intercept = async (_node, _op, _opts, call) => {

@@ -98,7 +98,14 @@ export class HandoffWorker {
           report.remaining += count
           continue
         }
-        const moved = await this.deliver(holder.id, target, known)
+        let moved: { delivered: number; failed: number }
+        try {
+          moved = await this.deliver(holder.id, target, known)
+        } catch {
+          // The holder stopped answering mid-way: what was acknowledged is deleted, the rest waits for the next sweep.
+          report.remaining += count
+          continue
+        }
         report.delivered += moved.delivered
         report.failed += moved.failed
         report.remaining += Math.max(0, count - moved.delivered)

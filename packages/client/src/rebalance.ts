@@ -116,6 +116,7 @@ export class Rebalancer {
         await sleep(this.rt.time, this.s.cleanupGraceMs)
       }
       const next = advance(def, plan)
+      if (next && def.move?.stage === 'cleanup') await this.drainLeavers(def, next)
       if (!next) {
         this.report(def, 'done', [])
         return def
@@ -130,6 +131,9 @@ export class Rebalancer {
   async abort(): Promise<ClusterDef> {
     await this.rt.view.refresh()
     const def = this.rt.view.cluster
+    // Abort only from a definition every live node holds: a node that is unreachable, or already
+    // further on (the switch may be past), would make the abort a second lineage of versions.
+    await this.barrier(def)
     const next = abortMove(def)
     await this.install(next, def)
     return next
@@ -152,19 +156,38 @@ export class Rebalancer {
     const until = this.rt.time.now() + this.s.barrierTimeoutMs
     for (;;) {
       const lagging: string[] = []
+      const conflicts: string[] = []
       await Promise.all(
         [...nodes.values()].map(async (node) => {
           const client = this.rt.view.transport.node(node)
           const t = { timeoutMs: this.rt.settings.requestTimeoutMs }
+          let held: ClusterDef | null
           try {
-            const held = await client.health(t)
-            if (held.clusterVersion >= def.version) return
-            await client.putCluster(t, def)
+            held = await client.getCluster(t)
           } catch (e) {
             lagging.push(`${node.id} (${(e as Error).message})`)
+            return
+          }
+          // The version alone does not say which definition a node holds: two drivers (or a
+          // rebalance and an abort) could each have written a different one under it.
+          if (held && held.version === def.version && JSON.stringify(held) === JSON.stringify(def)) return
+          if (held && held.version >= def.version)
+            conflicts.push(`${node.id} holds ${held.version === def.version ? 'another' : 'a newer'} cluster version ${held.version}`)
+          else {
+            try {
+              await client.putCluster(t, def)
+            } catch (e) {
+              lagging.push(`${node.id} (${(e as Error).message})`)
+            }
           }
         }),
       )
+      if (conflicts.length > 0) {
+        throw new KvorumError(
+          'KV_CLUSTER_VERSION_CONFLICT',
+          `another driver moved the cluster on (${conflicts.join(', ')}): stop it, or run the command again to resume from where the cluster is`,
+        )
+      }
       if (lagging.length === 0) return
       this.report(def, 'install', lagging)
       if (this.rt.time.now() >= until) {
@@ -192,6 +215,7 @@ export class Rebalancer {
         report = await new AntiEntropy(this.rt).repair({
           partitions,
           reapTombstones: false,
+          requireReplicasExcept: this.s.dead,
           maxKeysPerSecond: this.s.maxKeysPerSecond,
           onProgress: (r) => this.report(def, 'copy', [], this.copied.keys + r.keysRepaired, this.copied.bytes + r.bytesExchanged),
         })
@@ -207,8 +231,8 @@ export class Rebalancer {
       // Hints for leaving nodes are delivered while they are still here, best effort: an
       // acknowledged write is always in its coordinator's rows, which the pass copied, and hints
       // whose target has left are merged into the current replicas by the handoff worker.
-      if (report.partitionsSkipped === 0 && report.replicaWriteFailures === 0) return
-      why = `${report.partitionsSkipped} partitions skipped (a replica unreachable), ${report.replicaWriteFailures} repair writes refused, ${backlog} hints for leaving nodes undelivered`
+      if (report.partitionsSkipped === 0 && report.replicaWriteFailures === 0 && report.keysUnrepaired === 0) return
+      why = `${report.partitionsSkipped} partitions not compared on every replica, ${report.replicaWriteFailures} repair writes refused, ${report.keysUnrepaired} keys not fetched, ${backlog} hints for leaving nodes undelivered`
     }
     throw new KvorumError(
       'KV_NODE_UNAVAILABLE',
@@ -216,10 +240,45 @@ export class Rebalancer {
     )
   }
 
+  /**
+   * Before nodes leave the definition: the hints they hold for others are
+   * delivered (or re-targeted) first, so none is left behind with them.
+   */
+  private async drainLeavers(def: ClusterDef, next: ClusterDef): Promise<void> {
+    const leaving = def.nodes.filter((n) => !next.nodes.some((m) => m.id === n.id) && !this.s.dead.has(n.id))
+    if (leaving.length === 0) return
+    const t = { timeoutMs: this.rt.settings.requestTimeoutMs }
+    for (let pass = 0; pass < this.s.maxCopyPasses; pass++) {
+      await new HandoffWorker(this.rt).sweep().catch(() => undefined)
+      const held = await Promise.all(
+        leaving.map((n) =>
+          this.rt.view.transport
+            .node(n)
+            .hintTargets(t)
+            .then(
+              (ts) => ts.reduce((k, x) => k + x.count, 0),
+              () => 1,
+            ),
+        ),
+      )
+      if (held.every((k) => k === 0)) return
+      this.report(
+        def,
+        'copy',
+        leaving.map((n, i) => `${n.id} (${held[i]} hints held)`),
+      )
+      await sleep(this.rt.time, this.s.drainMs)
+    }
+    throw new KvorumError(
+      'KV_NODE_UNAVAILABLE',
+      `${leaving.map((n) => n.id).join(', ')} still hold hints for other nodes: bring those nodes up, then run the command again`,
+    )
+  }
+
   /** Deliver hints kept for the leaving nodes; the backlog left for them. */
   private async deliverHints(leavers: ReadonlySet<string>): Promise<number> {
     if (leavers.size === 0) return 0
-    await new HandoffWorker(this.rt).sweep()
+    await new HandoffWorker(this.rt).sweep().catch(() => undefined)
     let backlog = 0
     for (const node of this.rt.view.cluster.nodes) {
       if (this.s.dead.has(node.id)) continue

@@ -109,11 +109,15 @@ async function coordinate(
       const fatal = fatalItemError(res.error)
       if (fatal) throw fatal
       failures.push({ node, code: res.error.code, message: res.error.message })
-      continue
+      // An item error is an answer, but one whose code says the write may have applied (a newer
+      // node's unknown code, an internal error) must end the put as a thrown failure would.
+      step = afterCoordinatorFailure(false, mayHaveApplied(res.error.code))
+      if (step === 'next') continue
     } catch (e) {
       step = afterCoordinatorFailure(isFatal(e), mayHaveApplied(e))
       if (step === 'fatal') throw e
       failures.push(failureOf(node, e))
+      if (step === 'next') continue
     }
     if (step === 'indeterminate') {
       rt.metrics.quorumFailures++

@@ -148,6 +148,8 @@ export class StorageEngine implements NodeProtocol {
   private counter = 0
   private cluster: ClusterDef | null = null
   private ring: Placement | null = null
+  /** What a definition installed inside the open group replaced, to put back if the group rolls back. */
+  private undoInstall: { cluster: ClusterDef | null; actor: string } | null = null
   private closed = false
   private readonly sql
 
@@ -183,10 +185,22 @@ export class StorageEngine implements NodeProtocol {
         commit: () => {
           this.rows.commit()
           this.leaves.commit()
+          this.undoInstall = null
         },
         rollback: () => {
           this.rows.rollback()
           this.leaves.rollback()
+          // A definition installed by a job of the rolled-back group is not on disk: neither is it here.
+          if (this.undoInstall) {
+            const { cluster, actor } = this.undoInstall
+            this.undoInstall = null
+            this.actor = actor
+            if (cluster) this.install(cluster)
+            else {
+              this.cluster = null
+              this.ring = null
+            }
+          }
         },
       },
       options.maxQueuedRequests,
@@ -299,7 +313,7 @@ export class StorageEngine implements NodeProtocol {
   async mergePut(storeName: string, items: readonly KeySet[]): Promise<ItemResult<null>[]> {
     const { cluster, ring } = this.requireCluster()
     const store = findStore(cluster, storeName)
-    return this.writes.submit(() => items.map((item) => this.mergeItem(store, ring, item)))
+    return this.writes.submit(() => items.map((item) => this.mergeItem(store, this.ring ?? ring, item)))
   }
 
   /** Inside a group commit: merge one set as a replica. */
@@ -321,11 +335,11 @@ export class StorageEngine implements NodeProtocol {
    * The one read path: a key's committed set as a stored read (its stored
    * bytes, decoded only if someone reads the set), or why it cannot be read.
    */
-  private readItem(store: StoreDef, ring: Placement, key: Uint8Array, version?: number): ItemResult<SiblingSet> {
+  private readItem(store: StoreDef, ring: Placement, key: Uint8Array, version?: number, role: Role = 'read'): ItemResult<SiblingSet> {
     try {
       this.requireOpen()
       const place = this.placeOf(key)
-      const stale = this.checkOwner(store, ring, key, place.part, 'read', version)
+      const stale = this.checkOwner(store, ring, key, place.part, role, version)
       if (stale) return stale
       return this.rows.committedRead(store.name, place, key)
     } catch (e) {
@@ -336,7 +350,9 @@ export class StorageEngine implements NodeProtocol {
   async get(storeName: string, keys: readonly Uint8Array[]): Promise<ItemResult<SiblingSet>[]> {
     const { cluster, ring } = this.requireCluster()
     const store = findStore(cluster, storeName)
-    return keys.map((key) => this.readItem(store, ring, key))
+    // Outside a batch (the repairer, the copy of a move): any replica a write goes to may be read,
+    // a joiner too; reading more replicas than the read set can only add to the merge.
+    return keys.map((key) => this.readItem(store, ring, key, undefined, 'merge'))
   }
 
   /**
@@ -353,11 +369,16 @@ export class StorageEngine implements NodeProtocol {
     const written =
       batch.coordinates.length + batch.merges.length === 0
         ? { coordinates: [], merges: [] }
-        : await this.writes.submit(() => ({
-            coordinates: batch.coordinates.map((item) => this.coordinateItem(store, ring, item, batch.version ?? 0)),
-            merges: batch.merges.map((item) => this.mergeItem(store, ring, item, batch.version ?? 0)),
-          }))
-    return { gets: batch.keys.map((key) => this.readItem(store, ring, key, batch.version ?? 0)), ...written }
+        : await this.writes.submit(() => {
+            // The placement as of this job: a definition installed earlier in the same group applies.
+            const now = this.ring as Placement
+            return {
+              coordinates: batch.coordinates.map((item) => this.coordinateItem(store, now, item, batch.version ?? 0)),
+              merges: batch.merges.map((item) => this.mergeItem(store, now, item, batch.version ?? 0)),
+            }
+          })
+    const now = this.ring ?? ring
+    return { gets: batch.keys.map((key) => this.readItem(store, now, key, batch.version ?? 0)), ...written }
   }
 
   /** How the Merkle leaves were opened: from the last clean close, or rebuilt after a crash (keys, ms). */
@@ -469,6 +490,8 @@ export class StorageEngine implements NodeProtocol {
 
   async reap(storeName: string, items: readonly KeySet[]): Promise<number> {
     const { cluster } = this.requireCluster()
+    // No tombstone is reaped while the cluster moves (MEMBERSHIP rule 2), whatever a repairer's view says.
+    if (cluster.move) return 0
     const store = findStore(cluster, storeName)
     return this.writes.submit(() => {
       let reaped = 0
@@ -509,6 +532,7 @@ export class StorageEngine implements NodeProtocol {
     // job is seen by the drop, and one queued after it is checked against the new placement.
     await this.writes.submit(() => {
       const drops = held && valid.version > current ? this.dropsFor(held, valid) : []
+      this.undoInstall ??= { cluster: this.cluster, actor: this.actor }
       if (drops.length > 0) this.dropPartitions(drops)
       this.sql.putMeta.run('cluster', JSON.stringify(valid))
       this.install(valid)
