@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { type ClusterDef, type MembershipPlan, Placement, Ring, advance, keyBytes } from '@kvorum/core'
 import { StorageEngine } from '@kvorum/storage'
 import { type MemoryCluster, memoryCluster } from '../../../test/support/memory-cluster.js'
-import type { Kvorum } from './index.js'
+import type { Kvorum, RebalanceProgress } from './index.js'
 import { detectorOf, handoffWorker } from './testing.js'
 
 let cluster: MemoryCluster | undefined
@@ -51,6 +51,16 @@ async function partitionsHeld(engine: StorageEngine, q: number): Promise<Set<num
   const out = new Set<number>()
   for (let p = 0; p < q; p++) if ((await engine.scan('default', { partition: p, limit: 1 })).items.length > 0) out.add(p)
   return out
+}
+
+/** A progress callback that throws (a driver dying) the first time `when` holds. */
+function stopOnce(when: (p: RebalanceProgress) => boolean, message: string): (p: RebalanceProgress) => void {
+  let stopped = false
+  return (p) => {
+    if (stopped || !when(p)) return
+    stopped = true
+    throw new Error(message)
+  }
 }
 
 async function addNode(c: MemoryCluster, id: string): Promise<{ id: string; url: string }> {
@@ -142,18 +152,9 @@ describe('membership change over in-memory nodes', () => {
     const plan = driver.planChange({ add: [n4], entriesPerStep: 4 })
     expect(plan.steps).toBeGreaterThan(1)
     // Kill the driver (here: make it throw) the first time it waits in step 2.
-    let killed = false
-    await expect(
-      driver.rebalance(plan, {
-        ...FAST,
-        onProgress: (p) => {
-          if (!killed && p.step === 2 && p.phase === 'drain') {
-            killed = true
-            throw new Error('driver killed')
-          }
-        },
-      }),
-    ).rejects.toThrow('driver killed')
+    await expect(driver.rebalance(plan, { ...FAST, onProgress: stopOnce((p) => p.step === 2 && p.phase === 'drain', 'driver killed') })).rejects.toThrow(
+      'driver killed',
+    )
     const midway = (await c.engines.get('n1')?.getCluster()) as ClusterDef
     expect(midway.move?.step).toBe(2)
     // A second plan is refused while this one runs.
@@ -174,17 +175,8 @@ describe('membership change over in-memory nodes', () => {
     for (let i = 0; i < 50; i++) await s.put(`k${i}`, `v${i}`)
     const before = driver.cluster.assignment
     const plan = driver.planChange({ add: [n4] })
-    let stopped = false
     await expect(
-      driver.rebalance(plan, {
-        ...FAST,
-        onProgress: (p) => {
-          if (!stopped && p.stage === 'write-both' && p.phase === 'drain') {
-            stopped = true
-            throw new Error('stop here')
-          }
-        },
-      }),
+      driver.rebalance(plan, { ...FAST, onProgress: stopOnce((p) => p.stage === 'write-both' && p.phase === 'drain', 'stop here') }),
     ).rejects.toThrow('stop here')
     for (let i = 50; i < 60; i++) await s.put(`k${i}`, `v${i}`)
     const aborted = await driver.abortRebalance(FAST)
