@@ -1,7 +1,7 @@
 import { type KeySet, type SiblingSet, type StoreDef, HASH_BYTES, assert, diffHashes, resolveSets, toHex } from '@kvorum/core'
 import { differingSegments } from './merkle-walk.js'
 import { RateLimiter } from './rate-limit.js'
-import { hintedTargets, reapPartition } from './reaper.js'
+import { blocksReap, hintedTargets, reapPartition } from './reaper.js'
 import { type KeyHeads, planRepairs } from './repair-plan.js'
 import type { Runtime } from './runtime.js'
 import type { RequestOptions } from './transport.js'
@@ -160,7 +160,7 @@ export class AntiEntropy {
       if (segments.length > 0) await this.repairSegments(t, store, p, replicas, segments, report, limiter)
     }
     // No tombstone is reaped while the cluster is moving (MEMBERSHIP rule 2).
-    if (hinted && !this.rt.view.cluster.move && replicas.length === primaries.length && !primaries.some((id) => hinted.has(id))) {
+    if (hinted && !this.rt.view.cluster.move && replicas.length === primaries.length && !blocksReap(hinted)) {
       // Await first, then add: \`x += await y\` reads x before the await, and the other workers' counts would be lost.
       const reaped = await reapPartition(this.rt.view, t, store, p, replicas, this.rt.time.now())
       report.tombstonesReaped += reaped
