@@ -10,6 +10,11 @@ import { SCENARIOS } from './faults/scenarios.js'
  * 2-core machine). `npm run test:faults -- --duration 10m` runs it longer.
  */
 const WORKLOAD_MS = 6000
+/**
+ * A membership change installs five versions, each followed by a drain longer
+ * than the clients' 2 s deadline: the writers run long enough to see it all.
+ */
+const WORKLOAD_MS_OF: Record<string, number> = { 'grow-killed-driver': 14_000, 'shrink-under-load': 14_000 }
 const SEED = Number(process.env.KVORUM_FAULT_SEED ?? 1)
 
 /** What each script must have done, so a scenario that silently skipped its fault fails. */
@@ -20,6 +25,13 @@ const EXPECTED_FAULTS: Record<string, RegExp[]> = {
   'restore-old-copy': [/copied the data of n\d/, /restored n\d from its old copy/],
   'wipe-repair': [/started n\d \(wiped\)/, /repair during writes/],
   'flaky-links': [/(delay|reset|blackhole) n\d for clients \d/, /network healed/],
+  'grow-killed-driver': [
+    /started n4 outside the cluster/,
+    /SIGKILL the rebalance driver after/,
+    /rebalance --drain-ms \d+ --grace-ms \d+ exited 0/,
+    /operator holds cluster version \d+: n1, n2, n3, n4$/,
+  ],
+  'shrink-under-load': [/rebalance --remove n4 .* exited 0/, /operator holds cluster version \d+: n1, n2, n3$/],
 }
 
 afterAll(() => FaultHarness.closeAll())
@@ -27,7 +39,7 @@ afterAll(() => FaultHarness.closeAll())
 describe('fault suite over real node processes (bounded)', () => {
   for (const [i, scenario] of SCENARIOS.entries()) {
     it(`${scenario.name}: nothing acknowledged lost, nothing unexpected, no deleted value back, replicas converge`, async () => {
-      const result = await runScenario(scenario, { durationMs: WORKLOAD_MS, seed: SEED + i, convergeBudgetMs: 20_000 })
+      const result = await runScenario(scenario, { durationMs: WORKLOAD_MS_OF[scenario.name] ?? WORKLOAD_MS, seed: SEED + i, convergeBudgetMs: 20_000 })
       // The lww control's loss is measured and shown, not judged.
       console.log(
         `${scenario.name}\n${scenarioTable(result, `KVORUM_FAULT_SEED=${SEED} npx vitest run --config test/vitest.config.ts test/faults.test.ts`)}\n${scenarioNotes(result)}`,

@@ -22,13 +22,13 @@ const T = { timeoutMs: 5000 }
 async function disagreement(h: FaultHarness): Promise<string> {
   const kv = h.operator
   const out: string[] = []
-  for (const node of h.cluster.def.nodes) {
+  for (const node of h.members) {
     const targets = await h.cluster.transport.node(node).hintTargets(T)
     for (const t of targets) if (t.count > 0) out.push(`${node.id} keeps ${t.count} hints for ${t.target}`)
   }
   for (const store of kv.cluster.stores) {
     const roots = new Map<string, Uint8Array>()
-    for (const node of h.cluster.def.nodes) roots.set(node.id, await h.cluster.transport.node(node).merkleRoots(T, store.name))
+    for (const node of h.members) roots.set(node.id, await h.cluster.transport.node(node).merkleRoots(T, store.name))
     for (let p = 0; p < kv.cluster.partitions; p++) {
       const [first, ...rest] = kv.ring.primaries(p, store.n).map((id) => (roots.get(id) as Uint8Array).subarray(p * HASH_BYTES, (p + 1) * HASH_BYTES))
       if (first && rest.some((r) => !bytesEqual(r, first))) out.push(`${store.name} partition ${p} differs`)

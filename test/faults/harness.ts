@@ -4,7 +4,9 @@ import { join } from 'node:path'
 import type { NodeDef } from '@kvorum/core'
 import type { Kvorum } from '@kvorum/client'
 import { BLACKHOLE, FaultProxy, PASS, type ProxyMode } from '../support/fault-proxy.js'
+import { startNode } from '../support/node-process.js'
 import { type ProcessCluster, startCluster } from '../support/process-cluster.js'
+import { type CliProcess, spawnCli } from './cli.js'
 import { type ClientProcess, spawnClient } from './clients.js'
 import { History } from '../support/history.js'
 import { STORES, type WorkerConfig, type WorkerEvent } from './protocol.js'
@@ -18,6 +20,13 @@ export interface HarnessOptions {
   /** Grace before a tombstone every replica holds may be reaped, ms. Default 5000: short, so repair reaps during the run. */
   readonly tombstoneGraceMs?: number
 }
+
+/**
+ * How often the incarnation watch asks every node's /health, ms. A node takes
+ * a new incarnation only when it installs a definition that drops partitions,
+ * and a driver installs versions a drain (over 2 s) apart, so none is missed.
+ */
+const INCARNATION_POLL_MS = 200
 
 /** Every harness not yet closed, so an interrupted run can still stop what it started. */
 const open = new Set<FaultHarness>()
@@ -35,7 +44,13 @@ export class FaultHarness {
   readonly faults: string[] = []
   /** Every incarnation a node process reported, in start order: none may repeat. */
   readonly incarnations: string[] = []
+  /** Incarnations a running node took without a restart (a membership change dropping partitions), seen by {@link watchIncarnations}. */
+  readonly adopted: string[] = []
   readonly clients: ClientProcess[] = []
+  /** CLI processes (membership drivers) this harness started; close() kills any still running. */
+  private readonly drivers: CliProcess[] = []
+  /** The incarnation watch while it runs; close() stops it. */
+  private watch: { stop(): Promise<void> } | undefined
   private readonly paused = new Set<string>()
   private readonly stopped = new Set<string>()
   private readonly began = Date.now()
@@ -44,7 +59,8 @@ export class FaultHarness {
     /** Tombstone grace of the registers store, ms. */
     readonly tombstoneGraceMs: number,
     readonly cluster: ProcessCluster,
-    readonly operator: Kvorum,
+    /** Reaches the nodes directly; replaced by a fresh client after a membership change ({@link refreshOperator}). */
+    public operator: Kvorum,
     /** `client/node` to the proxy that client uses for that node. */
     private readonly proxies: Map<string, FaultProxy>,
     private readonly snapshots: string,
@@ -88,6 +104,11 @@ export class FaultHarness {
 
   get clientCount(): number {
     return new Set([...this.proxies.keys()].map((k) => k.split('/')[0])).size
+  }
+
+  /** The nodes of the operator's cluster definition: the final ones once {@link refreshOperator} ran after a membership change. */
+  get members(): readonly NodeDef[] {
+    return this.operator.cluster.nodes
   }
 
   node(id: string): NodeDef {
@@ -171,6 +192,91 @@ export class FaultHarness {
     this.log(`started ${id}${options.wipe ? ' (wiped)' : ''} as incarnation ${proc.incarnation}`)
   }
 
+  /**
+   * Start a node process that is in no cluster definition yet (a joiner for
+   * `cluster rebalance --add`); it answers /health and holds no data. Stopped
+   * like the others by close(). Returns its URL.
+   */
+  async addNode(id: string): Promise<string> {
+    if (this.cluster.nodes.has(id)) throw new Error(`assertion failed: node ${id} exists`)
+    const dir = join(this.snapshots, `node-${id}`)
+    const proc = await startNode({ data: dir, id, token: this.cluster.token })
+    // In the cluster's table, so kill, start and close treat it like the first nodes.
+    this.cluster.nodes.set(id, { id, dir, port: proc.port, proc })
+    this.incarnations.push(proc.incarnation)
+    this.log(`started ${id} outside the cluster at ${proc.url} as incarnation ${proc.incarnation}`)
+    return proc.url
+  }
+
+  /** Run `kvorum <args> --seeds <first node> --token <token>` as a child process; close() kills it if still running. */
+  cli(args: readonly string[]): CliProcess {
+    const seed = this.cluster.seeds[0]
+    if (!seed) throw new Error('assertion failed: the cluster has a seed')
+    const driver = spawnCli([...args, '--seeds', seed, '--token', this.cluster.token])
+    this.drivers.push(driver)
+    this.log(`started \`kvorum ${args.join(' ')}\` as PID ${driver.pid}`)
+    return driver
+  }
+
+  /**
+   * A fresh operator client, bootstrapped from the nodes and refreshed to the
+   * newest definition they hold: the final checks then read the replicas of
+   * the cluster as it is now, not as it was at start.
+   */
+  async refreshOperator(): Promise<void> {
+    const fresh = await this.cluster.connect()
+    // clusterVersions() refreshes the client to the newest definition any node holds.
+    await fresh.clusterVersions()
+    this.operator = fresh
+    this.log(`operator holds cluster version ${fresh.cluster.version}: ${fresh.cluster.nodes.map((n) => n.id).join(', ')}`)
+  }
+
+  /**
+   * Until close(), poll every running node for its incarnation and record
+   * new ones: a membership change gives a node a new incarnation whenever it
+   * drops partitions (MEMBERSHIP rule 4), without a restart, and the dot
+   * audit must know every actor.
+   */
+  watchIncarnations(): void {
+    if (this.watch) return
+    let stopped = false
+    let timer: NodeJS.Timeout | undefined
+    let wake: (() => void) | undefined
+    const poll = async () => {
+      for (const node of this.cluster.nodes.values()) {
+        if (!node.proc || this.paused.has(node.id)) continue
+        try {
+          const health = await this.cluster.transport.node({ id: node.id, url: `http://127.0.0.1:${node.port}` }).health({ timeoutMs: 1000 })
+          if (!this.incarnations.includes(health.incarnation) && !this.adopted.includes(health.incarnation)) {
+            this.adopted.push(health.incarnation)
+            this.log(`${node.id} is now incarnation ${health.incarnation}`)
+          }
+        } catch {
+          // Down or slow: a node that is not running coordinates nothing, so the next poll suffices.
+        }
+      }
+    }
+    const loop = (async () => {
+      for (let i = 0; i < 1_000_000 && !stopped; i++) {
+        await poll()
+        await new Promise<void>((r) => {
+          wake = r
+          timer = setTimeout(r, INCARNATION_POLL_MS)
+        })
+      }
+    })()
+    this.watch = {
+      async stop() {
+        stopped = true
+        clearTimeout(timer)
+        wake?.()
+        await loop
+        await poll()
+      },
+    }
+    this.log('watching incarnations')
+  }
+
   pause(id: string): void {
     this.cluster.pause(id)
     this.paused.add(id)
@@ -218,6 +324,8 @@ export class FaultHarness {
   async close(): Promise<void> {
     if (!open.delete(this)) return
     await Promise.all(this.clients.map((c) => c.stop().catch(() => undefined)))
+    await Promise.all(this.drivers.map((d) => d.kill()))
+    await this.watch?.stop()
     await Promise.all([...this.proxies.values()].map((p) => p.close()))
     await this.cluster.close()
     rmSync(this.snapshots, { recursive: true, force: true })

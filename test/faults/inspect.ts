@@ -22,7 +22,7 @@ export async function finalRead(h: FaultHarness, workload: Workload): Promise<Fi
   if (!store) throw new Error(`assertion failed: no store ${STORE_OF[workload]}`)
   const keys = h.history.keys(workload)
   const replies = new Map<string, SiblingSet[]>(keys.map((k) => [k, []]))
-  for (const node of h.cluster.def.nodes) {
+  for (const node of h.members) {
     const mine = keys.filter((k) => h.operator.ring.primaries(h.operator.ring.partitionOf(utf8(k)), store.n).includes(node.id))
     for (let i = 0; i < mine.length; i += BATCH) {
       const chunk = mine.slice(i, i + BATCH)
@@ -70,16 +70,17 @@ export interface DotAudit {
 /**
  * Scan every replica of every store: each dot must name exactly one version
  * (store, key, timestamp, value) wherever it is found, and its actor must be
- * an incarnation some node process reported.
+ * an incarnation some node process reported (at start, or later when a
+ * membership change made it drop partitions).
  */
 export async function auditDots(h: FaultHarness): Promise<DotAudit> {
   const seen = new Map<string, string>()
   const reused = new Set<string>()
   const unknown = new Set<string>()
-  const actors = new Set(h.incarnations)
+  const actors = new Set([...h.incarnations, ...h.adopted])
   let versions = 0
   for (const store of h.operator.cluster.stores) {
-    for (const node of h.cluster.def.nodes) {
+    for (const node of h.members) {
       for (let p = 0; p < h.operator.cluster.partitions; p++) {
         let after: Uint8Array | undefined
         for (let page = 0; page < 10_000; page++) {

@@ -126,10 +126,13 @@ async function clientFailures(h: FaultHarness): Promise<string[]> {
  */
 export async function runScenario(scenario: Scenario, options: RunOptions): Promise<ScenarioResult> {
   const wallStart = Date.now()
-  const h = await FaultHarness.start({ ...(options.nodes ? { nodes: options.nodes } : {}), ...(options.clients ? { clients: options.clients } : {}) })
+  const nodes = options.nodes ?? scenario.nodes
+  const h = await FaultHarness.start({ ...(nodes ? { nodes } : {}), ...(options.clients ? { clients: options.clients } : {}) })
   try {
     const background = await faultPhase(h, scenario, options)
     await h.heal()
+    // A membership change may have moved the replicas: check against the definition the nodes hold now.
+    await h.refreshOperator()
     const convergence = await converge(h, options.convergeBudgetMs ?? 30_000)
     h.log(convergence.converged ? `converged in ${convergence.ms} ms` : `did not converge: ${convergence.lastDisagreement}`)
     const reads = { set: await finalRead(h, 'set'), lww: await finalRead(h, 'lww'), register: await finalRead(h, 'register') }
