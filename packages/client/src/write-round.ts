@@ -18,6 +18,7 @@ import {
 import { CHANNELS, publish } from './events.js'
 import { QuorumTracker } from './quorum.js'
 import { failureOf, fatalItemError, isFatal, mayHaveApplied } from './replica-errors.js'
+import { MAX_REFRESH_RETRIES } from './cluster-view.js'
 import type { Runtime } from './runtime.js'
 import { type CoordinatorStep, afterCoordinatorFailure, combinedVerdict, nextFallback, upFirst } from './verdicts.js'
 
@@ -255,7 +256,7 @@ function spread(
         })
       rt.background.run('hint', sent)
     }
-    const send = (node: string, routedWith: number, resent: boolean) => {
+    const send = (node: string, routedWith: number, resent: number) => {
       const merge = rt.nodes.batcher(node).mergePut(store.name, { key, siblings: written }, q.deadline, routedWith)
       rt.inFlight.track(node, store.name, key, written, merge)
       const sent = merge.then(
@@ -264,13 +265,13 @@ function spread(
             quorums.ack(node, true)
             return finish()
           }
-          if (res.error.code === 'KV_STALE_METADATA' && !resent) {
+          if (res.error.code === 'KV_STALE_METADATA' && resent < MAX_REFRESH_RETRIES && rt.time.now() < q.deadline) {
             // MEMBERSHIP rule 5: a merge refused as stale is sent again after the refresh (to a
             // node still among the writers), never turned into a hint for the refusing node.
             await rt.view.refresh()
             const placement = rt.view.placement
             const part = placement.ring.partitionOf(key)
-            if (placement.canMerge(node, part, store.n)) return send(node, rt.view.cluster.version, true)
+            if (placement.canMerge(node, part, store.n)) return send(node, rt.view.cluster.version, resent + 1)
             quorums.fail(node, true, { node, ...res.error })
             return finish()
           }
@@ -292,7 +293,7 @@ function spread(
         hint(node)
         continue
       }
-      send(node, version, false)
+      send(node, version, 0)
     }
     finish()
   })
