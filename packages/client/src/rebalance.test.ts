@@ -242,3 +242,26 @@ describe('hints across a membership change (MEMBERSHIP rule 9)', () => {
     expect(holders).toBeGreaterThanOrEqual(2)
   })
 })
+
+describe('replacing a dead node', () => {
+  it("--replace with --dead: an empty node takes a dead one's place, copied from the survivors, every key readable", async () => {
+    cluster = await memoryCluster({ partitions: 32 })
+    const c = cluster
+    const { kv } = await c.client()
+    const s = kv.store<string>('default', { codec: 'utf8' })
+    for (let i = 0; i < 60; i++) await s.put(`k${i}`, `v${i}`, { w: 3 })
+    // n3's disk is gone for good: its engine is no longer reachable at all.
+    c.engines.get('n3')?.close()
+    c.engines.delete('n3')
+    const n4 = await addNode(c, 'n4')
+    const plan = kv.planChange({ replace: { n3: n4 } })
+    // Replica sets change only by substitution: n4 takes exactly n3's entries.
+    expect(plan.target).toEqual(c.cluster.assignment.map((owner) => (owner === 'n3' ? 'n4' : owner)))
+    const final = await kv.rebalance(plan, { ...FAST, dead: ['n3'] })
+    expect(final.nodes.map((n) => n.id).sort()).toEqual(['n1', 'n2', 'n4'])
+    for (let i = 0; i < 60; i++) expect((await s.get(`k${i}`, { r: 3 })).values).toEqual([`v${i}`])
+    // The new node holds every key (n=3 over three nodes), copied from n1 and n2.
+    const [res] = await (c.engines.get('n4') as StorageEngine).get('default', [keyBytes('k7')])
+    expect(res?.ok && res.value.length).toBe(1)
+  })
+})
