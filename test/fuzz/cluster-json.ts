@@ -125,8 +125,9 @@ function text(pool: Pool, def: ClusterDef): { how: string; body: string } {
 function decide(body: Uint8Array, def: ClusterDef): Expect | null {
   let parsed: unknown
   try {
-    // As fetch's Body.json(): UTF-8 with a BOM dropped and bad bytes replaced.
-    parsed = JSON.parse(new TextDecoder().decode(body))
+    // As the node's route table decodes it: UTF-8 with a BOM dropped, and bytes that are not
+    // UTF-8 refused (fetch's Body.json() used to replace them; a definition with them is invalid).
+    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body))
     validateCluster(parsed)
   } catch {
     return { accept: 'never', codes: ['KV_INVALID_INPUT'] }
