@@ -23,6 +23,22 @@ export interface MetricsSnapshot {
 /** Latencies are recorded in µs (perf_hooks histograms take integers). */
 const US_PER_MS = 1000
 
+/** The counters a snapshot copies, by name. */
+const COUNTERS = [
+  'quorumFailures',
+  'timeouts',
+  'readRepairs',
+  'readRepairsSkipped',
+  'hintsWritten',
+  'hintsDelivered',
+  'siblingsSeenMax',
+  'siblingWarnings',
+  'clusterRefreshes',
+  'batches',
+  'batchedItems',
+] as const satisfies readonly (keyof MetricsSnapshot)[]
+type Counter = (typeof COUNTERS)[number]
+
 /** The SDK's counters and per-operation latency (perf_hooks histograms). */
 export class ClientMetrics {
   private readonly ops = new Map<string, { hist: RecordableHistogram; errors: number }>()
@@ -61,32 +77,10 @@ export class ClientMetrics {
         maxMs: ms(hist.max),
       }
     }
-    const {
-      quorumFailures,
-      timeouts,
-      readRepairs,
-      readRepairsSkipped,
-      hintsWritten,
-      hintsDelivered,
-      siblingsSeenMax,
-      siblingWarnings,
-      clusterRefreshes,
-      batches,
-      batchedItems,
-    } = this
+    const counters = Object.fromEntries(COUNTERS.map((name) => [name, this[name]])) as Record<Counter, number>
     return {
       operations,
-      quorumFailures,
-      timeouts,
-      readRepairs,
-      readRepairsSkipped,
-      hintsWritten,
-      hintsDelivered,
-      siblingsSeenMax,
-      siblingWarnings,
-      clusterRefreshes,
-      batches,
-      batchedItems,
+      ...counters,
       backgroundFailures: background.failures,
       backgroundUnexpected: background.unexpected,
     }
