@@ -1,6 +1,7 @@
+import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { type CliRun, runCli } from './run-cli.js'
+import { CLI_MAIN, type CliRun, runCli } from './run-cli.js'
 
 // Help, version, usage mistakes and error lines of the built `kvorum` binary; no cluster needed.
 
@@ -41,12 +42,13 @@ describe('help and version', () => {
     const helps = new Map<string, string>()
     for (const path of paths) {
       const who = `kvorum ${path.join(' ')}`
-      const long = await runCli([...path, '--help'])
+      const [long, short, named] = await Promise.all([runCli([...path, '--help']), runCli([...path, '-h']), runCli(['help', ...path])])
       expect(long.code, who).toBe(0)
       expect(long.stderr, who).toBe('')
       expect(long.stdout.startsWith(`${who} `), `${who} --help starts with its usage line:\n${long.stdout}`).toBe(true)
-      expect((await runCli([...path, '-h'])).stdout, who).toBe(long.stdout)
-      expect((await runCli(['help', ...path])).stdout, who).toBe(long.stdout)
+      expect(short.stdout, who).toBe(long.stdout)
+      expect(named.stdout, who).toBe(long.stdout)
+      expect([short.code, named.code], who).toEqual([0, 0])
       helps.set(path.join(' '), long.stdout)
     }
     // Each help is that command's alone: no other command's usage line in it.
@@ -117,6 +119,8 @@ describe('usage mistakes: a short usage line on stderr, exit 2', () => {
     usageMistake(await runCli(['get', 'a', 'b', '--timeout', 'soon', '--seeds', '127.0.0.1:1']), 'kvorum get')
     usageMistake(await runCli(['cluster']), 'kvorum cluster')
     usageMistake(await runCli(['status', '--seeds']), 'kvorum status')
+    usageMistake(await runCli(['get', 'a', 'b', '--raw', '--json', '--seeds', '127.0.0.1:1']), 'kvorum get')
+    usageMistake(await runCli(['get', 'a', 'b', '--compact', '--seeds', '127.0.0.1:1']), 'kvorum get')
     const negative = await runCli(['put', 'a', 'b', '-5'])
     usageMistake(negative, 'kvorum put')
     expect(negative.stderr).toContain('goes after --')
@@ -157,5 +161,29 @@ describe('errors', () => {
     const run = await runCli(['put', 'default', 'k', '-', '--seeds', '127.0.0.1:1'], { nodeArgs: ['--import', timer], holdStdin: true })
     expect(run.code).toBe(1)
     expect(run.stderr).toBe('kvorum: RangeError: stray (run with KVORUM_DEBUG=1 for the stack)\n')
+  })
+})
+
+describe('a value typed at a terminal', () => {
+  it('put - on a terminal says it reads stdin until Ctrl-D, then goes on', async () => {
+    // util-linux's script(1) gives the CLI a pseudo-terminal; what the CLI prints comes back on script's stdout.
+    const command = `${process.execPath} ${CLI_MAIN} put default k - --seeds 127.0.0.1:1 --timeout 500ms`
+    const child = spawn('/usr/bin/script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] })
+    let output = ''
+    let typed = false
+    child.stdin.on('error', () => undefined)
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve))
+    const killer = setTimeout(() => child.pid && process.kill(child.pid, 'SIGKILL'), 15_000)
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString()
+      if (typed || !output.includes('Ctrl-D')) return
+      typed = true
+      child.stdin.write('typed\n\u0004')
+    })
+    const code = await exited
+    clearTimeout(killer)
+    expect(output).toContain('kvorum: reading the value from stdin (Ctrl-D ends it)')
+    expect(output).toContain('KV_BOOTSTRAP_FAILED')
+    expect(code).toBe(1)
   })
 })
