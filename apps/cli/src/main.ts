@@ -8,6 +8,7 @@ import { MEMBERSHIP_HELP, membershipCommand } from './membership.js'
 import { BENCH_HELP, bench } from './bench/command.js'
 import { REPAIR_HELP, repair } from './repair.js'
 import { STATUS_HELP, status } from './status.js'
+import { STORE_HELP, storeCommand } from './store.js'
 
 const INIT_HELP = `kvorum cluster init --nodes URL,URL,... [--zones z1,z2,...] [--partitions 256] --store name:n=3,r=2,w=2 [--store ...] [--token T]
   Write the first cluster definition to running nodes.`
@@ -21,6 +22,8 @@ ${INIT_HELP}
 ${DATA_HELP}
 
 ${MEMBERSHIP_HELP}
+
+${STORE_HELP}
 
 ${STATUS_HELP}
 
@@ -72,6 +75,8 @@ async function main(argv: string[]): Promise<number> {
       return dataCommand(command, rest)
     case 'status':
       return status(rest)
+    case 'store':
+      return storeCommand(rest)
     case 'repair':
       return repair(rest)
     case 'bench':

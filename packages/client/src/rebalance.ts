@@ -139,6 +139,22 @@ export class Rebalancer {
     return next
   }
 
+  /**
+   * Install the definition `make` builds from the one every live node holds
+   * (a change that moves nothing, such as a store's settings). Every node
+   * must take it: a node that is down makes the change fail, and running it
+   * again finishes it.
+   */
+  async change(make: (def: ClusterDef) => ClusterDef): Promise<ClusterDef> {
+    await this.rt.view.refresh()
+    const def = this.rt.view.cluster
+    await this.barrier(def)
+    const next = make(def)
+    await this.barrier(next, def)
+    await this.rt.view.refresh()
+    return next
+  }
+
   /** Push `next` to every node of `prev` and `next` and wait until each holds it; then let older operations drain. */
   private async install(next: ClusterDef, prev: ClusterDef): Promise<void> {
     await this.barrier(next, prev)

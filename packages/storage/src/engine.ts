@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import Database from 'better-sqlite3'
 import {
   type ClusterDef,
+  storeTransitionError,
   type CoordinateItem,
   type CoordinateResult,
   type HintItem,
@@ -520,6 +521,8 @@ export class StorageEngine implements NodeProtocol {
       throw new ClusterVersionConflictError(current, valid.version)
     }
     if (held && valid.partitions !== held.partitions) throw new InvalidInputError(`the partition count is fixed at ${held.partitions}; got ${valid.partitions}`)
+    const storeChange = held && valid.version > current ? storeTransitionError(held, valid) : null
+    if (storeChange) throw new InvalidInputError(storeChange)
     // One plan at a time (MEMBERSHIP rule 6): a definition that ends the move (completion or abort) is fine.
     if (held?.move && valid.move && valid.move.planId !== held.move.planId) {
       throw new ClusterVersionConflictError(
