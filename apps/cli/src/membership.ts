@@ -1,5 +1,5 @@
 import { type ClusterDef, type MembershipChange, type MembershipPlan, type NodeDef, KvorumError } from '@kvorum/core'
-import { type Kvorum, type RebalanceProgress, HttpTransport, connect } from '@kvorum/client'
+import { type Kvorum, type RebalanceProgress, HttpTransport, REBALANCE_DEFAULTS, connect } from '@kvorum/client'
 import { UsageError, parse, seedsFlag, tokenFlag } from './args.js'
 
 export const MEMBERSHIP_HELP = `kvorum cluster plan      --seeds URL (--add URL[@zone] ... | --remove ID ... | --replace ID=URL ... | --remove ID --dead) [--entries-per-step 8] [--json]
@@ -99,7 +99,8 @@ function progressLine(p: RebalanceProgress): string {
     const rate = seconds > 0 ? ` (${Math.round(p.keysCopied / seconds)} keys/s, ${(p.bytesCopied / 1e6 / seconds).toFixed(1)} MB/s)` : ''
     const left = p.partitionsToCopy - p.partitionsCopied
     const eta = p.partitionsCopied > 0 && left > 0 ? `, ETA ${Math.ceil((seconds / p.partitionsCopied) * left)} s` : ''
-    copy = `, partitions ${p.partitionsCopied}/${p.partitionsToCopy}${rate}${eta}`
+    const throttled = p.copyRateLimit < REBALANCE_DEFAULTS.maxKeysPerSecond ? `, slowed to ${Math.round(p.copyRateLimit)} keys/s (nodes answer slowly)` : ''
+    copy = `, partitions ${p.partitionsCopied}/${p.partitionsToCopy}${rate}${eta}${throttled}`
   }
   return `step ${p.step}/${p.steps} ${p.stage} [${p.phase}] v${p.version}: ${p.keysCopied} keys / ${p.bytesCopied} bytes copied${copy}, hint backlog ${p.hintBacklog}${waiting}`
 }

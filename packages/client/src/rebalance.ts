@@ -58,6 +58,8 @@ export interface RebalanceProgress {
   readonly partitionsToCopy: number
   /** Since this step's copy began, ms (0 outside the copy): with the partitions, a rate and an ETA. */
   readonly copyElapsedMs: number
+  /** Keys/s the copy may send now: maxKeysPerSecond, or less while nodes answer slowly (it backs off). */
+  readonly copyRateLimit: number
   readonly elapsedMs: number
 }
 
@@ -98,7 +100,7 @@ export class Rebalancer {
   private readonly started: number
   private copied = { keys: 0, bytes: 0 }
   /** The copy pass in progress: partitions done of total, and when the step's copy began (0: none). */
-  private pass = { done: 0, total: 0, startedMs: 0 }
+  private pass = { done: 0, total: 0, startedMs: 0, limit: 0 }
 
   constructor(
     private readonly rt: Runtime,
@@ -130,7 +132,7 @@ export class Rebalancer {
       }
       await this.install(next, def)
       this.copied = { keys: 0, bytes: 0 }
-      this.pass = { done: 0, total: 0, startedMs: 0 }
+      this.pass = { done: 0, total: 0, startedMs: 0, limit: 0 }
     }
     throw new Error('assertion failed: a plan ends within its bound of versions')
   }
@@ -233,7 +235,7 @@ export class Rebalancer {
     const partitions = movingPartitions(def)
     const leavers = leaversOf(def)
     let why = ''
-    this.pass = { done: 0, total: partitions.length, startedMs: this.rt.time.now() }
+    this.pass = { done: 0, total: partitions.length, startedMs: this.rt.time.now(), limit: this.s.maxKeysPerSecond }
     for (let pass = 0; pass < this.s.maxCopyPasses; pass++) {
       let report: RepairReport
       try {
@@ -243,7 +245,7 @@ export class Rebalancer {
           requireReplicasExcept: this.s.dead,
           maxKeysPerSecond: this.s.maxKeysPerSecond,
           onProgress: (r) => {
-            this.pass = { ...this.pass, done: r.partitionsDone, total: r.partitionsTotal }
+            this.pass = { ...this.pass, done: r.partitionsDone, total: r.partitionsTotal, limit: r.keysPerSecondLimit }
             this.report(def, 'copy', [], this.copied.keys + r.keysRepaired, this.copied.bytes + r.bytesExchanged)
           },
         })
@@ -344,6 +346,7 @@ export class Rebalancer {
       partitionsCopied: this.pass.done,
       partitionsToCopy: this.pass.total,
       copyElapsedMs: this.pass.startedMs > 0 ? this.rt.time.now() - this.pass.startedMs : 0,
+      copyRateLimit: this.pass.limit,
       elapsedMs: this.rt.time.now() - this.started,
     })
   }
