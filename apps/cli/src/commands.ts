@@ -60,6 +60,26 @@ const CLUSTER: Group = {
   },
 }
 
+function store(sub: 'list' | 'create' | 'alter', summary: string): Command {
+  return {
+    summary,
+    load: async () => {
+      const m = await import('./store.js')
+      const help = { list: m.STORE_LIST_HELP, create: m.STORE_CREATE_HELP, alter: m.STORE_ALTER_HELP }[sub]
+      return { help, run: (argv) => m.storeCommand(sub, argv) }
+    },
+  }
+}
+
+const STORE: Group = {
+  summary: 'add and change stores: list|create|alter',
+  subcommands: {
+    list: store('list', 'every store and its settings'),
+    create: store('create', 'add a store on every node'),
+    alter: store('alter', 'change a store’s quorums, limits, conflict mode or tombstone grace'),
+  },
+}
+
 /** Every command of `kvorum`, in the order the help lists them. Adding one is one entry. */
 export const COMMANDS: Readonly<Record<string, Command | Group>> = {
   dev: {
@@ -74,7 +94,7 @@ export const COMMANDS: Readonly<Record<string, Command | Group>> = {
     },
   },
   cluster: CLUSTER,
-  // The `store` command (apps/cli/src/store.ts: STORE_HELP, storeCommand) is one entry here, shaped like status's.
+  store: STORE,
   get: data('get', GET_HELP, 'read a key: its values and the context for the next write'),
   put: data('put', PUT_HELP, 'write a value (from an argument, stdin or a file)'),
   delete: data('delete', DELETE_HELP, 'delete a key'),

@@ -4,9 +4,13 @@ import {
   type MembershipPlan,
   type NodeDef,
   type Ring,
+  type StoreDef,
+  type StoreSettings,
   BootstrapFailedError,
   ClientClosedError,
   InvalidInputError,
+  alterStore,
+  createStore,
   findStore,
   planChange,
   planInProgress,
@@ -108,6 +112,16 @@ export class Kvorum {
   /** End the membership change in progress before its switch, with nothing lost; the old replicas serve again. */
   abortRebalance(options: RebalanceOptions = {}): Promise<ClusterDef> {
     return new Rebalancer(this.#rt, options).abort()
+  }
+
+  /** Add a store to the cluster (on every node; a node that is down makes it fail, and running it again finishes it). */
+  createStore(store: Partial<StoreDef> & { name: string }, options: RebalanceOptions = {}): Promise<ClusterDef> {
+    return new Rebalancer(this.#rt, options).change((def) => createStore(def, store))
+  }
+
+  /** Change a store's quorums, limits, conflict mode or tombstone grace; they apply from each node's next request. */
+  alterStore(name: string, settings: StoreSettings, options: RebalanceOptions = {}): Promise<ClusterDef> {
+    return new Rebalancer(this.#rt, options).change((def) => alterStore(def, name, settings))
   }
 
   /** The cluster version every node of the definition holds (null when it answered with none), or why it did not answer. */

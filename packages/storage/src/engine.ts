@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import Database from 'better-sqlite3'
 import {
   type ClusterDef,
+  storeTransitionError,
   type CoordinateItem,
   type CoordinateResult,
   type HintItem,
@@ -48,6 +49,7 @@ import {
   validateCluster,
 } from '@kvorum/core'
 import { GroupCommit } from './group-commit.js'
+import { MovedAt } from './moved.js'
 import { Hints } from './hints.js'
 import { type LeavesOpened, LeafStore } from './leaves.js'
 import { type Place, type RowCacheLimits, Rows } from './rows.js'
@@ -149,7 +151,9 @@ export class StorageEngine implements NodeProtocol {
   private cluster: ClusterDef | null = null
   private ring: Placement | null = null
   /** What a definition installed inside the open group replaced, to put back if the group rolls back. */
-  private undoInstall: { cluster: ClusterDef | null; actor: string } | null = null
+  private undoInstall: { cluster: ClusterDef | null; actor: string; moved: MovedAt } | null = null
+  /** When partitions last moved here: their tombstones wait a grace period before reaping. */
+  private moved: MovedAt = MovedAt.none
   private closed = false
   private readonly sql
 
@@ -172,6 +176,7 @@ export class StorageEngine implements NodeProtocol {
     this.actor = this.newIncarnation()
     const stored = this.sql.getMeta.get('cluster') as { v: string } | undefined
     if (stored) this.install(validateCluster(JSON.parse(stored.v)))
+    this.moved = MovedAt.parse((this.sql.getMeta.get('moved-at') as { v: string } | undefined)?.v)
     this.leaves = new LeafStore(this.db)
     this.rows = new Rows(this.db, this.leaves, this.now, options.cache)
     this.hints = new Hints(this.db)
@@ -192,9 +197,10 @@ export class StorageEngine implements NodeProtocol {
           this.leaves.rollback()
           // A definition installed by a job of the rolled-back group is not on disk: neither is it here.
           if (this.undoInstall) {
-            const { cluster, actor } = this.undoInstall
+            const { cluster, actor, moved } = this.undoInstall
             this.undoInstall = null
             this.actor = actor
+            this.moved = moved
             if (cluster) this.install(cluster)
             else {
               this.cluster = null
@@ -490,13 +496,15 @@ export class StorageEngine implements NodeProtocol {
 
   async reap(storeName: string, items: readonly KeySet[]): Promise<number> {
     const { cluster } = this.requireCluster()
-    // No tombstone is reaped while the cluster moves (MEMBERSHIP rule 2), whatever a repairer's view says.
+    // No tombstone is reaped while the cluster moves, or in a partition that moved within the
+    // store's grace period (MEMBERSHIP rule 2), whatever a repairer's view says.
     if (cluster.move) return 0
     const store = findStore(cluster, storeName)
     return this.writes.submit(() => {
       let reaped = 0
       for (const item of items) {
         const place = this.placeOf(item.key)
+        if (this.moved.movedWithin(place.part, this.now(), store.tombstoneGraceMs)) continue
         const set = this.rows.read(store.name, place, item.key)
         if (set.length === 0 || !isDeleted(set) || !sameSet(set, item.siblings)) continue
         this.rows.write(store.name, place, item.key, [])
@@ -520,6 +528,8 @@ export class StorageEngine implements NodeProtocol {
       throw new ClusterVersionConflictError(current, valid.version)
     }
     if (held && valid.partitions !== held.partitions) throw new InvalidInputError(`the partition count is fixed at ${held.partitions}; got ${valid.partitions}`)
+    const storeChange = held && valid.version > current ? storeTransitionError(held, valid) : null
+    if (storeChange) throw new InvalidInputError(storeChange)
     // One plan at a time (MEMBERSHIP rule 6): a definition that ends the move (completion or abort) is fine.
     if (held?.move && valid.move && valid.move.planId !== held.move.planId) {
       throw new ClusterVersionConflictError(
@@ -532,9 +542,13 @@ export class StorageEngine implements NodeProtocol {
     // job is seen by the drop, and one queued after it is checked against the new placement.
     await this.writes.submit(() => {
       const drops = held && valid.version > current ? this.dropsFor(held, valid) : []
-      this.undoInstall ??= { cluster: this.cluster, actor: this.actor }
+      this.undoInstall ??= { cluster: this.cluster, actor: this.actor, moved: this.moved }
       if (drops.length > 0) this.dropPartitions(drops)
       this.sql.putMeta.run('cluster', JSON.stringify(valid))
+      if (held && valid.version > current) {
+        this.moved = this.moved.after(held, valid, this.now(), Math.max(0, ...valid.stores.map((s) => s.tombstoneGraceMs)))
+        this.sql.putMeta.run('moved-at', this.moved.toJSON())
+      }
       this.install(valid)
     })
   }
