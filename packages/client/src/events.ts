@@ -56,7 +56,7 @@ export interface ClusterChangedEvent {
   readonly nodes: readonly string[]
 }
 
-/** A read found replicas behind the merged sibling set and sent it to them (one key). */
+/** A read found replicas behind the merged sibling set and sent it to them (one key; `key` is a copy). */
 export interface ReadRepairEvent {
   readonly store: string
   readonly key: Uint8Array
@@ -66,7 +66,7 @@ export interface ReadRepairEvent {
   readonly siblings: number
 }
 
-/** A write stored a hint on `holder` for `target`, a replica it could not reach (one key). */
+/** A write stored a hint on `holder` for `target`, a replica it could not reach (one key; `key` is a copy). */
 export interface HintEvent {
   readonly store: string
   readonly key: Uint8Array

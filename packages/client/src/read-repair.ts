@@ -52,7 +52,7 @@ export async function readRepair(
   rt.metrics.readRepairsSkipped += skipped
   if (repair.length === 0) return
   rt.metrics.readRepairs += repair.length
-  rt.events.emit('readRepair', () => ({ store: store.name, key, nodes: repair, siblings: merged.length }))
+  rt.events.emit('readRepair', () => ({ store: store.name, key: key.slice(), nodes: [...repair], siblings: merged.length }))
   const until = Math.max(deadline, rt.time.now() + rt.settings.requestTimeoutMs)
   // A replica that cannot take the repair now (a KvorumError: down, timed out, refused) gets it
   // from the next read or from anti-entropy; anything else is a bug and reaches the background-error channel.
