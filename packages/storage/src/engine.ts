@@ -8,6 +8,7 @@ import {
   type HintTarget,
   type ItemResult,
   type KeySet,
+  type HealthOptions,
   type NodeHealth,
   type NodeProtocol,
   type ScanPage,
@@ -577,7 +578,8 @@ export class StorageEngine implements NodeProtocol {
     }
   }
 
-  async health(): Promise<NodeHealth> {
+  async health(options?: HealthOptions): Promise<NodeHealth> {
+    if (options?.ready) this.requireCluster()
     const health = { id: this.nodeId, incarnation: this.incarnation, clusterVersion: this.cluster?.version ?? 0 }
     return this.zone ? { ...health, zone: this.zone } : health
   }
