@@ -161,53 +161,55 @@ export class StorageEngine implements NodeProtocol {
     this.maxHintsPerTarget = options.maxHintsPerTarget ?? ENGINE_DEFAULTS.maxHintsPerTarget
     this.maxHintAgeMs = options.maxHintAgeMs ?? ENGINE_DEFAULTS.maxHintAgeMs
     this.db = new Database(options.path)
+    // Whatever fails once the file is open (a newer format, a file that is not SQLite, a corrupt
+    // definition) closes it again, so the caller is left with no handle to close.
     try {
       applySchema(this.db, options.durability ?? ENGINE_DEFAULTS.durability)
+      this.sql = this.prepare()
+      this.newIncarnation = options.incarnationId ?? randomIncarnation
+      this.zone = options.zone
+      this.actor = this.newIncarnation()
+      const stored = this.sql.getMeta.get('cluster') as { v: string } | undefined
+      if (stored) this.install(validateCluster(JSON.parse(stored.v)))
+      this.leaves = new LeafStore(this.db)
+      this.rows = new Rows(this.db, this.leaves, this.now, options.cache)
+      this.hints = new Hints(this.db)
+      this.writes = new GroupCommit(
+        this.db,
+        {
+          beforeCommit: () => {
+            // No counter is stored: the incarnation is new at every open, so counters never need to survive one.
+            this.rows.persist()
+          },
+          commit: () => {
+            this.rows.commit()
+            this.leaves.commit()
+            this.undoInstall = null
+          },
+          rollback: () => {
+            this.rows.rollback()
+            this.leaves.rollback()
+            // A definition installed by a job of the rolled-back group is not on disk: neither is it here.
+            if (this.undoInstall) {
+              const { cluster, actor } = this.undoInstall
+              this.undoInstall = null
+              this.actor = actor
+              if (cluster) this.install(cluster)
+              else {
+                this.cluster = null
+                this.ring = null
+              }
+            }
+          },
+        },
+        options.maxQueuedRequests,
+        (fn) => this.time.setImmediate(fn),
+      )
+      this.sql.putMeta.run('incarnation', this.incarnation)
     } catch (e) {
       this.db.close()
       throw e
     }
-    this.sql = this.prepare()
-    this.newIncarnation = options.incarnationId ?? randomIncarnation
-    this.zone = options.zone
-    this.actor = this.newIncarnation()
-    const stored = this.sql.getMeta.get('cluster') as { v: string } | undefined
-    if (stored) this.install(validateCluster(JSON.parse(stored.v)))
-    this.leaves = new LeafStore(this.db)
-    this.rows = new Rows(this.db, this.leaves, this.now, options.cache)
-    this.hints = new Hints(this.db)
-    this.writes = new GroupCommit(
-      this.db,
-      {
-        beforeCommit: () => {
-          // No counter is stored: the incarnation is new at every open, so counters never need to survive one.
-          this.rows.persist()
-        },
-        commit: () => {
-          this.rows.commit()
-          this.leaves.commit()
-          this.undoInstall = null
-        },
-        rollback: () => {
-          this.rows.rollback()
-          this.leaves.rollback()
-          // A definition installed by a job of the rolled-back group is not on disk: neither is it here.
-          if (this.undoInstall) {
-            const { cluster, actor } = this.undoInstall
-            this.undoInstall = null
-            this.actor = actor
-            if (cluster) this.install(cluster)
-            else {
-              this.cluster = null
-              this.ring = null
-            }
-          }
-        },
-      },
-      options.maxQueuedRequests,
-      (fn) => this.time.setImmediate(fn),
-    )
-    this.sql.putMeta.run('incarnation', this.incarnation)
   }
 
   private prepare() {
