@@ -53,6 +53,7 @@ import { Hints } from './hints.js'
 import { type LeavesOpened, LeafStore } from './leaves.js'
 import { type Place, type RowCacheLimits, Rows } from './rows.js'
 import { type Durability, applySchema } from './schema.js'
+import { type SizesOpened, type StoreSize, StoreSizes } from './store-sizes.js'
 
 /** Options of a storage engine. */
 export interface EngineOptions {
@@ -141,6 +142,7 @@ export class StorageEngine implements NodeProtocol {
   private readonly leaves: LeafStore
   private readonly rows: Rows
   private readonly hints: Hints
+  private readonly sizes: StoreSizes
   private readonly writes: GroupCommit
   private readonly time: Time
   private readonly now: () => number
@@ -172,7 +174,8 @@ export class StorageEngine implements NodeProtocol {
       const stored = this.sql.getMeta.get('cluster') as { v: string } | undefined
       if (stored) this.install(validateCluster(JSON.parse(stored.v)))
       this.leaves = new LeafStore(this.db)
-      this.rows = new Rows(this.db, this.leaves, this.now, options.cache)
+      this.sizes = new StoreSizes(this.db)
+      this.rows = new Rows(this.db, this.leaves, this.sizes, this.now, options.cache)
       this.hints = new Hints(this.db)
       this.writes = new GroupCommit(
         this.db,
@@ -184,11 +187,15 @@ export class StorageEngine implements NodeProtocol {
           commit: () => {
             this.rows.commit()
             this.leaves.commit()
+            this.sizes.commit()
+            this.hints.commit()
             this.undoInstall = null
           },
           rollback: () => {
             this.rows.rollback()
             this.leaves.rollback()
+            this.sizes.rollback()
+            this.hints.rollback()
             // A definition installed by a job of the rolled-back group is not on disk: neither is it here.
             if (this.undoInstall) {
               const { cluster, actor } = this.undoInstall
@@ -586,6 +593,32 @@ export class StorageEngine implements NodeProtocol {
     return this.zone ? { ...health, zone: this.zone } : health
   }
 
+  /** Keys and bytes per store, kept as rows change (no scan). */
+  get storeSizes(): ReadonlyMap<string, StoreSize> {
+    return this.sizes.all
+  }
+
+  /** How the store sizes were had at open: from the last clean close, or counted (ms). */
+  get sizesOpened(): SizesOpened {
+    return this.sizes.opened
+  }
+
+  /** Keys hinted per target node, kept as hints come and go (no scan). */
+  get hintsPending(): ReadonlyMap<string, number> {
+    return this.hints.pending
+  }
+
+  /** Size of the database file, pages x page size (0 once closed). */
+  get databaseBytes(): number {
+    if (this.closed) return 0
+    return (this.db.pragma('page_count', { simple: true }) as number) * (this.db.pragma('page_size', { simple: true }) as number)
+  }
+
+  /** The version of the cluster definition held, 0 before one. */
+  get clusterVersion(): number {
+    return this.cluster?.version ?? 0
+  }
+
   /** Writes waiting for the next group commit. */
   get queueDepth(): number {
     return this.writes.depth
@@ -602,6 +635,7 @@ export class StorageEngine implements NodeProtocol {
     this.writes.flush()
     this.closed = true
     this.leaves.snapshot()
+    this.sizes.snapshot()
     this.db.close()
   }
 
