@@ -144,6 +144,9 @@ async function main(): Promise<void> {
   const leaves = engine.leavesOpened
   if (leaves.rebuilt && leaves.keys > 0)
     logger.warn({ keys: leaves.keys, ms: Math.round(leaves.ms) }, 'not closed cleanly last time: Merkle leaves rebuilt from the stored keys')
+  const sizes = engine.sizesOpened
+  if (sizes.counted && engine.storeSizes.size > 0)
+    logger.info({ ms: Math.round(sizes.ms) }, 'keys and bytes per store counted from the table (no snapshot of a clean close)')
   const app = createApp({
     engine,
     logger,
