@@ -14,9 +14,15 @@ export interface Tokens {
 /** Authentication failures logged per second; the ones past it are counted into the next line that is logged. */
 const MAX_AUTH_WARNINGS_PER_SECOND = 10
 
+/**
+ * Tokens are compared as SHA-256 digests: digests have one length, so the
+ * time a wrong guess takes tells neither how much of it matched nor how long
+ * the token is. It costs ~3 µs per request (of ~300 µs a node spends on one);
+ * a length check before timingSafeEqual would be cheaper but tell the length.
+ */
 const digest = (text: string): Buffer => createHash('sha256').update(text).digest()
 
-/** Equal digests, compared in constant time (digests have one length, so neither token's length shows either). */
+/** Equal digests, compared in constant time. */
 const same = (a: Buffer, b: Buffer | null): boolean => b !== null && timingSafeEqual(a, b)
 
 /** Where a request came from, as the socket says (in-process requests have none). */
