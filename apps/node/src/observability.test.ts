@@ -85,14 +85,10 @@ const hint = (key: string): HintItem => ({
   siblings: [{ dot: { actor: 'w', counter: 1 }, context: {}, timestamp: 1, value: utf8('v') }],
 })
 
-/** The log lines a node wrote so far, parsed (it writes only JSON lines). */
+/** The log lines a node wrote so far, parsed: every line is one JSON object (the output kept may start mid-line). */
 function logLines(node: NodeProcess): Record<string, unknown>[] {
-  const text = node.output()
-  return text
-    .slice(text.indexOf('{'))
-    .split('\n')
-    .filter((line) => line.endsWith('}'))
-    .map((line) => JSON.parse(line) as Record<string, unknown>)
+  const lines = node.output().split('\n')
+  return lines.filter((line, i) => line !== '' && (i > 0 || line.startsWith('{"level"'))).map((line) => JSON.parse(line) as Record<string, unknown>)
 }
 
 describe('kvorum-node /health readiness, through the real binary', () => {
