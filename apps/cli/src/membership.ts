@@ -2,15 +2,18 @@ import { type ClusterDef, type MembershipChange, type MembershipPlan, type NodeD
 import { type Kvorum, type RebalanceProgress, HttpTransport, connect } from '@kvorum/client'
 import { UsageError, parse, seedsFlag, tokenFlag } from './args.js'
 
-export const MEMBERSHIP_HELP = `kvorum cluster plan      --seeds URL (--add URL[@zone] ... | --remove ID ... | --replace ID=URL ... | --remove ID --dead) [--entries-per-step 8] [--json]
+export const PLAN_HELP = `kvorum cluster plan      --seeds URL (--add URL[@zone] ... | --remove ID ... | --replace ID=URL ... | --remove ID --dead) [--entries-per-step 8] [--json]
   Print what a change would move, and change nothing: steps, assignment entries and replica-partitions
-  moved against the ideal, moves onto old nodes and across zones, replica load per node before and after.
-kvorum cluster rebalance --seeds URL [same arguments]  [--drain-ms MS] [--grace-ms MS]
+  moved against the ideal, moves onto old nodes and across zones, replica load per node before and after.`
+
+export const REBALANCE_HELP = `kvorum cluster rebalance --seeds URL [same arguments as plan]  [--drain-ms MS] [--grace-ms MS]
   Carry the change out, stage by stage, with a progress display. Killed at any moment, running it again
-  (with or without the arguments) resumes the plan in progress.
-kvorum cluster abort     --seeds URL
-  End a change before its switch to the new replicas; the old layout serves again, nothing is lost.
-kvorum cluster status    --seeds URL [--json]
+  (with or without the arguments) resumes the plan in progress.`
+
+export const ABORT_HELP = `kvorum cluster abort     --seeds URL
+  End a change before its switch to the new replicas; the old layout serves again, nothing is lost.`
+
+export const CLUSTER_STATUS_HELP = `kvorum cluster status    --seeds URL [--json]
   The definition version, any change in progress, and which version each node holds.`
 
 const FLAGS = {
