@@ -9,6 +9,7 @@ import {
   type HintTarget,
   type ItemResult,
   type KeySet,
+  type HealthOptions,
   type NodeHealth,
   type NodeProtocol,
   type ScanPage,
@@ -54,6 +55,7 @@ import { Hints } from './hints.js'
 import { type LeavesOpened, LeafStore } from './leaves.js'
 import { type Place, type RowCacheLimits, Rows } from './rows.js'
 import { type Durability, applySchema } from './schema.js'
+import { type SizesOpened, type StoreSize, StoreSizes } from './store-sizes.js'
 
 /** Options of a storage engine. */
 export interface EngineOptions {
@@ -142,6 +144,7 @@ export class StorageEngine implements NodeProtocol {
   private readonly leaves: LeafStore
   private readonly rows: Rows
   private readonly hints: Hints
+  private readonly sizes: StoreSizes
   private readonly writes: GroupCommit
   private readonly time: Time
   private readonly now: () => number
@@ -164,55 +167,62 @@ export class StorageEngine implements NodeProtocol {
     this.maxHintsPerTarget = options.maxHintsPerTarget ?? ENGINE_DEFAULTS.maxHintsPerTarget
     this.maxHintAgeMs = options.maxHintAgeMs ?? ENGINE_DEFAULTS.maxHintAgeMs
     this.db = new Database(options.path)
+    // Whatever fails once the file is open (a newer format, a file that is not SQLite, a corrupt
+    // definition) closes it again, so the caller is left with no handle to close.
     try {
       applySchema(this.db, options.durability ?? ENGINE_DEFAULTS.durability)
+      this.sql = this.prepare()
+      this.newIncarnation = options.incarnationId ?? randomIncarnation
+      this.zone = options.zone
+      this.actor = this.newIncarnation()
+      const stored = this.sql.getMeta.get('cluster') as { v: string } | undefined
+      if (stored) this.install(validateCluster(JSON.parse(stored.v)))
+      this.moved = MovedAt.parse((this.sql.getMeta.get('moved-at') as { v: string } | undefined)?.v)
+      this.leaves = new LeafStore(this.db)
+      this.sizes = new StoreSizes(this.db)
+      this.rows = new Rows(this.db, this.leaves, this.sizes, this.now, options.cache)
+      this.hints = new Hints(this.db)
+      this.writes = new GroupCommit(
+        this.db,
+        {
+          beforeCommit: () => {
+            // No counter is stored: the incarnation is new at every open, so counters never need to survive one.
+            this.rows.persist()
+          },
+          commit: () => {
+            this.rows.commit()
+            this.leaves.commit()
+            this.sizes.commit()
+            this.hints.commit()
+            this.undoInstall = null
+          },
+          rollback: () => {
+            this.rows.rollback()
+            this.leaves.rollback()
+            this.sizes.rollback()
+            this.hints.rollback()
+            // A definition installed by a job of the rolled-back group is not on disk: neither is it here.
+            if (this.undoInstall) {
+              const { cluster, actor, moved } = this.undoInstall
+              this.undoInstall = null
+              this.actor = actor
+              this.moved = moved
+              if (cluster) this.install(cluster)
+              else {
+                this.cluster = null
+                this.ring = null
+              }
+            }
+          },
+        },
+        options.maxQueuedRequests,
+        (fn) => this.time.setImmediate(fn),
+      )
+      this.sql.putMeta.run('incarnation', this.incarnation)
     } catch (e) {
       this.db.close()
       throw e
     }
-    this.sql = this.prepare()
-    this.newIncarnation = options.incarnationId ?? randomIncarnation
-    this.zone = options.zone
-    this.actor = this.newIncarnation()
-    const stored = this.sql.getMeta.get('cluster') as { v: string } | undefined
-    if (stored) this.install(validateCluster(JSON.parse(stored.v)))
-    this.moved = MovedAt.parse((this.sql.getMeta.get('moved-at') as { v: string } | undefined)?.v)
-    this.leaves = new LeafStore(this.db)
-    this.rows = new Rows(this.db, this.leaves, this.now, options.cache)
-    this.hints = new Hints(this.db)
-    this.writes = new GroupCommit(
-      this.db,
-      {
-        beforeCommit: () => {
-          // No counter is stored: the incarnation is new at every open, so counters never need to survive one.
-          this.rows.persist()
-        },
-        commit: () => {
-          this.rows.commit()
-          this.leaves.commit()
-          this.undoInstall = null
-        },
-        rollback: () => {
-          this.rows.rollback()
-          this.leaves.rollback()
-          // A definition installed by a job of the rolled-back group is not on disk: neither is it here.
-          if (this.undoInstall) {
-            const { cluster, actor, moved } = this.undoInstall
-            this.undoInstall = null
-            this.actor = actor
-            this.moved = moved
-            if (cluster) this.install(cluster)
-            else {
-              this.cluster = null
-              this.ring = null
-            }
-          }
-        },
-      },
-      options.maxQueuedRequests,
-      (fn) => this.time.setImmediate(fn),
-    )
-    this.sql.putMeta.run('incarnation', this.incarnation)
   }
 
   private prepare() {
@@ -591,9 +601,36 @@ export class StorageEngine implements NodeProtocol {
     }
   }
 
-  async health(): Promise<NodeHealth> {
+  async health(options?: HealthOptions): Promise<NodeHealth> {
+    if (options?.ready) this.requireCluster()
     const health = { id: this.nodeId, incarnation: this.incarnation, clusterVersion: this.cluster?.version ?? 0 }
     return this.zone ? { ...health, zone: this.zone } : health
+  }
+
+  /** Keys and bytes per store, kept as rows change (no scan). */
+  get storeSizes(): ReadonlyMap<string, StoreSize> {
+    return this.sizes.all
+  }
+
+  /** How the store sizes were had at open: from the last clean close, or counted (ms). */
+  get sizesOpened(): SizesOpened {
+    return this.sizes.opened
+  }
+
+  /** Keys hinted per target node, kept as hints come and go (no scan). */
+  get hintsPending(): ReadonlyMap<string, number> {
+    return this.hints.pending
+  }
+
+  /** Size of the database file, pages x page size (0 once closed). */
+  get databaseBytes(): number {
+    if (this.closed) return 0
+    return (this.db.pragma('page_count', { simple: true }) as number) * (this.db.pragma('page_size', { simple: true }) as number)
+  }
+
+  /** The version of the cluster definition held, 0 before one. */
+  get clusterVersion(): number {
+    return this.cluster?.version ?? 0
   }
 
   /** Writes waiting for the next group commit. */
@@ -612,6 +649,7 @@ export class StorageEngine implements NodeProtocol {
     this.writes.flush()
     this.closed = true
     this.leaves.snapshot()
+    this.sizes.snapshot()
     this.db.close()
   }
 
