@@ -127,15 +127,16 @@ export class Kvorum {
     return new Rebalancer(this.#rt, options).change((def) => alterStore(def, name, settings))
   }
 
-  /** The cluster version every node of the definition holds (null when it answered with none), or why it did not answer. */
-  async clusterVersions(): Promise<{ id: string; url: string; version: number | null; error?: string }[]> {
+  /** The cluster version every node of the definition holds (null when it answered with none) and the key and value bytes it stores, or why it did not answer. */
+  async clusterVersions(): Promise<{ id: string; url: string; version: number | null; bytes?: number; error?: string }[]> {
     await this.#rt.view.refresh()
     const t = { timeoutMs: this.#rt.settings.requestTimeoutMs }
     return Promise.all(
       this.#rt.view.cluster.nodes.map(async (n) => {
         try {
           const held = await this.#rt.view.transport.node(n).health(t)
-          return { id: n.id, url: n.url, version: held.clusterVersion > 0 ? held.clusterVersion : null }
+          const version = held.clusterVersion > 0 ? held.clusterVersion : null
+          return held.bytes === undefined ? { id: n.id, url: n.url, version } : { id: n.id, url: n.url, version, bytes: held.bytes }
         } catch (e) {
           return { id: n.id, url: n.url, version: null, error: (e as Error).message }
         }
