@@ -257,11 +257,13 @@ export class UsageError extends KvorumError {
 
 /** `cluster init` met a node that already holds a different cluster definition. */
 export class ClusterExistsError extends KvorumError {
-  constructor(url: string, version: number) {
-    super(
-      'KV_CLUSTER_EXISTS',
-      `${url} already holds cluster version ${version} with different settings: init writes only a first definition; change nodes with kvorum cluster rebalance and stores with kvorum store create|alter, or wipe that node's data directory`,
-    )
+  /** `advice` says what to do instead; the default is for `cluster init`. */
+  constructor(
+    url: string,
+    version: number,
+    advice = "init writes only a first definition; change nodes with kvorum cluster rebalance and stores with kvorum store create|alter, or wipe that node's data directory",
+  ) {
+    super('KV_CLUSTER_EXISTS', `${url} already holds cluster version ${version} with different settings: ${advice}`)
   }
 }
 
