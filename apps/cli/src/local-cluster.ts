@@ -86,8 +86,10 @@ export async function checkHealth(url: string, port: number, id: string, incarna
   const transport = new HttpTransport()
   try {
     const health = await transport.node({ id, url }).health({ timeoutMs: HEALTH_TIMEOUT_MS })
-    if (health.id !== id || health.incarnation !== incarnation)
-      throw new PortInUseError(`port ${port} is answered by another process (node id "${health.id}", not ${id}): stop it, or pass another --base-port`)
+    if (health.id !== id || health.incarnation !== incarnation) {
+      const who = health.id === id ? `another process of node ${id}` : `another process (node id "${health.id}", not ${id})`
+      throw new PortInUseError(`port ${port} is answered by ${who}: stop it, or pass another --base-port`)
+    }
   } finally {
     await transport.close()
   }
