@@ -54,6 +54,14 @@ describe('kvorum dev', () => {
     }
   })
 
+  it('a bad --durability is a usage error before anything is written or started', async () => {
+    const res = await runCli(['dev', '--data', root, '--durability', 'fulll'])
+    expect(res.code).toBe(2)
+    expect(res.stderr).toContain('kvorum: --durability must be normal or full, got fulll')
+    expect(nodePids(res.stdout)).toEqual([])
+    expect(existsSync(join(root, 'token'))).toBe(false)
+  })
+
   it('a node that fails after the others started: every node it started is stopped, and the error points at that node and its log', async () => {
     const base = await freePorts(3)
     mkdirSync(join(root, 'n2'), { recursive: true })

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { HttpTransport, type Kvorum, connect } from '@kvorum/client'
 import { type ClusterDef, ClusterExistsError, storeDef } from '@kvorum/core'
-import { intFlag, parse } from './args.js'
+import { UsageError, intFlag, parse } from './args.js'
 import { initCluster } from './cluster-init.js'
 import { type LocalNode, startNodes, stopNodes } from './local-cluster.js'
 import { LogFollower } from './log-follow.js'
@@ -65,7 +65,8 @@ export async function dev(argv: string[]): Promise<void> {
   const count = intFlag(values.nodes, 'nodes', 1, 16, 3)
   const basePort = intFlag(values['base-port'], 'base-port', 1024, 65000, 7070)
   const dataDir = resolve(values.data as string)
-  const durability = values.durability === 'full' ? 'full' : 'normal'
+  if (values.durability !== 'normal' && values.durability !== 'full') throw new UsageError(`--durability must be normal or full, got ${values.durability}`)
+  const durability = values.durability
   const token = devToken(dataDir)
   // Known from each spawn on, so a signal or a failure at any later point stops every one.
   const started: LocalNode[] = []

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
@@ -68,7 +68,16 @@ export async function checkPortsFree(ports: readonly number[]): Promise<void> {
 /** The last line of a node's log, for an error message. */
 function lastLogLine(path: string): string {
   if (!existsSync(path)) return ''
-  const text = readFileSync(path, 'utf8').slice(-LOG_TAIL_BYTES)
+  const size = statSync(path).size
+  const length = Math.min(size, LOG_TAIL_BYTES)
+  const tail = Buffer.alloc(length)
+  const fd = openSync(path, 'r')
+  try {
+    readSync(fd, tail, 0, length, size - length)
+  } finally {
+    closeSync(fd)
+  }
+  const text = tail.toString('utf8')
   return (
     text
       .split('\n')
