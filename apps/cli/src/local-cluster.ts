@@ -112,10 +112,7 @@ async function waitReady(node: LocalNode): Promise<void> {
       if (m.ready) res(m.incarnation ?? '')
     })
     void node.exited.then((code) => {
-      const last = lastLogLine(node.logPath)
-      if (last.includes('EADDRINUSE'))
-        return rej(new PortInUseError(`port ${node.port} was taken before node ${node.id} could listen: stop what holds it, or pass another --base-port`))
-      rej(new NodeUnavailableError(node.id, `exited with code ${code} before it was ready; its log ${node.logPath} ends: ${last}`))
+      rej(new NodeUnavailableError(node.id, `exited with code ${code} before it was ready; its log ${node.logPath} ends: ${lastLogLine(node.logPath)}`))
     })
     timer = setTimeout(() => rej(new NodeUnavailableError(node.id, `not ready within ${READY_TIMEOUT_MS} ms; see its log ${node.logPath}`)), READY_TIMEOUT_MS)
   })
