@@ -76,6 +76,16 @@ describe('kvorum dev', () => {
     expect(res.stderr).toContain('file is not a database')
   })
 
+  it('SIGTERM while the nodes start stops every one of them', async () => {
+    const base = await freePorts(3)
+    const dev = spawnCli(['dev', '--data', root, '--base-port', String(base)])
+    expect(await dev.waitForStdout(/ {2}n3 \S+: pid \d+/, 20_000)).toBe(true)
+    await dev.stop('SIGTERM')
+    const pids = nodePids(dev.stdout())
+    expect(pids).toHaveLength(3)
+    for (const pid of pids) expect(alive(pid)).toBe(false)
+  })
+
   it('keeps a log per node, --logs follows them with the node id, SIGTERM stops every node; data of another shape is refused and its nodes stopped', async () => {
     const base = await freePorts(3)
     const dev = spawnCli(['dev', '--data', root, '--base-port', String(base), '--logs'])
@@ -94,6 +104,15 @@ describe('kvorum dev', () => {
     expect(await dev.stop('SIGTERM')).toBe(0)
     for (const pid of pids) expect(alive(pid)).toBe(false)
 
+    // Restarted on the same data, it keeps the cluster and what was written.
+    const restart = spawnCli(['dev', '--data', root, '--base-port', String(base)])
+    expect(await restart.waitForStdout(/Ctrl-C stops the cluster\./, 20_000)).toBe(true)
+    expect(restart.stdout()).toContain(`restarted the cluster kept in ${root} (cluster version 1)`)
+    const get = await runCli(['get', 'default', 'k', '--seeds', `http://127.0.0.1:${base}`, '--token', token])
+    expect(get.stdout).toMatch(/^v\n/)
+    expect(await restart.stop('SIGTERM')).toBe(0)
+    for (const pid of nodePids(restart.stdout())) expect(alive(pid)).toBe(false)
+
     // The same data on other ports: the definition it holds names the old URLs.
     const moved = await freePorts(3)
     const again = await runCli(['dev', '--data', root, '--base-port', String(moved)])
@@ -105,7 +124,7 @@ describe('kvorum dev', () => {
     const second = nodePids(again.stdout)
     expect(second).toHaveLength(3)
     for (const pid of second) expect(alive(pid)).toBe(false)
-  })
+  }, 60_000)
 })
 
 describe("kvorum dev's /health check", () => {
