@@ -73,8 +73,8 @@ export async function dev(argv: string[]): Promise<void> {
   let kv: Kvorum | undefined
   let follower: LogFollower | undefined
   let stopping = false
-  const stop = async () => {
-    if (stopping) return
+  let signalled: Promise<void> | undefined
+  const shutdown = async () => {
     stopping = true
     console.log('\nstopping nodes...')
     await kv?.close(500)
@@ -82,6 +82,9 @@ export async function dev(argv: string[]): Promise<void> {
     follower?.stop()
     console.log('stopped')
     process.exit(0)
+  }
+  const stop = () => {
+    signalled ??= shutdown()
   }
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
@@ -107,6 +110,8 @@ export async function dev(argv: string[]): Promise<void> {
       if (v.version === null)
         console.log(`  ${v.id}: ${v.error ? `did not answer (${v.error})` : 'holds no cluster definition (it refused the one handed to it)'}`)
   } catch (e) {
+    // Stopped by a signal while starting: that shutdown ends the process, and this is no failure.
+    if (signalled) return signalled
     stopping = true
     await kv?.close(500)
     await stopNodes(started)
