@@ -23,6 +23,7 @@ import {
   NodeUnavailableError,
   OverloadedError,
   PayloadTooLargeError,
+  PortInUseError,
   QuorumNotMetError,
   RouteNotFoundError,
   StaleMetadataError,
@@ -67,6 +68,7 @@ const SAMPLES = {
   KV_CLOSED: new ClientClosedError(),
   KV_USAGE: new UsageError('unknown option --nope'),
   KV_CLUSTER_EXISTS: new ClusterExistsError('http://127.0.0.1:7070', 2),
+  KV_PORT_IN_USE: new PortInUseError('port 7071 is in use'),
   KV_UNKNOWN_CODE: new UnknownCodeError('KV_FROM_THE_FUTURE', 'something new'),
 } satisfies Record<ErrorCode, KvorumError>
 
