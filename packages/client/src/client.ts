@@ -24,7 +24,8 @@ import { NodePool } from './node-pool.js'
 import { CONNECT_DEFAULTS, type ConnectOptions, settingsOf } from './options.js'
 import type { Runtime } from './runtime.js'
 import { type RebalanceOptions, Rebalancer } from './rebalance.js'
-import { Store, type StoreOptions } from './store.js'
+import type { Codec, CodecName, JsonValue } from './codecs.js'
+import { Store, type StoreOptions, type StoreSettings } from './store.js'
 import type { Transport } from './transport.js'
 
 /** How long close() waits for late replies and repairs by default, ms. */
@@ -82,11 +83,26 @@ export class Kvorum {
     return this.#rt.view.ring
   }
 
-  /** A typed handle on a store of the cluster. */
-  store<T = Uint8Array>(name: string, options: StoreOptions<T> = {}): Store<T> {
-    if (this.#rt.state.closed) throw new ClientClosedError()
+  /**
+   * A typed handle on a store of the cluster; the codec fixes the value type:
+   * `bytes` (default) Uint8Array, `utf8` string, `json` a JSON value (or the
+   * type you name, `store<Cart>(name, { codec: 'json' })`), a custom codec its own.
+   */
+  store<T extends Uint8Array = Uint8Array>(name: string, options?: StoreSettings<T> & { readonly codec?: 'bytes' | undefined }): Store<T>
+  store<T extends string = string>(name: string, options: StoreSettings<T> & { readonly codec: 'utf8' }): Store<T>
+  store<T = JsonValue>(name: string, options: StoreSettings<T> & { readonly codec: 'json' }): Store<T>
+  store<T>(name: string, options: StoreSettings<T> & { readonly codec: Codec<T> }): Store<T>
+  /** A codec chosen at run time (e.g. from a flag): values are whatever that codec takes and gives. */
+  store(name: string, options: StoreSettings<unknown> & { readonly codec: CodecName | undefined }): Store<unknown>
+  store<T>(name: string, options: StoreOptions<T> = {}): Store<T> {
+    this.#open()
     findStore(this.#rt.view.cluster, name)
     return new Store<T>(this.#rt, name, options)
+  }
+
+  /** Refuse work once close() was called: nothing may reopen the connections close() released. */
+  #open(): void {
+    if (this.#rt.state.closed) throw new ClientClosedError()
   }
 
   /** Plan a change of the cluster's nodes from the definition this client holds. Changes nothing. */
@@ -101,17 +117,20 @@ export class Kvorum {
    * kill: the plan and its stage live in the cluster definition.
    */
   async rebalance(plan?: MembershipPlan, options: RebalanceOptions = {}): Promise<ClusterDef> {
+    this.#open()
     await this.#rt.view.refresh()
     return new Rebalancer(this.#rt, options).run(plan ?? planInProgress(this.#rt.view.cluster))
   }
 
   /** End the membership change in progress before its switch, with nothing lost; the old replicas serve again. */
-  abortRebalance(options: RebalanceOptions = {}): Promise<ClusterDef> {
+  async abortRebalance(options: RebalanceOptions = {}): Promise<ClusterDef> {
+    this.#open()
     return new Rebalancer(this.#rt, options).abort()
   }
 
   /** The cluster version every node of the definition holds (null when it answered with none), or why it did not answer. */
   async clusterVersions(): Promise<{ id: string; url: string; version: number | null; error?: string }[]> {
+    this.#open()
     await this.#rt.view.refresh()
     const t = { timeoutMs: this.#rt.settings.requestTimeoutMs }
     return Promise.all(
@@ -128,6 +147,7 @@ export class Kvorum {
 
   /** Start delivering hints to nodes that answer again, in this process. Stops with close(). */
   startHandoff(options: HandoffOptions = {}): HandoffWorker {
+    this.#open()
     if (!this.#handoff) {
       this.#handoff = new HandoffWorker(this.#rt, options)
       this.#handoff.start()
@@ -137,6 +157,7 @@ export class Kvorum {
 
   /** One Merkle anti-entropy pass: compare replicas, repair what differs, reap old tombstones. */
   async repair(options: RepairOptions = {}): Promise<RepairReport> {
+    this.#open()
     // First carry the newest definition to nodes that lag or hold none (a wiped node gets its
     // data from the pass, and its definition from here), so the pass and later clients find it.
     await this.#rt.view.refresh()
