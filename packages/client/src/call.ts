@@ -84,7 +84,8 @@ export async function withRetry<R>(
       const remainingMs = scope.deadline - time.now()
       const delayMs = policy({ error: e, attempt: made, op: about.op, store: about.store, key: about.key, remainingMs })
       if (delayMs === undefined) throw e
-      if (!Number.isFinite(delayMs) || delayMs < 0) throw new InvalidInputError(`the retry policy must return a delay in ms (>= 0) or undefined, got ${delayMs}`)
+      if (!Number.isFinite(delayMs) || delayMs < 0)
+        throw new InvalidInputError(`the retry policy must return a delay in ms (>= 0) or undefined, got ${delayMs}`)
       if (delayMs >= remainingMs) throw e
       await pause(time, delayMs, scope.signal, `${about.op} retry`)
     }

@@ -284,7 +284,10 @@ export class Store<T> {
       const bytes = this.key(item.key)
       return { key: item.key, bytes, value: this.encode(bytes, item.value), context: decodeContext(item.context ?? '') }
     })
-    checkDistinct('putMany', prepared.map((p) => p.bytes))
+    checkDistinct(
+      'putMany',
+      prepared.map((p) => p.bytes),
+    )
     const writes = prepared.map((p) => settle(this.retried('put', p.key, scope, () => this.putOne(p.bytes, p.value, p.context, call, scope))))
     const settled = await untilAborted(Promise.all(writes), scope.signal, what)
     return new Map(prepared.map((p, i) => [p.key, settled[i] as KeyResult<{ context: string }>]))
@@ -324,7 +327,10 @@ export class Store<T> {
       const { key, context }: DeleteItem<K> = isKey(item) ? { key: item } : (item as DeleteItem<K>)
       return { key, bytes: this.key(key), context: context === undefined ? undefined : decodeContext(context) }
     })
-    checkDistinct('deleteMany', prepared.map((p) => p.bytes))
+    checkDistinct(
+      'deleteMany',
+      prepared.map((p) => p.bytes),
+    )
     const deletes = prepared.map((p) => settle(this.retried('delete', p.key, scope, () => this.deleteOne(p.bytes, p.context, call, scope))))
     const settled = await untilAborted(Promise.all(deletes), scope.signal, what)
     return new Map(prepared.map((p, i) => [p.key, settled[i] as KeyResult<{ context: string }>]))

@@ -264,7 +264,10 @@ export class DecodeFailedError extends KvorumError {
   }
   static forKey(store: string, key: string, codec: string, cause: unknown): DecodeFailedError {
     const why = cause instanceof Error ? cause.message : String(cause)
-    return new DecodeFailedError(`key ${key} of store ${store}: the stored value does not decode with the ${codec} codec (${why}); read it with another codec, or overwrite it`, { cause })
+    return new DecodeFailedError(
+      `key ${key} of store ${store}: the stored value does not decode with the ${codec} codec (${why}); read it with another codec, or overwrite it`,
+      { cause },
+    )
   }
 }
 
