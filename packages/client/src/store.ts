@@ -343,6 +343,7 @@ export class Store<T> {
     return untilAborted(
       this.retried('update', key, scope, async () => {
         const read = await this.read(bytes, call, scope)
+        checkAborted(scope.signal, `update of ${showKey(bytes)}`)
         const value = fn(read.values)
         const encoded = this.encode(bytes, value)
         const written = await this.putOne(bytes, encoded, decodeContext(read.context), call, scope)
