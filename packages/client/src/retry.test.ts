@@ -45,7 +45,12 @@ describe('the retry policy of connect', () => {
 
   it('runs the call again after the delay it returns, and is told the error, attempt, op, store and key', async () => {
     const infos: RetryInfo[] = []
-    const { transport, s } = await setup({ retry: (info) => (infos.push(info), 40) })
+    const { transport, s } = await setup({
+      retry: (info) => {
+        infos.push(info)
+        return 40
+      },
+    })
     await s.put('k', 'v')
     cutOff(transport, false)
     setTimeout(() => cutOff(transport, true), 100)
@@ -58,7 +63,12 @@ describe('the retry policy of connect', () => {
 
   it('asks per key in a getMany, and the retried key succeeds with the others', async () => {
     const asked: unknown[] = []
-    const { transport, s } = await setup({ retry: ({ key }) => (asked.push(key), 40) })
+    const { transport, s } = await setup({
+      retry: ({ key }) => {
+        asked.push(key)
+        return 40
+      },
+    })
     await s.putMany([
       { key: 'a', value: 'A' },
       { key: 'b', value: 'B' },
@@ -72,7 +82,12 @@ describe('the retry policy of connect', () => {
 
   it('is never asked about an error that is not retryable', async () => {
     let asked = 0
-    const { kv } = await setup({ retry: () => (asked++, 0) })
+    const { kv } = await setup({
+      retry: () => {
+        asked++
+        return 0
+      },
+    })
     await kv.store('default').put('k', new Uint8Array([0xff]))
     await expect(kv.store('default', { codec: 'utf8' }).get('k')).rejects.toMatchObject({ code: 'KV_DECODE_FAILED' })
     await expect(kv.store('default', { codec: 'utf8' }).put('k', 'x', { w: 9 })).rejects.toMatchObject({ code: 'KV_INVALID_INPUT' })
@@ -81,7 +96,12 @@ describe('the retry policy of connect', () => {
 
   it('undefined gives up with the error at once', async () => {
     const attempts: number[] = []
-    const { transport, s } = await setup({ retry: ({ attempt }) => (attempts.push(attempt), attempt < 2 ? 10 : undefined) })
+    const { transport, s } = await setup({
+      retry: ({ attempt }) => {
+        attempts.push(attempt)
+        return attempt < 2 ? 10 : undefined
+      },
+    })
     cutOff(transport, false)
     await expect(s.get('k')).rejects.toMatchObject({ code: 'KV_QUORUM_NOT_MET' })
     expect(attempts).toEqual([1, 2])
@@ -98,7 +118,12 @@ describe('the retry policy of connect', () => {
 
   it(`makes at most MAX_CALL_ATTEMPTS (${MAX_CALL_ATTEMPTS}) attempts, even when told to retry at once`, async () => {
     let asked = 0
-    const { transport, s } = await setup({ retry: () => (asked++, 0) })
+    const { transport, s } = await setup({
+      retry: () => {
+        asked++
+        return 0
+      },
+    })
     cutOff(transport, false)
     await expect(s.get('k', { timeoutMs: 5000 })).rejects.toMatchObject({ code: 'KV_QUORUM_NOT_MET' })
     expect(asked).toBe(MAX_CALL_ATTEMPTS - 1)
