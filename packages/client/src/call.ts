@@ -93,7 +93,7 @@ export async function withRetry<R>(
 }
 
 /** Wait `ms`, or less if the signal aborts (then an AbortedError). */
-function pause(time: Time, ms: number, signal: AbortSignal | undefined, what: string): Promise<void> {
+export function pause(time: Time, ms: number, signal: AbortSignal | undefined, what: string): Promise<void> {
   checkAborted(signal, what)
   return new Promise<void>((resolve, reject) => {
     const abort = () => {

@@ -15,6 +15,7 @@ import {
 } from '@kvorum/core'
 import { AntiEntropy, type RepairOptions, type RepairReport } from './anti-entropy.js'
 import { Background } from './background.js'
+import { checkAborted, untilAborted } from './call.js'
 import { ClusterView } from './cluster-view.js'
 import { type HandoffOptions, HandoffWorker } from './handoff.js'
 import { HttpTransport } from './http-transport.js'
@@ -118,19 +119,28 @@ export class Kvorum {
    */
   async rebalance(plan?: MembershipPlan, options: RebalanceOptions = {}): Promise<ClusterDef> {
     this.#open()
-    await this.#rt.view.refresh()
-    return new Rebalancer(this.#rt, options).run(plan ?? planInProgress(this.#rt.view.cluster))
+    checkAborted(options.signal, 'rebalance')
+    const run = this.#rt.view.refresh().then(() => new Rebalancer(this.#rt, options).run(plan ?? planInProgress(this.#rt.view.cluster)))
+    return untilAborted(run, options.signal, 'rebalance')
   }
 
   /** End the membership change in progress before its switch, with nothing lost; the old replicas serve again. */
   async abortRebalance(options: RebalanceOptions = {}): Promise<ClusterDef> {
     this.#open()
-    return new Rebalancer(this.#rt, options).abort()
+    checkAborted(options.signal, 'abortRebalance')
+    return untilAborted(new Rebalancer(this.#rt, options).abort(), options.signal, 'abortRebalance')
   }
 
   /** The cluster version every node of the definition holds (null when it answered with none), or why it did not answer. */
-  async clusterVersions(): Promise<{ id: string; url: string; version: number | null; error?: string }[]> {
+  async clusterVersions(
+    options: { readonly signal?: AbortSignal | undefined } = {},
+  ): Promise<{ id: string; url: string; version: number | null; error?: string }[]> {
     this.#open()
+    checkAborted(options.signal, 'clusterVersions')
+    return untilAborted(this.#versions(), options.signal, 'clusterVersions')
+  }
+
+  async #versions(): Promise<{ id: string; url: string; version: number | null; error?: string }[]> {
     await this.#rt.view.refresh()
     const t = { timeoutMs: this.#rt.settings.requestTimeoutMs }
     return Promise.all(
@@ -158,10 +168,11 @@ export class Kvorum {
   /** One Merkle anti-entropy pass: compare replicas, repair what differs, reap old tombstones. */
   async repair(options: RepairOptions = {}): Promise<RepairReport> {
     this.#open()
+    checkAborted(options.signal, 'repair')
     // First carry the newest definition to nodes that lag or hold none (a wiped node gets its
     // data from the pass, and its definition from here), so the pass and later clients find it.
-    await this.#rt.view.refresh()
-    return new AntiEntropy(this.#rt).repair(options)
+    const pass = this.#rt.view.refresh().then(() => new AntiEntropy(this.#rt).repair(options))
+    return untilAborted(pass, options.signal, 'repair')
   }
 
   /** What this client has done: latency per operation, repairs, hints, siblings, background failures. */
