@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { StorageEngine } from '@kvorum/storage'
+import { connect } from './index.js'
 import { type MemoryCluster, memoryCluster } from '../../../test/support/memory-cluster.js'
 
 let cluster: MemoryCluster | undefined
@@ -72,6 +73,26 @@ describe('signal on the client’s long-running calls', () => {
     }
     const started = Date.now()
     await expect(kv.clusterVersions({ signal: AbortSignal.timeout(30) })).rejects.toMatchObject({ code: 'KV_ABORTED' })
+    expect(Date.now() - started).toBeLessThan(250)
+  })
+})
+
+describe('signal on connect', () => {
+  it('an aborted connect rejects at once with KV_ABORTED; one aborted before it starts asks no seed', async () => {
+    cluster = await memoryCluster()
+    const { kv: probe, transport } = await cluster.client()
+    await probe.close()
+    const seeds = [...cluster.nodes]
+    const calls: string[] = []
+    transport.intercept = async (node, op, _opts, call) => {
+      calls.push(`${node} ${op}`)
+      await new Promise((r) => setTimeout(r, 300))
+      return call()
+    }
+    await expect(connect({ seeds, transport, signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'KV_ABORTED' })
+    expect(calls).toEqual([])
+    const started = Date.now()
+    await expect(connect({ seeds, transport, signal: AbortSignal.timeout(30) })).rejects.toMatchObject({ code: 'KV_ABORTED' })
     expect(Date.now() - started).toBeLessThan(250)
   })
 })

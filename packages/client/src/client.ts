@@ -201,8 +201,24 @@ export class Kvorum {
   }
 }
 
-/** Bootstrap from any seed: fetch the cluster definition and return a connected client. */
+/**
+ * Bootstrap from any seed: fetch the cluster definition and return a
+ * connected client. With `options.signal`, an abort rejects at once with
+ * KV_ABORTED, and a client that connects after it is closed, never handed out.
+ */
 export async function connect(options: ConnectOptions): Promise<Kvorum> {
+  const { signal } = options
+  if (!signal) return bootstrap(options)
+  checkAborted(signal, 'connect')
+  const connecting = bootstrap(options)
+  connecting.then(
+    (kv) => (signal.aborted ? kv.close(0) : undefined),
+    () => undefined,
+  )
+  return untilAborted(connecting, signal, 'connect')
+}
+
+async function bootstrap(options: ConnectOptions): Promise<Kvorum> {
   if (options.seeds.length === 0) throw new InvalidInputError('connect needs at least one seed URL')
   const transport = options.transport ?? new HttpTransport(options.token ? { token: options.token } : {})
   const errors: string[] = []

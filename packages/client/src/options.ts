@@ -50,6 +50,8 @@ export interface ConnectOptions {
    * replica, a refresh after stale metadata).
    */
   readonly retry?: RetryPolicy | undefined
+  /** Aborts `connect` itself (the bootstrap), not the client it returns. Default none. */
+  readonly signal?: AbortSignal | undefined
 }
 
 /** The defaults of ConnectOptions. */
