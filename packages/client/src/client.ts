@@ -4,9 +4,13 @@ import {
   type MembershipPlan,
   type NodeDef,
   type Ring,
+  type StoreDef,
+  type StoreSettings,
   BootstrapFailedError,
   ClientClosedError,
   InvalidInputError,
+  alterStore,
+  createStore,
   findStore,
   planChange,
   planInProgress,
@@ -17,6 +21,8 @@ import { AntiEntropy, type RepairOptions, type RepairReport } from './anti-entro
 import { Background } from './background.js'
 import { checkAborted, untilAborted } from './call.js'
 import { ClusterView } from './cluster-view.js'
+import { ClientEvents, type Listener } from './emitter.js'
+import type { ClientEventName } from './events.js'
 import { type HandoffOptions, HandoffWorker } from './handoff.js'
 import { HttpTransport } from './http-transport.js'
 import { InFlightWrites } from './in-flight.js'
@@ -26,7 +32,7 @@ import { CONNECT_DEFAULTS, type ConnectOptions, settingsOf } from './options.js'
 import type { Runtime } from './runtime.js'
 import { type RebalanceOptions, Rebalancer } from './rebalance.js'
 import type { Codec, CodecName, JsonValue } from './codecs.js'
-import { Store, type StoreOptions, type StoreSettings } from './store.js'
+import { type HandleSettings, Store, type StoreOptions } from './store.js'
 import type { Transport } from './transport.js'
 
 /** How long close() waits for late replies and repairs by default, ms. */
@@ -57,18 +63,19 @@ export class Kvorum {
   constructor(transport: Transport, cluster: ClusterDef, options: ConnectOptions) {
     const time = options.time ?? realTime
     const settings = settingsOf(options)
-    const metrics = new ClientMetrics()
-    const background = new Background(this, time)
-    const view = new ClusterView(this, transport, cluster, options.resolveUrl, settings.requestTimeoutMs, background, time)
+    const events = new ClientEvents(this)
+    const metrics = new ClientMetrics(events)
+    const background = new Background(events, time)
+    const view = new ClusterView(events, transport, cluster, options.resolveUrl, settings.requestTimeoutMs, background, time)
     const nodes = new NodePool(
-      this,
+      events,
       view,
       metrics,
       time,
       { ...options.batch, requestTimeoutMs: options.batch?.requestTimeoutMs ?? settings.requestTimeoutMs },
       options.detector,
     )
-    this.#rt = { view, nodes, background, metrics, inFlight: new InFlightWrites(time), time, settings, client: this, state: { closed: false } }
+    this.#rt = { view, nodes, background, metrics, events, inFlight: new InFlightWrites(time), time, settings, client: this, state: { closed: false } }
     runtimes.set(this, this.#rt)
     transport.onClusterVersion = (version) => view.noteVersion(version)
     view.startPolling(settings.pollIntervalMs)
@@ -89,12 +96,12 @@ export class Kvorum {
    * `bytes` (default) Uint8Array, `utf8` string, `json` a JSON value (or the
    * type you name, `store<Cart>(name, { codec: 'json' })`), a custom codec its own.
    */
-  store<T extends Uint8Array = Uint8Array>(name: string, options?: StoreSettings<T> & { readonly codec?: 'bytes' | undefined }): Store<T>
-  store<T extends string = string>(name: string, options: StoreSettings<T> & { readonly codec: 'utf8' }): Store<T>
-  store<T = JsonValue>(name: string, options: StoreSettings<T> & { readonly codec: 'json' }): Store<T>
-  store<T>(name: string, options: StoreSettings<T> & { readonly codec: Codec<T> }): Store<T>
+  store<T extends Uint8Array = Uint8Array>(name: string, options?: HandleSettings<T> & { readonly codec?: 'bytes' | undefined }): Store<T>
+  store<T extends string = string>(name: string, options: HandleSettings<T> & { readonly codec: 'utf8' }): Store<T>
+  store<T = JsonValue>(name: string, options: HandleSettings<T> & { readonly codec: 'json' }): Store<T>
+  store<T>(name: string, options: HandleSettings<T> & { readonly codec: Codec<T> }): Store<T>
   /** A codec chosen at run time (e.g. from a flag): values are whatever that codec takes and gives. */
-  store(name: string, options: StoreSettings<unknown> & { readonly codec: CodecName | undefined }): Store<unknown>
+  store(name: string, options: HandleSettings<unknown> & { readonly codec: CodecName | undefined }): Store<unknown>
   store<T>(name: string, options: StoreOptions<T> = {}): Store<T> {
     this.#open()
     findStore(this.#rt.view.cluster, name)
@@ -129,6 +136,28 @@ export class Kvorum {
     this.#open()
     checkAborted(options.signal, 'abortRebalance')
     return untilAborted(new Rebalancer(this.#rt, options).abort(), options.signal, 'abortRebalance')
+  }
+
+  /** Add a store to the cluster (on every node; a node that is down makes it fail, and running it again finishes it). */
+  async createStore(store: Partial<StoreDef> & { name: string }, options: RebalanceOptions = {}): Promise<ClusterDef> {
+    this.#open()
+    checkAborted(options.signal, 'createStore')
+    return untilAborted(
+      new Rebalancer(this.#rt, options).change((def) => createStore(def, store)),
+      options.signal,
+      'createStore',
+    )
+  }
+
+  /** Change a store's quorums, limits, conflict mode or tombstone grace; they apply from each node's next request. */
+  async alterStore(name: string, settings: StoreSettings, options: RebalanceOptions = {}): Promise<ClusterDef> {
+    this.#open()
+    checkAborted(options.signal, 'alterStore')
+    return untilAborted(
+      new Rebalancer(this.#rt, options).change((def) => alterStore(def, name, settings)),
+      options.signal,
+      'alterStore',
+    )
   }
 
   /** The cluster version every node of the definition holds (null when it answered with none), or why it did not answer. */
@@ -175,11 +204,26 @@ export class Kvorum {
     return untilAborted(pass, options.signal, 'repair')
   }
 
-  /** What this client has done: latency per operation, repairs, hints, siblings, background failures. */
+  /** What this client has done: latency per operation, repairs, hints, siblings, background failures; per node latency and queue depth. */
   stats(): MetricsSnapshot {
-    const { metrics, view, background } = this.#rt
+    const { metrics, view, background, nodes } = this.#rt
     metrics.clusterRefreshes = view.refreshes
-    return metrics.snapshot(background)
+    return metrics.snapshot(background, nodes.nodeStats())
+  }
+
+  /**
+   * Call `listener` with each `event` (see ClientEventMap), synchronously. A listener that
+   * throws or rejects is counted and reported as a `backgroundError`, never to the SDK.
+   */
+  on<E extends ClientEventName>(event: E, listener: Listener<E>): this {
+    this.#rt.events.on(event, listener)
+    return this
+  }
+
+  /** Stop calling `listener` with `event`. */
+  off<E extends ClientEventName>(event: E, listener: Listener<E>): this {
+    this.#rt.events.off(event, listener)
+    return this
   }
 
   /** Up/down per node, as this process's failure detector sees it. */

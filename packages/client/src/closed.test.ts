@@ -48,6 +48,8 @@ describe('after kv.close()', () => {
     await expect(kv.clusterVersions()).rejects.toMatchObject(CLOSED)
     await expect(kv.rebalance()).rejects.toMatchObject(CLOSED)
     await expect(kv.abortRebalance()).rejects.toMatchObject(CLOSED)
+    await expect(kv.createStore({ name: 'carts' })).rejects.toMatchObject(CLOSED)
+    await expect(kv.alterStore('default', { r: 1 })).rejects.toMatchObject(CLOSED)
     expect(() => kv.startHandoff()).toThrow(expect.objectContaining(CLOSED))
     // Regression: repair and clusterVersions used to run, reopening what close() released.
     expect(calls).toEqual([])

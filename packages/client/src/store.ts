@@ -23,8 +23,8 @@ import { readRound } from './read-round.js'
 import type { Runtime } from './runtime.js'
 import { type WriteOutcome, writeRound } from './write-round.js'
 
-/** Options of a store handle besides its codec; quorum fields override the store definition. */
-export interface StoreSettings<T> {
+/** Options of a store handle besides its codec (not the store definition's settings); quorum fields override the definition. */
+export interface HandleSettings<T> {
   /** Resolves siblings into one value; `get` then writes it back so they collapse. Default none: siblings are returned. */
   readonly merge?: ((values: T[]) => T) | undefined
   /** Replies a read waits for. Default the store definition's. */
@@ -40,7 +40,7 @@ export interface StoreSettings<T> {
 }
 
 /** Options of a store handle: `kv.store(name, options)` ties the codec to the handle's value type. */
-export interface StoreOptions<T> extends StoreSettings<T> {
+export interface StoreOptions<T> extends HandleSettings<T> {
   /** `bytes` (default, Uint8Array values), `utf8` (strings), `json` (JSON values), or your own codec. */
   readonly codec?: CodecName | Codec<T> | undefined
 }
@@ -147,10 +147,10 @@ export class Store<T> {
     const started = this.rt.time.monotonicMs()
     try {
       const out = await this.rt.view.withRefresh(run)
-      this.rt.metrics.observe(op, this.rt.time.monotonicMs() - started, false)
+      this.rt.metrics.observe(this.name, op, this.rt.time.monotonicMs() - started, false)
       return out
     } catch (e) {
-      this.rt.metrics.observe(op, this.rt.time.monotonicMs() - started, true)
+      this.rt.metrics.observe(this.name, op, this.rt.time.monotonicMs() - started, true, e)
       throw e
     }
   }
