@@ -1,4 +1,5 @@
 import { type KeySet, type SiblingSet, type StoreDef, HASH_BYTES, assert, diffHashes, resolveSets, toHex } from '@kvorum/core'
+import { checkAborted } from './call.js'
 import { differingSegments } from './merkle-walk.js'
 import { RateLimiter } from './rate-limit.js'
 import { blocksReap, hintedTargets, reapPartition } from './reaper.js'
@@ -26,6 +27,8 @@ export interface RepairOptions {
    * every joiner, not only two replicas. Default: two replicas are enough.
    */
   readonly requireReplicasExcept?: ReadonlySet<string> | undefined
+  /** Stops the pass: `repair()` rejects at once with KV_ABORTED, and no further partition is started. Default none. */
+  readonly signal?: AbortSignal | undefined
 }
 
 /** The defaults of RepairOptions. */
@@ -106,11 +109,12 @@ export class AntiEntropy {
     const limiter = new RateLimiter(options.maxKeysPerSecond ?? REPAIR_DEFAULTS.maxKeysPerSecond, time)
     const hinted = (options.reapTombstones ?? REPAIR_DEFAULTS.reapTombstones) ? await hintedTargets(view, t) : null
     for (const store of stores) {
+      checkAborted(options.signal, 'repair')
       assert(store, `store ${options.store} is in the cluster definition`)
       const roots = await this.roots(t, store)
       const queue = [...parts]
       const worker = async () => {
-        for (let p = queue.shift(); p !== undefined; p = queue.shift()) {
+        for (let p = queue.shift(); p !== undefined && !options.signal?.aborted; p = queue.shift()) {
           await this.partition(t, store, p, roots, report, limiter, hinted)
           report.partitionsDone++
           report.durationMs = time.now() - started
@@ -119,6 +123,7 @@ export class AntiEntropy {
       }
       await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? REPAIR_DEFAULTS.concurrency) }, worker))
     }
+    checkAborted(options.signal, 'repair')
     report.durationMs = time.now() - started
     return report
   }

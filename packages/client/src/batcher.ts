@@ -87,16 +87,17 @@ export class NodeBatcher {
   }
 
   /** `version`: the cluster version the item was routed with (a batch carries its items' lowest, for fencing). */
-  coordinatePut(store: string, item: CoordinateItem, deadline: number, version: number): Promise<ItemResult<CoordinateResult>> {
-    return this.enqueue((p) => this.storeLane(store).coordinates.push(p), item, deadline, version)
+  /** `signal`: the caller's; an item whose signal aborted before it was sent is not sent (it fails with KV_ABORTED). */
+  coordinatePut(store: string, item: CoordinateItem, deadline: number, version: number, signal?: AbortSignal): Promise<ItemResult<CoordinateResult>> {
+    return this.enqueue((p) => this.storeLane(store).coordinates.push(p), item, deadline, version, signal)
   }
 
   mergePut(store: string, item: KeySet, deadline: number, version: number): Promise<ItemResult<null>> {
     return this.enqueue((p) => this.storeLane(store).merges.push(p), item, deadline, version)
   }
 
-  get(store: string, key: Uint8Array, deadline: number, version: number): Promise<ItemResult<SiblingSet>> {
-    return this.enqueue((p) => this.storeLane(store).gets.push(p), key, deadline, version)
+  get(store: string, key: Uint8Array, deadline: number, version: number, signal?: AbortSignal): Promise<ItemResult<SiblingSet>> {
+    return this.enqueue((p) => this.storeLane(store).gets.push(p), key, deadline, version, signal)
   }
 
   hint(target: string, item: HintItem, deadline: number): Promise<ItemResult<null>> {
@@ -120,12 +121,12 @@ export class NodeBatcher {
     return lane
   }
 
-  private enqueue<I, R>(push: (p: Pending<I, R>) => void, item: I, deadline: number, version = 0): Promise<R> {
+  private enqueue<I, R>(push: (p: Pending<I, R>) => void, item: I, deadline: number, version = 0, signal?: AbortSignal): Promise<R> {
     if (this.queued >= this.maxQueued) {
       return Promise.reject(new ClientOverloadedError(this.queued))
     }
     return new Promise<R>((resolve, reject) => {
-      push({ item, deadline, version, resolve, reject })
+      push({ item, deadline, version, signal, resolve, reject })
       this.queued++
       this.schedule()
     })

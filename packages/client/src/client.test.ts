@@ -358,7 +358,7 @@ describe('coalescing', () => {
     const s = kv.store<string>('default', { codec: 'utf8' })
     await Promise.all(Array.from({ length: 200 }, (_, i) => s.put(`k${i}`, `v${i}`)))
     const got = await s.getMany(Array.from({ length: 200 }, (_, i) => `k${i}`))
-    expect(got.map((g) => g.values[0])).toEqual(Array.from({ length: 200 }, (_, i) => `v${i}`))
+    expect([...got.values()].map((g) => g.ok && g.value.values[0])).toEqual(Array.from({ length: 200 }, (_, i) => `v${i}`))
     const { batches, batchedItems } = kv.stats()
     expect(batchedItems / batches).toBeGreaterThan(5)
   })

@@ -22,6 +22,7 @@ import {
 } from '@kvorum/core'
 import { AntiEntropy, type RepairOptions, type RepairReport } from './anti-entropy.js'
 import { Background } from './background.js'
+import { checkAborted, untilAborted } from './call.js'
 import { ClusterView } from './cluster-view.js'
 import { ClientEvents, type Listener } from './emitter.js'
 import type { ClientEventName } from './events.js'
@@ -33,7 +34,8 @@ import { NodePool } from './node-pool.js'
 import { CONNECT_DEFAULTS, type ConnectOptions, settingsOf } from './options.js'
 import type { Runtime } from './runtime.js'
 import { type RebalanceOptions, Rebalancer } from './rebalance.js'
-import { Store, type StoreOptions } from './store.js'
+import type { Codec, CodecName, JsonValue } from './codecs.js'
+import { type HandleSettings, Store, type StoreOptions } from './store.js'
 import type { Transport } from './transport.js'
 
 /** How long close() waits for late replies and repairs by default, ms. */
@@ -92,11 +94,26 @@ export class Kvorum {
     return this.#rt.view.ring
   }
 
-  /** A typed handle on a store of the cluster. */
-  store<T = Uint8Array>(name: string, options: StoreOptions<T> = {}): Store<T> {
-    if (this.#rt.state.closed) throw new ClientClosedError()
+  /**
+   * A typed handle on a store of the cluster; the codec fixes the value type:
+   * `bytes` (default) Uint8Array, `utf8` string, `json` a JSON value (or the
+   * type you name, `store<Cart>(name, { codec: 'json' })`), a custom codec its own.
+   */
+  store<T extends Uint8Array = Uint8Array>(name: string, options?: HandleSettings<T> & { readonly codec?: 'bytes' | undefined }): Store<T>
+  store<T extends string = string>(name: string, options: HandleSettings<T> & { readonly codec: 'utf8' }): Store<T>
+  store<T = JsonValue>(name: string, options: HandleSettings<T> & { readonly codec: 'json' }): Store<T>
+  store<T>(name: string, options: HandleSettings<T> & { readonly codec: Codec<T> }): Store<T>
+  /** A codec chosen at run time (e.g. from a flag): values are whatever that codec takes and gives. */
+  store(name: string, options: HandleSettings<unknown> & { readonly codec: CodecName | undefined }): Store<unknown>
+  store<T>(name: string, options: StoreOptions<T> = {}): Store<T> {
+    this.#open()
     findStore(this.#rt.view.cluster, name)
     return new Store<T>(this.#rt, name, options)
+  }
+
+  /** Refuse work once close() was called: nothing may reopen the connections close() released. */
+  #open(): void {
+    if (this.#rt.state.closed) throw new ClientClosedError()
   }
 
   /** Plan a change of the cluster's nodes from the definition this client holds. Changes nothing. */
@@ -111,27 +128,51 @@ export class Kvorum {
    * kill: the plan and its stage live in the cluster definition.
    */
   async rebalance(plan?: MembershipPlan, options: RebalanceOptions = {}): Promise<ClusterDef> {
-    await this.#rt.view.refresh()
-    return new Rebalancer(this.#rt, options).run(plan ?? planInProgress(this.#rt.view.cluster))
+    this.#open()
+    checkAborted(options.signal, 'rebalance')
+    const run = this.#rt.view.refresh().then(() => new Rebalancer(this.#rt, options).run(plan ?? planInProgress(this.#rt.view.cluster)))
+    return untilAborted(run, options.signal, 'rebalance')
   }
 
   /** End the membership change in progress before its switch, with nothing lost; the old replicas serve again. */
-  abortRebalance(options: RebalanceOptions = {}): Promise<ClusterDef> {
-    return new Rebalancer(this.#rt, options).abort()
+  async abortRebalance(options: RebalanceOptions = {}): Promise<ClusterDef> {
+    this.#open()
+    checkAborted(options.signal, 'abortRebalance')
+    return untilAborted(new Rebalancer(this.#rt, options).abort(), options.signal, 'abortRebalance')
   }
 
   /** Add a store to the cluster (on every node; a node that is down makes it fail, and running it again finishes it). */
-  createStore(store: Partial<StoreDef> & { name: string }, options: RebalanceOptions = {}): Promise<ClusterDef> {
-    return new Rebalancer(this.#rt, options).change((def) => createStore(def, store))
+  async createStore(store: Partial<StoreDef> & { name: string }, options: RebalanceOptions = {}): Promise<ClusterDef> {
+    this.#open()
+    checkAborted(options.signal, 'createStore')
+    return untilAborted(
+      new Rebalancer(this.#rt, options).change((def) => createStore(def, store)),
+      options.signal,
+      'createStore',
+    )
   }
 
   /** Change a store's quorums, limits, conflict mode or tombstone grace; they apply from each node's next request. */
-  alterStore(name: string, settings: StoreSettings, options: RebalanceOptions = {}): Promise<ClusterDef> {
-    return new Rebalancer(this.#rt, options).change((def) => alterStore(def, name, settings))
+  async alterStore(name: string, settings: StoreSettings, options: RebalanceOptions = {}): Promise<ClusterDef> {
+    this.#open()
+    checkAborted(options.signal, 'alterStore')
+    return untilAborted(
+      new Rebalancer(this.#rt, options).change((def) => alterStore(def, name, settings)),
+      options.signal,
+      'alterStore',
+    )
   }
 
   /** The cluster version every node of the definition holds (null when it answered with none) and the key and value bytes it stores, or why it did not answer. */
-  async clusterVersions(): Promise<{ id: string; url: string; version: number | null; bytes?: number; error?: string }[]> {
+  async clusterVersions(
+    options: { readonly signal?: AbortSignal | undefined } = {},
+  ): Promise<{ id: string; url: string; version: number | null; bytes?: number; error?: string }[]> {
+    this.#open()
+    checkAborted(options.signal, 'clusterVersions')
+    return untilAborted(this.#versions(), options.signal, 'clusterVersions')
+  }
+
+  async #versions(): Promise<{ id: string; url: string; version: number | null; bytes?: number; error?: string }[]> {
     await this.#rt.view.refresh()
     const t = { timeoutMs: this.#rt.settings.requestTimeoutMs }
     return Promise.all(
@@ -149,6 +190,7 @@ export class Kvorum {
 
   /** Start delivering hints to nodes that answer again, in this process. Stops with close(). */
   startHandoff(options: HandoffOptions = {}): HandoffWorker {
+    this.#open()
     if (!this.#handoff) {
       this.#handoff = new HandoffWorker(this.#rt, options)
       this.#handoff.start()
@@ -158,10 +200,12 @@ export class Kvorum {
 
   /** One Merkle anti-entropy pass: compare replicas, repair what differs, reap old tombstones. */
   async repair(options: RepairOptions = {}): Promise<RepairReport> {
+    this.#open()
+    checkAborted(options.signal, 'repair')
     // First carry the newest definition to nodes that lag or hold none (a wiped node gets its
     // data from the pass, and its definition from here), so the pass and later clients find it.
-    await this.#rt.view.refresh()
-    return new AntiEntropy(this.#rt).repair(options)
+    const pass = this.#rt.view.refresh().then(() => new AntiEntropy(this.#rt).repair(options))
+    return untilAborted(pass, options.signal, 'repair')
   }
 
   /** What this client has done: latency per operation, repairs, hints, siblings, background failures; per node latency and queue depth. */
@@ -205,8 +249,24 @@ export class Kvorum {
   }
 }
 
-/** Bootstrap from any seed: fetch the cluster definition and return a connected client. */
+/**
+ * Bootstrap from any seed: fetch the cluster definition and return a
+ * connected client. With `options.signal`, an abort rejects at once with
+ * KV_ABORTED, and a client that connects after it is closed, never handed out.
+ */
 export async function connect(options: ConnectOptions): Promise<Kvorum> {
+  const { signal } = options
+  if (!signal) return bootstrap(options)
+  checkAborted(signal, 'connect')
+  const connecting = bootstrap(options)
+  connecting.then(
+    (kv) => (signal.aborted ? kv.close(0) : undefined),
+    () => undefined,
+  )
+  return untilAborted(connecting, signal, 'connect')
+}
+
+async function bootstrap(options: ConnectOptions): Promise<Kvorum> {
   if (options.seeds.length === 0) throw new InvalidInputError('connect needs at least one seed URL')
   const transport = options.transport ?? new HttpTransport(options.token ? { token: options.token } : {})
   const errors: string[] = []

@@ -6,6 +6,9 @@ export interface Codec<T> {
   decode(bytes: Uint8Array): T
 }
 
+/** What JSON.parse can return: the value type of a `json` store unless the caller names its own. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue }
+
 /** Values are raw bytes. */
 export const bytesCodec: Codec<Uint8Array> = {
   encode: (v) => {
@@ -25,7 +28,7 @@ export const utf8Codec: Codec<string> = {
 }
 
 /** Values are JSON documents, stored as UTF-8 JSON. */
-export const jsonCodec: Codec<unknown> = {
+export const jsonCodec: Codec<JsonValue> = {
   encode: (v) => {
     const text = JSON.stringify(v)
     if (text === undefined) throw new InvalidInputError('the json codec cannot encode undefined or a function')
@@ -37,9 +40,15 @@ export const jsonCodec: Codec<unknown> = {
 /** Codec names a store accepts. */
 export type CodecName = 'bytes' | 'utf8' | 'json'
 
-export function codecFor<T>(codec: CodecName | Codec<T> | undefined): Codec<T> {
-  if (codec === undefined || codec === 'bytes') return bytesCodec as unknown as Codec<T>
-  if (codec === 'utf8') return utf8Codec as unknown as Codec<T>
-  if (codec === 'json') return jsonCodec as Codec<T>
-  return codec
+/** A store handle's codec, and the name its errors give it. */
+export interface NamedCodec<T> {
+  readonly codec: Codec<T>
+  readonly name: string
+}
+
+export function codecFor<T>(codec: CodecName | Codec<T> | undefined): NamedCodec<T> {
+  if (codec === undefined || codec === 'bytes') return { codec: bytesCodec as unknown as Codec<T>, name: 'bytes' }
+  if (codec === 'utf8') return { codec: utf8Codec as unknown as Codec<T>, name: 'utf8' }
+  if (codec === 'json') return { codec: jsonCodec as unknown as Codec<T>, name: 'json' }
+  return { codec, name: 'custom' }
 }

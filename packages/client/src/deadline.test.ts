@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
+import { realTime } from '@kvorum/core'
 import { type MemoryCluster, memoryCluster } from '../../../test/support/memory-cluster.js'
 
 let cluster: MemoryCluster | undefined
@@ -39,6 +40,47 @@ describe('timeoutMs is one deadline for the whole operation', () => {
       return call()
     }
     await expect(kv.store('default').get('k')).rejects.toThrow(/within 100 ms/)
+  })
+
+  it.each(['put', 'delete', 'update', 'getMany'] as const)('%s: the timeout error reports the configured timeout', async (op) => {
+    cluster = await memoryCluster()
+    const { kv, transport } = await cluster.client({ timeoutMs: 100, requestTimeoutMs: 1000, readSpeculateMs: 10_000 })
+    const s = kv.store('default', { codec: 'utf8' })
+    transport.intercept = async (_node, _op, _opts, call) => {
+      await new Promise((r) => setTimeout(r, 300))
+      return call()
+    }
+    const runs = {
+      put: () => s.put('k', 'v'),
+      delete: () => s.delete('k'),
+      update: () => s.update('k', () => 'v'),
+      getMany: async () => {
+        const got = (await s.getMany(['k'])).get('k')
+        if (got?.ok) throw new Error('assertion failed: the read should time out')
+        throw got?.error
+      },
+    }
+    // Regression: the message once gave the time left when the error was made (a negative number).
+    await expect(runs[op]()).rejects.toMatchObject({ code: 'KV_TIMEOUT', message: expect.stringMatching(/did not finish within 100 ms$/) })
+  })
+
+  // Regression: a write whose deadline passed before any primary took it reported
+  // "needed 2 acks (no primary could coordinate the write) but 0 answered".
+  it('a write that finds its deadline already passed (the read of an update used it up) fails with KV_TIMEOUT, storing nothing', async () => {
+    cluster = await memoryCluster()
+    let skewMs = 0
+    const time = { ...realTime, now: () => Date.now() + skewMs }
+    const { kv } = await cluster.client({ timeoutMs: 500, time })
+    const s = kv.store('default', { codec: 'utf8' })
+    await s.put('k', 'before')
+    const run = s.update('k', () => {
+      // The clock moves past the deadline between the read and the write.
+      skewMs += 10_000
+      return 'after'
+    })
+    await expect(run).rejects.toMatchObject({ code: 'KV_TIMEOUT', message: expect.stringMatching(/nothing was stored.* within 500 ms$/) })
+    skewMs = 0
+    expect((await s.get('k', { r: 3 })).values).toEqual(['before'])
   })
 
   it('a read and a write that fit in the deadline together succeed', async () => {

@@ -1,5 +1,16 @@
 import { type Dispatcher, Pool } from 'undici'
-import { type NodeDef, type Op, type Route, KvorumError, NodeUnavailableError, ROUTES, TimeoutError, callPath, errorFromWire } from '@kvorum/core'
+import {
+  type NodeDef,
+  type Op,
+  type Route,
+  ClientClosedError,
+  KvorumError,
+  NodeUnavailableError,
+  ROUTES,
+  TimeoutError,
+  callPath,
+  errorFromWire,
+} from '@kvorum/core'
 import type { NodeClient, RequestOptions, Transport } from './transport.js'
 
 /** One HTTP request to a node, as the transport makes it. */
@@ -23,15 +34,15 @@ export interface HttpAnswer {
 /** Options of the HTTP transport. */
 export interface HttpTransportOptions {
   /** Bearer token sent with every request. Default none. */
-  readonly token?: string
+  readonly token?: string | undefined
   /** Keep-alive connections per node. Default 8. */
-  readonly connections?: number
+  readonly connections?: number | undefined
   /**
    * Sends one request to a node. Default: an undici Pool per node URL, with
    * connection and timeout failures mapped to NodeUnavailableError and
    * TimeoutError. Tests pass one that calls a Hono app in-process.
    */
-  readonly exchange?: (def: NodeDef, req: HttpExchange) => Promise<HttpAnswer>
+  readonly exchange?: ((def: NodeDef, req: HttpExchange) => Promise<HttpAnswer>) | undefined
 }
 
 const CONTENT_TYPE = { binary: 'application/octet-stream', json: 'application/json' } as const
@@ -43,6 +54,8 @@ const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'EN
 export class HttpTransport implements Transport {
   private readonly pools = new Map<string, Pool>()
   private readonly clients = new Map<string, NodeClient>()
+  /** Set by close(): later calls fail with KV_CLOSED instead of opening new pools. */
+  private closed = false
   onClusterVersion?: (version: number, node: NodeDef) => void
 
   private readonly exchange: (def: NodeDef, req: HttpExchange) => Promise<HttpAnswer>
@@ -106,6 +119,7 @@ export class HttpTransport implements Transport {
 
   /** One call of an operation, made as its route says. */
   private async call(def: NodeDef, route: Route, opts: RequestOptions, args: unknown[]): Promise<unknown> {
+    if (this.closed) throw new ClientClosedError()
     const call = (route.encodeRequest as (...a: unknown[]) => ReturnType<Route['encodeRequest']>)(...args)
     const headers: Record<string, string> = route.request === 'none' ? {} : { 'content-type': CONTENT_TYPE[route.request] }
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`
@@ -139,7 +153,9 @@ export class HttpTransport implements Transport {
     return Object.fromEntries(Object.entries(ROUTES).map(([op, route]) => [op as Op, method(route as Route)])) as unknown as NodeClient
   }
 
+  /** Release every connection; the transport takes no more requests (KV_CLOSED). */
   async close(): Promise<void> {
+    this.closed = true
     await Promise.all([...this.pools.values()].map((p) => p.close()))
     this.pools.clear()
     this.clients.clear()

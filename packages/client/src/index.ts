@@ -1,6 +1,8 @@
 export { connect, Kvorum, CLOSE_GRACE_MS, type NodeView } from './client.js'
 export { CONNECT_DEFAULTS, type ConnectOptions } from './options.js'
-export { Store, MAX_GET_MANY_KEYS, type StoreOptions, type CallOptions, type WriteOptions, type GetResult } from './store.js'
+export { Store, type StoreOptions, type HandleSettings, type CallOptions, type WriteOptions, type GetResult } from './store.js'
+export { MAX_MANY_KEYS, type KeyResult, type PutItem, type DeleteItem } from './many.js'
+export { MAX_CALL_ATTEMPTS, type RetryPolicy, type RetryInfo, type RetryOp } from './call.js'
 export { HttpTransport, type HttpTransportOptions, type HttpExchange, type HttpAnswer } from './http-transport.js'
 export type { Transport, NodeClient, RequestOptions } from './transport.js'
 export { BATCH_DEFAULTS, type BatchOptions } from './batcher.js'
@@ -24,7 +26,7 @@ export { MAX_LISTENERS_PER_EVENT, type Listener } from './emitter.js'
 export { LATENCY_WINDOW_SAMPLES, LATENCY_WINDOW_MS } from './latency-window.js'
 export { REBALANCE_DEFAULTS, type RebalanceOptions, type RebalanceProgress } from './rebalance.js'
 export type { MetricsSnapshot, NodeStats } from './metrics.js'
-export { bytesCodec, utf8Codec, jsonCodec, type Codec, type CodecName } from './codecs.js'
+export { bytesCodec, utf8Codec, jsonCodec, type Codec, type CodecName, type JsonValue } from './codecs.js'
 export { lastWriterWins, counter, orSet, type Counter, type ORSet } from './merges.js'
 export {
   KvorumError,
@@ -36,5 +38,10 @@ export {
   TooManySiblingsError,
   StaleMetadataError,
   NodeUnavailableError,
+  ClientClosedError,
+  DecodeFailedError,
+  AbortedError,
+  UnauthorizedError,
+  isRetryable,
   type ReplicaFailure,
 } from '@kvorum/core'

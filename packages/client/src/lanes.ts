@@ -7,6 +7,7 @@ import {
   type SiblingSet,
   type StoreBatch,
   type StoreBatchResults,
+  AbortedError,
   NodeUnavailableError,
   assert,
   sizeHint,
@@ -24,6 +25,8 @@ export interface Pending<I, R> {
   readonly deadline: number
   /** The cluster version the item was routed with (0 for hints, which are not fenced). */
   readonly version: number
+  /** The caller's signal, if any: an aborted item is not sent. */
+  readonly signal: AbortSignal | undefined
   readonly resolve: (r: R) => void
   readonly reject: (e: unknown) => void
 }
@@ -61,9 +64,13 @@ function take<P>(queue: P[], budget: Budget, size: (p: P) => number, limit = Inf
   return queue.splice(0, n)
 }
 
-/** Pendings still before their deadline; the others fail now, as never sent (nothing of them reached the node). */
-function live<P extends { deadline: number; reject: (e: unknown) => void }>(batch: P[], now: number, node: string): P[] {
+/** Pendings still before their deadline and not aborted; the others fail now, as never sent (nothing of them reached the node). */
+function live<P extends { deadline: number; signal: AbortSignal | undefined; reject: (e: unknown) => void }>(batch: P[], now: number, node: string): P[] {
   return batch.filter((p) => {
+    if (p.signal?.aborted) {
+      p.reject(new AbortedError(`a request to ${node} (never sent)`, p.signal.reason))
+      return false
+    }
     if (p.deadline > now) return true
     p.reject(new NodeUnavailableError(node, "the operation's deadline passed while it waited for a request to this node (it was never sent)"))
     return false

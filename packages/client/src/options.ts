@@ -1,5 +1,6 @@
 import type { NodeDef, Time } from '@kvorum/core'
 import type { BatchOptions } from './batcher.js'
+import type { RetryPolicy } from './call.js'
 import type { FailureDetectorOptions } from './failure-detector.js'
 import type { Transport } from './transport.js'
 
@@ -40,6 +41,17 @@ export interface ConnectOptions {
   readonly pollIntervalMs?: number | undefined
   /** Clock and timers. Default the real ones; the simulator passes virtual time. */
   readonly time?: Time | undefined
+  /**
+   * Asked after a store call failed with a `retryable` error: ms to wait
+   * before the SDK runs the call again, or undefined to give up. Retries stay
+   * within the call's one deadline and its signal, at most MAX_CALL_ATTEMPTS
+   * attempts. A retried write may add a sibling (as any retry with the same
+   * context). Default none: no retries beyond the SDK's own (another
+   * replica, a refresh after stale metadata).
+   */
+  readonly retry?: RetryPolicy | undefined
+  /** Aborts `connect` itself (the bootstrap), not the client it returns. Default none. */
+  readonly signal?: AbortSignal | undefined
 }
 
 /** The defaults of ConnectOptions. */
@@ -58,6 +70,7 @@ export interface Settings {
   readonly readFromAll: boolean
   readonly readSpeculateMs: number
   readonly pollIntervalMs: number
+  readonly retry: RetryPolicy | undefined
 }
 
 export function settingsOf(options: ConnectOptions): Settings {
@@ -67,5 +80,6 @@ export function settingsOf(options: ConnectOptions): Settings {
     readFromAll: options.readFromAll ?? CONNECT_DEFAULTS.readFromAll,
     readSpeculateMs: options.readSpeculateMs ?? CONNECT_DEFAULTS.readSpeculateMs,
     pollIntervalMs: options.pollIntervalMs ?? CONNECT_DEFAULTS.pollIntervalMs,
+    retry: options.retry,
   }
 }

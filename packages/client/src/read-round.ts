@@ -13,6 +13,8 @@ export interface ReadQuorum {
   readonly deadline: number
   /** The operation's configured timeout, for messages. */
   readonly timeoutMs: number
+  /** The caller's signal: once aborted, no further replica is asked (and none left unsent in a queue). */
+  readonly signal?: AbortSignal | undefined
 }
 
 /** A read's merged answer and how many replicas it came from. */
@@ -41,10 +43,10 @@ export async function readRound(rt: Runtime, store: StoreDef, key: Uint8Array, q
   /** Ask the next primary not asked yet; false when none is left. */
   const askNext = (): boolean => {
     const node = candidates[asked.length]
-    if (node === undefined) return false
+    if (node === undefined || q.signal?.aborted) return false
     const reply = rt.nodes
       .batcher(node)
-      .get(store.name, key, q.deadline, version)
+      .get(store.name, key, q.deadline, version, q.signal)
       .then(
         (res) => {
           if (res.ok) {
@@ -73,7 +75,10 @@ export async function readRound(rt: Runtime, store: StoreDef, key: Uint8Array, q
     }, rt.settings.readSpeculateMs)
     check = (expired = false) => {
       if (answered) return
-      const verdict = quorumVerdict(tracker, expired)
+      // Replies that failed because the deadline passed (never sent in time) make the quorum
+      // impossible a moment before the deadline timer fires: that is still a timeout.
+      const late = expired || rt.time.now() >= q.deadline
+      const verdict = quorumVerdict(tracker, late)
       if (verdict === 'wait') return
       answered = true
       rt.time.clearTimeout(timer)
@@ -81,11 +86,13 @@ export async function readRound(rt: Runtime, store: StoreDef, key: Uint8Array, q
       if (verdict === 'met') return resolve({ set: resolveSets(store.conflict, ...replies.values()), replies: replies.size })
       rt.metrics.quorumFailures++
       if (stale) return reject(stale)
-      if (verdict === 'timeout') {
+      if (verdict === 'timeout' || late) {
         rt.metrics.timeouts++
         return reject(new TimeoutError(`get of ${showKey(key)} (${tracker.acks} of ${q.r} replies)`, q.timeoutMs))
       }
-      reject(new QuorumNotMetError(`get of ${showKey(key)}`, q.r, tracker.acks, tracker.failures))
+      const failed = new Set(tracker.failures.map((f) => f.node))
+      const silent = candidates.filter((n) => !replies.has(n) && !failed.has(n))
+      reject(new QuorumNotMetError(`get of ${showKey(key)}`, q.r, tracker.acks, tracker.failures, 'replies', { of: candidates.length, silent }))
     }
     for (let i = firstAsks(candidates.length, q.r, q.pr, rt.settings.readFromAll); i > 0; i--) askNext()
     check()

@@ -8,9 +8,9 @@ import {
   Placement,
   abortMove,
   advance,
-  sleep,
 } from '@kvorum/core'
 import { AntiEntropy, type RepairReport } from './anti-entropy.js'
+import { checkAborted, pause } from './call.js'
 import { HandoffWorker } from './handoff.js'
 import type { Runtime } from './runtime.js'
 
@@ -33,6 +33,12 @@ export interface RebalanceOptions {
   readonly maxCopyPasses?: number | undefined
   /** Keys copied per second at most, so foreground traffic keeps its latency. Default 10,000. */
   readonly maxKeysPerSecond?: number | undefined
+  /**
+   * Stops the driver between steps: the call rejects at once with
+   * KV_ABORTED, and no further version is installed. The plan stays in the
+   * definition; run rebalance again to resume it, or abortRebalance. Default none.
+   */
+  readonly signal?: AbortSignal | undefined
 }
 
 /** The defaults of RebalanceOptions. */
@@ -113,6 +119,7 @@ export class Rebalancer {
   /** Run `plan` to its end (or resume it); returns the final definition. */
   async run(plan: MembershipPlan): Promise<ClusterDef> {
     for (let i = 0; i < MAX_VERSIONS; i++) {
+      checkAborted(this.options.signal, 'rebalance')
       await this.rt.view.refresh()
       const def = this.rt.view.cluster
       if (def.move && def.move.planId !== plan.planId) {
@@ -122,7 +129,7 @@ export class Rebalancer {
       if (def.move?.stage === 'write-both') await this.copy(def)
       if (def.move?.stage === 'use-new') {
         this.report(def, 'grace', [])
-        await sleep(this.rt.time, this.s.cleanupGraceMs)
+        await pause(this.rt.time, this.s.cleanupGraceMs, this.options.signal, 'rebalance')
       }
       const next = advance(def, plan)
       if (next && def.move?.stage === 'cleanup') await this.drainLeavers(def, next)
@@ -130,6 +137,7 @@ export class Rebalancer {
         this.report(def, 'done', [])
         return def
       }
+      checkAborted(this.options.signal, 'rebalance')
       await this.install(next, def)
       this.copied = { keys: 0, bytes: 0 }
       this.pass = { done: 0, total: 0, startedMs: 0, limit: 0 }
@@ -144,6 +152,7 @@ export class Rebalancer {
     // Abort only from a definition every live node holds: a node that is unreachable, or already
     // further on (the switch may be past), would make the abort a second lineage of versions.
     await this.barrier(def)
+    checkAborted(this.options.signal, 'abortRebalance')
     const next = abortMove(def)
     await this.install(next, def)
     return next
@@ -159,6 +168,7 @@ export class Rebalancer {
     await this.rt.view.refresh()
     const def = this.rt.view.cluster
     await this.barrier(def)
+    checkAborted(this.options.signal, 'the store change')
     const next = make(def)
     await this.barrier(next, def)
     await this.rt.view.refresh()
@@ -170,7 +180,7 @@ export class Rebalancer {
     await this.barrier(next, prev)
     await this.rt.view.refresh()
     this.report(next, 'drain', [])
-    await sleep(this.rt.time, this.s.drainMs)
+    await pause(this.rt.time, this.s.drainMs, this.options.signal, 'rebalance')
   }
 
   /**
@@ -222,7 +232,7 @@ export class Rebalancer {
           `has not installed cluster version ${def.version}: start it and run the command again, or remove it with --dead (the plan is kept in the definition)`,
         )
       }
-      await sleep(this.rt.time, BARRIER_POLL_MS)
+      await pause(this.rt.time, BARRIER_POLL_MS, this.options.signal, 'rebalance')
     }
   }
 
@@ -244,12 +254,14 @@ export class Rebalancer {
           reapTombstones: false,
           requireReplicasExcept: this.s.dead,
           maxKeysPerSecond: this.s.maxKeysPerSecond,
+          signal: this.options.signal,
           onProgress: (r) => {
             this.pass = { ...this.pass, done: r.partitionsDone, total: r.partitionsTotal, limit: r.keysPerSecondLimit }
             this.report(def, 'copy', [], this.copied.keys + r.keysRepaired, this.copied.bytes + r.bytesExchanged)
           },
         })
       } catch (e) {
+        checkAborted(this.options.signal, 'rebalance')
         why = (e as Error).message
         continue
       }
@@ -297,7 +309,7 @@ export class Rebalancer {
         'copy',
         leaving.map((n, i) => `${n.id} (${held[i]} hints held)`),
       )
-      await sleep(this.rt.time, this.s.drainMs)
+      await pause(this.rt.time, this.s.drainMs, this.options.signal, 'rebalance')
     }
     throw new KvorumError(
       'KV_NODE_UNAVAILABLE',

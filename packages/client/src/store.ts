@@ -3,6 +3,7 @@ import {
   type StoreDef,
   type VersionVector,
   ClientClosedError,
+  DecodeFailedError,
   InvalidInputError,
   KvorumError,
   LIMITS,
@@ -12,16 +13,18 @@ import {
   findStore,
   keyBytes,
   setContext,
+  showKey,
+  toHex,
 } from '@kvorum/core'
-import { type Codec, type CodecName, codecFor } from './codecs.js'
+import { type CallScope, type RetryOp, checkAborted, untilAborted, withRetry } from './call.js'
+import { type Codec, type CodecName, type NamedCodec, codecFor } from './codecs.js'
+import { type DeleteItem, type KeyResult, type PutItem, checkCount, checkDistinct, settle } from './many.js'
 import { readRound } from './read-round.js'
 import type { Runtime } from './runtime.js'
 import { type WriteOutcome, writeRound } from './write-round.js'
 
-/** Options of a store handle; quorum fields override the store definition. */
-export interface StoreOptions<T> {
-  /** `bytes` (default), `utf8`, `json`, or your own codec. */
-  readonly codec?: CodecName | Codec<T> | undefined
+/** Options of a store handle besides its codec (not the store definition's settings); quorum fields override the definition. */
+export interface HandleSettings<T> {
   /** Resolves siblings into one value; `get` then writes it back so they collapse. Default none: siblings are returned. */
   readonly merge?: ((values: T[]) => T) | undefined
   /** Replies a read waits for. Default the store definition's. */
@@ -36,14 +39,26 @@ export interface StoreOptions<T> {
   readonly timeoutMs?: number | undefined
 }
 
+/** Options of a store handle: `kv.store(name, options)` ties the codec to the handle's value type. */
+export interface StoreOptions<T> extends HandleSettings<T> {
+  /** `bytes` (default, Uint8Array values), `utf8` (strings), `json` (JSON values), or your own codec. */
+  readonly codec?: CodecName | Codec<T> | undefined
+}
+
 /** Per-call options; each overrides the store handle's. */
 export interface CallOptions {
   readonly r?: number | undefined
   readonly w?: number | undefined
   readonly pr?: number | undefined
   readonly pw?: number | undefined
-  /** Deadline of the whole call (a read before a delete or an update included), ms. */
+  /** Deadline of the whole call (a read before a delete or an update, and retries, included), ms. */
   readonly timeoutMs?: number | undefined
+  /**
+   * Aborts the call: it rejects at once with KV_ABORTED, and nothing more is
+   * sent for it. A write already sent may still land (as after a timeout).
+   * Default none.
+   */
+  readonly signal?: AbortSignal | undefined
 }
 
 export interface WriteOptions extends CallOptions {
@@ -63,18 +78,15 @@ export interface GetResult<T> {
   readonly siblings: number
 }
 
-/** Keys one getMany takes at most. */
-export const MAX_GET_MANY_KEYS = LIMITS.maxBatchItems * 16
+type Key = string | Uint8Array
 
-/** The one deadline of a public call: computed once, when the call starts, and shared by every step. */
-interface Deadline {
-  readonly deadline: number
-  readonly timeoutMs: number
+function isKey<K extends Key>(item: K | DeleteItem<K>): item is K {
+  return typeof item === 'string' || item instanceof Uint8Array
 }
 
 /** A typed handle on one store. */
 export class Store<T> {
-  private readonly codec: Codec<T>
+  private readonly codec: NamedCodec<T>
 
   constructor(
     private readonly rt: Runtime,
@@ -88,15 +100,16 @@ export class Store<T> {
     return findStore(this.rt.view.cluster, this.name)
   }
 
-  /** Start a call: refuse it on a closed client, and fix its deadline. */
-  private begin(call: CallOptions): Deadline {
+  /** Start a call: refuse it on a closed client or an aborted signal, and fix its deadline. */
+  private begin(call: CallOptions, what: string): CallScope {
     if (this.rt.state.closed) throw new ClientClosedError()
     const timeoutMs = call.timeoutMs ?? this.options.timeoutMs ?? this.rt.settings.timeoutMs
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new InvalidInputError(`timeoutMs must be a positive number of ms, got ${timeoutMs}`)
-    return { deadline: this.rt.time.now() + timeoutMs, timeoutMs }
+    checkAborted(call.signal, what)
+    return { deadline: this.rt.time.now() + timeoutMs, timeoutMs, signal: call.signal }
   }
 
-  private quorum(def: StoreDef, call: CallOptions, d: Deadline) {
+  private quorum(def: StoreDef, call: CallOptions, scope: CallScope) {
     const pick = (field: 'r' | 'w' | 'pr' | 'pw', min: number, max: number) => {
       const v = call[field] ?? this.options[field] ?? def[field]
       if (!Number.isInteger(v) || v < min || v > max)
@@ -105,12 +118,27 @@ export class Store<T> {
     }
     const r = pick('r', 1, def.n)
     const w = pick('w', 1, def.n)
-    return { r, w, pr: pick('pr', 0, r), pw: pick('pw', 0, w), ...d }
+    return { r, w, pr: pick('pr', 0, r), pw: pick('pw', 0, w), ...scope }
   }
 
-  private key(key: string | Uint8Array): Uint8Array {
+  private key(key: Key): Uint8Array {
     const bytes = keyBytes(key)
     if (bytes.length < 1 || bytes.length > LIMITS.maxKeyBytes) throw new InvalidInputError(`key must be 1..${LIMITS.maxKeyBytes} bytes, got ${bytes.length}`)
+    return bytes
+  }
+
+  /** The app's value as bytes: a value the codec refuses, or one over the store's limit, is invalid input naming the key. */
+  private encode(key: Uint8Array, value: T): Uint8Array {
+    let bytes: Uint8Array
+    try {
+      bytes = this.codec.codec.encode(value)
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e)
+      throw new InvalidInputError(`the value for key ${showKey(key)} of store ${this.name} does not encode with the ${this.codec.name} codec: ${why}`)
+    }
+    const def = this.def()
+    if (bytes.length > def.maxValueBytes)
+      throw new InvalidInputError(`value of ${bytes.length} bytes for key ${showKey(key)} is over store ${def.name}'s limit of ${def.maxValueBytes}`)
     return bytes
   }
 
@@ -127,10 +155,19 @@ export class Store<T> {
     }
   }
 
-  private decodeSet(set: SiblingSet): T[] {
+  /** One call's attempts under the client's retry policy (none by default). */
+  private retried<R>(op: RetryOp, key: Key, scope: CallScope, attempt: () => Promise<R>): Promise<R> {
+    return withRetry(this.rt.settings.retry, this.rt.time, scope, { op, store: this.name, key }, attempt)
+  }
+
+  private decodeSet(key: Uint8Array, set: SiblingSet): T[] {
     const distinct: Uint8Array[] = []
     for (const v of set) if (v.value && !distinct.some((d) => bytesEqual(d, v.value as Uint8Array))) distinct.push(v.value)
-    return distinct.map((b) => this.codec.decode(b))
+    try {
+      return distinct.map((b) => this.codec.codec.decode(b))
+    } catch (e) {
+      throw DecodeFailedError.forKey(this.name, showKey(key), this.codec.name, e)
+    }
   }
 
   private noteSiblings(count: number): void {
@@ -140,32 +177,38 @@ export class Store<T> {
   }
 
   /** Read a key: its values (siblings) and the context to write back with. */
-  async get(key: string | Uint8Array, call: CallOptions = {}): Promise<GetResult<T>> {
+  async get(key: Key, call: CallOptions = {}): Promise<GetResult<T>> {
+    const scope = this.begin(call, 'get')
     const bytes = this.key(key)
-    return this.read(bytes, call, this.begin(call))
+    return untilAborted(
+      this.retried('get', key, scope, () => this.read(bytes, call, scope)),
+      scope.signal,
+      `get of ${showKey(bytes)}`,
+    )
   }
 
-  private read(key: Uint8Array, call: CallOptions, d: Deadline): Promise<GetResult<T>> {
+  private read(key: Uint8Array, call: CallOptions, scope: CallScope): Promise<GetResult<T>> {
     return this.timed('get', async () => {
       const def = this.def()
-      const { set } = await readRound(this.rt, def, key, this.quorum(def, call, d))
-      return this.resolve(def, key, set, call, d)
+      const { set } = await readRound(this.rt, def, key, this.quorum(def, call, scope))
+      return this.resolve(def, key, set, call, scope)
     })
   }
 
-  /** With a merge function, collapse siblings into one value and write it back (within the read's deadline). */
-  private async resolve(def: StoreDef, key: Uint8Array, set: SiblingSet, call: CallOptions, d: Deadline): Promise<GetResult<T>> {
+  /** With a merge function, collapse siblings into one value and write it back (within the read's deadline, unless aborted). */
+  private async resolve(def: StoreDef, key: Uint8Array, set: SiblingSet, call: CallOptions, scope: CallScope): Promise<GetResult<T>> {
     this.noteSiblings(set.length)
-    const values = this.decodeSet(set)
+    const values = this.decodeSet(key, set)
     const context = encodeContext(setContext(set))
     const merge = this.options.merge
     if (!merge || values.length < 2) return { found: values.length > 0, values, context, siblings: set.length }
     const merged = merge(values)
+    if (scope.signal?.aborted) return { found: true, values: [merged], context, siblings: set.length }
     try {
-      const written = await this.write(def, key, this.codec.encode(merged), setContext(set), call, d)
+      const written = await this.write(def, key, this.encode(key, merged), setContext(set), call, scope)
       // Writers racing this write-back may have left siblings beside it: fold them in too,
       // and hand back a context that covers exactly what the returned value holds.
-      const others = written.siblings.length > 1 ? this.decodeSet(written.siblings) : []
+      const others = written.siblings.length > 1 ? this.decodeSet(key, written.siblings) : []
       if (others.length > 1)
         return { found: true, values: [merge(others)], context: encodeContext(setContext(written.siblings)), siblings: written.siblings.length }
       return { found: true, values: [merged], context: encodeContext(written.clock), siblings: set.length }
@@ -176,30 +219,78 @@ export class Store<T> {
     }
   }
 
-  private write(def: StoreDef, key: Uint8Array, value: Uint8Array | null, context: VersionVector, call: CallOptions, d: Deadline): Promise<WriteOutcome> {
-    if (value && value.length > def.maxValueBytes)
-      throw new InvalidInputError(`value of ${value.length} bytes is over store ${def.name}'s limit of ${def.maxValueBytes}`)
-    return writeRound(this.rt, def, key, value, context, this.quorum(def, call, d))
+  private write(def: StoreDef, key: Uint8Array, value: Uint8Array | null, context: VersionVector, call: CallOptions, scope: CallScope): Promise<WriteOutcome> {
+    checkAborted(scope.signal, `${value ? 'put' : 'delete'} of ${showKey(key)}`)
+    return writeRound(this.rt, def, key, value, context, this.quorum(def, call, scope))
   }
 
-  /** Read many keys at once; requests to the same node travel together. */
-  async getMany(keys: readonly (string | Uint8Array)[], call: CallOptions = {}): Promise<GetResult<T>[]> {
-    if (keys.length > MAX_GET_MANY_KEYS) throw new InvalidInputError(`getMany takes at most ${MAX_GET_MANY_KEYS} keys, got ${keys.length}`)
+  /**
+   * Read many keys at once; requests to the same node travel together.
+   * Answers a Map from each key as given to its own result: one key's failure
+   * does not fail the others. A key given twice is read once.
+   */
+  async getMany<K extends Key>(keys: readonly K[], call: CallOptions = {}): Promise<Map<K, KeyResult<GetResult<T>>>> {
+    const what = `getMany of ${keys.length} keys`
+    const scope = this.begin(call, what)
+    checkCount('getMany', keys.length)
+    this.quorum(this.def(), call, scope)
     const bytes = keys.map((k) => this.key(k))
-    const d = this.begin(call)
-    return Promise.all(bytes.map((k) => this.read(k, call, d)))
+    const reads = new Map<string, Promise<KeyResult<GetResult<T>>>>()
+    const results = keys.map((k, i) => {
+      const b = bytes[i] as Uint8Array
+      const id = toHex(b)
+      let read = reads.get(id)
+      if (!read) {
+        read = settle(this.retried('get', k, scope, () => this.read(b, call, scope)))
+        reads.set(id, read)
+      }
+      return read
+    })
+    const settled = await untilAborted(Promise.all(results), scope.signal, what)
+    return new Map(keys.map((k, i) => [k, settled[i] as KeyResult<GetResult<T>>]))
   }
 
   /** Write a value. Pass the context of a get so it supersedes what you read; without one it becomes a sibling. */
-  async put(key: string | Uint8Array, value: T, call: WriteOptions = {}): Promise<{ context: string }> {
+  async put(key: Key, value: T, call: WriteOptions = {}): Promise<{ context: string }> {
+    const scope = this.begin(call, 'put')
     const bytes = this.key(key)
-    const encoded = this.codec.encode(value)
+    const encoded = this.encode(bytes, value)
     const context = decodeContext(call.context ?? '')
-    const d = this.begin(call)
+    return untilAborted(
+      this.retried('put', key, scope, () => this.putOne(bytes, encoded, context, call, scope)),
+      scope.signal,
+      `put of ${showKey(bytes)}`,
+    )
+  }
+
+  private putOne(key: Uint8Array, value: Uint8Array, context: VersionVector, call: CallOptions, scope: CallScope): Promise<{ context: string }> {
     return this.timed('put', async () => {
-      const written = await this.write(this.def(), bytes, encoded, context, call, d)
+      const written = await this.write(this.def(), key, value, context, call, scope)
       return { context: encodeContext(written.clock) }
     })
+  }
+
+  /**
+   * Write many values at once, each with its own context (or none). Every
+   * item is checked before anything is sent; then each key succeeds or fails
+   * on its own, in a Map from each key as given to its result.
+   */
+  async putMany<K extends Key>(items: readonly PutItem<K, T>[], call: CallOptions = {}): Promise<Map<K, KeyResult<{ context: string }>>> {
+    const what = `putMany of ${items.length} items`
+    const scope = this.begin(call, what)
+    checkCount('putMany', items.length)
+    this.quorum(this.def(), call, scope)
+    const prepared = items.map((item) => {
+      const bytes = this.key(item.key)
+      return { key: item.key, bytes, value: this.encode(bytes, item.value), context: decodeContext(item.context ?? '') }
+    })
+    checkDistinct(
+      'putMany',
+      prepared.map((p) => p.bytes),
+    )
+    const writes = prepared.map((p) => settle(this.retried('put', p.key, scope, () => this.putOne(p.bytes, p.value, p.context, call, scope))))
+    const settled = await untilAborted(Promise.all(writes), scope.signal, what)
+    return new Map(prepared.map((p, i) => [p.key, settled[i] as KeyResult<{ context: string }>]))
   }
 
   /**
@@ -207,27 +298,59 @@ export class Store<T> {
    * context the key is read first, so the delete covers what is there; the
    * read and the write share the call's one deadline.
    */
-  async delete(key: string | Uint8Array, call: WriteOptions = {}): Promise<{ context: string }> {
+  async delete(key: Key, call: WriteOptions = {}): Promise<{ context: string }> {
+    const scope = this.begin(call, 'delete')
     const bytes = this.key(key)
-    const d = this.begin(call)
-    const vv = decodeContext(call.context ?? (await this.read(bytes, call, d)).context)
+    const context = call.context === undefined ? undefined : decodeContext(call.context)
+    return untilAborted(
+      this.retried('delete', key, scope, () => this.deleteOne(bytes, context, call, scope)),
+      scope.signal,
+      `delete of ${showKey(bytes)}`,
+    )
+  }
+
+  private async deleteOne(key: Uint8Array, context: VersionVector | undefined, call: CallOptions, scope: CallScope): Promise<{ context: string }> {
+    const vv = context ?? decodeContext((await this.read(key, call, scope)).context)
     return this.timed('delete', async () => {
-      const written = await this.write(this.def(), bytes, null, vv, call, d)
+      const written = await this.write(this.def(), key, null, vv, call, scope)
       return { context: encodeContext(written.clock) }
     })
   }
 
-  /** Read, apply `fn` to the values (empty when absent), write the result back with the read's context; one deadline for both. */
-  async update(key: string | Uint8Array, fn: (values: T[]) => T, call: CallOptions = {}): Promise<{ value: T; context: string }> {
-    const bytes = this.key(key)
-    const d = this.begin(call)
-    const read = await this.read(bytes, call, d)
-    const value = fn(read.values)
-    const encoded = this.codec.encode(value)
-    const context = decodeContext(read.context)
-    return this.timed('put', async () => {
-      const written = await this.write(this.def(), bytes, encoded, context, call, d)
-      return { value, context: encodeContext(written.clock) }
+  /** Delete many keys at once: bare keys are read first (as `delete` does), items with a context are not. Results as putMany's. */
+  async deleteMany<K extends Key>(items: readonly (K | DeleteItem<K>)[], call: CallOptions = {}): Promise<Map<K, KeyResult<{ context: string }>>> {
+    const what = `deleteMany of ${items.length} keys`
+    const scope = this.begin(call, what)
+    checkCount('deleteMany', items.length)
+    this.quorum(this.def(), call, scope)
+    const prepared = items.map((item) => {
+      const { key, context }: DeleteItem<K> = isKey(item) ? { key: item } : (item as DeleteItem<K>)
+      return { key, bytes: this.key(key), context: context === undefined ? undefined : decodeContext(context) }
     })
+    checkDistinct(
+      'deleteMany',
+      prepared.map((p) => p.bytes),
+    )
+    const deletes = prepared.map((p) => settle(this.retried('delete', p.key, scope, () => this.deleteOne(p.bytes, p.context, call, scope))))
+    const settled = await untilAborted(Promise.all(deletes), scope.signal, what)
+    return new Map(prepared.map((p, i) => [p.key, settled[i] as KeyResult<{ context: string }>]))
+  }
+
+  /** Read, apply `fn` to the values (empty when absent), write the result back with the read's context; one deadline for both. */
+  async update(key: Key, fn: (values: T[]) => T, call: CallOptions = {}): Promise<{ value: T; context: string }> {
+    const scope = this.begin(call, 'update')
+    const bytes = this.key(key)
+    return untilAborted(
+      this.retried('update', key, scope, async () => {
+        const read = await this.read(bytes, call, scope)
+        checkAborted(scope.signal, `update of ${showKey(bytes)}`)
+        const value = fn(read.values)
+        const encoded = this.encode(bytes, value)
+        const written = await this.putOne(bytes, encoded, decodeContext(read.context), call, scope)
+        return { value, context: written.context }
+      }),
+      scope.signal,
+      `update of ${showKey(bytes)}`,
+    )
   }
 }

@@ -15,6 +15,7 @@ import {
   showKey,
   withDot,
 } from '@kvorum/core'
+import { checkAborted } from './call.js'
 import { CHANNELS, publish } from './events.js'
 import { QuorumTracker } from './quorum.js'
 import { failureOf, fatalItemError, isFatal, mayHaveApplied } from './replica-errors.js'
@@ -36,6 +37,12 @@ export interface WriteQuorum {
   readonly deadline: number
   /** The operation's configured timeout, for messages. */
   readonly timeoutMs: number
+  /**
+   * The caller's signal: once aborted, no primary is asked to coordinate (and a
+   * coordinate-put still queued is not sent). Once a primary has stored the
+   * write, it spreads to the others whatever the signal says.
+   */
+  readonly signal?: AbortSignal | undefined
 }
 
 /**
@@ -103,9 +110,10 @@ async function coordinate(
   const failures: ReplicaFailure[] = []
   for (const node of upFirst(primaries, (n) => rt.nodes.isUp(n))) {
     if (rt.time.now() >= q.deadline) break
+    checkAborted(q.signal, `put of ${showKey(key)}`)
     let step: CoordinatorStep
     try {
-      const res = await rt.nodes.batcher(node).coordinatePut(store.name, { key, value, context, timestamp: rt.time.now() }, q.deadline, version)
+      const res = await rt.nodes.batcher(node).coordinatePut(store.name, { key, value, context, timestamp: rt.time.now() }, q.deadline, version, q.signal)
       if (res.ok) return { set: res.value.siblings, own: ownClock(context, res.value.dot, res.value.siblings), coordinator: node, failures }
       const fatal = fatalItemError(res.error)
       if (fatal) throw fatal
@@ -129,6 +137,11 @@ async function coordinate(
     }
   }
   rt.metrics.quorumFailures++
+  if (rt.time.now() >= q.deadline) {
+    // The deadline passed before any primary took the write (e.g. the read of an update used it up): nothing was stored.
+    rt.metrics.timeouts++
+    throw new TimeoutError(`put of ${showKey(key)} (no primary coordinated it in time; nothing was stored)`, q.timeoutMs)
+  }
   throw new QuorumNotMetError(`put of ${showKey(key)}`, q.w, 0, failures, 'acks (no primary could coordinate the write)')
 }
 

@@ -56,6 +56,10 @@ export const ERROR_CODES = {
   KV_INDETERMINATE_WRITE: { status: 503, fatal: false, mayHaveApplied: true, retryable: true },
   KV_BOOTSTRAP_FAILED: { status: 503, fatal: false, mayHaveApplied: false, retryable: true },
   KV_CLOSED: { status: 503, fatal: true, mayHaveApplied: false, retryable: false },
+  // The store's codec does not fit what is stored: no replica will answer differently, and the same read fails again.
+  KV_DECODE_FAILED: { status: 500, fatal: true, mayHaveApplied: false, retryable: false },
+  // The caller's signal ended the call; a write already sent may still land (499: the client gave up, as nginx logs it).
+  KV_ABORTED: { status: 499, fatal: true, mayHaveApplied: true, retryable: false },
   // Raised by the CLI.
   KV_USAGE: { status: 400, fatal: true, mayHaveApplied: false, retryable: false },
   KV_CLUSTER_EXISTS: { status: 409, fatal: true, mayHaveApplied: false, retryable: false },

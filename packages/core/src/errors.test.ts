@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { ALL_ERROR_CODES, ERROR_CODES, type ErrorCode } from './error-codes.js'
 import {
+  AbortedError,
   BootstrapFailedError,
   ClientClosedError,
   ClientOverloadedError,
@@ -9,6 +10,7 @@ import {
   ClusterVersionConflictError,
   DataDirError,
   DataFormatError,
+  DecodeFailedError,
   HintBacklogFullError,
   IndeterminateWriteError,
   InternalError,
@@ -66,6 +68,8 @@ const SAMPLES = {
   KV_INDETERMINATE_WRITE: new IndeterminateWriteError('the coordinator did not answer', []),
   KV_BOOTSTRAP_FAILED: new BootstrapFailedError('no seed answered'),
   KV_CLOSED: new ClientClosedError(),
+  KV_DECODE_FAILED: DecodeFailedError.forKey('carts', '"alice"', 'json', new SyntaxError('Unexpected token')),
+  KV_ABORTED: new AbortedError('get of "alice"', new Error('user left')),
   KV_USAGE: new UsageError('unknown option --nope'),
   KV_CLUSTER_EXISTS: new ClusterExistsError('http://127.0.0.1:7070', 2),
   KV_PORT_IN_USE: new PortInUseError('port 7071 is in use'),
@@ -87,6 +91,18 @@ describe('the error registry', () => {
     expect(received.message).toBe(sent.message)
     expect(received.stack).toContain(sent.message)
     expect(received.toJSON()).toEqual(sent.toJSON())
+  })
+
+  it.each(ALL_ERROR_CODES)('%s: every error carries `retryable` from its code, also when rebuilt from the wire', (code) => {
+    expect(SAMPLES[code].retryable).toBe(ERROR_CODES[code].retryable)
+    expect(overWire(SAMPLES[code]).retryable).toBe(ERROR_CODES[code].retryable)
+  })
+
+  it('timeouts, overload, unreachable nodes and stale metadata are retryable; wrong or given-up calls are not', () => {
+    const retryable = ['KV_TIMEOUT', 'KV_OVERLOADED', 'KV_CLIENT_OVERLOADED', 'KV_NODE_UNAVAILABLE', 'KV_STALE_METADATA', 'KV_QUORUM_NOT_MET'] as const
+    const final = ['KV_INVALID_INPUT', 'KV_UNAUTHORIZED', 'KV_UNKNOWN_STORE', 'KV_NOT_FOUND', 'KV_CLOSED', 'KV_DECODE_FAILED', 'KV_ABORTED'] as const
+    expect(retryable.map((c) => SAMPLES[c].retryable)).toEqual(retryable.map(() => true))
+    expect(final.map((c) => SAMPLES[c].retryable)).toEqual(final.map(() => false))
   })
 
   it('gives every code its own class', () => {

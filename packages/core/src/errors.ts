@@ -1,4 +1,4 @@
-import type { ErrorCode, WireError } from './error-codes.js'
+import { ERROR_CODES, type ErrorCode, type WireError } from './error-codes.js'
 
 /**
  * Every error Kvorum raises on purpose is a KvorumError with a stable `code`
@@ -9,10 +9,19 @@ import type { ErrorCode, WireError } from './error-codes.js'
 export class KvorumError extends Error {
   /** Stable, machine-readable code, e.g. `KV_INVALID_INPUT`. */
   readonly code: ErrorCode
+  /**
+   * True when the same call, unchanged, may succeed later (after a pause, a
+   * refresh, or a node's return): timeouts, overload, unreachable nodes, stale
+   * metadata. False when the call itself is wrong or was given up (invalid
+   * input, unauthorized, unknown store, closed, aborted). From the code's
+   * entry in ERROR_CODES.
+   */
+  readonly retryable: boolean
   /** Prefer the code's own class (errorFromWire gives it); a plain KvorumError is only `instanceof KvorumError`. */
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options)
     this.code = code
+    this.retryable = ERROR_CODES[code].retryable
     this.name = new.target.name
   }
   /** The error as it travels: a JSON error body, or a failed item of a batch. */
@@ -217,9 +226,22 @@ export class QuorumNotMetError extends KvorumError {
   readonly replicas: readonly ReplicaFailure[]
   readonly needed: number
   readonly acknowledged: number
-  constructor(op: string, needed: number, acknowledged: number, replicas: readonly ReplicaFailure[], what = 'replicas') {
-    const detail = replicas.map((r) => `${r.node}: ${r.code} ${r.message}`).join('; ')
-    super('KV_QUORUM_NOT_MET', `${op} needed ${needed} ${what} but ${acknowledged} answered${detail ? ` (${detail})` : ''}`)
+  /**
+   * `replies.of`: how many replicas there were to ask, so the message says
+   * "1 of 3 replicas answered"; `replies.silent`: those that had not answered
+   * (or were not asked) when the quorum became out of reach.
+   */
+  constructor(
+    op: string,
+    needed: number,
+    acknowledged: number,
+    replicas: readonly ReplicaFailure[],
+    what = 'replicas',
+    replies?: { readonly of: number; readonly silent: readonly string[] },
+  ) {
+    const detail = [...replicas.map((r) => `${r.node}: ${r.code} ${r.message}`), ...(replies?.silent ?? []).map((n) => `${n}: no answer yet`)].join('; ')
+    const answered = replies ? `${acknowledged} of ${replies.of} replicas` : `${acknowledged}`
+    super('KV_QUORUM_NOT_MET', `${op} needed ${needed} ${what} but ${answered} answered${detail ? ` (${detail})` : ''}`)
     this.replicas = replicas
     this.needed = needed
     this.acknowledged = acknowledged
@@ -243,6 +265,36 @@ export class IndeterminateWriteError extends KvorumError {
   constructor(message: string, replicas: readonly ReplicaFailure[]) {
     super('KV_INDETERMINATE_WRITE', message)
     this.replicas = replicas
+  }
+}
+
+/**
+ * A stored value that the store handle's codec cannot decode (bytes that are
+ * not UTF-8 under `utf8`, text that is not JSON under `json`, or a custom
+ * codec that threw): the data is as stored, the codec does not fit it.
+ */
+export class DecodeFailedError extends KvorumError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('KV_DECODE_FAILED', message, options)
+  }
+  static forKey(store: string, key: string, codec: string, cause: unknown): DecodeFailedError {
+    const why = cause instanceof Error ? cause.message : String(cause)
+    return new DecodeFailedError(
+      `key ${key} of store ${store}: the stored value does not decode with the ${codec} codec (${why}); read it with another codec, or overwrite it`,
+      { cause },
+    )
+  }
+}
+
+/**
+ * The caller aborted the call through its `signal`. The call's `cause` is the
+ * signal's reason. A write aborted after it was sent may still have applied
+ * (as after a timeout): read the key to know.
+ */
+export class AbortedError extends KvorumError {
+  constructor(op: string, reason: unknown) {
+    const why = reason instanceof Error ? reason.message : reason === undefined ? 'no reason given' : String(reason)
+    super('KV_ABORTED', `${op} was aborted by its signal (${why})`, { cause: reason })
   }
 }
 

@@ -170,7 +170,10 @@ async function readBackCounters(store: Store<Counter>, records: number): Promise
   const keys = Array.from({ length: records }, (_, i) => `counter-${keyOf(i)}`)
   for (let i = 0; i < keys.length; i += 500) {
     const res = await store.getMany(keys.slice(i, i + 500), { r: 3, timeoutMs: 10_000 })
-    for (const r of res) if (r.found) total += counter.value(r.values[0] as Counter)
+    for (const r of res.values()) {
+      if (!r.ok) throw r.error
+      if (r.value.found) total += counter.value(r.value.values[0] as Counter)
+    }
   }
   return total
 }
