@@ -236,8 +236,8 @@ try {
   const writeBoth = stages.map((s, i) => ({ s, end: stages[i + 1]?.at })).filter(({ s }) => s.stage === 'write-both')
   const copyPerStep = writeBoth.map(({ s, end }) => ({ step: s.step, seconds: end ? (end - s.at) / 1000 : null, ...copiedPerStep.get(s.step) }))
   const perClient = clients.map((kv, i) => {
-    const s = kv.stats() as unknown as Record<string, unknown>
-    return { client: i + 1, refreshes: s.clusterRefreshes, staleRetries: s.staleRetries ?? 'not counted by this build', version: kv.cluster.version }
+    const s = kv.stats()
+    return { client: i + 1, refreshes: s.clusterRefreshes, staleRefusals: s.staleRefusals, version: kv.cluster.version }
   })
   const out = {
     change: `${from}→${from + 1}`,
@@ -278,7 +278,7 @@ try {
         .join(', ')}`,
     )
     console.log(`SDKs holding each version, ms after it was on every node: ${lags.map((l) => `v${l.version} ${l.allClientsAfterMs ?? 'never'}`).join(', ')}`)
-    console.log(`per client: ${perClient.map((c) => `#${c.client} ${c.refreshes} refreshes, ${c.staleRetries} stale retries`).join('; ')}`)
+    console.log(`per client: ${perClient.map((c) => `#${c.client} ${c.refreshes} refreshes, ${c.staleRefusals} stale refusals`).join('; ')}`)
     console.log(`errors: ${JSON.stringify(errorCodes)}`)
     if (killed) console.log(`killed: ${JSON.stringify(killed)}; resumed: ${JSON.stringify(out.resumed)}`)
   }

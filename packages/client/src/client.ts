@@ -212,6 +212,7 @@ export class Kvorum {
   stats(): MetricsSnapshot {
     const { metrics, view, background, nodes } = this.#rt
     metrics.clusterRefreshes = view.refreshes
+    metrics.staleRefusals = view.staleRefusals
     return metrics.snapshot(background, nodes.nodeStats())
   }
 

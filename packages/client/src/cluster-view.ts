@@ -29,6 +29,8 @@ export class ClusterView {
   private readonly seen = new Map<string, NodeDef>()
   /** Definitions switched to after the first. */
   refreshes = 0
+  /** Operations and merges a node refused as routed under an older definition (then refreshed and retried). */
+  staleRefusals = 0
 
   constructor(
     private readonly events: ClientEvents,
@@ -160,7 +162,9 @@ export class ClusterView {
       try {
         return await op()
       } catch (e) {
-        if (!(e instanceof StaleMetadataError) || attempt >= MAX_REFRESH_RETRIES) throw e
+        if (!(e instanceof StaleMetadataError)) throw e
+        this.staleRefusals++
+        if (attempt >= MAX_REFRESH_RETRIES) throw e
         await this.refresh()
         // Retry with a newer definition than the one that failed, or when the refusing node is not
         // ahead of us: then a batch carried an older routing of another item beside ours.

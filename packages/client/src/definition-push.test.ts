@@ -64,3 +64,17 @@ describe('a repair pass hands a wiped node its definition too', () => {
     expect(res?.ok && res.value.map((v) => v.value && new TextDecoder().decode(v.value))).toEqual(['v'])
   })
 })
+
+describe('stale refusals are counted per client', () => {
+  it('a write routed under an older placement is refused, refreshed and retried, and stats() counts the refusal', async () => {
+    cluster = await memoryCluster()
+    const { kv } = await cluster.client({ pollIntervalMs: 0 })
+    expect(kv.stats().staleRefusals).toBe(0)
+    // Every partition's placement moves at version 2, which this client has not seen.
+    const v2: ClusterDef = { ...cluster.cluster, version: 2, placement: new Array<number>(cluster.cluster.partitions).fill(2) }
+    await cluster.install(v2)
+    await kv.store('default').put('k', utf8('v'))
+    expect(kv.cluster.version).toBe(2)
+    expect(kv.stats().staleRefusals).toBeGreaterThan(0)
+  })
+})

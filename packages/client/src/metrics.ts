@@ -34,6 +34,8 @@ export interface MetricsSnapshot {
   readonly siblingsSeenMax: number
   readonly siblingWarnings: number
   readonly clusterRefreshes: number
+  /** Answers refusing this client's routing as stale (KV_STALE_METADATA): each was refreshed and retried or re-sent. */
+  readonly staleRefusals: number
   readonly batches: number
   readonly batchedItems: number
   /** Background work that failed (see the background-error channel), and of those the failures that were not KvorumErrors. */
@@ -59,6 +61,7 @@ const COUNTERS = [
   'siblingsSeenMax',
   'siblingWarnings',
   'clusterRefreshes',
+  'staleRefusals',
   'batches',
   'batchedItems',
 ] as const satisfies readonly (keyof MetricsSnapshot)[]
@@ -76,6 +79,7 @@ export class ClientMetrics {
   siblingsSeenMax = 0
   siblingWarnings = 0
   clusterRefreshes = 0
+  staleRefusals = 0
   batches = 0
   batchedItems = 0
 

@@ -42,6 +42,7 @@ const TOTALS: readonly [keyof MetricsSnapshot, string, string][] = [
   ['hintsDelivered', 'hints_delivered_total', 'Hints this process delivered to their target.'],
   ['siblingWarnings', 'sibling_warnings_total', 'Reads that found at least the warning number of siblings.'],
   ['clusterRefreshes', 'cluster_changes_total', 'Switches to a newer cluster definition.'],
+  ['staleRefusals', 'stale_refusals_total', 'Answers refusing a routing as stale (the SDK refreshed and retried).'],
   ['batches', 'batches_total', 'Batch requests sent to nodes.'],
   ['batchedItems', 'batched_items_total', 'Operations carried by those batch requests.'],
   ['backgroundFailures', 'background_failures_total', 'Background work (late writes, repairs, hints) that failed.'],

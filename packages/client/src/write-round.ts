@@ -278,6 +278,7 @@ function spread(
             quorums.ack(node, true)
             return finish()
           }
+          if (res.error.code === 'KV_STALE_METADATA') rt.view.staleRefusals++
           if (res.error.code === 'KV_STALE_METADATA' && resent < MAX_REFRESH_RETRIES && rt.time.now() < q.deadline) {
             // MEMBERSHIP rule 5: a merge refused as stale is sent again after the refresh (to a
             // node still among the writers), never turned into a hint for the refusing node.
