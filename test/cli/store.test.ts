@@ -1,6 +1,10 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startNode } from '../support/node-process.js'
 import { type ProcessCluster, startCluster } from '../support/process-cluster.js'
 
 const CLI = fileURLToPath(new URL('../../apps/cli/dist/main.js', import.meta.url))
@@ -65,5 +69,23 @@ describe('kvorum store create|alter|list through the real binary', () => {
     expect(again.code).toBe(1)
     expect(again.stderr).toMatch(/store carts already exists: change its settings with kvorum store alter/)
     expect((await cluster.replica('n2').getCluster({ timeoutMs: 2000 }))?.version).toBe(3)
+  })
+})
+
+describe('kvorum cluster plan takes a joiner as host:port, as --seeds does', () => {
+  it('plans the add of a node named without a scheme, and changes nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kvorum-joiner-'))
+    const joiner = await startNode({ data: dir, id: 'n9', token: cluster.token })
+    try {
+      const before = (await cluster.replica('n1').getCluster({ timeoutMs: 2000 }))?.version
+      const plan = await kvorum('cluster', 'plan', '--add', `127.0.0.1:${joiner.port}`)
+      expect(plan.code, plan.stderr).toBe(0)
+      expect(plan.stdout).toMatch(/n9 +0 → +\d+/)
+      expect(plan.stdout).toMatch(/estimated bytes to copy: /)
+      expect((await cluster.replica('n1').getCluster({ timeoutMs: 2000 }))?.version).toBe(before)
+    } finally {
+      await joiner.stop()
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

@@ -1,6 +1,6 @@
 import { type ClusterDef, type MembershipChange, type MembershipPlan, type NodeDef, KvorumError, estimateCopy } from '@kvorum/core'
 import { type Kvorum, type RebalanceProgress, HttpTransport, REBALANCE_DEFAULTS, connect } from '@kvorum/client'
-import { UsageError, parse, seedsFlag, tokenFlag } from './args.js'
+import { UsageError, parse, seedUrl, seedsFlag, tokenFlag } from './args.js'
 
 export const PLAN_HELP = `kvorum cluster plan      --seeds URL (--add URL[@zone] ... | --remove ID ... | --replace ID=URL ... | --remove ID --dead) [--entries-per-step 8] [--json]
   Print what a change would move, and change nothing: steps, assignment entries and replica-partitions
@@ -35,9 +35,9 @@ type Values = ReturnType<typeof parse<typeof FLAGS>>['values']
 /** A node that is about to join: its id comes from its own /health, so it must be running. */
 async function joiner(spec: string, token: string | undefined): Promise<NodeDef> {
   const at = spec.lastIndexOf('@')
-  const url = (at > 0 ? spec.slice(0, at) : spec).replace(/\/+$/, '')
   const zone = at > 0 ? spec.slice(at + 1) : undefined
-  if (!/^https?:\/\/[^\s/]+/.test(url)) throw new UsageError(`--add takes URL[@zone], like http://127.0.0.1:7073@z1; got ${spec}`)
+  // host:port is enough, as for --seeds; a full http(s) URL works too.
+  const url = seedUrl(at > 0 ? spec.slice(0, at) : spec)
   const transport = new HttpTransport(token ? { token } : {})
   try {
     const health = await transport.node({ id: 'joiner', url }).health({ timeoutMs: 2000 })

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type Kvorum, connect } from '@kvorum/client'
 import { storeDef } from '@kvorum/core'
-import { UsageError, intFlag, parse, tokenFlag } from '../args.js'
+import { UsageError, intFlag, parse, seedList, tokenFlag } from '../args.js'
 import { initCluster } from '../cluster-init.js'
 import { type LocalNode, startNodes, stopNodes } from '../local-cluster.js'
 import { Progress } from '../progress.js'
@@ -88,7 +88,7 @@ export async function bench(argv: string[]): Promise<number> {
   try {
     own = values.seeds ? null : await ownCluster(cfg)
     const inflight = process.env.KVORUM_BENCH_INFLIGHT ? { batch: { maxInFlightPerNode: Number(process.env.KVORUM_BENCH_INFLIGHT) } } : {}
-    kv = await connect({ seeds: own?.seeds ?? (values.seeds as string).split(','), ...(own ? { token: own.token } : tokenFlag(values.token)), ...inflight })
+    kv = await connect({ seeds: own?.seeds ?? seedList(values.seeds as string), ...(own ? { token: own.token } : tokenFlag(values.token)), ...inflight })
     const storeName = (values.store as string | undefined) ?? 'bench'
     const store = kv.store<Uint8Array>(storeName)
     if (cfg.workload !== 'update') {
