@@ -28,6 +28,7 @@ import {
   ClientClosedError,
   UsageError,
   ClusterExistsError,
+  MissingPackageError,
   UnknownCodeError,
 } from './errors.js'
 
@@ -88,6 +89,7 @@ const FROM_WIRE = {
   KV_CLOSED: (w) => rebuilt(ClientClosedError, w, {}),
   KV_USAGE: (w) => rebuilt(UsageError, w, {}),
   KV_CLUSTER_EXISTS: (w) => rebuilt(ClusterExistsError, w, {}),
+  KV_MISSING_PACKAGE: (w) => rebuilt(MissingPackageError, w, {}),
   KV_UNKNOWN_CODE: (w) => rebuilt(UnknownCodeError, w, {}),
 } satisfies Record<ErrorCode, (wire: WireError) => KvorumError>
 

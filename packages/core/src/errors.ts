@@ -261,6 +261,13 @@ export class ClusterExistsError extends KvorumError {
   }
 }
 
+/** A command needs an optional package this install lacks (`kvorum dev` and `kvorum bench` start kvorum-node). */
+export class MissingPackageError extends KvorumError {
+  constructor(pkg: string, why: string) {
+    super('KV_MISSING_PACKAGE', `${why}: the ${pkg} package is not installed; npm install ${pkg}`)
+  }
+}
+
 /**
  * An error whose code this version does not know, as a newer node may send.
  * Its code is KV_UNKNOWN_CODE and its message starts with the code that was sent.
