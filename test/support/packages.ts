@@ -60,21 +60,29 @@ export function pack(dirs: readonly string[], dest: string): Packed[] {
   return listed.map((p) => ({ name: p.name, version: p.version, tarball: join(dest, p.filename), files: p.files.map((f) => f.path) }))
 }
 
-interface Manifest {
+/** The parts of a package.json this file reads. */
+export interface DependencyFields {
   readonly name: string
-  readonly version: string
   readonly dependencies?: Record<string, string>
+  readonly peerDependencies?: Record<string, string>
+  readonly peerDependenciesMeta?: Record<string, { optional?: boolean }>
 }
 
-function manifestAt(dir: string): Manifest {
-  return JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as Manifest
+/** What npm installs with a package: its dependencies and the peers it does not mark optional. */
+export function installedWith(manifest: DependencyFields): string[] {
+  const peers = Object.keys(manifest.peerDependencies ?? {}).filter((name) => !manifest.peerDependenciesMeta?.[name]?.optional)
+  return [...Object.keys(manifest.dependencies ?? {}), ...peers]
+}
+
+function manifestAt(dir: string): DependencyFields {
+  return JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as DependencyFields
 }
 
 /**
- * The installed directories of `names` and everything they depend on, outside the workspace: what the packed
- * packages need from a registry, taken from the monorepo's node_modules (`npm ci` hoists them to its top).
+ * `names` and everything they depend on outside the workspace, by name, with their installed directories: what
+ * the packed packages need from a registry, taken from the monorepo's node_modules (`npm ci` hoists them there).
  */
-export function thirdPartyDirs(names: readonly string[]): string[] {
+export function thirdParty(names: readonly string[]): Map<string, string> {
   const found = new Map<string, string>()
   const queue = [...names]
   for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
@@ -83,14 +91,9 @@ export function thirdPartyDirs(names: readonly string[]): string[] {
     const dir = join(ROOT, 'node_modules', name)
     if (!existsSync(join(dir, 'package.json'))) throw new Error(`${name} is not installed at the top of the monorepo's node_modules`)
     found.set(name, dir)
-    queue.push(...Object.keys(manifestAt(dir).dependencies ?? {}))
+    queue.push(...installedWith(manifestAt(dir)))
   }
-  return [...found.values()]
-}
-
-/** The dependencies a workspace package declares, by name. */
-export function dependenciesOf(workspaceDir: string): string[] {
-  return Object.keys(manifestAt(join(ROOT, workspaceDir)).dependencies ?? {})
+  return found
 }
 
 /**
