@@ -215,6 +215,14 @@ export function protocolSuite(kind: string, face: FaceFactory): void {
       await expect(node.merkleRoots('kv')).rejects.toMatchObject(code)
     })
 
+    it('health in its readiness form is KV_NO_CLUSTER until a definition is installed, then answers as liveness does', async () => {
+      const { node, engine } = await open(null)
+      await expect(node.health({ ready: true })).rejects.toMatchObject({ code: 'KV_NO_CLUSTER' })
+      expect(await node.health({ ready: false })).toEqual({ id: 'n1', incarnation: engine.incarnation, clusterVersion: 0 })
+      await node.putCluster(cluster())
+      expect(await node.health({ ready: true })).toEqual({ id: 'n1', incarnation: engine.incarnation, clusterVersion: 1 })
+    })
+
     it('putCluster: a newer version installs, an older one or a changed one under the same version is KV_CLUSTER_VERSION_CONFLICT', async () => {
       const { node } = await open()
       await node.putCluster(cluster())

@@ -1,106 +1,128 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs'
 import { KvorumError } from '@kvorum/core'
-import { UsageError, intFlag, parse, tokenFlag } from './args.js'
-import { initCluster, parseStore } from './cluster-init.js'
-import { DATA_HELP, dataCommand } from './data-commands.js'
-import { DEV_HELP, dev } from './dev.js'
-import { MEMBERSHIP_HELP, membershipCommand } from './membership.js'
-import { BENCH_HELP, bench } from './bench/command.js'
-import { REPAIR_HELP, repair } from './repair.js'
-import { STATUS_HELP, status } from './status.js'
+import { UsageError } from './args.js'
+import { type Command, type Group, COMMANDS, KEEP_RUNNING, groupHelp, isGroup } from './commands.js'
+import { topHelp, usageOf } from './help.js'
+import { didYouMean } from './suggest.js'
 
-const INIT_HELP = `kvorum cluster init --nodes URL,URL,... [--zones z1,z2,...] [--partitions 256] --store name:n=3,r=2,w=2 [--store ...] [--token T]
-  Write the first cluster definition to running nodes.`
+/** Exit code of a usage mistake (clig.dev, and what getopt-style tools use). */
+const EXIT_USAGE = 2
+/** Exit code of a failed operation. */
+const EXIT_FAILED = 1
 
-const HELP = `kvorum: command line of the Kvorum key-value store
+const TOP_USAGE = 'kvorum <command> [arguments] [flags]'
 
-${DEV_HELP}
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
+}
 
-${INIT_HELP}
+/** A usage mistake: what was wrong, the command's usage line(s), and where its help is. Exit 2. */
+function usageMistake(path: readonly string[], message: string, usage: string): number {
+  const who = ['kvorum', ...path].join(' ')
+  const lines = usage.split('\n')
+  console.error(`${who}: ${message}\nusage: ${lines.join('\n       ')}\nrun '${who} --help' for more`)
+  return EXIT_USAGE
+}
 
-${DATA_HELP}
+/** Flags before a `--` (after it everything is an argument). */
+function flagsOf(argv: readonly string[]): readonly string[] {
+  const end = argv.indexOf('--')
+  return end < 0 ? argv : argv.slice(0, end)
+}
 
-${MEMBERSHIP_HELP}
+interface Resolved {
+  readonly path: string[]
+  readonly node: Command | Group
+  readonly rest: string[]
+}
 
-${STATUS_HELP}
+/** Walk the command names at the front of argv: `cluster plan --add ...` → cluster › plan. */
+function resolve(argv: readonly string[]): Resolved | { path: string[]; error: string; usage: string } {
+  const [name = '', ...rest] = argv
+  const top = COMMANDS[name]
+  if (!top) {
+    const what = name.startsWith('-') ? 'unknown flag' : 'unknown command'
+    const known = name.startsWith('-') ? ['--help', '--version'] : Object.keys(COMMANDS)
+    return { path: [], error: `${what} ${name}${didYouMean(name, known)}`, usage: TOP_USAGE }
+  }
+  if (!isGroup(top)) return { path: [name], node: top, rest }
+  const [sub, ...subRest] = rest
+  const names = Object.keys(top.subcommands)
+  const found = sub === undefined ? undefined : top.subcommands[sub]
+  if (found) return { path: [name, sub as string], node: found, rest: subRest }
+  const wantsHelp = sub === undefined || sub === '--help' || sub === '-h'
+  if (wantsHelp) return { path: [name], node: top, rest }
+  const error = sub.startsWith('-') ? `${sub} goes after the subcommand` : `unknown subcommand ${sub}${didYouMean(sub, names)}`
+  return { path: [name], error, usage: usageOf(groupHelp(name, top)) }
+}
 
-${REPAIR_HELP}
+async function helpOf(path: readonly string[], node: Command | Group): Promise<string> {
+  return isGroup(node) ? groupHelp(path[0] as string, node) : (await node.load()).help
+}
 
-${BENCH_HELP}`
-
-async function clusterCommand(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv
-  if (sub === 'plan' || sub === 'rebalance' || sub === 'abort' || sub === 'status') return membershipCommand(sub, rest)
-  if (sub !== 'init') throw new UsageError(`unknown cluster command ${sub ?? '(none)'}; try: kvorum cluster init|plan|rebalance|abort|status`)
-  const { values } = parse(rest, {
-    nodes: { type: 'string' },
-    zones: { type: 'string' },
-    partitions: { type: 'string' },
-    store: { type: 'string', multiple: true },
-    token: { type: 'string' },
-  })
-  if (!values.nodes) throw new UsageError('--nodes URL,URL,... is required')
-  const urls = values.nodes
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)
-  const zones = values.zones?.split(',').map((s) => s.trim())
-  if (zones && zones.length !== urls.length) throw new UsageError(`--zones must name one zone per node (${urls.length}), got ${zones.length}`)
-  const stores = (values.store ?? ['default:n=3,r=2,w=2']).map(parseStore)
-  const def = await initCluster({
-    urls,
-    partitions: intFlag(values.partitions, 'partitions', 1, 65536, 256),
-    stores,
-    ...(zones ? { zones } : {}),
-    ...tokenFlag(values.token),
-  })
-  console.log(`cluster version ${def.version} installed on ${def.nodes.length} nodes: ${def.nodes.map((n) => n.id).join(', ')}`)
-  return 0
+function listed(): { name: string; summary: string }[] {
+  return Object.entries(COMMANDS).map(([name, c]) => ({ name, summary: c.summary }))
 }
 
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv
-  switch (command) {
-    case 'dev':
-      await dev(rest)
-      return -1
-    case 'cluster':
-      return clusterCommand(rest)
-    case 'get':
-    case 'put':
-    case 'delete':
-      return dataCommand(command, rest)
-    case 'status':
-      return status(rest)
-    case 'repair':
-      return repair(rest)
-    case 'bench':
-      return bench(rest)
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      console.log(HELP)
-      return 0
-    default:
-      throw new UsageError(`unknown command ${command}`)
+  const first = argv[0]
+  if (first === undefined || first === '--help' || first === '-h') {
+    console.log(topHelp(listed()))
+    return 0
+  }
+  if (first === '--version') {
+    console.log(`kvorum ${version()}`)
+    return 0
+  }
+  const asked = first === 'help' ? argv.slice(1) : argv
+  if (first === 'help' && asked.length === 0) {
+    console.log(topHelp(listed()))
+    return 0
+  }
+  const r = resolve(asked)
+  if ('error' in r) return usageMistake(r.path, r.error, r.usage)
+  if (first === 'help' || flagsOf(r.rest).some((a) => a === '--help' || a === '-h')) {
+    console.log(await helpOf(r.path, r.node))
+    return 0
+  }
+  if (isGroup(r.node))
+    return usageMistake(r.path, `missing subcommand (${Object.keys(r.node.subcommands).join('|')})`, usageOf(groupHelp(r.path[0] as string, r.node)))
+  const loaded = await r.node.load()
+  try {
+    return await loaded.run(r.rest)
+  } catch (e) {
+    if (e instanceof UsageError) return usageMistake(r.path, e.message, usageOf(loaded.help))
+    throw e
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    if (code >= 0) process.exit(code)
-  },
-  (e) => {
-    if (e instanceof UsageError) {
-      console.error(`kvorum: ${e.message}\n\n${HELP}`)
-      process.exit(2)
-    }
-    if (e instanceof KvorumError) {
-      console.error(`kvorum: ${e.code}: ${e.message}`)
-      process.exit(1)
-    }
-    console.error(e)
-    process.exit(1)
-  },
-)
+/** KVORUM_DEBUG set (to anything but 0): print stacks. */
+function debugging(): boolean {
+  const v = process.env.KVORUM_DEBUG
+  return v !== undefined && v !== '' && v !== '0'
+}
+
+/** One line on stderr for an error that ends the command; the stack only under KVORUM_DEBUG. */
+function failure(e: unknown): number {
+  const oneLine = (text: string) => text.replace(/\s*\n\s*/g, ' ')
+  if (e instanceof KvorumError) console.error(`kvorum: ${e.code}: ${oneLine(e.message)}`)
+  else {
+    const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e)
+    console.error(`kvorum: ${oneLine(what)}${debugging() ? '' : ' (run with KVORUM_DEBUG=1 for the stack)'}`)
+  }
+  if (debugging() && e instanceof Error) console.error(e.stack)
+  return EXIT_FAILED
+}
+
+/** Exit once what was written to stdout has gone out (a pipe may still hold part of a large value). */
+function exit(code: number): void {
+  if (code === KEEP_RUNNING) return
+  process.stdout.write('', () => process.exit(code))
+}
+
+// An error thrown outside the command's own promise (a stream's 'error' event, a stray timer) ends the run the same way.
+process.on('uncaughtException', (e) => process.exit(failure(e)))
+process.on('unhandledRejection', (e) => process.exit(failure(e)))
+main(process.argv.slice(2)).then(exit, (e) => exit(failure(e)))

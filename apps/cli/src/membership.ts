@@ -1,16 +1,19 @@
 import { type ClusterDef, type MembershipChange, type MembershipPlan, type NodeDef, KvorumError } from '@kvorum/core'
-import { type Kvorum, type RebalanceProgress, HttpTransport, connect } from '@kvorum/client'
+import { type Kvorum, type RebalanceProgress, HttpTransport, REBALANCE_DEFAULTS, connect } from '@kvorum/client'
 import { UsageError, parse, seedsFlag, tokenFlag } from './args.js'
 
-export const MEMBERSHIP_HELP = `kvorum cluster plan      --seeds URL (--add URL[@zone] ... | --remove ID ... | --replace ID=URL ... | --remove ID --dead) [--entries-per-step 8] [--json]
+export const PLAN_HELP = `kvorum cluster plan      --seeds URL (--add URL[@zone] ... | --remove ID ... | --replace ID=URL ... | --remove ID --dead) [--entries-per-step 8] [--json]
   Print what a change would move, and change nothing: steps, assignment entries and replica-partitions
-  moved against the ideal, moves onto old nodes and across zones, replica load per node before and after.
-kvorum cluster rebalance --seeds URL [same arguments]  [--drain-ms MS] [--grace-ms MS]
+  moved against the ideal, moves onto old nodes and across zones, replica load per node before and after.`
+
+export const REBALANCE_HELP = `kvorum cluster rebalance --seeds URL [same arguments as plan]  [--drain-ms MS] [--grace-ms MS]
   Carry the change out, stage by stage, with a progress display. Killed at any moment, running it again
-  (with or without the arguments) resumes the plan in progress.
-kvorum cluster abort     --seeds URL
-  End a change before its switch to the new replicas; the old layout serves again, nothing is lost.
-kvorum cluster status    --seeds URL [--json]
+  (with or without the arguments) resumes the plan in progress.`
+
+export const ABORT_HELP = `kvorum cluster abort     --seeds URL
+  End a change before its switch to the new replicas; the old layout serves again, nothing is lost.`
+
+export const CLUSTER_STATUS_HELP = `kvorum cluster status    --seeds URL [--json]
   The definition version, any change in progress, and which version each node holds.`
 
 const FLAGS = {
@@ -93,8 +96,45 @@ function describePlan(def: ClusterDef, plan: MembershipPlan): string {
 
 function progressLine(p: RebalanceProgress): string {
   const waiting = p.waitingFor.length > 0 ? `, waiting for ${p.waitingFor.join(', ')}` : ''
-  const rate = p.elapsedMs > 0 ? ` (${Math.round((p.keysCopied * 1000) / p.elapsedMs)} keys/s)` : ''
-  return `step ${p.step}/${p.steps} ${p.stage} [${p.phase}] v${p.version}: ${p.keysCopied} keys / ${p.bytesCopied} bytes copied${rate}, hint backlog ${p.hintBacklog}${waiting}`
+  let copy = ''
+  if (p.phase === 'copy' && p.partitionsToCopy > 0) {
+    const seconds = p.copyElapsedMs / 1000
+    const rate = seconds > 0 ? ` (${Math.round(p.keysCopied / seconds)} keys/s, ${(p.bytesCopied / 1e6 / seconds).toFixed(1)} MB/s)` : ''
+    const left = p.partitionsToCopy - p.partitionsCopied
+    const eta = p.partitionsCopied > 0 && left > 0 ? `, ETA ${Math.ceil((seconds / p.partitionsCopied) * left)} s` : ''
+    const throttled = p.copyRateLimit < REBALANCE_DEFAULTS.maxKeysPerSecond ? `, slowed to ${Math.round(p.copyRateLimit)} keys/s (nodes answer slowly)` : ''
+    copy = `, partitions ${p.partitionsCopied}/${p.partitionsToCopy}${rate}${eta}${throttled}`
+  }
+  return `step ${p.step}/${p.steps} ${p.stage} [${p.phase}] v${p.version}: ${p.keysCopied} keys / ${p.bytesCopied} bytes copied${copy}, hint backlog ${p.hintBacklog}${waiting}`
+}
+
+/** Interval between repeated progress lines of one phase when stderr is not a terminal, ms. */
+const LOG_EVERY_MS = 2000
+
+/**
+ * Prints progress: a new line whenever the step, stage or phase changes; in
+ * between, on a terminal the line is rewritten in place, and in a log a line
+ * is added at most every LOG_EVERY_MS.
+ */
+function progressPrinter(): (p: RebalanceProgress) => void {
+  const tty = process.stderr.isTTY === true
+  let last = ''
+  let lastAt = 0
+  return (p) => {
+    const key = `${p.version} ${p.phase} ${p.waitingFor.join(',')}`
+    const line = progressLine(p)
+    const now = Date.now()
+    if (key !== last) {
+      process.stderr.write(`${tty && last ? '\n' : ''}${line}${tty ? '' : '\n'}`)
+      last = key
+      lastAt = now
+    } else if (tty) process.stderr.write(`\r${line}\x1b[K`)
+    else if (now - lastAt >= LOG_EVERY_MS) {
+      process.stderr.write(`${line}\n`)
+      lastAt = now
+    }
+    if (tty && p.phase === 'done') process.stderr.write('\n')
+  }
 }
 
 async function client(values: Values): Promise<Kvorum> {
@@ -108,7 +148,7 @@ export async function membershipCommand(sub: 'plan' | 'rebalance' | 'abort' | 's
   try {
     if (sub === 'status') return await status(kv, values.json === true)
     if (sub === 'abort') {
-      const def = await kv.abortRebalance({ onProgress: (p) => console.error(progressLine(p)) })
+      const def = await kv.abortRebalance({ onProgress: progressPrinter() })
       console.log(`aborted: cluster version ${def.version}, assignment as before the step`)
       return 0
     }
@@ -128,7 +168,7 @@ export async function membershipCommand(sub: 'plan' | 'rebalance' | 'abort' | 's
     const drain = values['drain-ms']
     const grace = values['grace-ms']
     const def = await kv.rebalance(plan, {
-      onProgress: (p) => console.error(progressLine(p)),
+      onProgress: progressPrinter(),
       dead,
       ...(drain ? { drainMs: positive(drain, 'drain-ms') } : {}),
       ...(grace ? { cleanupGraceMs: positive(grace, 'grace-ms') } : {}),

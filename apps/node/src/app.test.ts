@@ -204,7 +204,7 @@ describe('node app: the protocol over HTTP', () => {
     const text = await res.text()
     expect(text).toMatch(/^kvorum_node_requests_total\{route="\/v1\/stores\/:store\/get",status="200"\} 1$/m)
     expect(text).toMatch(/^kvorum_node_requests_total\{route="\/v1\/stores\/:store\/get",status="400"\} 1$/m)
-    expect(text).toMatch(/^kvorum_node_coordinated_writes 7$/m)
+    expect(text).toMatch(/^kvorum_node_coordinated_writes_total 7$/m)
     expect(Number(/^kvorum_node_cache_keys (\d+)$/m.exec(text)?.[1])).toBeGreaterThan(0)
     expect(text).toMatch(/^kvorum_node_cache_bytes \d+$/m)
   })

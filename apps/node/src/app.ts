@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { Hono, type Context } from 'hono'
 import type { Logger } from 'pino'
 import {
@@ -9,19 +10,24 @@ import {
   ROUTE_LIST,
   type Route,
   RouteNotFoundError,
-  UnauthorizedError,
   UnsupportedMediaTypeError,
 } from '@kvorum/core'
 import type { StorageEngine } from '@kvorum/storage'
+import { authentication } from './auth.js'
 import { errorResponse } from './errors.js'
 import { nodeMetrics } from './metrics.js'
 
 export interface AppOptions {
   readonly engine: StorageEngine
   readonly logger: Logger
-  /** When set, every request but /health must carry `Authorization: Bearer <token>`. */
+  /** When set, every request but /health must carry `Authorization: Bearer <token>`. Default none. */
   readonly token?: string
+  /** When set, GET /metrics also takes `Authorization: Bearer <metricsToken>` (and nothing else does). Default none. */
+  readonly metricsToken?: string
 }
+
+/** A request id a caller may choose (`x-request-id`); anything else is replaced by one of ours. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 const BINARY = 'application/octet-stream'
 const JSON_TYPE = 'application/json'
@@ -51,23 +57,30 @@ async function serve(c: Context, route: Route, engine: StorageEngine): Promise<R
 }
 
 /** The storage node's HTTP face: the routes of the node protocol's table (ROUTES in @kvorum/core), plus /metrics. */
-export function createApp({ engine, logger, token }: AppOptions) {
-  const app = new Hono()
+export function createApp({ engine, logger, token, metricsToken }: AppOptions) {
+  const app = new Hono<{ Variables: { requestId: string } }>()
   const metrics = nodeMetrics(engine)
+  // Request ids: a random prefix per app (so restarts do not repeat them) and a counter, cheaper than a UUID each.
+  const idPrefix = randomBytes(4).toString('hex')
+  let requests = 0
 
   app.use(async (c, next) => {
     const started = performance.now()
+    const asked = c.req.header('x-request-id')
+    const requestId = asked !== undefined && REQUEST_ID.test(asked) ? asked : `${idPrefix}-${(++requests).toString(36)}`
+    c.set('requestId', requestId)
     await next()
     const route = c.req.routePath
+    const seconds = (performance.now() - started) / 1000
     metrics.requests.inc({ route, status: String(c.res.status) })
-    metrics.latency.observe({ route }, (performance.now() - started) / 1000)
+    metrics.latency.observe({ route }, seconds)
     const cluster = await engine.getCluster()
     c.res.headers.set('x-kvorum-cluster-version', String(cluster?.version ?? 0))
+    c.res.headers.set('x-request-id', requestId)
+    if (logger.isLevelEnabled('debug'))
+      logger.debug({ reqId: requestId, method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(seconds * 1e6) / 1000 }, 'request')
   })
-  app.use(async (c, next) => {
-    if (token && c.req.path !== '/health' && c.req.header('authorization') !== `Bearer ${token}`) throw new UnauthorizedError()
-    await next()
-  })
+  app.use(authentication({ token, metricsToken }, logger, (c) => c.get('requestId')))
   // Hono's bodyLimit touches the web Request body, which makes @hono/node-server build a
   // full Request and stream for every call (~10% of a node's CPU under load). Checking
   // Content-Length keeps the body on the direct path; a body without one is refused.
@@ -97,8 +110,8 @@ export function createApp({ engine, logger, token }: AppOptions) {
   })
   app.onError((e, c) => {
     const { status, body: err } = errorResponse(e)
-    if (status >= 500 && err.code === 'KV_INTERNAL') logger.error({ err: e, path: c.req.path }, 'request failed')
-    else logger.debug({ code: err.code, path: c.req.path }, 'request refused')
+    if (status >= 500 && err.code === 'KV_INTERNAL') logger.error({ err: e, reqId: c.get('requestId'), path: c.req.path }, 'request failed')
+    else logger.debug({ reqId: c.get('requestId'), code: err.code, path: c.req.path }, 'request refused')
     return c.json(err, status as 400)
   })
   return app

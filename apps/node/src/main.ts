@@ -1,59 +1,79 @@
 #!/usr/bin/env node
-import { mkdirSync } from 'node:fs'
+import { accessSync, constants, mkdirSync } from 'node:fs'
 import { type Server, createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
 import { RequestError, getRequestListener } from '@hono/node-server'
-import { type Logger, pino } from 'pino'
-import { InvalidInputError } from '@kvorum/core'
+import type { Logger } from 'pino'
+import { DataDirError, InternalError, InvalidInputError, KvorumError, ListenFailedError } from '@kvorum/core'
 import { StorageEngine } from '@kvorum/storage'
 import { createApp } from './app.js'
 import { errorResponse } from './errors.js'
+import { nodeLogger } from './logger.js'
+import { type NodeOptions, USAGE, parseCommand } from './options.js'
+import { VERSION } from './version.js'
 
-const USAGE = `kvorum-node: a Kvorum storage node
+/** How long a stop waits for in-flight requests before it closes the database anyway, ms. */
+const STOP_DEADLINE_MS = 5000
 
-  --port N            port to listen on (default 7070)
-  --host H            address to bind (default 127.0.0.1)
-  --data DIR          directory of the SQLite database (default ./data/node-<port>)
-  --id ID             node id in the cluster definition (default node-<port>)
-  --zone Z            failure domain this node is in, told in /health; 'kvorum cluster rebalance --add' takes it from there
-  --durability MODE   normal (default: survives a process crash) or full (fsync every group commit)
-  --token T           require "Authorization: Bearer T" on every request but /health
-  --log-level L       pino level (default info)
-  --max-hints N       hinted keys kept per target node before new hints are refused (default 100000)
-  --max-hint-age-s S  hints older than this are dropped and left to anti-entropy (default 604800, 7 days)`
+/**
+ * Stop before serving: one line on stderr with the error's stable code (no
+ * stack), exit code 2 for a wrong command line and 1 for anything else.
+ */
+function refuseToStart(e: unknown): never {
+  const err = e instanceof KvorumError ? e : new InternalError(e instanceof Error ? e.message : String(e))
+  const hint = err.code === 'KV_USAGE' ? ' (kvorum-node --help lists every flag)' : ''
+  process.stderr.write(`kvorum-node: ${err.code}: ${err.message.replaceAll('\n', ' ')}${hint}\n`)
+  process.exit(err.code === 'KV_USAGE' ? 2 : 1)
+}
 
-function options() {
-  const { values } = parseArgs({
-    options: {
-      port: { type: 'string', default: '7070' },
-      host: { type: 'string', default: '127.0.0.1' },
-      data: { type: 'string' },
-      id: { type: 'string' },
-      zone: { type: 'string' },
-      durability: { type: 'string', default: 'normal' },
-      token: { type: 'string' },
-      'log-level': { type: 'string', default: 'info' },
-      'max-hints': { type: 'string', default: '100000' },
-      'max-hint-age-s': { type: 'string', default: '604800' },
-      help: { type: 'boolean', default: false },
-    },
-  })
-  if (values.help) {
-    console.log(USAGE)
-    process.exit(0)
+/** The data directory, created if missing, and the engine over its database; any failure is KV_DATA_DIR (or KV_DATA_FORMAT). */
+function openEngine(opts: NodeOptions): StorageEngine {
+  const file = join(opts.data, 'kvorum.db')
+  try {
+    mkdirSync(opts.data, { recursive: true })
+    accessSync(opts.data, constants.W_OK)
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    const why = code === 'EEXIST' || code === 'ENOTDIR' ? 'it, or a directory above it, is a file' : code === 'EACCES' ? 'permission denied' : code
+    throw new DataDirError(`cannot use data directory ${opts.data}: ${why ?? (e as Error).message}`)
   }
-  const port = Number(values.port)
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535, got ${values.port}`)
-  if (values.durability !== 'normal' && values.durability !== 'full') throw new Error(`--durability must be normal or full, got ${values.durability}`)
-  const maxHints = Number(values['max-hints'])
-  if (!Number.isInteger(maxHints) || maxHints < 0 || maxHints > 100_000_000) throw new Error(`--max-hints must be 0..100000000, got ${values['max-hints']}`)
-  const maxHintAgeS = Number(values['max-hint-age-s'])
-  if (!Number.isInteger(maxHintAgeS) || maxHintAgeS < 1)
-    throw new Error(`--max-hint-age-s must be a positive number of seconds, got ${values['max-hint-age-s']}`)
-  if (values.zone !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(values.zone)) throw new Error(`--zone must be 1..64 of A-Z a-z 0-9 _ . -, got ${values.zone}`)
-  return { ...values, port, maxHints, maxHintAgeS, durability: values.durability as 'normal' | 'full' }
+  try {
+    return new StorageEngine({
+      path: file,
+      nodeId: opts.id,
+      ...(opts.zone ? { zone: opts.zone } : {}),
+      durability: opts.durability,
+      maxHintsPerTarget: opts.maxHints,
+      maxHintAgeMs: opts.maxHintAgeS * 1000,
+    })
+  } catch (e) {
+    // A newer format says so with its own code; anything else (not SQLite, unreadable, read-only) is the directory's.
+    if (e instanceof KvorumError) throw e
+    throw new DataDirError(`cannot open ${file}: ${(e as Error).message}`)
+  }
+}
+
+/** Listen, or say in one sentence why not. */
+function listen(server: Server, opts: NodeOptions): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const failed = (e: NodeJS.ErrnoException) => {
+      const why =
+        e.code === 'EADDRINUSE'
+          ? 'the port is in use (another kvorum-node?)'
+          : e.code === 'EACCES'
+            ? 'permission denied (ports below 1024 need privileges)'
+            : e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN'
+              ? '--host is not an address of this machine'
+              : (e.code ?? e.message)
+      reject(new ListenFailedError(`cannot listen on ${opts.host}:${opts.port}: ${why}`))
+    }
+    server.once('error', failed)
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', failed)
+      resolve(server.address() as AddressInfo)
+    })
+  })
 }
 
 /**
@@ -67,51 +87,15 @@ function unbuiltRequest(e: unknown, logger: Logger): Response {
   return Response.json(body, { status })
 }
 
-function main(): void {
-  let opts: ReturnType<typeof options>
-  try {
-    opts = options()
-  } catch (e) {
-    console.error(`kvorum-node: ${(e as Error).message}\n\n${USAGE}`)
-    process.exit(2)
-  }
-  const logger = pino({ level: opts['log-level'], base: { node: opts.id ?? `node-${opts.port}` } })
-  const dir = opts.data ?? join('data', `node-${opts.port}`)
-  mkdirSync(dir, { recursive: true })
-  let engine: StorageEngine
-  try {
-    engine = new StorageEngine({
-      path: join(dir, 'kvorum.db'),
-      nodeId: opts.id ?? `node-${opts.port}`,
-      ...(opts.zone ? { zone: opts.zone } : {}),
-      durability: opts.durability,
-      maxHintsPerTarget: opts.maxHints,
-      maxHintAgeMs: opts.maxHintAgeS * 1000,
-    })
-  } catch (e) {
-    // A database this build cannot open (a newer format, a file that is not SQLite): say which and stop.
-    console.error(`kvorum-node: cannot open ${join(dir, 'kvorum.db')}: ${(e as Error).message}`)
-    process.exit(1)
-  }
-  const leaves = engine.leavesOpened
-  if (leaves.rebuilt && leaves.keys > 0)
-    logger.warn({ keys: leaves.keys, ms: Math.round(leaves.ms) }, 'not closed cleanly last time: Merkle leaves rebuilt from the stored keys')
-  const app = createApp(opts.token ? { engine, logger, token: opts.token } : { engine, logger })
-  const server = createServer(getRequestListener(app.fetch, { hostname: opts.host, errorHandler: (e) => unbuiltRequest(e, logger) }))
-  server.listen(opts.port, opts.host, () => {
-    const info = server.address() as AddressInfo
-    logger.info({ port: info.port, host: opts.host, data: dir, durability: opts.durability, incarnation: engine.incarnation }, 'kvorum-node listening')
-    // One machine-readable line for whoever started us (tests, `kvorum dev`).
-    if (process.send) process.send({ ready: true, port: info.port, incarnation: engine.incarnation })
-  })
+/** Stop on SIGTERM/SIGINT: no new requests, in-flight ones finish (at most STOP_DEADLINE_MS), then the database closes. */
+function stopOnSignals(server: Server, engine: StorageEngine, logger: Logger): void {
   let stopping = false
-  // Keep-alive clients would hold a stopping node's connections open until the 5 s deadline below:
+  // Keep-alive clients would hold a stopping node's connections open until the deadline below:
   // requests taken while stopping close their connection, and one that goes idle is closed at once.
-  const http: Server = server
-  http.prependListener('request', (_req, res) => {
+  server.prependListener('request', (_req, res) => {
     if (stopping) res.setHeader('connection', 'close')
     res.once('finish', () => {
-      if (stopping) http.closeIdleConnections()
+      if (stopping) server.closeIdleConnections()
     })
   })
   const stop = (signal: string) => {
@@ -124,14 +108,64 @@ function main(): void {
       process.exit(0)
     })
     // Idle keep-alive sockets would hold close() open; in-flight requests still finish.
-    if ('closeIdleConnections' in server) server.closeIdleConnections()
+    server.closeIdleConnections()
     setTimeout(() => {
       engine.close()
       process.exit(0)
-    }, 5000).unref()
+    }, STOP_DEADLINE_MS).unref()
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
 }
 
-main()
+async function main(): Promise<void> {
+  let opts: NodeOptions
+  try {
+    const command = parseCommand(process.argv.slice(2), process.env)
+    if ('help' in command) {
+      process.stdout.write(`${USAGE}\n`)
+      return
+    }
+    if ('version' in command) {
+      process.stdout.write(`kvorum-node ${VERSION}\n`)
+      return
+    }
+    opts = command.run
+  } catch (e) {
+    refuseToStart(e)
+  }
+  const logger = nodeLogger(opts.logLevel, opts.id)
+  let engine: StorageEngine
+  try {
+    engine = openEngine(opts)
+  } catch (e) {
+    refuseToStart(e)
+  }
+  const leaves = engine.leavesOpened
+  if (leaves.rebuilt && leaves.keys > 0)
+    logger.warn({ keys: leaves.keys, ms: Math.round(leaves.ms) }, 'not closed cleanly last time: Merkle leaves rebuilt from the stored keys')
+  const sizes = engine.sizesOpened
+  if (sizes.counted && engine.storeSizes.size > 0)
+    logger.info({ ms: Math.round(sizes.ms) }, 'keys and bytes per store counted from the table (no snapshot of a clean close)')
+  const app = createApp({
+    engine,
+    logger,
+    ...(opts.token ? { token: opts.token } : {}),
+    ...(opts.metricsToken ? { metricsToken: opts.metricsToken } : {}),
+  })
+  const server = createServer(getRequestListener(app.fetch, { hostname: opts.host, errorHandler: (e) => unbuiltRequest(e, logger) }))
+  let info: AddressInfo
+  try {
+    info = await listen(server, opts)
+  } catch (e) {
+    // The database was opened: close it (its leaves snapshot too) before going.
+    engine.close()
+    refuseToStart(e)
+  }
+  logger.info({ port: info.port, host: opts.host, data: opts.data, durability: opts.durability, incarnation: engine.incarnation }, 'kvorum-node listening')
+  // One machine-readable line for whoever started us (tests, `kvorum dev`).
+  if (process.send) process.send({ ready: true, port: info.port, incarnation: engine.incarnation })
+  stopOnSignals(server, engine, logger)
+}
+
+void main()

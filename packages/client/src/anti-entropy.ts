@@ -49,6 +49,8 @@ export interface RepairReport {
   tombstonesReaped: number
   /** Request and answer bodies as the transport sent and received them. */
   bytesExchanged: number
+  /** The copy rate allowed now, keys/s: maxKeysPerSecond, or less while nodes answer slowly. */
+  keysPerSecondLimit: number
   durationMs: number
 }
 
@@ -92,6 +94,7 @@ export class AntiEntropy {
       keysUnrepaired: 0,
       tombstonesReaped: 0,
       bytesExchanged: 0,
+      keysPerSecondLimit: options.maxKeysPerSecond ?? REPAIR_DEFAULTS.maxKeysPerSecond,
       durationMs: 0,
     }
     const t: RequestOptions = {
@@ -219,7 +222,10 @@ export class AntiEntropy {
       for (let i = 0; i < items.length; i += WRITE_BATCH) {
         const chunk = items.slice(i, i + WRITE_BATCH)
         await limiter.take(chunk.length)
+        const sent = this.rt.time.monotonicMs()
         const res = await this.rt.view.nodeClient(id).mergePut(t, store.name, chunk)
+        limiter.observe(this.rt.time.monotonicMs() - sent)
+        report.keysPerSecondLimit = limiter.rate
         const ok = res.filter((r) => r.ok).length
         report.replicaWrites += ok
         report.replicaWriteFailures += res.length - ok

@@ -1,5 +1,5 @@
 import { KvorumError, type Time, type TimerHandle } from '@kvorum/core'
-import { CHANNELS, publish } from './events.js'
+import { type ClientEvents, codeOf } from './emitter.js'
 
 /** Background promises kept at once before new work is refused (late replies, repairs, hint parking). */
 export const MAX_BACKGROUND = 100_000
@@ -7,7 +7,7 @@ export const MAX_BACKGROUND = 100_000
 /**
  * Work that outlives the caller's answer: late replies, read repairs, hints.
  * close() waits for it. A failure is never swallowed silently: it is counted
- * and published on the background-error channel (see events.ts).
+ * and told as a `backgroundError` event (listeners and channel, see emitter.ts).
  */
 export class Background {
   private readonly pending = new Set<Promise<unknown>>()
@@ -17,7 +17,7 @@ export class Background {
   unexpected = 0
 
   constructor(
-    private readonly client: object,
+    private readonly events: ClientEvents,
     private readonly time: Time,
   ) {}
 
@@ -40,7 +40,7 @@ export class Background {
     const expected = error instanceof KvorumError
     this.failures++
     if (!expected) this.unexpected++
-    publish(CHANNELS.backgroundError, () => ({ client: this.client, task, error, expected }))
+    this.events.emit('backgroundError', () => ({ task, error, ...codeOf(error), expected }))
   }
 
   /** Wait for what is pending, at most `graceMs`. */

@@ -50,6 +50,7 @@ export const BATCH_DEFAULTS = {
 export class NodeBatcher {
   private readonly lanes = new Map<string, Lane>()
   private inFlight = 0
+  private inFlightItemCount = 0
   private queued = 0
   private scheduled = false
   private readonly maxBatch: number
@@ -64,7 +65,8 @@ export class NodeBatcher {
     private readonly client: NodeClient,
     options: BatchOptions,
     private readonly time: Time,
-    private readonly report: { success: () => void; failure: (e: unknown) => void; batch: (items: number) => void },
+    /** Told how each request went and how long it took, ms (and each batch's size). */
+    private readonly report: { success: (ms: number) => void; failure: (e: unknown, ms: number) => void; batch: (items: number) => void },
   ) {
     this.maxBatch = options.maxBatchItems ?? BATCH_DEFAULTS.maxBatchItems
     this.maxBatchBytes = options.maxBatchBytes ?? BATCH_DEFAULTS.maxBatchBytes
@@ -77,6 +79,11 @@ export class NodeBatcher {
   /** Items waiting to be sent. */
   get queuedItems(): number {
     return this.queued
+  }
+
+  /** Items sent and not yet answered. */
+  get inFlightItems(): number {
+    return this.inFlightItemCount
   }
 
   /** `version`: the cluster version the item was routed with (a batch carries its items' lowest, for fencing). */
@@ -156,15 +163,18 @@ export class NodeBatcher {
     assert(this.queued >= 0, 'queued items never go below zero')
     if (!sent) return
     this.inFlight++
+    this.inFlightItemCount += sent.items
     this.report.batch(sent.items)
+    const started = this.time.monotonicMs()
     sent.done
       .then(
-        () => this.report.success(),
-        (error) => this.report.failure(error),
+        () => this.report.success(this.time.monotonicMs() - started),
+        (error) => this.report.failure(error, this.time.monotonicMs() - started),
       )
       .finally(() => {
         this.inFlight--
-        assert(this.inFlight >= 0, 'requests in flight never go below zero')
+        this.inFlightItemCount -= sent.items
+        assert(this.inFlight >= 0 && this.inFlightItemCount >= 0, 'requests and items in flight never go below zero')
         this.pump()
       })
   }

@@ -4,9 +4,13 @@ import {
   type MembershipPlan,
   type NodeDef,
   type Ring,
+  type StoreDef,
+  type StoreSettings,
   BootstrapFailedError,
   ClientClosedError,
   InvalidInputError,
+  alterStore,
+  createStore,
   findStore,
   planChange,
   planInProgress,
@@ -16,6 +20,8 @@ import {
 import { AntiEntropy, type RepairOptions, type RepairReport } from './anti-entropy.js'
 import { Background } from './background.js'
 import { ClusterView } from './cluster-view.js'
+import { ClientEvents, type Listener } from './emitter.js'
+import type { ClientEventName } from './events.js'
 import { type HandoffOptions, HandoffWorker } from './handoff.js'
 import { HttpTransport } from './http-transport.js'
 import { InFlightWrites } from './in-flight.js'
@@ -55,18 +61,19 @@ export class Kvorum {
   constructor(transport: Transport, cluster: ClusterDef, options: ConnectOptions) {
     const time = options.time ?? realTime
     const settings = settingsOf(options)
-    const metrics = new ClientMetrics()
-    const background = new Background(this, time)
-    const view = new ClusterView(this, transport, cluster, options.resolveUrl, settings.requestTimeoutMs, background, time)
+    const events = new ClientEvents(this)
+    const metrics = new ClientMetrics(events)
+    const background = new Background(events, time)
+    const view = new ClusterView(events, transport, cluster, options.resolveUrl, settings.requestTimeoutMs, background, time)
     const nodes = new NodePool(
-      this,
+      events,
       view,
       metrics,
       time,
       { ...options.batch, requestTimeoutMs: options.batch?.requestTimeoutMs ?? settings.requestTimeoutMs },
       options.detector,
     )
-    this.#rt = { view, nodes, background, metrics, inFlight: new InFlightWrites(time), time, settings, client: this, state: { closed: false } }
+    this.#rt = { view, nodes, background, metrics, events, inFlight: new InFlightWrites(time), time, settings, client: this, state: { closed: false } }
     runtimes.set(this, this.#rt)
     transport.onClusterVersion = (version) => view.noteVersion(version)
     view.startPolling(settings.pollIntervalMs)
@@ -110,6 +117,16 @@ export class Kvorum {
     return new Rebalancer(this.#rt, options).abort()
   }
 
+  /** Add a store to the cluster (on every node; a node that is down makes it fail, and running it again finishes it). */
+  createStore(store: Partial<StoreDef> & { name: string }, options: RebalanceOptions = {}): Promise<ClusterDef> {
+    return new Rebalancer(this.#rt, options).change((def) => createStore(def, store))
+  }
+
+  /** Change a store's quorums, limits, conflict mode or tombstone grace; they apply from each node's next request. */
+  alterStore(name: string, settings: StoreSettings, options: RebalanceOptions = {}): Promise<ClusterDef> {
+    return new Rebalancer(this.#rt, options).change((def) => alterStore(def, name, settings))
+  }
+
   /** The cluster version every node of the definition holds (null when it answered with none), or why it did not answer. */
   async clusterVersions(): Promise<{ id: string; url: string; version: number | null; error?: string }[]> {
     await this.#rt.view.refresh()
@@ -143,11 +160,26 @@ export class Kvorum {
     return new AntiEntropy(this.#rt).repair(options)
   }
 
-  /** What this client has done: latency per operation, repairs, hints, siblings, background failures. */
+  /** What this client has done: latency per operation, repairs, hints, siblings, background failures; per node latency and queue depth. */
   stats(): MetricsSnapshot {
-    const { metrics, view, background } = this.#rt
+    const { metrics, view, background, nodes } = this.#rt
     metrics.clusterRefreshes = view.refreshes
-    return metrics.snapshot(background)
+    return metrics.snapshot(background, nodes.nodeStats())
+  }
+
+  /**
+   * Call `listener` with each `event` (see ClientEventMap), synchronously. A listener that
+   * throws or rejects is counted and reported as a `backgroundError`, never to the SDK.
+   */
+  on<E extends ClientEventName>(event: E, listener: Listener<E>): this {
+    this.#rt.events.on(event, listener)
+    return this
+  }
+
+  /** Stop calling `listener` with `event`. */
+  off<E extends ClientEventName>(event: E, listener: Listener<E>): this {
+    this.#rt.events.off(event, listener)
+    return this
   }
 
   /** Up/down per node, as this process's failure detector sees it. */

@@ -1,6 +1,6 @@
 import { type ClusterDef, type NodeDef, type Ring, type Time, type TimerHandle, Placement, StaleMetadataError, validateCluster } from '@kvorum/core'
 import type { Background } from './background.js'
-import { CHANNELS, publish } from './events.js'
+import type { ClientEvents } from './emitter.js'
 import type { NodeClient, Transport } from './transport.js'
 
 /** Least time between refreshes started because a node answered with an older definition, ms. */
@@ -31,7 +31,7 @@ export class ClusterView {
   refreshes = 0
 
   constructor(
-    private readonly client: object,
+    private readonly events: ClientEvents,
     readonly transport: Transport,
     cluster: ClusterDef,
     private readonly resolveUrl: ((node: NodeDef) => string) | undefined,
@@ -99,10 +99,11 @@ export class ClusterView {
   }
 
   private switchTo(def: ClusterDef): void {
+    const previousVersion = this.current.cluster.version
     for (const n of this.current.cluster.nodes) this.seen.set(n.id, n)
     this.current = { cluster: def, placement: new Placement(def) }
     this.refreshes++
-    publish(CHANNELS.cluster, () => ({ client: this.client, version: def.version }))
+    this.events.emit('clusterChanged', () => ({ version: def.version, previousVersion, nodes: def.nodes.map((n) => n.id) }))
   }
 
   /**

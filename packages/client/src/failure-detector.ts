@@ -20,6 +20,8 @@ interface NodeState {
   down: boolean
   probing: boolean
   lastError: string
+  /** Monotonic ms when it was marked down. */
+  downAt: number
 }
 
 /**
@@ -27,7 +29,8 @@ interface NodeState {
  * connection fails is down at once, one that times out `threshold` requests
  * in a row is down too; down nodes are skipped without
  * waiting for a timeout and probed in the background until they answer.
- * Emits `down` and `up` with the node id.
+ * Emits `down` (node id, error message, error code or undefined) and `up`
+ * (node id, ms it was down).
  */
 export class FailureDetector extends EventEmitter {
   private readonly nodes = new Map<string, NodeState>()
@@ -49,7 +52,7 @@ export class FailureDetector extends EventEmitter {
   private state(node: string): NodeState {
     let s = this.nodes.get(node)
     if (!s) {
-      s = { failures: 0, down: false, probing: false, lastError: '' }
+      s = { failures: 0, down: false, probing: false, lastError: '', downAt: 0 }
       this.nodes.set(node, s)
     }
     return s
@@ -65,18 +68,22 @@ export class FailureDetector extends EventEmitter {
     s.failures = 0
     if (s.down) {
       s.down = false
-      this.emit('up', node)
+      this.emit('up', node, this.time.monotonicMs() - s.downAt)
     }
   }
 
-  /** A request to the node failed at the transport level: `definite` (the connection failed) marks it down at once, else a timeout counts toward the threshold. */
-  failure(node: string, error: string, definite = false): void {
+  /**
+   * A request to the node failed at the transport level: `definite` (the connection failed) marks it
+   * down at once, else a timeout counts toward the threshold. `code`: the failure's error code, for the event.
+   */
+  failure(node: string, error: string, definite = false, code?: string): void {
     const s = this.state(node)
     s.failures++
     s.lastError = error
     if (!s.down && (definite || s.failures >= this.threshold)) {
       s.down = true
-      this.emit('down', node, error)
+      s.downAt = this.time.monotonicMs()
+      this.emit('down', node, error, code)
       this.startProbing(node)
     }
   }

@@ -7,9 +7,23 @@ export { BATCH_DEFAULTS, type BatchOptions } from './batcher.js'
 export { DETECTOR_DEFAULTS, type FailureDetectorOptions } from './failure-detector.js'
 export { HANDOFF_DEFAULTS, type HandoffWorker, type HandoffOptions, type HandoffReport } from './handoff.js'
 export { REPAIR_DEFAULTS, type RepairOptions, type RepairReport } from './anti-entropy.js'
-export { CHANNELS, type ChannelName } from './events.js'
+export {
+  CHANNELS,
+  type ChannelName,
+  type ClientEventMap,
+  type ClientEventName,
+  type NodeDownEvent,
+  type NodeUpEvent,
+  type ClusterChangedEvent,
+  type ReadRepairEvent,
+  type HintEvent,
+  type BackgroundErrorEvent,
+  type OperationEvent,
+} from './events.js'
+export { MAX_LISTENERS_PER_EVENT, type Listener } from './emitter.js'
+export { LATENCY_WINDOW_SAMPLES, LATENCY_WINDOW_MS } from './latency-window.js'
 export { REBALANCE_DEFAULTS, type RebalanceOptions, type RebalanceProgress } from './rebalance.js'
-export type { MetricsSnapshot } from './metrics.js'
+export type { MetricsSnapshot, NodeStats } from './metrics.js'
 export { bytesCodec, utf8Codec, jsonCodec, type Codec, type CodecName } from './codecs.js'
 export { lastWriterWins, counter, orSet, type Counter, type ORSet } from './merges.js'
 export {

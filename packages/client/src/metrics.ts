@@ -1,4 +1,25 @@
 import { type RecordableHistogram, createHistogram } from 'node:perf_hooks'
+import { type ClientEvents, codeOf } from './emitter.js'
+
+/** One node as this process sees it, in `kv.stats().nodes`. */
+export interface NodeStats {
+  readonly url: string
+  /** As the failure detector sees it. */
+  readonly up: boolean
+  /** Operations waiting in this process for a request to the node. */
+  readonly queued: number
+  /** Operations sent to the node in requests not yet answered. */
+  readonly inFlight: number
+  /**
+   * Request latency to the node over its last 1024 requests within the last
+   * minute, ms (a request carries a batch of operations; a timeout counts as
+   * the time waited; 0 without a sample).
+   */
+  readonly latencyMsP50: number
+  readonly latencyMsP99: number
+  /** Requests those percentiles were taken over. */
+  readonly latencySamples: number
+}
 
 /** What an SDK instance has done, readable from `kv.stats()`. */
 export interface MetricsSnapshot {
@@ -18,6 +39,10 @@ export interface MetricsSnapshot {
   /** Background work that failed (see the background-error channel), and of those the failures that were not KvorumErrors. */
   readonly backgroundFailures: number
   readonly backgroundUnexpected: number
+  /** Listener calls (`kv.on`) that threw or rejected: caught, and told to the backgroundError listeners. */
+  readonly listenerErrors: number
+  /** Per node id: up, queue depth, recent request latency. */
+  readonly nodes: Record<string, NodeStats>
 }
 
 /** Latencies are recorded in µs (perf_hooks histograms take integers). */
@@ -54,7 +79,11 @@ export class ClientMetrics {
   batches = 0
   batchedItems = 0
 
-  observe(op: string, ms: number, failed: boolean): void {
+  /** `events`: where each finished operation is told (the exporters listen there). */
+  constructor(private readonly events: ClientEvents) {}
+
+  /** A public operation on `store` took `ms`; when it `failed`, `error` is what it failed with. */
+  observe(store: string, op: string, ms: number, failed: boolean, error?: unknown): void {
     let o = this.ops.get(op)
     if (!o) {
       o = { hist: createHistogram(), errors: 0 }
@@ -62,9 +91,10 @@ export class ClientMetrics {
     }
     o.hist.record(Math.max(1, Math.round(ms * US_PER_MS)))
     if (failed) o.errors++
+    this.events.emit('operation', () => ({ store, op, durationMs: ms, ok: !failed, ...(failed ? { error, ...codeOf(error) } : {}) }))
   }
 
-  snapshot(background: { failures: number; unexpected: number }): MetricsSnapshot {
+  snapshot(background: { failures: number; unexpected: number }, nodes: Record<string, NodeStats>): MetricsSnapshot {
     const operations: MetricsSnapshot['operations'] = {}
     const ms = (us: number) => us / US_PER_MS
     for (const [op, { hist, errors }] of this.ops) {
@@ -83,6 +113,8 @@ export class ClientMetrics {
       ...counters,
       backgroundFailures: background.failures,
       backgroundUnexpected: background.unexpected,
+      listenerErrors: this.events.listenerErrors,
+      nodes,
     }
   }
 }

@@ -1,9 +1,10 @@
 import { NodeUnavailableError, TimeoutError, type Time } from '@kvorum/core'
 import { type BatchOptions, NodeBatcher } from './batcher.js'
 import type { ClusterView } from './cluster-view.js'
-import { CHANNELS, publish } from './events.js'
+import type { ClientEvents } from './emitter.js'
 import { FailureDetector, type FailureDetectorOptions } from './failure-detector.js'
-import type { ClientMetrics } from './metrics.js'
+import { LatencyWindow } from './latency-window.js'
+import type { ClientMetrics, NodeStats } from './metrics.js'
 
 /**
  * The nodes as this process reaches them: one batcher per node (by id and
@@ -13,9 +14,11 @@ import type { ClientMetrics } from './metrics.js'
 export class NodePool {
   readonly detector: FailureDetector
   private readonly batchers = new Map<string, NodeBatcher>()
+  /** Request latency per node id (bounded by the nodes this process has talked to, at most the cluster's node limit and those removed). */
+  private readonly latency = new Map<string, LatencyWindow>()
 
   constructor(
-    client: object,
+    events: ClientEvents,
     private readonly view: ClusterView,
     private readonly metrics: ClientMetrics,
     private readonly time: Time,
@@ -29,8 +32,11 @@ export class NodePool {
       time,
       detector,
     )
-    this.detector.on('down', (node: string, error: string) => publish(CHANNELS.node, () => ({ client, node, up: false, error })))
-    this.detector.on('up', (node: string) => publish(CHANNELS.node, () => ({ client, node, up: true })))
+    const url = (node: string) => view.node(node).url
+    this.detector.on('down', (node: string, error: string, code: string | undefined) =>
+      events.emit('nodeDown', () => ({ node, url: url(node), error, ...(code ? { code } : {}) })),
+    )
+    this.detector.on('up', (node: string, downMs: number) => events.emit('nodeUp', () => ({ node, url: url(node), downMs })))
   }
 
   isUp(node: string): boolean {
@@ -44,12 +50,21 @@ export class NodePool {
     let b = this.batchers.get(key)
     if (!b) {
       b = new NodeBatcher(id, this.view.nodeClient(id), this.batch, this.time, {
-        success: () => this.detector.success(id),
-        failure: (e) => {
-          // Only transport failures say the node is unwell; a refusal is an answer.
-          if (e instanceof NodeUnavailableError) this.detector.failure(id, e.message, true)
-          else if (e instanceof TimeoutError) this.detector.failure(id, e.message)
-          else this.detector.success(id)
+        success: (ms) => {
+          this.recordLatency(id, ms)
+          this.detector.success(id)
+        },
+        failure: (e, ms) => {
+          // Only transport failures say the node is unwell; a refusal is an answer. A timeout
+          // is a latency the caller waited through; a refused connection is not a latency.
+          if (e instanceof NodeUnavailableError) this.detector.failure(id, e.message, true, e.code)
+          else if (e instanceof TimeoutError) {
+            this.recordLatency(id, ms)
+            this.detector.failure(id, e.message, false, e.code)
+          } else {
+            this.recordLatency(id, ms)
+            this.detector.success(id)
+          }
         },
         batch: (items) => {
           this.metrics.batches++
@@ -61,10 +76,41 @@ export class NodePool {
     return b
   }
 
-  /** Operations queued in the SDK per node, for stats. */
-  queueDepths(): Record<string, number> {
-    const out: Record<string, number> = {}
-    for (const [key, b] of this.batchers) out[key.slice(0, key.indexOf('@'))] = b.queuedItems
+  private recordLatency(id: string, ms: number): void {
+    let w = this.latency.get(id)
+    if (!w) {
+      w = new LatencyWindow()
+      this.latency.set(id, w)
+    }
+    w.record(ms, this.time.monotonicMs())
+  }
+
+  /** Per node of the definition (and any other this process still has work for): up, queue depth, recent request latency. */
+  nodeStats(): Record<string, NodeStats> {
+    const out: Record<string, NodeStats> = {}
+    const ids = new Set([...this.view.cluster.nodes.map((n) => n.id), ...this.latency.keys()])
+    const queues = new Map<string, { queued: number; inFlight: number }>()
+    for (const [key, b] of this.batchers) {
+      // A node that moved has a batcher per URL: its queues add up.
+      const id = key.slice(0, key.indexOf('@'))
+      const q = queues.get(id) ?? { queued: 0, inFlight: 0 }
+      queues.set(id, { queued: q.queued + b.queuedItems, inFlight: q.inFlight + b.inFlightItems })
+      ids.add(id)
+    }
+    const now = this.time.monotonicMs()
+    for (const id of ids) {
+      const lat = this.latency.get(id)?.summary(now) ?? { p50Ms: 0, p99Ms: 0, samples: 0 }
+      const q = queues.get(id) ?? { queued: 0, inFlight: 0 }
+      out[id] = {
+        url: this.view.node(id).url,
+        up: this.detector.isUp(id),
+        queued: q.queued,
+        inFlight: q.inFlight,
+        latencyMsP50: lat.p50Ms,
+        latencyMsP99: lat.p99Ms,
+        latencySamples: lat.samples,
+      }
+    }
     return out
   }
 

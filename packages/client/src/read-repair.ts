@@ -1,5 +1,4 @@
 import { type ConflictMode, type SiblingSet, type StoreDef, KvorumError, resolveSets, sameSet } from '@kvorum/core'
-import { CHANNELS, publish } from './events.js'
 import type { Runtime } from './runtime.js'
 
 /** Which replicas a read should repair, and how many it found behind only by sets already on their way. */
@@ -53,7 +52,7 @@ export async function readRepair(
   rt.metrics.readRepairsSkipped += skipped
   if (repair.length === 0) return
   rt.metrics.readRepairs += repair.length
-  publish(CHANNELS.readRepair, () => ({ client: rt.client, store: store.name, nodes: repair }))
+  rt.events.emit('readRepair', () => ({ store: store.name, key: key.slice(), nodes: [...repair], siblings: merged.length }))
   const until = Math.max(deadline, rt.time.now() + rt.settings.requestTimeoutMs)
   // A replica that cannot take the repair now (a KvorumError: down, timed out, refused) gets it
   // from the next read or from anti-entropy; anything else is a bug and reaches the background-error channel.

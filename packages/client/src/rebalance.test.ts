@@ -117,7 +117,14 @@ describe('membership change over in-memory nodes', () => {
     const plan: MembershipPlan = driver.planChange({ add: [n4] })
     expect(plan.movement.movedOntoOldNodes).toBe(0)
     const stages: string[] = []
-    const final: ClusterDef = await driver.rebalance(plan, { ...FAST, onProgress: (p) => stages.push(`${p.step}:${p.stage}:${p.phase}`) })
+    const copies: RebalanceProgress[] = []
+    const final: ClusterDef = await driver.rebalance(plan, {
+      ...FAST,
+      onProgress: (p) => {
+        stages.push(`${p.step}:${p.stage}:${p.phase}`)
+        if (p.phase === 'copy') copies.push(p)
+      },
+    })
     await load.stop()
     // Closing waits for the writers' late replica writes (an add is acknowledged once w are in).
     await Promise.all(clients.map((kv) => kv.close()))
@@ -125,6 +132,11 @@ describe('membership change over in-memory nodes', () => {
     expect(final.assignment).toEqual(plan.target)
     expect(final.nodes.map((n) => n.id).sort()).toEqual(['n1', 'n2', 'n3', 'n4'])
     expect(stages).toContain('1:write-both:copy')
+    // The copy reports how far its pass is, so the CLI can show a rate and an ETA.
+    const passEnds = copies.filter((p) => p.partitionsToCopy > 0 && p.partitionsCopied === p.partitionsToCopy)
+    expect(passEnds.length).toBeGreaterThan(0)
+    expect(copies.some((p) => p.partitionsCopied > 0 && p.partitionsCopied < p.partitionsToCopy)).toBe(true)
+    expect(copies.every((p) => p.copyElapsedMs >= 0 && p.copyElapsedMs <= p.elapsedMs)).toBe(true)
     expect(load.acked.length).toBeGreaterThan(20)
     await checkReplicated(c, final, load.acked)
     // Every acknowledged add is there, through a client that started before the change and never refreshed by hand.

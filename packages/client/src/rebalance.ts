@@ -53,6 +53,13 @@ export interface RebalanceProgress {
   readonly bytesCopied: number
   /** Hints kept for nodes that leave this step. */
   readonly hintBacklog: number
+  /** Of this step's copy pass: partitions compared so far, and in all (0 outside the copy). */
+  readonly partitionsCopied: number
+  readonly partitionsToCopy: number
+  /** Since this step's copy began, ms (0 outside the copy): with the partitions, a rate and an ETA. */
+  readonly copyElapsedMs: number
+  /** Keys/s the copy may send now: maxKeysPerSecond, or less while nodes answer slowly (it backs off). */
+  readonly copyRateLimit: number
   readonly elapsedMs: number
 }
 
@@ -92,6 +99,8 @@ export class Rebalancer {
   private readonly s: Settings
   private readonly started: number
   private copied = { keys: 0, bytes: 0 }
+  /** The copy pass in progress: partitions done of total, and when the step's copy began (0: none). */
+  private pass = { done: 0, total: 0, startedMs: 0, limit: 0 }
 
   constructor(
     private readonly rt: Runtime,
@@ -123,6 +132,7 @@ export class Rebalancer {
       }
       await this.install(next, def)
       this.copied = { keys: 0, bytes: 0 }
+      this.pass = { done: 0, total: 0, startedMs: 0, limit: 0 }
     }
     throw new Error('assertion failed: a plan ends within its bound of versions')
   }
@@ -136,6 +146,22 @@ export class Rebalancer {
     await this.barrier(def)
     const next = abortMove(def)
     await this.install(next, def)
+    return next
+  }
+
+  /**
+   * Install the definition `make` builds from the one every live node holds
+   * (a change that moves nothing, such as a store's settings). Every node
+   * must take it: a node that is down makes the change fail, and running it
+   * again finishes it.
+   */
+  async change(make: (def: ClusterDef) => ClusterDef): Promise<ClusterDef> {
+    await this.rt.view.refresh()
+    const def = this.rt.view.cluster
+    await this.barrier(def)
+    const next = make(def)
+    await this.barrier(next, def)
+    await this.rt.view.refresh()
     return next
   }
 
@@ -209,6 +235,7 @@ export class Rebalancer {
     const partitions = movingPartitions(def)
     const leavers = leaversOf(def)
     let why = ''
+    this.pass = { done: 0, total: partitions.length, startedMs: this.rt.time.now(), limit: this.s.maxKeysPerSecond }
     for (let pass = 0; pass < this.s.maxCopyPasses; pass++) {
       let report: RepairReport
       try {
@@ -217,7 +244,10 @@ export class Rebalancer {
           reapTombstones: false,
           requireReplicasExcept: this.s.dead,
           maxKeysPerSecond: this.s.maxKeysPerSecond,
-          onProgress: (r) => this.report(def, 'copy', [], this.copied.keys + r.keysRepaired, this.copied.bytes + r.bytesExchanged),
+          onProgress: (r) => {
+            this.pass = { ...this.pass, done: r.partitionsDone, total: r.partitionsTotal, limit: r.keysPerSecondLimit }
+            this.report(def, 'copy', [], this.copied.keys + r.keysRepaired, this.copied.bytes + r.bytesExchanged)
+          },
         })
       } catch (e) {
         why = (e as Error).message
@@ -313,6 +343,10 @@ export class Rebalancer {
       keysCopied: keys,
       bytesCopied: bytes,
       hintBacklog,
+      partitionsCopied: this.pass.done,
+      partitionsToCopy: this.pass.total,
+      copyElapsedMs: this.pass.startedMs > 0 ? this.rt.time.now() - this.pass.startedMs : 0,
+      copyRateLimit: this.pass.limit,
       elapsedMs: this.rt.time.now() - this.started,
     })
   }

@@ -1,6 +1,7 @@
 import type { Time } from '@kvorum/core'
 import type { Background } from './background.js'
 import type { ClusterView } from './cluster-view.js'
+import type { ClientEvents } from './emitter.js'
 import type { InFlightWrites } from './in-flight.js'
 import type { ClientMetrics } from './metrics.js'
 import type { NodePool } from './node-pool.js'
@@ -18,6 +19,8 @@ export interface Runtime {
   /** Work that outlives a caller's answer. */
   readonly background: Background
   readonly metrics: ClientMetrics
+  /** Listeners of `kv.on` and the diagnostics channels. */
+  readonly events: ClientEvents
   /** Sets on their way to replicas, which read repair need not send again. */
   readonly inFlight: InFlightWrites
   readonly time: Time

@@ -119,10 +119,10 @@ export class Store<T> {
     const started = this.rt.time.monotonicMs()
     try {
       const out = await this.rt.view.withRefresh(run)
-      this.rt.metrics.observe(op, this.rt.time.monotonicMs() - started, false)
+      this.rt.metrics.observe(this.name, op, this.rt.time.monotonicMs() - started, false)
       return out
     } catch (e) {
-      this.rt.metrics.observe(op, this.rt.time.monotonicMs() - started, true)
+      this.rt.metrics.observe(this.name, op, this.rt.time.monotonicMs() - started, true, e)
       throw e
     }
   }

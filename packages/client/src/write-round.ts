@@ -246,7 +246,7 @@ function spread(
         .then((res) => {
           if (!res.ok) throw errorFromItem(res.error)
           rt.metrics.hintsWritten++
-          publish(CHANNELS.hint, () => ({ client: rt.client, store: store.name, target, holder: fallback }))
+          rt.events.emit('hint', () => ({ store: store.name, key: key.slice(), target, holder: fallback }))
           quorums.ack(target, false)
           finish()
         })
@@ -303,5 +303,5 @@ async function parkHint(rt: Runtime, holder: string, target: string, item: HintI
   const res = await rt.nodes.batcher(holder).hint(target, item, Math.max(deadline, rt.time.now() + rt.settings.requestTimeoutMs))
   if (!res.ok) throw errorFromItem(res.error)
   rt.metrics.hintsWritten++
-  publish(CHANNELS.hint, () => ({ client: rt.client, store: item.store, target, holder }))
+  rt.events.emit('hint', () => ({ store: item.store, key: item.key.slice(), target, holder }))
 }

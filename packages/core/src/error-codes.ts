@@ -40,6 +40,9 @@ export const ERROR_CODES = {
   KV_NODE_CLOSED: { status: 503, fatal: false, mayHaveApplied: false, retryable: true },
   KV_HINT_BACKLOG_FULL: { status: 503, fatal: false, mayHaveApplied: false, retryable: true },
   KV_DATA_FORMAT: { status: 500, fatal: false, mayHaveApplied: false, retryable: false },
+  // Raised by kvorum-node when it cannot start (printed on one line, never sent over HTTP).
+  KV_LISTEN_FAILED: { status: 500, fatal: false, mayHaveApplied: false, retryable: false },
+  KV_DATA_DIR: { status: 500, fatal: false, mayHaveApplied: false, retryable: false },
   // The node failed while serving: it may have committed before it failed.
   KV_INTERNAL: { status: 500, fatal: false, mayHaveApplied: true, retryable: true },
   // Raised by the SDK about one node.

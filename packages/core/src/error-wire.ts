@@ -15,7 +15,9 @@ import {
   OverloadedError,
   NodeClosedError,
   HintBacklogFullError,
+  DataDirError,
   DataFormatError,
+  ListenFailedError,
   InternalError,
   NodeUnavailableError,
   NodeDownError,
@@ -76,6 +78,8 @@ const FROM_WIRE = {
   KV_NODE_CLOSED: (w) => rebuilt(NodeClosedError, w, {}),
   KV_HINT_BACKLOG_FULL: (w) => rebuilt(HintBacklogFullError, w, {}),
   KV_DATA_FORMAT: (w) => rebuilt(DataFormatError, w, {}),
+  KV_LISTEN_FAILED: (w) => rebuilt(ListenFailedError, w, {}),
+  KV_DATA_DIR: (w) => rebuilt(DataDirError, w, {}),
   KV_INTERNAL: (w) => rebuilt(InternalError, w, {}),
   // Only the SDK knows whether the request left; a received one claims the worst.
   KV_NODE_UNAVAILABLE: (w) => rebuilt(NodeUnavailableError, w, { mayHaveApplied: true }),

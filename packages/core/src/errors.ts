@@ -144,6 +144,20 @@ export class DataFormatError extends KvorumError {
   }
 }
 
+/** kvorum-node could not listen on its address: the port is taken, privileged, or the host is not this machine's. */
+export class ListenFailedError extends KvorumError {
+  constructor(message: string) {
+    super('KV_LISTEN_FAILED', message)
+  }
+}
+
+/** kvorum-node cannot use its data directory: it cannot be created or written, or what is there is not a Kvorum database. */
+export class DataDirError extends KvorumError {
+  constructor(message: string) {
+    super('KV_DATA_DIR', message)
+  }
+}
+
 /** The node failed while serving a request (a bug or an I/O failure; the node logs it). */
 export class InternalError extends KvorumError {
   constructor(message = 'internal error; see the node log') {

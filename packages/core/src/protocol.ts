@@ -96,6 +96,16 @@ export interface TombstoneRequest {
   readonly limit: number
 }
 
+/** How `/health` is asked. */
+export interface HealthOptions {
+  /**
+   * Ask for readiness, not liveness: refused with KV_NO_CLUSTER (503 over
+   * HTTP) until the node holds a cluster definition. Default false: the
+   * node answers as long as it runs.
+   */
+  readonly ready?: boolean | undefined
+}
+
 /** What `/health` tells. */
 export interface NodeHealth {
   readonly id: string
@@ -148,5 +158,6 @@ export interface NodeProtocol {
   getCluster(): Promise<ClusterDef | null>
   /** Install a cluster definition; an older or equal version than the held one is refused. */
   putCluster(def: ClusterDef): Promise<void>
-  health(): Promise<NodeHealth>
+  /** Who the node is and the cluster version it holds; with `ready`, refused (KV_NO_CLUSTER) before it holds a definition. */
+  health(options?: HealthOptions): Promise<NodeHealth>
 }

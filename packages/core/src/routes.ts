@@ -27,7 +27,7 @@ import {
   encodeStoredHints,
   encodeTombstoneRequest,
 } from './messages.js'
-import type { HintTarget, NodeHealth, NodeProtocol } from './protocol.js'
+import type { HealthOptions, HintTarget, NodeHealth, NodeProtocol } from './protocol.js'
 
 /**
  * The node protocol's HTTP form, declared once: for every operation its
@@ -109,6 +109,13 @@ const jsonCount =
     (parseJson(bytes) as Record<string, number>)[field] as number
 const store = (req: WireRequest) => param(req, 'store')
 const target = (req: WireRequest) => param(req, 'target')
+
+/** The `ready` query of /health: `?ready`, `?ready=1` or `?ready=true` ask for readiness; `0` or `false` for liveness. */
+function readiness(text: string): HealthOptions {
+  if (text === '' || text === '1' || text === 'true') return { ready: true }
+  if (text === '0' || text === 'false') return { ready: false }
+  throw new InvalidInputError(`ready must be 1, true, 0 or false, got ${JSON.stringify(text)}`)
+}
 
 /** Default page of GET /v1/hints/:target when the query names none. */
 const DEFAULT_HINT_PAGE = 1000
@@ -291,14 +298,15 @@ export const ROUTES: RouteTable = {
     encodeAnswer: () => json({ ok: true }),
     decodeAnswer: () => undefined,
   },
+  // `/health` is liveness; `/health?ready=1` is readiness: 503 KV_NO_CLUSTER until a definition is held.
   health: {
     op: 'health',
     method: 'GET',
     path: '/health',
     request: 'none',
     answer: 'json',
-    encodeRequest: () => ({}),
-    decodeRequest: () => [],
+    encodeRequest: (options) => (options?.ready ? { query: { ready: 1 } } : {}),
+    decodeRequest: (req) => (req.query.ready === undefined ? [] : [readiness(req.query.ready)]),
     encodeAnswer: (health) => json({ status: 'ok', ...health }),
     decodeAnswer: (bytes) => {
       const { status: _status, ...health } = parseJson(bytes) as NodeHealth & { status?: string }

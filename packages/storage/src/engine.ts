@@ -2,12 +2,14 @@ import { randomBytes } from 'node:crypto'
 import Database from 'better-sqlite3'
 import {
   type ClusterDef,
+  storeTransitionError,
   type CoordinateItem,
   type CoordinateResult,
   type HintItem,
   type HintTarget,
   type ItemResult,
   type KeySet,
+  type HealthOptions,
   type NodeHealth,
   type NodeProtocol,
   type ScanPage,
@@ -48,10 +50,12 @@ import {
   validateCluster,
 } from '@kvorum/core'
 import { GroupCommit } from './group-commit.js'
+import { MovedAt } from './moved.js'
 import { Hints } from './hints.js'
 import { type LeavesOpened, LeafStore } from './leaves.js'
 import { type Place, type RowCacheLimits, Rows } from './rows.js'
 import { type Durability, applySchema } from './schema.js'
+import { type SizesOpened, type StoreSize, StoreSizes } from './store-sizes.js'
 
 /** Options of a storage engine. */
 export interface EngineOptions {
@@ -140,6 +144,7 @@ export class StorageEngine implements NodeProtocol {
   private readonly leaves: LeafStore
   private readonly rows: Rows
   private readonly hints: Hints
+  private readonly sizes: StoreSizes
   private readonly writes: GroupCommit
   private readonly time: Time
   private readonly now: () => number
@@ -149,7 +154,9 @@ export class StorageEngine implements NodeProtocol {
   private cluster: ClusterDef | null = null
   private ring: Placement | null = null
   /** What a definition installed inside the open group replaced, to put back if the group rolls back. */
-  private undoInstall: { cluster: ClusterDef | null; actor: string } | null = null
+  private undoInstall: { cluster: ClusterDef | null; actor: string; moved: MovedAt } | null = null
+  /** When partitions last moved here: their tombstones wait a grace period before reaping. */
+  private moved: MovedAt = MovedAt.none
   private closed = false
   private readonly sql
 
@@ -160,53 +167,62 @@ export class StorageEngine implements NodeProtocol {
     this.maxHintsPerTarget = options.maxHintsPerTarget ?? ENGINE_DEFAULTS.maxHintsPerTarget
     this.maxHintAgeMs = options.maxHintAgeMs ?? ENGINE_DEFAULTS.maxHintAgeMs
     this.db = new Database(options.path)
+    // Whatever fails once the file is open (a newer format, a file that is not SQLite, a corrupt
+    // definition) closes it again, so the caller is left with no handle to close.
     try {
       applySchema(this.db, options.durability ?? ENGINE_DEFAULTS.durability)
+      this.sql = this.prepare()
+      this.newIncarnation = options.incarnationId ?? randomIncarnation
+      this.zone = options.zone
+      this.actor = this.newIncarnation()
+      const stored = this.sql.getMeta.get('cluster') as { v: string } | undefined
+      if (stored) this.install(validateCluster(JSON.parse(stored.v)))
+      this.moved = MovedAt.parse((this.sql.getMeta.get('moved-at') as { v: string } | undefined)?.v)
+      this.leaves = new LeafStore(this.db)
+      this.sizes = new StoreSizes(this.db)
+      this.rows = new Rows(this.db, this.leaves, this.sizes, this.now, options.cache)
+      this.hints = new Hints(this.db)
+      this.writes = new GroupCommit(
+        this.db,
+        {
+          beforeCommit: () => {
+            // No counter is stored: the incarnation is new at every open, so counters never need to survive one.
+            this.rows.persist()
+          },
+          commit: () => {
+            this.rows.commit()
+            this.leaves.commit()
+            this.sizes.commit()
+            this.hints.commit()
+            this.undoInstall = null
+          },
+          rollback: () => {
+            this.rows.rollback()
+            this.leaves.rollback()
+            this.sizes.rollback()
+            this.hints.rollback()
+            // A definition installed by a job of the rolled-back group is not on disk: neither is it here.
+            if (this.undoInstall) {
+              const { cluster, actor, moved } = this.undoInstall
+              this.undoInstall = null
+              this.actor = actor
+              this.moved = moved
+              if (cluster) this.install(cluster)
+              else {
+                this.cluster = null
+                this.ring = null
+              }
+            }
+          },
+        },
+        options.maxQueuedRequests,
+        (fn) => this.time.setImmediate(fn),
+      )
+      this.sql.putMeta.run('incarnation', this.incarnation)
     } catch (e) {
       this.db.close()
       throw e
     }
-    this.sql = this.prepare()
-    this.newIncarnation = options.incarnationId ?? randomIncarnation
-    this.zone = options.zone
-    this.actor = this.newIncarnation()
-    const stored = this.sql.getMeta.get('cluster') as { v: string } | undefined
-    if (stored) this.install(validateCluster(JSON.parse(stored.v)))
-    this.leaves = new LeafStore(this.db)
-    this.rows = new Rows(this.db, this.leaves, this.now, options.cache)
-    this.hints = new Hints(this.db)
-    this.writes = new GroupCommit(
-      this.db,
-      {
-        beforeCommit: () => {
-          // No counter is stored: the incarnation is new at every open, so counters never need to survive one.
-          this.rows.persist()
-        },
-        commit: () => {
-          this.rows.commit()
-          this.leaves.commit()
-          this.undoInstall = null
-        },
-        rollback: () => {
-          this.rows.rollback()
-          this.leaves.rollback()
-          // A definition installed by a job of the rolled-back group is not on disk: neither is it here.
-          if (this.undoInstall) {
-            const { cluster, actor } = this.undoInstall
-            this.undoInstall = null
-            this.actor = actor
-            if (cluster) this.install(cluster)
-            else {
-              this.cluster = null
-              this.ring = null
-            }
-          }
-        },
-      },
-      options.maxQueuedRequests,
-      (fn) => this.time.setImmediate(fn),
-    )
-    this.sql.putMeta.run('incarnation', this.incarnation)
   }
 
   private prepare() {
@@ -490,13 +506,15 @@ export class StorageEngine implements NodeProtocol {
 
   async reap(storeName: string, items: readonly KeySet[]): Promise<number> {
     const { cluster } = this.requireCluster()
-    // No tombstone is reaped while the cluster moves (MEMBERSHIP rule 2), whatever a repairer's view says.
+    // No tombstone is reaped while the cluster moves, or in a partition that moved within the
+    // store's grace period (MEMBERSHIP rule 2), whatever a repairer's view says.
     if (cluster.move) return 0
     const store = findStore(cluster, storeName)
     return this.writes.submit(() => {
       let reaped = 0
       for (const item of items) {
         const place = this.placeOf(item.key)
+        if (this.moved.movedWithin(place.part, this.now(), store.tombstoneGraceMs)) continue
         const set = this.rows.read(store.name, place, item.key)
         if (set.length === 0 || !isDeleted(set) || !sameSet(set, item.siblings)) continue
         this.rows.write(store.name, place, item.key, [])
@@ -520,6 +538,8 @@ export class StorageEngine implements NodeProtocol {
       throw new ClusterVersionConflictError(current, valid.version)
     }
     if (held && valid.partitions !== held.partitions) throw new InvalidInputError(`the partition count is fixed at ${held.partitions}; got ${valid.partitions}`)
+    const storeChange = held && valid.version > current ? storeTransitionError(held, valid) : null
+    if (storeChange) throw new InvalidInputError(storeChange)
     // One plan at a time (MEMBERSHIP rule 6): a definition that ends the move (completion or abort) is fine.
     if (held?.move && valid.move && valid.move.planId !== held.move.planId) {
       throw new ClusterVersionConflictError(
@@ -532,9 +552,13 @@ export class StorageEngine implements NodeProtocol {
     // job is seen by the drop, and one queued after it is checked against the new placement.
     await this.writes.submit(() => {
       const drops = held && valid.version > current ? this.dropsFor(held, valid) : []
-      this.undoInstall ??= { cluster: this.cluster, actor: this.actor }
+      this.undoInstall ??= { cluster: this.cluster, actor: this.actor, moved: this.moved }
       if (drops.length > 0) this.dropPartitions(drops)
       this.sql.putMeta.run('cluster', JSON.stringify(valid))
+      if (held && valid.version > current) {
+        this.moved = this.moved.after(held, valid, this.now(), Math.max(0, ...valid.stores.map((s) => s.tombstoneGraceMs)))
+        this.sql.putMeta.run('moved-at', this.moved.toJSON())
+      }
       this.install(valid)
     })
   }
@@ -577,9 +601,36 @@ export class StorageEngine implements NodeProtocol {
     }
   }
 
-  async health(): Promise<NodeHealth> {
+  async health(options?: HealthOptions): Promise<NodeHealth> {
+    if (options?.ready) this.requireCluster()
     const health = { id: this.nodeId, incarnation: this.incarnation, clusterVersion: this.cluster?.version ?? 0 }
     return this.zone ? { ...health, zone: this.zone } : health
+  }
+
+  /** Keys and bytes per store, kept as rows change (no scan). */
+  get storeSizes(): ReadonlyMap<string, StoreSize> {
+    return this.sizes.all
+  }
+
+  /** How the store sizes were had at open: from the last clean close, or counted (ms). */
+  get sizesOpened(): SizesOpened {
+    return this.sizes.opened
+  }
+
+  /** Keys hinted per target node, kept as hints come and go (no scan). */
+  get hintsPending(): ReadonlyMap<string, number> {
+    return this.hints.pending
+  }
+
+  /** Size of the database file, pages x page size (0 once closed). */
+  get databaseBytes(): number {
+    if (this.closed) return 0
+    return (this.db.pragma('page_count', { simple: true }) as number) * (this.db.pragma('page_size', { simple: true }) as number)
+  }
+
+  /** The version of the cluster definition held, 0 before one. */
+  get clusterVersion(): number {
+    return this.cluster?.version ?? 0
   }
 
   /** Writes waiting for the next group commit. */
@@ -598,6 +649,7 @@ export class StorageEngine implements NodeProtocol {
     this.writes.flush()
     this.closed = true
     this.leaves.snapshot()
+    this.sizes.snapshot()
     this.db.close()
   }
 

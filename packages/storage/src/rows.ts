@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3'
 import { type ItemResult, type SiblingSet, type Version, decodeSet, encodeSet, isDeleted, keyDigest, storedRead, xorHash } from '@kvorum/core'
 import type { LeafStore } from './leaves.js'
+import type { StoreSizes } from './store-sizes.js'
 
 /** Where a key lives inside a store. */
 export interface Place {
@@ -73,6 +74,7 @@ export class Rows {
   constructor(
     db: Database.Database,
     private readonly leaves: LeafStore,
+    private readonly sizes: StoreSizes,
     private readonly now: () => number,
     limits: RowCacheLimits = {},
   ) {
@@ -152,8 +154,13 @@ export class Rows {
       // When the key became a tombstone here: the grace period before reaping counts from it.
       const tombMs = after.length > 0 && isDeleted(after) ? (before.tombMs ?? this.now()) : null
       let state: KeyState
+      // A row's size is its key and stored set, as StoreSizes counts it.
+      const sizeBefore = before.bytes === null ? 0 : s.key.length + before.bytes.length
       if (after.length === 0) {
-        if (before.id !== null) this.sql.remove.run(before.id)
+        if (before.id !== null) {
+          this.sql.remove.run(before.id)
+          this.sizes.change(s.store, -1, -sizeBefore)
+        }
         state = { id: null, set: [], bytes: null, tombMs: null, digest }
       } else {
         const bytes = encodeSet(after)
@@ -165,6 +172,7 @@ export class Rows {
         } else {
           id = Number(this.sql.insert.run(s.store, s.place.part, s.place.seg, s.key, bytes, tombMs, digest).lastInsertRowid)
         }
+        this.sizes.change(s.store, before.id === null ? 1 : 0, s.key.length + bytes.length - sizeBefore)
         state = { id, set: compact(after), bytes, tombMs, digest }
       }
       this.leaves.apply(s.store, s.place.part, s.place.seg, delta)

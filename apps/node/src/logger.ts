@@ -1,0 +1,18 @@
+import { type Logger, pino, stdTimeFunctions } from 'pino'
+import type { LogLevel } from './options.js'
+import { VERSION } from './version.js'
+
+/**
+ * The node's log: JSON lines on stdout, each with its level as a name
+ * (`"level":"warn"`, not pino's number, so a log pipeline needs no mapping),
+ * an ISO time, the node id and the build version.
+ */
+export function nodeLogger(level: LogLevel, nodeId: string, destination?: pino.DestinationStream): Logger {
+  const options: pino.LoggerOptions = {
+    level,
+    base: { pid: process.pid, node: nodeId, version: VERSION },
+    timestamp: stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  }
+  return destination ? pino(options, destination) : pino(options)
+}

@@ -1,0 +1,94 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { type ClusterDef, KvorumError, utf8 } from '@kvorum/core'
+import { type MemoryCluster, memoryCluster } from '../../../test/support/memory-cluster.js'
+
+let cluster: MemoryCluster | undefined
+afterEach(async () => {
+  await cluster?.close()
+  cluster = undefined
+})
+
+async function versions(c: MemoryCluster): Promise<(number | undefined)[]> {
+  return Promise.all([...c.engines.values()].map(async (e) => (await e.getCluster())?.version))
+}
+
+async function rejection(p: Promise<unknown>): Promise<KvorumError> {
+  const e = await p.then(
+    () => null,
+    (err: unknown) => err,
+  )
+  if (!(e instanceof KvorumError)) throw new Error(`expected a KvorumError, got ${String(e)}`)
+  return e
+}
+
+describe('stores are added and changed after init', () => {
+  it('a created store is on every node and takes writes; a client that connected before uses it after its next refresh', async () => {
+    cluster = await memoryCluster()
+    const { kv: admin } = await cluster.client()
+    const { kv: app } = await cluster.client({ pollIntervalMs: 50 })
+    const def = await admin.createStore({ name: 'carts', n: 3, r: 1, w: 3 })
+    expect(def.version).toBe(2)
+    expect(await versions(cluster)).toEqual([2, 2, 2])
+    await admin.store('carts').put('c1', utf8('apple'))
+    for (let i = 0; i < 100 && !app.cluster.stores.some((s) => s.name === 'carts'); i++) await new Promise((r) => setTimeout(r, 10))
+    const res = await app.store('carts').get('c1')
+    expect(res.values.map((v) => new TextDecoder().decode(v))).toEqual(['apple'])
+    // w=3: every replica holds it after one acknowledged put.
+    const held = await Promise.all([...cluster.engines.values()].map(async (e) => (await e.get('carts', [utf8('c1')]))[0]))
+    expect(held.every((h) => h?.ok && h.value.length === 1)).toBe(true)
+  })
+
+  it('an altered store applies its new quorum to the next write, and keeps what it stored', async () => {
+    cluster = await memoryCluster()
+    const { kv, transport } = await cluster.client()
+    await kv.store('default').put('k', utf8('v1'))
+    const def = await kv.alterStore('default', { w: 3 })
+    expect(def.stores[0]).toMatchObject({ name: 'default', n: 3, r: 2, w: 3 })
+    // One replica cut: w=2 would succeed, w=3 cannot.
+    transport.setReachable('n3', false)
+    const e = await rejection(kv.store('default').put('k2', utf8('v')))
+    expect(e.code).toBe('KV_QUORUM_NOT_MET')
+    transport.setReachable('n3', true)
+    const res = await kv.store('default').get('k')
+    expect(res.values.map((v) => new TextDecoder().decode(v))).toEqual(['v1'])
+  })
+
+  it('refuses a change of n, an existing name, a bad setting, and any change while a plan runs; nothing is installed', async () => {
+    cluster = await memoryCluster()
+    const { kv } = await cluster.client()
+    expect((await rejection(kv.alterStore('default', { n: 2 } as never))).message).toMatch(/n is 3; changing it moves/)
+    expect((await rejection(kv.createStore({ name: 'default' }))).message).toMatch(/already exists/)
+    expect((await rejection(kv.alterStore('default', { w: 4 }))).message).toMatch(/w must be 1\.\.n/)
+    expect((await rejection(kv.alterStore('nope', { w: 1 }))).code).toBe('KV_UNKNOWN_STORE')
+    expect(await versions(cluster)).toEqual([1, 1, 1])
+    const moving: ClusterDef = {
+      ...cluster.cluster,
+      version: 2,
+      move: {
+        planId: 'p1-x',
+        step: 1,
+        steps: 1,
+        stage: 'write-both',
+        next: cluster.cluster.assignment,
+        target: cluster.cluster.assignment,
+        targetNodes: cluster.cluster.nodes,
+        entriesPerStep: 8,
+      },
+    }
+    await cluster.install(moving)
+    expect((await rejection(kv.createStore({ name: 'later' }))).message).toMatch(/plan p1-x is in progress/)
+    expect(await versions(cluster)).toEqual([2, 2, 2])
+  })
+
+  it('a node refuses a pushed definition that drops a store or changes its n, keeping its own', async () => {
+    cluster = await memoryCluster({ stores: [{ name: 'default' }, { name: 'other' }] })
+    const engine = cluster.engines.get('n1')
+    if (!engine) throw new Error('assertion failed: n1')
+    const base = cluster.cluster
+    const dropped = { ...base, version: 2, stores: base.stores.filter((s) => s.name !== 'other') }
+    await expect(engine.putCluster(dropped)).rejects.toThrow(/store other is missing .* stores cannot be removed/)
+    const fewer = { ...base, version: 2, stores: base.stores.map((s) => (s.name === 'other' ? { ...s, n: 2, r: 2, w: 2 } : s)) }
+    await expect(engine.putCluster(fewer)).rejects.toThrow(/n changes from 3 to 2/)
+    expect((await engine.getCluster())?.version).toBe(1)
+  })
+})
