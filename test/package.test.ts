@@ -215,6 +215,17 @@ describe('the CLI installed on its own', () => {
     expect(get.stdout.split('\n')).toContain('it works')
   }, 30_000)
 
+  it('prints its version and the help of dev and bench without kvorum-node', () => {
+    const version = kvorum(['--version'])
+    expect(version.status, version.stderr).toBe(0)
+    expect(version.stdout).toContain(tarball('kvorum').version)
+    for (const command of ['dev', 'bench']) {
+      const help = kvorum([command, '--help'])
+      expect(help.status, help.stderr).toBe(0)
+      expect(help.stdout).toMatch(new RegExp(`kvorum ${command}`))
+    }
+  }, 30_000)
+
   it.each([
     ['dev', ['--nodes', '1']],
     ['bench', ['--duration', '1']],

@@ -24,7 +24,7 @@ const PORT_ATTEMPTS = 20
 /** The quick start's shell lines: the first `sh` block after "In another terminal". */
 function quickStart(): string[] {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
-  const block = /```sh\n([\s\S]*?)```/.exec(readme.slice(readme.indexOf('In\nanother terminal')))?.[1]
+  const block = /In\s+another terminal[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1]
   expect(block, 'the README has the quick start').toBeDefined()
   return (block as string).split('\n').filter((line) => line.trim() !== '')
 }
@@ -80,6 +80,11 @@ it('after npm ci: npm start, then the README’s first put, get and status throu
     const terminal = run('bash', ['-e', '-c', script], { cwd: ROOT, env: OFFLINE })
     expect(terminal.status, `${script}\n${terminal.stdout}\n${terminal.stderr}`).toBe(0)
     expect(terminal.stdout.split('\n')).toContain('world')
+    // The command npm start suggests works as printed.
+    const hint = /^try:\s+(npx kvorum put .*)$/m.exec(start.stdout())?.[1]
+    expect(hint, start.stdout()).toBeDefined()
+    const tried = run('bash', ['-e', '-c', hint as string], { cwd: ROOT, env: OFFLINE })
+    expect(tried.status, `${hint}\n${tried.stdout}\n${tried.stderr}`).toBe(0)
     await interrupt(start)
     expect(start.stdout()).toMatch(/stopped/)
   } finally {
