@@ -1,22 +1,14 @@
+import { nodePackageFile } from './node-package.js'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join, resolve } from 'node:path'
-import { MissingPackageError } from '@kvorum/core'
 
 const require = createRequire(import.meta.url)
 
-/**
- * Path of one of kvorum-node's entry points (`main`, `ceiling`). kvorum-node is an optional peer of this CLI, so
- * the ops commands install without building better-sqlite3; only the commands that start nodes ask for it.
- */
-export function nodePackageFile(entry: 'main' | 'ceiling'): string {
-  try {
-    return require.resolve(`kvorum-node/${entry}`)
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw e
-    throw new MissingPackageError('kvorum-node', 'kvorum dev and kvorum bench start kvorum-node processes')
-  }
+/** Path of the kvorum-node entry point. */
+export function nodeMainPath(): string {
+  return nodePackageFile(() => require.resolve('kvorum-node/main'))
 }
 
 /** One node process started by this CLI. */
@@ -42,7 +34,6 @@ export interface LocalClusterOptions {
 
 /** Start `nodes` kvorum-node processes on 127.0.0.1 and wait until each answers /health. */
 export async function startNodes(opts: LocalClusterOptions): Promise<LocalNode[]> {
-  const main = nodePackageFile('main')
   const started: LocalNode[] = []
   try {
     for (let i = 0; i < opts.nodes; i++) {
@@ -52,7 +43,7 @@ export async function startNodes(opts: LocalClusterOptions): Promise<LocalNode[]
       mkdirSync(dir, { recursive: true })
       const args = [
         ...(opts.nodeFlags ?? []),
-        main,
+        nodeMainPath(),
         '--id',
         id,
         '--port',

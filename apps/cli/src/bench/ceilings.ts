@@ -1,8 +1,11 @@
 import { type ChildProcess, fork, spawn } from 'node:child_process'
+import { createRequire } from 'node:module'
 import { Pool } from 'undici'
-import { nodePackageFile } from '../local-cluster.js'
 import { Histogram } from './histogram.js'
 import { totalCpu } from './cpu.js'
+import { nodePackageFile } from '../node-package.js'
+
+const require = createRequire(import.meta.url)
 
 /** A measured rate and its latency. */
 export interface Rate {
@@ -23,7 +26,11 @@ export interface Ceilings {
 }
 
 async function startNoop(): Promise<{ child: ChildProcess; url: string }> {
-  const child = fork(nodePackageFile('ceiling'), ['noop-server'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+  const child = fork(
+    nodePackageFile(() => require.resolve('kvorum-node/ceiling')),
+    ['noop-server'],
+    { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] },
+  )
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('no-op server did not start within 10 s')), 10_000)
     child.once('message', (m: { port: number }) => {
@@ -155,7 +162,16 @@ function sqliteCeiling(durability: string, seconds: number, valueBytes: number):
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      [nodePackageFile('ceiling'), 'sqlite', '--durability', durability, '--seconds', String(Math.max(1, seconds)), '--value-size', String(valueBytes)],
+      [
+        nodePackageFile(() => require.resolve('kvorum-node/ceiling')),
+        'sqlite',
+        '--durability',
+        durability,
+        '--seconds',
+        String(Math.max(1, seconds)),
+        '--value-size',
+        String(valueBytes),
+      ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     )
     let out = ''
