@@ -30,8 +30,8 @@ import {
   ClientClosedError,
   UsageError,
   ClusterExistsError,
-  MissingPackageError,
   UnknownCodeError,
+  MissingPackageError,
 } from './errors.js'
 
 /*
@@ -91,10 +91,10 @@ const FROM_WIRE = {
   KV_INDETERMINATE_WRITE: (w) => rebuilt(IndeterminateWriteError, w, { replicas: [] }),
   KV_BOOTSTRAP_FAILED: (w) => rebuilt(BootstrapFailedError, w, {}),
   KV_CLOSED: (w) => rebuilt(ClientClosedError, w, {}),
-  KV_MISSING_PACKAGE: (w) => rebuilt(MissingPackageError, w, {}),
   KV_USAGE: (w) => rebuilt(UsageError, w, {}),
   KV_CLUSTER_EXISTS: (w) => rebuilt(ClusterExistsError, w, {}),
   KV_UNKNOWN_CODE: (w) => rebuilt(UnknownCodeError, w, {}),
+  KV_MISSING_PACKAGE: (w) => rebuilt(MissingPackageError, w, {}),
 } satisfies Record<ErrorCode, (wire: WireError) => KvorumError>
 
 /**

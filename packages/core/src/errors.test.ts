@@ -66,10 +66,10 @@ const SAMPLES = {
   KV_INDETERMINATE_WRITE: new IndeterminateWriteError('the coordinator did not answer', []),
   KV_BOOTSTRAP_FAILED: new BootstrapFailedError('no seed answered'),
   KV_CLOSED: new ClientClosedError(),
-  KV_MISSING_PACKAGE: new MissingPackageError('kvorum-node', 'kvorum dev starts kvorum-node processes'),
   KV_USAGE: new UsageError('unknown option --nope'),
   KV_CLUSTER_EXISTS: new ClusterExistsError('http://127.0.0.1:7070', 2),
   KV_UNKNOWN_CODE: new UnknownCodeError('KV_FROM_THE_FUTURE', 'something new'),
+  KV_MISSING_PACKAGE: new MissingPackageError('kvorum-node', 'kvorum dev starts kvorum-node processes'),
 } satisfies Record<ErrorCode, KvorumError>
 
 const overWire = (e: KvorumError): KvorumError => errorFromWire(JSON.parse(JSON.stringify(e)))
