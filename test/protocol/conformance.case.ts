@@ -209,7 +209,7 @@ export function protocolSuite(kind: string, face: FaceFactory): void {
     it('before a cluster definition: getCluster is null, health says version 0, data operations are KV_NO_CLUSTER', async () => {
       const { node, engine } = await open(null)
       expect(await node.getCluster()).toBeNull()
-      expect(await node.health()).toEqual({ id: 'n1', incarnation: engine.incarnation, clusterVersion: 0 })
+      expect(await node.health()).toEqual({ id: 'n1', incarnation: engine.incarnation, clusterVersion: 0, keys: 0, bytes: 0 })
       const code = { code: 'KV_NO_CLUSTER' }
       await expect(node.batch('kv', { keys: [utf8('k')], coordinates: [], merges: [] })).rejects.toMatchObject(code)
       await expect(node.merkleRoots('kv')).rejects.toMatchObject(code)
@@ -218,9 +218,9 @@ export function protocolSuite(kind: string, face: FaceFactory): void {
     it('health in its readiness form is KV_NO_CLUSTER until a definition is installed, then answers as liveness does', async () => {
       const { node, engine } = await open(null)
       await expect(node.health({ ready: true })).rejects.toMatchObject({ code: 'KV_NO_CLUSTER' })
-      expect(await node.health({ ready: false })).toEqual({ id: 'n1', incarnation: engine.incarnation, clusterVersion: 0 })
+      expect(await node.health({ ready: false })).toEqual({ id: 'n1', incarnation: engine.incarnation, clusterVersion: 0, keys: 0, bytes: 0 })
       await node.putCluster(cluster())
-      expect(await node.health({ ready: true })).toEqual({ id: 'n1', incarnation: engine.incarnation, clusterVersion: 1 })
+      expect(await node.health({ ready: true })).toEqual({ id: 'n1', incarnation: engine.incarnation, clusterVersion: 1, keys: 0, bytes: 0 })
     })
 
     it('putCluster: a newer version installs, an older one or a changed one under the same version is KV_CLUSTER_VERSION_CONFLICT', async () => {
@@ -344,9 +344,13 @@ export function protocolSuite(kind: string, face: FaceFactory): void {
       expect(values(await read(node, 'kv', 'alive'))).toEqual(['v'])
     })
 
-    it('health names the node, its incarnation and the cluster version it holds', async () => {
+    it('health names the node, its incarnation, the cluster version it holds, and the keys and bytes it stores', async () => {
       const { node, engine } = await open()
-      expect(await node.health()).toEqual({ id: 'n1', incarnation: engine.incarnation, clusterVersion: 1 })
+      expect(await node.health()).toEqual({ id: 'n1', incarnation: engine.incarnation, clusterVersion: 1, keys: 0, bytes: 0 })
+      await node.batch('kv', { keys: [], coordinates: [write('h1', 'value')], merges: [] })
+      const after = await node.health()
+      expect(after.keys).toBe(1)
+      expect(after.bytes).toBeGreaterThanOrEqual('h1'.length + 'value'.length)
     })
   })
 }

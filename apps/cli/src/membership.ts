@@ -1,4 +1,4 @@
-import { type ClusterDef, type MembershipChange, type MembershipPlan, type NodeDef, KvorumError } from '@kvorum/core'
+import { type ClusterDef, type MembershipChange, type MembershipPlan, type NodeDef, KvorumError, estimateCopy } from '@kvorum/core'
 import { type Kvorum, type RebalanceProgress, HttpTransport, REBALANCE_DEFAULTS, connect } from '@kvorum/client'
 import { UsageError, parse, seedsFlag, tokenFlag } from './args.js'
 
@@ -77,20 +77,41 @@ function positive(text: string, name: string): number {
   return n
 }
 
-function describePlan(def: ClusterDef, plan: MembershipPlan): string {
+/** Bytes as a person reads them. */
+function sizeOf(bytes: number): string {
+  if (bytes < 1e6) return `${(bytes / 1e3).toFixed(1)} kB`
+  if (bytes < 1e9) return `${(bytes / 1e6).toFixed(1)} MB`
+  return `${(bytes / 1e9).toFixed(2)} GB`
+}
+
+type NodeSizes = Awaited<ReturnType<Kvorum['clusterVersions']>>
+
+function describePlan(def: ClusterDef, plan: MembershipPlan, nodes: NodeSizes): string {
   const m = plan.movement
   const ids = [...new Set([...Object.keys(m.loadBefore), ...Object.keys(m.loadAfter)])].sort()
+  const estimate = estimateCopy(plan, Object.fromEntries(nodes.map((n) => [n.id, n.bytes])))
   const lines = [
     `plan ${plan.planId}: ${plan.steps} step(s) of at most ${plan.entriesPerStep} assignment entries (Q=${def.partitions}, n=${plan.n})`,
     `  assignment entries moved: ${m.entriesMoved}`,
     `  replica-partitions moved: ${m.replicaPartitionsMoved}${m.joinerIdeal ? ` (joiners' ideal ${m.joinerIdeal.toFixed(1)})` : ''}`,
     `  moved onto old nodes: ${m.movedOntoOldNodes}, across zones: ${m.movedAcrossZones}`,
+    `  estimated bytes to copy: ${sizeOf(estimate.bytesToCopy)} (${sizeOf(estimate.bytesPerReplicaPartition)} per replica-partition, from the key and value bytes the nodes store)`,
+    `  peak extra disk until a step's cleanup: about ${sizeOf(estimate.peakExtraBytes)} (a step's copies are on joiners and leavers until the leavers drop them)`,
     '  replica load per node, before → after:',
     ...ids.map((id) => `    ${id.padEnd(12)} ${String(m.loadBefore[id] ?? 0).padStart(6)} → ${String(m.loadAfter[id] ?? 0).padStart(6)}`),
   ]
-  const warnings = def.stores
-    .filter((s) => s.w === 1)
-    .map((s) => `  warning: store ${s.name} has w=1: a write acknowledged by one replica that fails before the copy is at risk`)
+  const warnings = [
+    ...def.stores
+      .filter((s) => s.w === 1)
+      .map((s) => `  warning: store ${s.name} has w=1: a write acknowledged by one replica that fails before the copy is at risk`),
+    ...nodes
+      .filter((n) => n.error !== undefined)
+      .map((n) => `  warning: ${n.id} does not answer (${n.error}): a rebalance waits for it, or pass --remove ${n.id} --dead if it is gone`),
+    ...(estimate.unknown.length > 0 ? [`  warning: the size of ${estimate.unknown.join(', ')} is unknown; the estimate leaves them out`] : []),
+    ...(m.movedAcrossZones > 0
+      ? [`  warning: ${m.movedAcrossZones} replica-partitions change zone: the set of zones changes and most preference lists reorder`]
+      : []),
+  ]
   return [...lines, ...warnings].join('\n')
 }
 
@@ -157,14 +178,16 @@ export async function membershipCommand(sub: 'plan' | 'rebalance' | 'abort' | 's
     if (sub === 'plan') {
       if (!change) throw new UsageError('say what to change: --add URL, --remove ID or --replace ID=URL')
       const plan = kv.planChange(change)
-      console.log(values.json ? JSON.stringify(plan, null, 2) : describePlan(kv.cluster, plan))
+      const nodes = await kv.clusterVersions()
+      const estimate = estimateCopy(plan, Object.fromEntries(nodes.map((n) => [n.id, n.bytes])))
+      console.log(values.json ? JSON.stringify({ ...plan, estimate }, null, 2) : describePlan(kv.cluster, plan, nodes))
       return 0
     }
     const inProgress = kv.cluster.move
     const plan = inProgress ? undefined : change ? kv.planChange(change) : null
     if (plan === null) throw new UsageError('no change is in progress: say what to change (--add, --remove, --replace)')
     if (inProgress) console.error(`resuming plan ${inProgress.planId} at step ${inProgress.step} of ${inProgress.steps} (${inProgress.stage})`)
-    else if (plan) console.error(describePlan(kv.cluster, plan))
+    else if (plan) console.error(describePlan(kv.cluster, plan, await kv.clusterVersions()))
     const drain = values['drain-ms']
     const grace = values['grace-ms']
     const def = await kv.rebalance(plan, {

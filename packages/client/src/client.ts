@@ -9,6 +9,9 @@ import {
   BootstrapFailedError,
   ClientClosedError,
   InvalidInputError,
+  NodeUnavailableError,
+  TimeoutError,
+  UnauthorizedError,
   alterStore,
   createStore,
   findStore,
@@ -127,15 +130,16 @@ export class Kvorum {
     return new Rebalancer(this.#rt, options).change((def) => alterStore(def, name, settings))
   }
 
-  /** The cluster version every node of the definition holds (null when it answered with none), or why it did not answer. */
-  async clusterVersions(): Promise<{ id: string; url: string; version: number | null; error?: string }[]> {
+  /** The cluster version every node of the definition holds (null when it answered with none) and the key and value bytes it stores, or why it did not answer. */
+  async clusterVersions(): Promise<{ id: string; url: string; version: number | null; bytes?: number; error?: string }[]> {
     await this.#rt.view.refresh()
     const t = { timeoutMs: this.#rt.settings.requestTimeoutMs }
     return Promise.all(
       this.#rt.view.cluster.nodes.map(async (n) => {
         try {
           const held = await this.#rt.view.transport.node(n).health(t)
-          return { id: n.id, url: n.url, version: held.clusterVersion > 0 ? held.clusterVersion : null }
+          const version = held.clusterVersion > 0 ? held.clusterVersion : null
+          return held.bytes === undefined ? { id: n.id, url: n.url, version } : { id: n.id, url: n.url, version, bytes: held.bytes }
         } catch (e) {
           return { id: n.id, url: n.url, version: null, error: (e as Error).message }
         }
@@ -206,16 +210,24 @@ export async function connect(options: ConnectOptions): Promise<Kvorum> {
   if (options.seeds.length === 0) throw new InvalidInputError('connect needs at least one seed URL')
   const transport = options.transport ?? new HttpTransport(options.token ? { token: options.token } : {})
   const errors: string[] = []
+  let refused = 0
+  let answered = 0
   for (const seed of options.seeds) {
     const def: NodeDef = typeof seed === 'string' ? { id: 'seed', url: seed.replace(/\/+$/, '') } : seed
     try {
       const cluster = await transport.node(def).getCluster({ timeoutMs: options.requestTimeoutMs ?? CONNECT_DEFAULTS.requestTimeoutMs })
       if (cluster) return new Kvorum(transport, validateCluster(cluster), options)
+      answered++
       errors.push(`${def.url}: no cluster definition yet (run kvorum cluster init)`)
     } catch (e) {
+      if (e instanceof UnauthorizedError) refused++
+      if (!(e instanceof NodeUnavailableError || e instanceof TimeoutError)) answered++
       errors.push(`${def.url}: ${(e as Error).message}`)
     }
   }
   await transport.close()
+  // Every seed that answered refused the token (the others were unreachable): the token is wrong, not the cluster.
+  if (refused > 0 && refused === answered)
+    throw new UnauthorizedError(`the seeds refused the token: check that it is the cluster's token (${errors.join('; ')})`)
   throw new BootstrapFailedError(`could not fetch the cluster definition from any seed: ${errors.join('; ')}`)
 }

@@ -30,6 +30,7 @@ import {
   ClientClosedError,
   UsageError,
   ClusterExistsError,
+  PortInUseError,
   UnknownCodeError,
   MissingPackageError,
 } from './errors.js'
@@ -93,6 +94,7 @@ const FROM_WIRE = {
   KV_CLOSED: (w) => rebuilt(ClientClosedError, w, {}),
   KV_USAGE: (w) => rebuilt(UsageError, w, {}),
   KV_CLUSTER_EXISTS: (w) => rebuilt(ClusterExistsError, w, {}),
+  KV_PORT_IN_USE: (w) => rebuilt(PortInUseError, w, {}),
   KV_UNKNOWN_CODE: (w) => rebuilt(UnknownCodeError, w, {}),
   KV_MISSING_PACKAGE: (w) => rebuilt(MissingPackageError, w, {}),
 } satisfies Record<ErrorCode, (wire: WireError) => KvorumError>

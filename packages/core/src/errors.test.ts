@@ -24,6 +24,7 @@ import {
   NodeUnavailableError,
   OverloadedError,
   PayloadTooLargeError,
+  PortInUseError,
   QuorumNotMetError,
   RouteNotFoundError,
   StaleMetadataError,
@@ -68,6 +69,7 @@ const SAMPLES = {
   KV_CLOSED: new ClientClosedError(),
   KV_USAGE: new UsageError('unknown option --nope'),
   KV_CLUSTER_EXISTS: new ClusterExistsError('http://127.0.0.1:7070', 2),
+  KV_PORT_IN_USE: new PortInUseError('port 7071 is in use'),
   KV_UNKNOWN_CODE: new UnknownCodeError('KV_FROM_THE_FUTURE', 'something new'),
   KV_MISSING_PACKAGE: new MissingPackageError('kvorum-node', 'kvorum dev starts kvorum-node processes'),
 } satisfies Record<ErrorCode, KvorumError>

@@ -32,15 +32,16 @@ export class InvalidInputError extends KvorumError {
 
 /** The request needs a token the caller did not present. */
 export class UnauthorizedError extends KvorumError {
-  constructor() {
-    super('KV_UNAUTHORIZED', 'missing or wrong token: pass the cluster token (Authorization: Bearer <token>)')
+  /** `message` defaults to the node's answer; the SDK gives one naming every seed that refused. */
+  constructor(message = 'missing or wrong token: pass the cluster token (Authorization: Bearer <token>)') {
+    super('KV_UNAUTHORIZED', message)
   }
 }
 
 /** The store is not in the cluster definition this party holds. */
 export class UnknownStoreError extends KvorumError {
   constructor(store: string) {
-    super('KV_UNKNOWN_STORE', `unknown store "${store}": create it in the cluster definition (kvorum cluster init --store ${store}:n=3,r=2,w=2)`)
+    super('KV_UNKNOWN_STORE', `unknown store "${store}": create it with kvorum store create ${store}:n=3,r=2,w=2 --seeds URL`)
   }
 }
 
@@ -277,8 +278,20 @@ export class UsageError extends KvorumError {
 
 /** `cluster init` met a node that already holds a different cluster definition. */
 export class ClusterExistsError extends KvorumError {
-  constructor(url: string, version: number) {
-    super('KV_CLUSTER_EXISTS', `${url} already holds cluster version ${version} with different settings; change a cluster with the admin commands, not init`)
+  /** `advice` says what to do instead; the default is for `cluster init`. */
+  constructor(
+    url: string,
+    version: number,
+    advice = "init writes only a first definition; change nodes with kvorum cluster rebalance and stores with kvorum store create|alter, or wipe that node's data directory",
+  ) {
+    super('KV_CLUSTER_EXISTS', `${url} already holds cluster version ${version} with different settings: ${advice}`)
+  }
+}
+
+/** A port a command would listen on is taken (`kvorum dev` checks its ports before starting a node). */
+export class PortInUseError extends KvorumError {
+  constructor(message: string) {
+    super('KV_PORT_IN_USE', message)
   }
 }
 

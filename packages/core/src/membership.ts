@@ -223,3 +223,43 @@ export function planInProgress(def: ClusterDef): MembershipPlan {
     n,
   }
 }
+
+/** What a plan will copy and hold twice, estimated from the bytes the nodes store now. */
+export interface CopyEstimate {
+  /** Stored bytes per replica-partition, on average over the nodes that answered. */
+  readonly bytesPerReplicaPartition: number
+  /** Bytes copied to new replicas over the whole plan. */
+  readonly bytesToCopy: number
+  /**
+   * Extra disk the cluster holds at most until a step's cleanup: a step's
+   * copies exist on both the joiners and the leavers until the leavers drop
+   * them, and every step cleans up before the next starts.
+   */
+  readonly peakExtraBytes: number
+  /** Nodes whose size was not known (down, or too old to say): the estimate leaves them out. */
+  readonly unknown: readonly string[]
+}
+
+/**
+ * Estimate a plan's copy from each node's stored key and value bytes (its
+ * `/health`), assuming a node's bytes spread evenly over the partitions it
+ * replicates. Partition sizes differ with the keys they hold, so this is a
+ * guide, not a bound.
+ */
+export function estimateCopy(plan: MembershipPlan, bytesByNode: Readonly<Record<string, number | undefined>>): CopyEstimate {
+  let bytes = 0
+  let load = 0
+  const unknown: string[] = []
+  for (const [id, replicas] of Object.entries(plan.movement.loadBefore)) {
+    const b = bytesByNode[id]
+    if (b === undefined) {
+      unknown.push(id)
+      continue
+    }
+    bytes += b
+    load += replicas
+  }
+  const perReplica = load > 0 ? bytes / load : 0
+  const bytesToCopy = Math.round(perReplica * plan.movement.replicaPartitionsMoved)
+  return { bytesPerReplicaPartition: perReplica, bytesToCopy, peakExtraBytes: Math.round(bytesToCopy / plan.steps), unknown }
+}

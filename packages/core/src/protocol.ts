@@ -113,7 +113,10 @@ export interface NodeHealth {
   readonly clusterVersion: number
   /** The failure domain the node was started in (`kvorum-node --zone`), if any. */
   readonly zone?: string
+  /** Keys the node stores, all stores together (tombstones included). */
   readonly keys?: number
+  /** Key and value bytes the node stores, all stores together: what a move copies, not the file's size. */
+  readonly bytes?: number
 }
 
 /**

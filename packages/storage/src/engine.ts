@@ -603,7 +603,13 @@ export class StorageEngine implements NodeProtocol {
 
   async health(options?: HealthOptions): Promise<NodeHealth> {
     if (options?.ready) this.requireCluster()
-    const health = { id: this.nodeId, incarnation: this.incarnation, clusterVersion: this.cluster?.version ?? 0 }
+    let keys = 0
+    let bytes = 0
+    for (const size of this.sizes.all.values()) {
+      keys += size.keys
+      bytes += size.bytes
+    }
+    const health = { id: this.nodeId, incarnation: this.incarnation, clusterVersion: this.cluster?.version ?? 0, keys, bytes }
     return this.zone ? { ...health, zone: this.zone } : health
   }
 
