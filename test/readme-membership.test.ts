@@ -33,6 +33,8 @@ it('the README walk-through grows the cluster by one node and shrinks it back, w
   const lines = walkThrough()
   expect(lines.some((l) => l.includes('cluster rebalance --add'))).toBe(true)
   expect(lines.some((l) => l.includes('cluster rebalance --remove n4'))).toBe(true)
+  // Every command runs by name, as installed: `npx kvorum` and `npx kvorum-node` from the repository's root.
+  expect(lines.filter((l) => !l.startsWith('TOKEN=') && !/^npx kvorum(-node)? /.test(l))).toEqual([])
   cluster = await startCluster({ partitions: 32 })
   dir = mkdtempSync(join(tmpdir(), 'kvorum-readme-'))
   const kv = await cluster.connect()
@@ -41,7 +43,7 @@ it('the README walk-through grows the cluster by one node and shrinks it back, w
   const seed = cluster.seeds[0] as string
   for (const line of lines) {
     if (line.startsWith('TOKEN=')) continue
-    if (line.includes('apps/node/dist/main.js')) {
+    if (line.startsWith('npx kvorum-node ')) {
       // The test starts the fourth node itself (on a free port), so it can stop it by PID.
       joiner = await startNode({ data: join(dir, 'n4'), id: 'n4', token: cluster.token })
       continue

@@ -124,6 +124,6 @@ export async function dev(argv: string[]): Promise<void> {
   console.log(`cluster ready: ${started.map((x) => `${x.id} ${x.url}`).join(', ')}`)
   console.log(`seed:  ${seed}`)
   console.log(`token: ${token}`)
-  console.log(`try:   node apps/cli/dist/main.js put default hello world --seeds ${seed} --token ${token}`)
+  console.log(`try:   npx kvorum put default hello world --seeds ${seed} --token ${token}`)
   console.log('Ctrl-C stops the cluster.')
 }

@@ -1,3 +1,4 @@
+import { nodePackageFile } from './node-package.js'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -17,7 +18,7 @@ const LOG_TAIL_BYTES = 4096
 
 /** Path of the kvorum-node entry point. */
 export function nodeMainPath(): string {
-  return require.resolve('kvorum-node/main')
+  return nodePackageFile(() => require.resolve('kvorum-node/main'))
 }
 
 /** One node process started by this CLI. */

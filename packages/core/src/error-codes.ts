@@ -61,6 +61,7 @@ export const ERROR_CODES = {
   // The caller's signal ended the call; a write already sent may still land (499: the client gave up, as nginx logs it).
   KV_ABORTED: { status: 499, fatal: true, mayHaveApplied: true, retryable: false },
   // Raised by the CLI.
+  KV_MISSING_PACKAGE: { status: 501, fatal: true, mayHaveApplied: false, retryable: false },
   KV_USAGE: { status: 400, fatal: true, mayHaveApplied: false, retryable: false },
   KV_CLUSTER_EXISTS: { status: 409, fatal: true, mayHaveApplied: false, retryable: false },
   KV_PORT_IN_USE: { status: 409, fatal: true, mayHaveApplied: false, retryable: false },

@@ -34,6 +34,7 @@ import {
   ClusterExistsError,
   PortInUseError,
   UnknownCodeError,
+  MissingPackageError,
 } from './errors.js'
 
 /*
@@ -99,6 +100,7 @@ const FROM_WIRE = {
   KV_CLUSTER_EXISTS: (w) => rebuilt(ClusterExistsError, w, {}),
   KV_PORT_IN_USE: (w) => rebuilt(PortInUseError, w, {}),
   KV_UNKNOWN_CODE: (w) => rebuilt(UnknownCodeError, w, {}),
+  KV_MISSING_PACKAGE: (w) => rebuilt(MissingPackageError, w, {}),
 } satisfies Record<ErrorCode, (wire: WireError) => KvorumError>
 
 /**

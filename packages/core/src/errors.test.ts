@@ -18,6 +18,7 @@ import {
   KvorumError,
   LengthRequiredError,
   ListenFailedError,
+  MissingPackageError,
   NoClusterError,
   NodeClosedError,
   NodeDownError,
@@ -74,6 +75,7 @@ const SAMPLES = {
   KV_CLUSTER_EXISTS: new ClusterExistsError('http://127.0.0.1:7070', 2),
   KV_PORT_IN_USE: new PortInUseError('port 7071 is in use'),
   KV_UNKNOWN_CODE: new UnknownCodeError('KV_FROM_THE_FUTURE', 'something new'),
+  KV_MISSING_PACKAGE: new MissingPackageError('kvorum-node', 'kvorum dev starts kvorum-node processes'),
 } satisfies Record<ErrorCode, KvorumError>
 
 const overWire = (e: KvorumError): KvorumError => errorFromWire(JSON.parse(JSON.stringify(e)))

@@ -314,6 +314,13 @@ export class ClientClosedError extends KvorumError {
 
 // Raised by the CLI.
 
+/** A command needs an optional package this install lacks (`kvorum dev` and `kvorum bench` start kvorum-node). */
+export class MissingPackageError extends KvorumError {
+  constructor(pkg: string, why: string) {
+    super('KV_MISSING_PACKAGE', `${why}: the ${pkg} package is not installed; npm install ${pkg}`)
+  }
+}
+
 /** A usage mistake on the command line: printed with the command's help, exit code 2. */
 export class UsageError extends KvorumError {
   constructor(message: string) {

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module'
 import { Pool } from 'undici'
 import { Histogram } from './histogram.js'
 import { totalCpu } from './cpu.js'
+import { nodePackageFile } from '../node-package.js'
 
 const require = createRequire(import.meta.url)
 
@@ -25,7 +26,11 @@ export interface Ceilings {
 }
 
 async function startNoop(): Promise<{ child: ChildProcess; url: string }> {
-  const child = fork(require.resolve('kvorum-node/ceiling'), ['noop-server'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+  const child = fork(
+    nodePackageFile(() => require.resolve('kvorum-node/ceiling')),
+    ['noop-server'],
+    { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] },
+  )
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('no-op server did not start within 10 s')), 10_000)
     child.once('message', (m: { port: number }) => {
@@ -158,7 +163,7 @@ function sqliteCeiling(durability: string, seconds: number, valueBytes: number):
     const child = spawn(
       process.execPath,
       [
-        require.resolve('kvorum-node/ceiling'),
+        nodePackageFile(() => require.resolve('kvorum-node/ceiling')),
         'sqlite',
         '--durability',
         durability,
