@@ -251,6 +251,8 @@ describe('the CLI installed on its own', () => {
       const lines = result.stderr.trim().split('\n')
       expect(lines, result.stderr).toHaveLength(1)
       expect(lines[0]).toMatch(/KV_MISSING_PACKAGE.*npm install kvorum-node/)
+      // It stops before it writes anything: no token, no node directories.
+      if (command === 'dev') expect(existsSync(join(work, 'no-node-dev'))).toBe(false)
     },
     30_000,
   )

@@ -5,7 +5,7 @@ import { HttpTransport, type Kvorum, connect } from '@kvorum/client'
 import { type ClusterDef, ClusterExistsError, storeDef } from '@kvorum/core'
 import { UsageError, intFlag, parse } from './args.js'
 import { initCluster } from './cluster-init.js'
-import { type LocalNode, startNodes, stopNodes } from './local-cluster.js'
+import { type LocalNode, nodeMainPath, startNodes, stopNodes } from './local-cluster.js'
 import { LogFollower } from './log-follow.js'
 
 export const DEV_HELP = `kvorum dev [--nodes 3] [--base-port 7070] [--data ./data] [--durability normal|full] [--logs]
@@ -67,6 +67,8 @@ export async function dev(argv: string[]): Promise<void> {
   const dataDir = resolve(values.data as string)
   if (values.durability !== 'normal' && values.durability !== 'full') throw new UsageError(`--durability must be normal or full, got ${values.durability}`)
   const durability = values.durability
+  // Before anything is written: without the kvorum-node package there is nothing to start.
+  nodeMainPath()
   const token = devToken(dataDir)
   // Known from each spawn on, so a signal or a failure at any later point stops every one.
   const started: LocalNode[] = []
