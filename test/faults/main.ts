@@ -54,7 +54,7 @@ async function main(): Promise<number> {
   const results = []
   let failed = 0
   for (const [i, scenario] of chosen.entries()) {
-    const result = await runScenario(scenario, { durationMs: workloadMs, seed: seed + i, cycleMs })
+    const result = await runScenario(scenario, { durationMs: Math.max(workloadMs, scenario.minWorkloadMs ?? 0), seed: seed + i, cycleMs })
     results.push(result)
     const broken = violations(result)
     failed += broken.length > 0 ? 1 : 0

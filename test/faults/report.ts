@@ -1,5 +1,6 @@
 import type { Workload } from './protocol.js'
 import type { ScenarioResult } from './run-scenario.js'
+import { sdkNotes } from './sdks.js'
 
 const LABEL: Record<Workload, string> = {
   set: 'set-add, `siblings` + OR-set',
@@ -38,6 +39,7 @@ export function scenarioNotes(r: ScenarioResult): string {
       .map(([code, n]) => `${code} ×${n}`)
     if (errors.length > 0) lines.push(`- ${w} not acknowledged: ${errors.join(', ')}`)
   }
+  lines.push(sdkNotes(r.sdks))
   const faults = r.faults.length > 12 ? [...r.faults.slice(0, 6), `... ${r.faults.length - 12} more ...`, ...r.faults.slice(-6)] : r.faults
   lines.push(`- timeline: ${faults.join('; ')}`)
   return lines.join('\n')
