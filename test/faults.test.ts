@@ -41,7 +41,7 @@ const EXPECTED_FAULTS: Record<string, RegExp[]> = {
   'node-killed-during-copy': [
     /driver frozen at its first copy line while n\d was SIGKILLed/,
     /started n\d as incarnation/,
-    /(the driver was still running after|the driver exited [1-9]\d* while n\d was down: kvorum: KV_)/,
+    /(the driver waited for n\d and ended the move|the driver exited [1-9]\d* (during|after) n\d's outage: kvorum: KV_)/,
     /operator holds cluster version \d+: n1, n2, n3, n4$/,
   ],
 }
