@@ -28,7 +28,7 @@ const EXPECTED_FAULTS: Record<string, RegExp[]> = {
   'grow-killed-driver': [
     /started n4 outside the cluster/,
     /SIGKILL the rebalance driver after/,
-    /rebalance --drain-ms \d+ --grace-ms \d+ exited 0/,
+    /rebalance --drain-ms \d+ --grace-ms \d+ exited 0 \(resuming plan p\S+ at step 1 of 1 /,
     /operator holds cluster version \d+: n1, n2, n3, n4$/,
   ],
   'shrink-under-load': [/rebalance --remove n4 .* exited 0/, /operator holds cluster version \d+: n1, n2, n3$/],

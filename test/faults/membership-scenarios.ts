@@ -67,7 +67,13 @@ async function rebalance(h: FaultHarness, args: readonly string[]): Promise<void
 async function finish(h: FaultHarness, driver: CliProcess, args: readonly string[]): Promise<void> {
   const exit = await within(driver.exited, DRIVER_BUDGET_MS)
   if (exit === 'timeout' || exit.code !== 0) throw new Error(`kvorum cluster rebalance ${args.join(' ')} ended ${JSON.stringify(exit)}:\n${driver.output()}`)
-  h.log(`kvorum cluster rebalance ${args.join(' ')} exited 0`)
+  h.log(`kvorum cluster rebalance ${args.join(' ')} exited 0${resumedFrom(driver)}`)
+}
+
+/** Where a driver picked a plan up, when it resumed one: for the timeline. */
+function resumedFrom(driver: CliProcess): string {
+  const line = /^resuming plan .*$/m.exec(driver.output())?.[0]
+  return line ? ` (${line})` : ''
 }
 
 /** SIGKILL a running driver once `point` is reached. */
@@ -75,7 +81,7 @@ async function killAt(h: FaultHarness, driver: CliProcess, point: { what: string
   if (!(await driver.waitFor(point.pattern, point.count, DRIVER_BUDGET_MS)))
     throw new Error(`the driver ended or stalled before ${point.what}:\n${driver.output()}`)
   await driver.kill()
-  h.log(`SIGKILL the rebalance driver after ${point.what}`)
+  h.log(`SIGKILL the rebalance driver after ${point.what}${resumedFrom(driver)}`)
 }
 
 /** After a change: the definition the nodes hold must have exactly `ids`, with no move left. */
@@ -252,7 +258,10 @@ export const MEMBERSHIP_SCENARIOS: readonly Scenario[] = [
       const second = h.cli(['cluster', 'rebalance', ...driverFlags(timeoutMs)])
       const inLast = killPointsOf(steps, steps)
       await killAt(h, second, inLast[random(inLast.length)] as (typeof inLast)[number])
-      await rebalance(h, driverFlags(timeoutMs))
+      if (!resumedFrom(second).includes(`at step 2 of ${steps}`)) throw new Error(`the second driver did not resume at step 2:\n${second.output()}`)
+      const third = h.cli(['cluster', 'rebalance', ...driverFlags(timeoutMs)])
+      await finish(h, third, driverFlags(timeoutMs))
+      if (!resumedFrom(third).includes(`at step ${steps} of ${steps}`)) throw new Error(`the third driver did not resume at step ${steps}:\n${third.output()}`)
       await expectMembers(h, [...before, id])
     },
   ),
