@@ -10,6 +10,7 @@ import { type CliProcess, spawnCli } from './cli.js'
 import { type ClientProcess, spawnClient } from './clients.js'
 import { History } from '../support/history.js'
 import { STORES, type SdkState, type WorkerConfig, type WorkerEvent } from './protocol.js'
+import type { SdkTrace } from './sdks.js'
 
 /** Options of a fault-suite cluster. */
 export interface HarnessOptions {
@@ -25,17 +26,6 @@ export interface HarnessOptions {
    * released, it still holds the definition from before. Default false.
    */
   readonly idleClient?: boolean
-}
-
-/** What one client process's SDK reported over its life (one SDK per process, never replaced). */
-export interface SdkTrace {
-  readonly pid: number
-  /** How often it bootstrapped an SDK: 1, or the client replaced its SDK. */
-  connects: number
-  connected?: SdkState
-  held?: SdkState
-  released?: SdkState
-  done?: SdkState & { readonly ops: number; readonly nodes: readonly string[] }
 }
 
 /**

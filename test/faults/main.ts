@@ -50,7 +50,9 @@ async function main(): Promise<number> {
   const workloadMs = Math.max(MIN_WORKLOAD_MS, Math.floor(total / chosen.length) - OVERHEAD_MS)
   const cycleMs = parseDuration(values.cycle)
   const command = `npm run test:faults -- --duration ${values.duration}${values.scenario ? ` --scenario ${values.scenario}` : ''} --seed ${seed}`
-  console.log(`# Kvorum fault suite: ${chosen.length} scenarios, ${(workloadMs / 1000).toFixed(0)} s of workload each (more where a scenario needs it), seed ${seed}\n`)
+  console.log(
+    `# Kvorum fault suite: ${chosen.length} scenarios, ${(workloadMs / 1000).toFixed(0)} s of workload each (more where a scenario needs it), seed ${seed}\n`,
+  )
   const results = []
   let failed = 0
   for (const [i, scenario] of chosen.entries()) {

@@ -1,6 +1,18 @@
 import type { OpRecord } from '../support/history.js'
 import { checkSet } from '../support/set-checker.js'
 import type { FaultHarness } from './harness.js'
+import type { SdkState } from './protocol.js'
+
+/** What one client process's SDK reported over its life (one SDK per process, never replaced). */
+export interface SdkTrace {
+  readonly pid: number
+  /** How often it bootstrapped an SDK: 1, or the client replaced its SDK. */
+  connects: number
+  connected?: SdkState
+  held?: SdkState
+  released?: SdkState
+  done?: SdkState & { readonly ops: number; readonly nodes: readonly string[] }
+}
 
 /**
  * One client process's SDK over a run: every client connects once, before
