@@ -20,6 +20,9 @@ export interface CliProcess {
   waitFor(pattern: RegExp, count: number, ms: number): Promise<boolean>
   /** SIGKILL by PID (if still running) and wait for the exit. */
   kill(): Promise<void>
+  /** SIGSTOP / SIGCONT by PID (if still running): freeze it at whatever it is doing. */
+  pause(): void
+  resume(): void
   /** What it wrote, stdout then stderr, for failure messages. */
   output(): string
 }
@@ -75,8 +78,15 @@ export function spawnCli(args: readonly string[]): CliProcess {
       })
     },
     async kill() {
+      // SIGKILL ends a SIGSTOPped process too.
       if (child.exitCode === null && child.signalCode === null) process.kill(pid, 'SIGKILL')
       await exited
+    },
+    pause() {
+      if (child.exitCode === null && child.signalCode === null) process.kill(pid, 'SIGSTOP')
+    },
+    resume() {
+      if (child.exitCode === null && child.signalCode === null) process.kill(pid, 'SIGCONT')
     },
     output: () => `${stdout}${stderr}`,
   }

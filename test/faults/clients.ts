@@ -15,6 +15,9 @@ export interface ClientProcess {
   readonly pid: number
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
   start(config: WorkerConfig): void
+  /** Park its loops between operations (its SDK goes idle) until {@link release}. */
+  hold(): void
+  release(): void
   /** Ask it to stop starting operations, wait for its exit; SIGKILL (by PID) if it does not come. */
   stop(): Promise<void>
   /** What it wrote to stderr, for failure messages. */
@@ -70,6 +73,8 @@ export async function spawnClient(worker: number, onEvent: (worker: number, even
     pid,
     exited,
     start: (config) => tell({ type: 'start', config }),
+    hold: () => tell({ type: 'hold' }),
+    release: () => tell({ type: 'release' }),
     async stop() {
       tell({ type: 'stop' })
       if ((await within(exited, STOP_TIMEOUT_MS)) === 'timeout') await kill()

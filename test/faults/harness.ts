@@ -9,7 +9,8 @@ import { type ProcessCluster, startCluster } from '../support/process-cluster.js
 import { type CliProcess, spawnCli } from './cli.js'
 import { type ClientProcess, spawnClient } from './clients.js'
 import { History } from '../support/history.js'
-import { STORES, type WorkerConfig, type WorkerEvent } from './protocol.js'
+import { STORES, type SdkState, type WorkerConfig, type WorkerEvent } from './protocol.js'
+import type { SdkTrace } from './sdks.js'
 
 /** Options of a fault-suite cluster. */
 export interface HarnessOptions {
@@ -19,6 +20,12 @@ export interface HarnessOptions {
   readonly clients?: number
   /** Grace before a tombstone every replica holds may be reaped, ms. Default 5000: short, so repair reaps during the run. */
   readonly tombstoneGraceMs?: number
+  /**
+   * One more client process whose SDK does not poll for new definitions, for
+   * a script to hold idle across a membership change ({@link FaultHarness.holdClient}):
+   * released, it still holds the definition from before. Default false.
+   */
+  readonly idleClient?: boolean
 }
 
 /**
@@ -39,8 +46,8 @@ const open = new Set<FaultHarness>()
  */
 export class FaultHarness {
   readonly history = new History()
-  /** Client processes that finished their loops, with how many operations each started. */
-  readonly done = new Map<number, number>()
+  /** Each client process's SDK: the definitions it held when it connected, was held, released, and finished. */
+  readonly sdks = new Map<number, SdkTrace>()
   readonly faults: string[] = []
   /** Every incarnation a node process reported, in start order: none may repeat. */
   readonly incarnations: string[] = []
@@ -49,6 +56,8 @@ export class FaultHarness {
   readonly clients: ClientProcess[] = []
   /** CLI processes (membership drivers) this harness started; close() kills any still running. */
   private readonly drivers: CliProcess[] = []
+  /** Callbacks waiting for a client to report its loops parked. */
+  private readonly holding = new Map<number, () => void>()
   /** The incarnation watch while it runs; close() stops it. */
   private watch: { stop(): Promise<void> } | undefined
   private readonly paused = new Set<string>()
@@ -64,6 +73,8 @@ export class FaultHarness {
     /** `client/node` to the proxy that client uses for that node. */
     private readonly proxies: Map<string, FaultProxy>,
     private readonly snapshots: string,
+    /** The client with no definition poll, to hold idle across a change; undefined without `idleClient`. */
+    readonly idleClient: number | undefined,
   ) {
     for (const n of cluster.nodes.values()) {
       if (!n.proc) continue
@@ -75,17 +86,19 @@ export class FaultHarness {
 
   static async start(options: HarnessOptions = {}): Promise<FaultHarness> {
     const grace = options.tombstoneGraceMs ?? 5000
+    const writers = options.clients ?? 3
+    const idle = options.idleClient ? writers : undefined
     const cluster = await startCluster({
       nodes: options.nodes ?? 3,
       stores: [{ name: STORES.carts }, { name: STORES.lww, conflict: 'lww' }, { name: STORES.registers, tombstoneGraceMs: grace }],
     })
     const proxies = new Map<string, FaultProxy>()
     try {
-      for (let c = 0; c < (options.clients ?? 3); c++) {
+      for (let c = 0; c < writers + (idle === undefined ? 0 : 1); c++) {
         for (const node of cluster.nodes.values()) proxies.set(`${c}/${node.id}`, await FaultProxy.start(node.port))
       }
       const operator = await cluster.connect()
-      return new FaultHarness(grace, cluster, operator, proxies, mkdtempSync(join(tmpdir(), 'kvorum-snapshots-')))
+      return new FaultHarness(grace, cluster, operator, proxies, mkdtempSync(join(tmpdir(), 'kvorum-snapshots-')), idle)
     } catch (e) {
       await Promise.all([...proxies.values()].map((p) => p.close()))
       await cluster.close()
@@ -153,7 +166,10 @@ export class FaultHarness {
     const startedAt = Date.now()
     for (const client of started) {
       const nodes = Object.fromEntries(this.nodeIds.map((id) => [id, this.proxy(client.worker, id).url]))
-      client.start({ ...config, startedAt, worker: client.worker, token: this.cluster.token, nodes, seed: seed * 1000 + client.worker })
+      this.sdks.set(client.worker, { pid: client.pid, connects: 0 })
+      // The idle client learns of a new definition only from a node's answer: no poll.
+      const poll = client.worker === this.idleClient ? { pollIntervalMs: 0 } : {}
+      client.start({ ...config, ...poll, startedAt, worker: client.worker, token: this.cluster.token, nodes, seed: seed * 1000 + client.worker })
     }
     this.log(`${count} clients started`)
     return startedAt
@@ -161,9 +177,47 @@ export class FaultHarness {
 
   /** Feed one event from a client process into the history. */
   private record(worker: number, event: WorkerEvent): void {
-    if (event.type === 'done') this.done.set(worker, event.ops)
-    else if (event.type === 'invoke') this.history.invoke(String(worker), event.op, event)
+    const sdk = this.sdks.get(worker)
+    if (event.type === 'connected' && sdk) {
+      sdk.connects++
+      sdk.connected = event
+    } else if (event.type === 'released' && sdk) sdk.released = event
+    else if (event.type === 'done' && sdk) sdk.done = event
+    else if (event.type === 'held' && sdk) {
+      sdk.held = event
+      this.holding.get(worker)?.()
+    } else if (event.type === 'invoke') this.history.invoke(String(worker), event.op, event)
     else if (event.type === 'complete') this.history.complete(String(worker), event.op, event)
+  }
+
+  /**
+   * Park client `worker`'s loops between operations and wait until every one
+   * is parked (its SDK is then idle); throws if that takes over `ms`.
+   */
+  async holdClient(worker: number, ms: number): Promise<SdkState> {
+    const client = this.clients.find((c) => c.worker === worker)
+    if (!client) throw new Error(`assertion failed: no client ${worker}`)
+    let timer: NodeJS.Timeout | undefined
+    const held = new Promise<boolean>((resolve) => {
+      this.holding.set(worker, () => resolve(true))
+      timer = setTimeout(() => resolve(false), ms)
+    })
+    client.hold()
+    const ok = await held
+    clearTimeout(timer)
+    this.holding.delete(worker)
+    const state = this.sdks.get(worker)?.held
+    if (!ok || !state) throw new Error(`client ${worker} did not park its loops within ${ms} ms:\n${client.output()}`)
+    this.log(`client ${worker} (PID ${client.pid}) held idle at cluster version ${state.version}`)
+    return state
+  }
+
+  /** Let a held client go on with its loops. */
+  releaseClient(worker: number): void {
+    const client = this.clients.find((c) => c.worker === worker)
+    if (!client) throw new Error(`assertion failed: no client ${worker}`)
+    client.release()
+    this.log(`client ${worker} released`)
   }
 
   /** Tell every client to stop and wait for all of them to exit (killed by PID if they hang). */
@@ -175,6 +229,13 @@ export class FaultHarness {
     await this.cluster.kill(id)
     this.stopped.add(id)
     this.log(`SIGKILL ${id}`)
+  }
+
+  /** SIGKILL a node whose disk is lost for good: heal() does not start it again. */
+  async killForGood(id: string): Promise<void> {
+    await this.kill(id)
+    this.stopped.delete(id)
+    this.log(`${id} is gone for good`)
   }
 
   /** SIGTERM: the node finishes in-flight writes and closes its database cleanly. */
@@ -208,11 +269,13 @@ export class FaultHarness {
     return proc.url
   }
 
-  /** Run `kvorum <args> --seeds <first node> --token <token>` as a child process; close() kills it if still running. */
+  /**
+   * Run `kvorum <args> --seeds <every first node> --token <token>` as a child
+   * process (any one seed that answers suffices, as for an operator who lists
+   * them all); close() kills it if still running.
+   */
   cli(args: readonly string[]): CliProcess {
-    const seed = this.cluster.seeds[0]
-    if (!seed) throw new Error('assertion failed: the cluster has a seed')
-    const driver = spawnCli([...args, '--seeds', seed, '--token', this.cluster.token])
+    const driver = spawnCli([...args, '--seeds', this.cluster.seeds.join(','), '--token', this.cluster.token])
     this.drivers.push(driver)
     this.log(`started \`kvorum ${args.join(' ')}\` as PID ${driver.pid}`)
     return driver

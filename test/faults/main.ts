@@ -50,11 +50,13 @@ async function main(): Promise<number> {
   const workloadMs = Math.max(MIN_WORKLOAD_MS, Math.floor(total / chosen.length) - OVERHEAD_MS)
   const cycleMs = parseDuration(values.cycle)
   const command = `npm run test:faults -- --duration ${values.duration}${values.scenario ? ` --scenario ${values.scenario}` : ''} --seed ${seed}`
-  console.log(`# Kvorum fault suite: ${chosen.length} scenarios, ${(workloadMs / 1000).toFixed(0)} s of workload each, seed ${seed}\n`)
+  console.log(
+    `# Kvorum fault suite: ${chosen.length} scenarios, ${(workloadMs / 1000).toFixed(0)} s of workload each (more where a scenario needs it), seed ${seed}\n`,
+  )
   const results = []
   let failed = 0
   for (const [i, scenario] of chosen.entries()) {
-    const result = await runScenario(scenario, { durationMs: workloadMs, seed: seed + i, cycleMs })
+    const result = await runScenario(scenario, { durationMs: Math.max(workloadMs, scenario.minWorkloadMs ?? 0), seed: seed + i, cycleMs })
     results.push(result)
     const broken = violations(result)
     failed += broken.length > 0 ? 1 : 0

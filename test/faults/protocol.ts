@@ -46,6 +46,15 @@ export interface WorkerConfig {
   readonly registerEpochMs: number
   /** Pause between the operations of one loop, ms, so the machine is not saturated. */
   readonly thinkMs: number
+  /** The SDK's poll for a newer definition, ms; 0 turns it off (a held client then learns of a change only from a node). */
+  readonly pollIntervalMs?: number
+}
+
+/** What a client process's SDK held at one moment: the definition version and how often it had switched definitions. */
+export interface SdkState {
+  readonly version: number
+  readonly refreshes: number
+  readonly at: number
 }
 
 /** What a client process reports. */
@@ -71,7 +80,18 @@ export type WorkerEvent =
       readonly observed?: readonly string[]
       readonly at: number
     }
-  | { readonly type: 'done'; readonly ops: number }
+  /** The SDK bootstrapped: the definition it started with. */
+  | ({ readonly type: 'connected'; readonly pid: number } & SdkState)
+  /** Every loop is parked (after a `hold`): no operation in flight, none started until `release`. */
+  | ({ readonly type: 'held' } & SdkState)
+  /** Released: the definition it holds as it starts again, before any request. */
+  | ({ readonly type: 'released' } & SdkState)
+  | ({ readonly type: 'done'; readonly ops: number; readonly nodes: readonly string[] } & SdkState)
 
 /** What the parent sends. */
-export type ParentMessage = { readonly type: 'start'; readonly config: WorkerConfig } | { readonly type: 'stop' }
+export type ParentMessage =
+  | { readonly type: 'start'; readonly config: WorkerConfig }
+  | { readonly type: 'stop' }
+  /** Park every loop before its next operation, and stay idle until `release`. */
+  | { readonly type: 'hold' }
+  | { readonly type: 'release' }

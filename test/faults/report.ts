@@ -1,5 +1,6 @@
 import type { Workload } from './protocol.js'
 import type { ScenarioResult } from './run-scenario.js'
+import { sdkNotes } from './sdks.js'
 
 const LABEL: Record<Workload, string> = {
   set: 'set-add, `siblings` + OR-set',
@@ -38,7 +39,18 @@ export function scenarioNotes(r: ScenarioResult): string {
       .map(([code, n]) => `${code} ×${n}`)
     if (errors.length > 0) lines.push(`- ${w} not acknowledged: ${errors.join(', ')}`)
   }
-  const faults = r.faults.length > 12 ? [...r.faults.slice(0, 6), `... ${r.faults.length - 12} more ...`, ...r.faults.slice(-6)] : r.faults
-  lines.push(`- timeline: ${faults.join('; ')}`)
+  lines.push(sdkNotes(r.sdks))
+  lines.push(`- timeline: ${timeline(r.faults).join('; ')}`)
   return lines.join('\n')
+}
+
+/** Lines a short timeline keeps however long it is: what the membership drivers did, and the faults around them. */
+const KEY_EVENT = /rebalance|driver|SIGKILL|gone for good|held idle|released/
+
+/** The timeline, shortened past 12 lines to its first and last few and every key event between. */
+function timeline(faults: readonly string[]): string[] {
+  if (faults.length <= 12) return [...faults]
+  const middle = faults.slice(4, -4)
+  const kept = middle.filter((f) => KEY_EVENT.test(f))
+  return [...faults.slice(0, 4), ...kept, `... ${middle.length - kept.length} more ...`, ...faults.slice(-4)]
 }

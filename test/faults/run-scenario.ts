@@ -7,10 +7,11 @@ import { type DotAudit, type FinalRead, auditDots, cartElements, finalRead, regi
 import { WORKLOADS, type Workload } from './protocol.js'
 import type { Scenario } from './scenarios.js'
 import { Random } from '../support/random.js'
+import { type SdkReport, sdkReports, sdkViolations } from './sdks.js'
 
 /** How long and how hard to run one scenario. */
 export interface RunOptions {
-  /** Workload time, ms. */
+  /** Workload time, ms; longer when the fault script overruns its phase (the healed tail still follows it). */
   readonly durationMs: number
   readonly seed: number
   /** Longest fault window, ms: a long run repeats the fault once per window. Default: one window. */
@@ -25,6 +26,7 @@ export interface RunOptions {
 export interface ScenarioResult {
   readonly scenario: string
   readonly seed: number
+  /** How long the writers ran, ms: the workload asked for, or longer when the fault script overran. */
   readonly durationMs: number
   readonly checks: Record<Workload, Check>
   readonly convergence: Convergence
@@ -38,6 +40,12 @@ export interface ScenarioResult {
   readonly errors: Record<Workload, Record<string, number>>
   /** Client processes that did not exit cleanly, with their stderr. */
   readonly clientFailures: readonly string[]
+  /** Each client process's SDK: the definitions it held, its own adds. */
+  readonly sdks: readonly SdkReport[]
+  /** The cluster version the nodes hold at the end. */
+  readonly finalVersion: number
+  /** A membership change ran: every SDK must have started before it. */
+  readonly membership: boolean
   /** For each register key in a failure example: its operations and final versions, to explain it. */
   readonly evidence: readonly string[]
   readonly wallMs: number
@@ -57,11 +65,20 @@ function sleepUntil(at: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())))
 }
 
-/** The workload every client process runs, for `durationMs`. */
+/**
+ * Longest the fault script may overrun its phase, ms: the writers then go on
+ * until it ends and a healed tail after it, so a slow membership change on a
+ * busy machine still has writers through all of it and after. The client
+ * processes stop on their own after the workload and this much.
+ */
+const MAX_OVERRUN_MS = 180_000
+
+/** The workload every client process runs: `durationMs`, and as long after as the parent keeps it going (bounded). */
 function workload(durationMs: number) {
+  const bound = durationMs + MAX_OVERRUN_MS
   return {
-    durationMs,
-    maxOps: Math.ceil(durationMs / 1000) * 2000,
+    durationMs: bound,
+    maxOps: Math.ceil(bound / 1000) * 2000,
     timeoutMs: TIMEOUT_MS,
     requestTimeoutMs: REQUEST_TIMEOUT_MS,
     loops: { set: 2, lww: 2, register: 1 },
@@ -73,8 +90,13 @@ function workload(durationMs: number) {
   }
 }
 
-/** Start the clients and a background repairer, run the fault script in windows, stop the writers. */
-async function faultPhase(h: FaultHarness, scenario: Scenario, options: RunOptions): Promise<DaemonReport> {
+/**
+ * Start the clients and a background repairer, run the fault script in
+ * windows, stop the writers. Returns the repairer's report and how long the
+ * writers ran, ms.
+ */
+async function faultPhase(h: FaultHarness, scenario: Scenario, options: RunOptions): Promise<{ background: DaemonReport; workloadMs: number }> {
+  let workloadMs = 0
   const d = options.durationMs
   const rng = new Random(options.seed)
   const startedAt = await h.startClients(workload(d), options.seed)
@@ -95,8 +117,10 @@ async function faultPhase(h: FaultHarness, scenario: Scenario, options: RunOptio
         }
       },
     })
-    await sleepUntil(startedAt + d)
+    // The healed tail follows the faults even when they overran their phase.
+    await sleepUntil(Math.max(startedAt + d, Date.now() + d * (1 - FAULT_PHASE)))
     await h.stopClients()
+    workloadMs = Date.now() - startedAt
   } finally {
     // Stopped on every path: a repairer left running would outlive the cluster.
     const report = await daemon.stop()
@@ -104,7 +128,7 @@ async function faultPhase(h: FaultHarness, scenario: Scenario, options: RunOptio
       `clients stopped; background repair: ${report.passes} passes (${report.failedPasses} failed), ${report.keysRepaired} keys repaired, ${report.tombstonesReaped} tombstones reaped`,
     )
   }
-  return daemon.stop()
+  return { background: await daemon.stop(), workloadMs }
 }
 
 /** Client processes that did not exit cleanly or did not finish their loops. */
@@ -114,7 +138,7 @@ async function clientFailures(h: FaultHarness): Promise<string[]> {
     const exit = await c.exited
     if (exit.code !== 0) out.push(`client ${c.worker} exited ${JSON.stringify(exit)}: ${c.output().slice(-2000)}`)
     // A client that never said done did not finish its loops, so its last operations are unknown.
-    else if (!h.done.has(c.worker)) out.push(`client ${c.worker} exited without reporting done`)
+    else if (!h.sdks.get(c.worker)?.done) out.push(`client ${c.worker} exited without reporting done`)
   }
   return out
 }
@@ -127,9 +151,13 @@ async function clientFailures(h: FaultHarness): Promise<string[]> {
 export async function runScenario(scenario: Scenario, options: RunOptions): Promise<ScenarioResult> {
   const wallStart = Date.now()
   const nodes = options.nodes ?? scenario.nodes
-  const h = await FaultHarness.start({ ...(nodes ? { nodes } : {}), ...(options.clients ? { clients: options.clients } : {}) })
+  const h = await FaultHarness.start({
+    ...(nodes ? { nodes } : {}),
+    ...(options.clients ? { clients: options.clients } : {}),
+    ...(scenario.idleClient ? { idleClient: true } : {}),
+  })
   try {
-    const background = await faultPhase(h, scenario, options)
+    const { background, workloadMs } = await faultPhase(h, scenario, options)
     await h.heal()
     // A membership change may have moved the replicas: check against the definition the nodes hold now.
     await h.refreshOperator()
@@ -144,7 +172,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
     return {
       scenario: scenario.name,
       seed: options.seed,
-      durationMs: options.durationMs,
+      durationMs: workloadMs,
       checks,
       convergence,
       background,
@@ -154,6 +182,9 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
       faults: [...h.faults],
       errors: { set: h.history.errors('set'), lww: h.history.errors('lww'), register: h.history.errors('register') },
       clientFailures: await clientFailures(h),
+      sdks: sdkReports(h, h.history.of('set'), cartElements(reads.set)),
+      finalVersion: h.operator.cluster.version,
+      membership: scenario.idleClient === true,
       evidence: evidence(h.history.of('register'), reads.register, checks.register),
       wallMs: Date.now() - wallStart,
     }
@@ -209,6 +240,7 @@ export function violations(r: ScenarioResult): string[] {
   if (r.audit.unknownActors.length > 0) out.push(`dots of unknown actors: ${r.audit.unknownActors.join(', ')}`)
   if (new Set(r.incarnations).size !== r.incarnations.length) out.push(`an incarnation repeated: ${r.incarnations.join(', ')}`)
   out.push(...r.clientFailures)
+  out.push(...sdkViolations(r.sdks, r.finalVersion, r.membership))
   // A non-Kvorum error out of the SDK is a programmer error: a bug whatever the fault.
   for (const w of WORKLOADS) for (const code of Object.keys(r.errors[w])) if (code.includes('UNEXPECTED')) out.push(`${w}: ${code}`)
   for (const w of ['set', 'register'] as const) if (r.checks[w].acknowledged === 0) out.push(`${w}: no operation was acknowledged`)

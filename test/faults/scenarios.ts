@@ -1,5 +1,6 @@
 import { BLACKHOLE, PASS, type ProxyMode, RESET } from '../support/fault-proxy.js'
 import type { FaultHarness } from './harness.js'
+import { MEMBERSHIP_SCENARIOS } from './membership-scenarios.js'
 
 /** What a scenario's fault script gets. */
 export interface ScenarioContext {
@@ -23,6 +24,14 @@ export interface Scenario {
   readonly description: string
   /** Node processes at start, when the scenario needs other than the run's default. */
   readonly nodes?: number
+  /**
+   * A membership change: one more client runs, whose SDK the script holds
+   * idle across the change (`h.holdClient(h.idleClient)`) and releases after
+   * it, still holding the old definition; every SDK must end on the new one.
+   */
+  readonly idleClient?: boolean
+  /** The shortest workload the script fits in, ms (a membership change takes its drains): a shorter run is lengthened. */
+  readonly minWorkloadMs?: number
   run(ctx: ScenarioContext): Promise<void>
 }
 
@@ -64,56 +73,6 @@ function restoreScenario(name: string, than: 'younger' | 'older', age: (graceMs:
       })
     },
   }
-}
-
-/** Margin of the driver's drain over the clients' deadline, ms: an operation begun under the old version has ended by then. */
-const DRAIN_MARGIN_MS = 500
-/** Cleanup grace of the driver in the suite, ms: short, so the change ends while the writers run. */
-const CLEANUP_GRACE_MS = 200
-/** Assignment entries per step: Q=64 moves 16 entries going 3→4 or 4→3, so one step, and a bounded run sees the whole change. */
-const ENTRIES_PER_STEP = 16
-/** Longest a membership driver may take to reach a kill point, or to finish, ms. */
-const DRIVER_BUDGET_MS = 90_000
-
-/**
- * Where the first driver is SIGKILLed: once this many of its progress lines
- * matched. Each is a different place to resume from: mid-drain of the
- * write-both version (the resumed driver copies at once), after a copy pass,
- * mid-drain of read-new, mid-drain of use-new.
- */
-const KILL_POINTS: readonly { what: string; pattern: RegExp; count: number }[] = [
-  { what: 'its first drain (write-both installed)', pattern: /\[drain\]/, count: 1 },
-  { what: 'its first copy pass', pattern: /\[copy\]/, count: 1 },
-  { what: 'its second drain (read-new installed)', pattern: /\[drain\]/, count: 2 },
-  { what: 'its third drain (use-new installed)', pattern: /\[drain\]/, count: 3 },
-]
-
-function within<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)))
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
-}
-
-/** The driver's waits: a drain longer than any client operation, a short cleanup grace. */
-function driverFlags(timeoutMs: number): string[] {
-  return ['--drain-ms', String(timeoutMs + DRAIN_MARGIN_MS), '--grace-ms', String(CLEANUP_GRACE_MS)]
-}
-
-/** Run `kvorum cluster rebalance <args>` to its end; throws unless it exits 0. */
-async function rebalance(h: FaultHarness, args: readonly string[]): Promise<void> {
-  const driver = h.cli(['cluster', 'rebalance', ...args])
-  const exit = await within(driver.exited, DRIVER_BUDGET_MS)
-  if (exit === 'timeout' || exit.code !== 0) throw new Error(`kvorum cluster rebalance ${args.join(' ')} ended ${JSON.stringify(exit)}:\n${driver.output()}`)
-  h.log(`kvorum cluster rebalance ${args.join(' ')} exited 0`)
-}
-
-/** After a change: the definition the nodes hold must have exactly `ids`, with no move left. */
-async function expectMembers(h: FaultHarness, ids: readonly string[]): Promise<void> {
-  await h.refreshOperator()
-  const def = h.operator.cluster
-  const got = def.nodes.map((n) => n.id).sort()
-  if (def.move || got.join(',') !== [...ids].sort().join(','))
-    throw new Error(`after the change the cluster has ${got.join(', ')}${def.move ? ` and a move in ${def.move.stage}` : ''}; expected ${ids.join(', ')}`)
 }
 
 /**
@@ -207,48 +166,5 @@ export const SCENARIOS: readonly Scenario[] = [
       })
     },
   },
-  {
-    name: 'grow-killed-driver',
-    description:
-      'a fourth node started and added with `kvorum cluster rebalance --add` while the writers run; the driver is SIGKILLed partway (a seeded choice of drain or copy) and `kvorum cluster rebalance` with no arguments resumes it to the end',
-    async run({ h, cycles, timeoutMs, random }) {
-      await cycles(async (n, at) => {
-        // The cluster grows once per run; later windows run the writers on the grown cluster.
-        if (n > 0) return
-        h.watchIncarnations()
-        await at(0.02)
-        const before = h.members.map((m) => m.id)
-        const id = `n${before.length + 1}`
-        const url = await h.addNode(id)
-        const kill = KILL_POINTS[random(KILL_POINTS.length)] as (typeof KILL_POINTS)[number]
-        const first = h.cli(['cluster', 'rebalance', '--add', url, '--entries-per-step', String(ENTRIES_PER_STEP), ...driverFlags(timeoutMs)])
-        if (!(await first.waitFor(kill.pattern, kill.count, DRIVER_BUDGET_MS)))
-          throw new Error(`the driver ended or stalled before ${kill.what}:\n${first.output()}`)
-        await first.kill()
-        h.log(`SIGKILL the rebalance driver after ${kill.what}`)
-        await rebalance(h, driverFlags(timeoutMs))
-        await expectMembers(h, [...before, id])
-      })
-    },
-  },
-  {
-    name: 'shrink-under-load',
-    description: 'four nodes; the fourth removed with `kvorum cluster rebalance --remove` while the writers run',
-    nodes: 4,
-    async run({ h, cycles, timeoutMs }) {
-      await cycles(async (n, at) => {
-        // The cluster shrinks once per run.
-        if (n > 0) return
-        h.watchIncarnations()
-        await at(0.02)
-        const before = h.members.map((m) => m.id)
-        const leaver = before[before.length - 1] as string
-        await rebalance(h, ['--remove', leaver, '--entries-per-step', String(ENTRIES_PER_STEP), ...driverFlags(timeoutMs)])
-        await expectMembers(
-          h,
-          before.filter((id) => id !== leaver),
-        )
-      })
-    },
-  },
+  ...MEMBERSHIP_SCENARIOS,
 ]

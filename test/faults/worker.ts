@@ -4,9 +4,9 @@
  * channel (`node --import tsx test/faults/worker.ts`); runs the workloads it
  * is told to and reports every operation as it starts and as it ends.
  */
-import { type ORSet, connect, orSet } from '@kvorum/client'
+import { type Kvorum, type ORSet, connect, orSet } from '@kvorum/client'
 import { Random } from '../support/random.js'
-import { type ParentMessage, STORES, type WorkerConfig, type WorkerEvent } from './protocol.js'
+import { type ParentMessage, STORES, type SdkState, type WorkerConfig, type WorkerEvent } from './protocol.js'
 import { type Completion, type LoopContext, registerLoop, setAddLoop } from './workloads.js'
 
 /** Longest the process waits for in-flight work after it was told to stop, ms. */
@@ -18,6 +18,49 @@ function send(event: WorkerEvent): void {
   if (process.connected) process.send?.(event)
 }
 
+/**
+ * Parks the loops between operations while the parent holds this client, so
+ * its SDK sits idle (holding whatever definition it had) until released.
+ */
+class Gate {
+  private held = false
+  private parked = 0
+  private readonly waiting: (() => void)[] = []
+
+  constructor(
+    private readonly loops: number,
+    private readonly onHeld: () => void,
+  ) {}
+
+  hold(): void {
+    this.held = true
+  }
+
+  /** Let every parked loop go on; returns whether the client was held. */
+  release(): boolean {
+    const was = this.held
+    this.held = false
+    this.parked = 0
+    for (const wake of this.waiting.splice(0)) wake()
+    return was
+  }
+
+  /** Between two operations: park while held; the last loop to park reports the client held. */
+  async pass(): Promise<void> {
+    if (!this.held) return
+    this.parked++
+    if (this.parked === this.loops) this.onHeld()
+    await new Promise<void>((resolve) => this.waiting.push(resolve))
+  }
+}
+
+let gate: Gate | undefined
+let sdk: Kvorum | undefined
+
+function stateOf(kv: Kvorum): SdkState {
+  return { version: kv.cluster.version, refreshes: kv.stats().clusterRefreshes, at: Date.now() }
+}
+
 async function run(config: WorkerConfig): Promise<void> {
   const kv = await connect({
     seeds: Object.values(config.nodes),
@@ -26,7 +69,14 @@ async function run(config: WorkerConfig): Promise<void> {
     requestTimeoutMs: config.requestTimeoutMs,
     detector: { probeIntervalMs: 200 },
     resolveUrl: (node) => config.nodes[node.id] ?? node.url,
+    ...(config.pollIntervalMs === undefined ? {} : { pollIntervalMs: config.pollIntervalMs }),
   })
+  sdk = kv
+  // One SDK for the whole life of the process: the parent checks it never needed another.
+  send({ type: 'connected', pid: process.pid, ...stateOf(kv) })
+  const loopCount = config.loops.set + config.loops.lww + config.loops.register
+  gate = new Gate(loopCount, () => send({ type: 'held', ...stateOf(kv) }))
+  const parking = gate
   // One application process delivers hints while the faults go on, as a deployment would.
   if (config.worker === 0) kv.startHandoff({ intervalMs: 500 })
   const rng = new Random(config.seed)
@@ -45,7 +95,10 @@ async function run(config: WorkerConfig): Promise<void> {
     random,
     cart: () => `cart-${Math.floor((Date.now() - config.startedAt) / config.epochMs)}-${random(config.cartsPerEpoch)}`,
     registerKey: () => `reg-${Math.floor((Date.now() - config.startedAt) / config.registerEpochMs)}-${random(config.registerKeys)}`,
-    think: () => new Promise((resolve) => setTimeout(resolve, random(config.thinkMs + 1))),
+    think: async () => {
+      await new Promise((resolve) => setTimeout(resolve, random(config.thinkMs + 1)))
+      await parking.pass()
+    },
   }
   const carts = kv.store<ORSet<string>>(STORES.carts, { codec: 'json', merge: orSet.merge })
   const lwwCarts = kv.store<ORSet<string>>(STORES.lww, { codec: 'json', merge: orSet.merge })
@@ -58,11 +111,17 @@ async function run(config: WorkerConfig): Promise<void> {
   // Late replica writes, read repairs and parked hints finish before the parent checks anything.
   await kv.close(CLOSE_GRACE_MS)
   // The callback runs once this last message (and so every earlier one) is written to the channel.
-  await new Promise<void>((resolve) => (process.connected ? process.send?.({ type: 'done', ops } satisfies WorkerEvent, () => resolve()) : resolve()))
+  const done: WorkerEvent = { type: 'done', ops, nodes: kv.cluster.nodes.map((n) => n.id), ...stateOf(kv) }
+  await new Promise<void>((resolve) => (process.connected ? process.send?.(done, () => resolve()) : resolve()))
 }
 
 process.on('message', (message: ParentMessage) => {
-  if (message.type === 'stop') stopping = true
+  if (message.type === 'stop') {
+    stopping = true
+    gate?.release()
+  }
+  if (message.type === 'hold') gate?.hold()
+  if (message.type === 'release' && gate?.release() && sdk) send({ type: 'released', ...stateOf(sdk) })
   if (message.type !== 'start') return
   run(message.config).then(
     () => process.exit(0),
@@ -75,6 +134,7 @@ process.on('message', (message: ParentMessage) => {
 // An orphaned worker (the parent died) stops its loops and exits.
 process.on('disconnect', () => {
   stopping = true
+  gate?.release()
   setTimeout(() => process.exit(1), CLOSE_GRACE_MS + 3000).unref()
 })
 send({ type: 'ready' })
