@@ -35,7 +35,7 @@ const EXPECTED_FAULTS: Record<string, RegExp[]> = {
   'replace-killed-node': [
     /SIGKILL n3/,
     /n3 is gone for good/,
-    /rebalance --replace n3=http:\S+ --remove n3 --dead --entries-per-step 32 .* exited 0/,
+    /rebalance --replace n3=http:\S+ --dead --entries-per-step 32 .* exited 0/,
     /operator holds cluster version \d+: n1, n2, n4$/,
   ],
   'node-killed-during-copy': [

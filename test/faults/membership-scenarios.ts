@@ -181,13 +181,9 @@ export const MEMBERSHIP_SCENARIOS: readonly Scenario[] = [
       await sleep(1500)
       const id = nextId(h)
       const url = await h.addNode(id)
-      // `--remove <dead>` beside `--replace`: the CLI takes --dead to name only the --remove ids, so
-      // `--replace n3=URL --dead` alone waits 60 s for n3 and fails (reported to the lead; the plan is the same).
       await rebalance(h, [
         '--replace',
         `${dead}=${url}`,
-        '--remove',
-        dead,
         '--dead',
         '--entries-per-step',
         String(REPLACE_ENTRIES_PER_STEP),

@@ -2,9 +2,12 @@ import { type ClusterDef, type MembershipChange, type MembershipPlan, type NodeD
 import { type Kvorum, type RebalanceProgress, HttpTransport, REBALANCE_DEFAULTS, connect } from '@kvorum/client'
 import { UsageError, parse, seedUrl, seedsFlag, tokenFlag } from './args.js'
 
-export const PLAN_HELP = `kvorum cluster plan      --seeds URL (--add URL[@zone] ... | --remove ID ... | --replace ID=URL ... | --remove ID --dead) [--entries-per-step 8] [--json]
+export const PLAN_HELP = `kvorum cluster plan      --seeds URL (--add URL[@zone] ... | --remove ID ... | --replace ID=URL ...) [--dead] [--entries-per-step 8] [--json]
   Print what a change would move, and change nothing: steps, assignment entries and replica-partitions
-  moved against the ideal, moves onto old nodes and across zones, replica load per node before and after.`
+  moved against the ideal, moves onto old nodes and across zones, replica load per node before and after,
+  the bytes to copy and the peak extra disk (estimated from what the nodes store), and warnings.
+  URL is host:port or http(s)://host:port; a joiner must be running (its id comes from its /health).
+  --dead: the removed or replaced nodes are gone; copy from the surviving replicas, do not wait for them.`
 
 export const REBALANCE_HELP = `kvorum cluster rebalance --seeds URL [same arguments as plan]  [--drain-ms MS] [--grace-ms MS]
   Carry the change out, stage by stage, with a progress display. Killed at any moment, running it again
@@ -174,7 +177,8 @@ export async function membershipCommand(sub: 'plan' | 'rebalance' | 'abort' | 's
       return 0
     }
     const change = await changeOf(values)
-    const dead = values.dead ? (values.remove ?? []) : []
+    // --dead names the nodes that are gone: those removed, and those replaced (a dead disk's node).
+    const dead = values.dead ? [...(values.remove ?? []), ...Object.keys(change?.replace ?? {})] : []
     if (sub === 'plan') {
       if (!change) throw new UsageError('say what to change: --add URL, --remove ID or --replace ID=URL')
       const plan = kv.planChange(change)

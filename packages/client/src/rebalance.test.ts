@@ -178,6 +178,56 @@ describe('membership change over in-memory nodes', () => {
     for (let i = 0; i < 50; i++) expect((await again.store<string>('default', { codec: 'utf8' }).get(`k${i}`)).values).toEqual([`v${i}`])
   }, 60_000)
 
+  it('a copy that cannot reach a replica waits for it, naming it, and finishes once it answers again', async () => {
+    cluster = await memoryCluster({ partitions: 32 })
+    const c = cluster
+    const { kv: driver, transport } = await c.client()
+    const n4 = await addNode(c, 'n4')
+    const s = driver.store<string>('default', { codec: 'utf8' })
+    for (let i = 0; i < 50; i++) await s.put(`k${i}`, `v${i}`)
+    const plan = driver.planChange({ add: [n4] })
+    const waited: string[][] = []
+    let cut = false
+    const final = await driver.rebalance(plan, {
+      ...FAST,
+      maxCopyPasses: 1,
+      onProgress: (p) => {
+        if (p.phase !== 'copy') return
+        // n1 goes down as the copy starts, for 1.5 s: more than the one pass allowed takes.
+        if (!cut) {
+          cut = true
+          transport.setReachable('n1', false)
+          setTimeout(() => transport.setReachable('n1', true), 1500)
+        }
+        if (p.waitingFor.length > 0) waited.push([...p.waitingFor])
+      },
+    })
+    expect(final.assignment).toEqual(plan.target)
+    expect(waited.some((w) => w.some((x) => x.startsWith('n1 ')))).toBe(true)
+    for (let i = 0; i < 50; i++) expect((await s.get(`k${i}`)).values).toEqual([`v${i}`])
+  }, 60_000)
+
+  it('a copy gives up after its time with an error naming the replica that does not answer, and the move stays where it was', async () => {
+    cluster = await memoryCluster({ partitions: 32 })
+    const c = cluster
+    const { kv: driver, transport } = await c.client()
+    const n4 = await addNode(c, 'n4')
+    const s = driver.store<string>('default', { codec: 'utf8' })
+    for (let i = 0; i < 50; i++) await s.put(`k${i}`, `v${i}`)
+    const plan = driver.planChange({ add: [n4] })
+    const run = driver.rebalance(plan, {
+      ...FAST,
+      barrierTimeoutMs: 1500,
+      maxCopyPasses: 1,
+      onProgress: (p) => {
+        // n2 goes down as the copy starts (after its first partition), for good.
+        if (p.phase === 'copy') transport.setReachable('n2', false)
+      },
+    })
+    await expect(run).rejects.toThrow(/the copy of step 1 did not finish within 2 s .*not answering: n2 /)
+    expect((await c.engines.get('n1')?.getCluster())?.move?.stage).toBe('write-both')
+  }, 60_000)
+
   it('abort during the copy restores the old layout: every write stays readable and the joiner drops its copies', async () => {
     cluster = await memoryCluster({ partitions: 32 })
     const c = cluster

@@ -29,7 +29,10 @@ export interface RebalanceOptions {
   readonly barrierTimeoutMs?: number | undefined
   /** Nodes known dead (a removal with --dead): not waited for. Default none. */
   readonly dead?: readonly string[] | undefined
-  /** Copy passes per step before giving up (the command can be run again). Default 10. */
+  /**
+   * Copy passes per step before giving up (the command can be run again), and
+   * at least barrierTimeoutMs of retrying when a replica does not answer. Default 10.
+   */
   readonly maxCopyPasses?: number | undefined
   /** Keys copied per second at most, so foreground traffic keeps its latency. Default 10,000. */
   readonly maxKeysPerSecond?: number | undefined
@@ -71,6 +74,8 @@ export interface RebalanceProgress {
 
 /** Most definitions one rebalance call installs (5 per step, up to Q steps): a bound, not a target. */
 const MAX_VERSIONS = 5 * 65_536
+/** Pause before a copy pass runs again after one that could not reach every replica, ms. */
+const COPY_RETRY_MS = 1000
 /** Pause between checks while waiting for nodes to install a version, ms. */
 const BARRIER_POLL_MS = 100
 
@@ -245,8 +250,17 @@ export class Rebalancer {
     const partitions = movingPartitions(def)
     const leavers = leaversOf(def)
     let why = ''
+    let waitingFor: string[] = []
     this.pass = { done: 0, total: partitions.length, startedMs: this.rt.time.now(), limit: this.s.maxKeysPerSecond }
-    for (let pass = 0; pass < this.s.maxCopyPasses; pass++) {
+    // A pass that could not reach every replica is run again, after a pause, until both the passes
+    // and the time of a barrier are used up: a node that restarts within that time is waited for.
+    const until = this.rt.time.now() + this.s.barrierTimeoutMs
+    for (let pass = 0; pass < this.s.maxCopyPasses || this.rt.time.now() < until; pass++) {
+      if (pass > 0) {
+        waitingFor = await this.unanswering(def)
+        this.report(def, 'copy', waitingFor)
+        await pause(this.rt.time, COPY_RETRY_MS, this.options.signal, 'rebalance')
+      }
       let report: RepairReport
       try {
         report = await new AntiEntropy(this.rt).repair({
@@ -257,7 +271,7 @@ export class Rebalancer {
           signal: this.options.signal,
           onProgress: (r) => {
             this.pass = { ...this.pass, done: r.partitionsDone, total: r.partitionsTotal, limit: r.keysPerSecondLimit }
-            this.report(def, 'copy', [], this.copied.keys + r.keysRepaired, this.copied.bytes + r.bytesExchanged)
+            this.report(def, 'copy', waitingFor, this.copied.keys + r.keysRepaired, this.copied.bytes + r.bytesExchanged)
           },
         })
       } catch (e) {
@@ -276,10 +290,28 @@ export class Rebalancer {
       if (report.partitionsSkipped === 0 && report.replicaWriteFailures === 0 && report.keysUnrepaired === 0) return
       why = `${report.partitionsSkipped} partitions not compared on every replica, ${report.replicaWriteFailures} repair writes refused, ${report.keysUnrepaired} keys not fetched, ${backlog} hints for leaving nodes undelivered`
     }
+    const missing = waitingFor.length > 0 ? `; not answering: ${waitingFor.join(', ')}` : ''
     throw new KvorumError(
       'KV_NODE_UNAVAILABLE',
-      `the copy of step ${def.move?.step} did not finish in ${this.s.maxCopyPasses} passes (${why}): run the command again to resume`,
+      `the copy of step ${def.move?.step} did not finish within ${Math.round(this.s.barrierTimeoutMs / 1000)} s (${why}${missing}): start the nodes that are down and run the command again to resume, or remove a node that is gone with --dead`,
     )
+  }
+
+  /** The live nodes of `def` that do not answer /health now, with why. */
+  private async unanswering(def: ClusterDef): Promise<string[]> {
+    const t = { timeoutMs: this.rt.settings.requestTimeoutMs }
+    const out: string[] = []
+    await Promise.all(
+      def.nodes
+        .filter((n) => !this.s.dead.has(n.id))
+        .map((n) =>
+          this.rt.view.transport
+            .node(n)
+            .health(t)
+            .catch((e: Error) => out.push(`${n.id} (${e.message})`)),
+        ),
+    )
+    return out.sort()
   }
 
   /**
