@@ -181,14 +181,7 @@ export const MEMBERSHIP_SCENARIOS: readonly Scenario[] = [
       await sleep(1500)
       const id = nextId(h)
       const url = await h.addNode(id)
-      await rebalance(h, [
-        '--replace',
-        `${dead}=${url}`,
-        '--dead',
-        '--entries-per-step',
-        String(REPLACE_ENTRIES_PER_STEP),
-        ...driverFlags(timeoutMs),
-      ])
+      await rebalance(h, ['--replace', `${dead}=${url}`, '--dead', '--entries-per-step', String(REPLACE_ENTRIES_PER_STEP), ...driverFlags(timeoutMs)])
       await expectMembers(h, [...before.filter((x) => x !== dead), id])
     },
   ),
