@@ -52,13 +52,13 @@ describe('kvorum store create|alter|list through the real binary', () => {
     ])
   })
 
-  it('alters quorums, and refuses n, unknown fields and unknown stores with a clear error, changing nothing', async () => {
+  it('alters quorums, and refuses an n the cluster cannot hold, unknown fields and unknown stores with a clear error, changing nothing', async () => {
     const altered = await kvorum('store', 'alter', 'carts:w=2,maxSiblings=10')
     expect(altered.code, altered.stderr).toBe(0)
     expect(altered.stdout).toMatch(/cluster version 3 on every node: carts .* w=2 .*maxSiblings=10/)
-    const n = await kvorum('store', 'alter', 'carts:n=2')
-    expect(n.code).toBe(1)
-    expect(n.stderr).toMatch(/KV_INVALID_INPUT: store carts: n is 3; changing it moves every partition's replicas/)
+    const tooMany = await kvorum('store', 'alter', 'carts:n=4')
+    expect(tooMany.code).toBe(1)
+    expect(tooMany.stderr).toMatch(/KV_INVALID_INPUT: store carts: n must be 1\.\.3/)
     const field = await kvorum('store', 'alter', 'carts:quorum=2')
     expect(field.code).toBe(2)
     expect(field.stderr).toMatch(/unknown field quorum/)
@@ -70,6 +70,21 @@ describe('kvorum store create|alter|list through the real binary', () => {
     expect(again.stderr).toMatch(/store carts already exists: change its settings with kvorum store alter/)
     expect((await cluster.replica('n2').getCluster({ timeoutMs: 2000 }))?.version).toBe(3)
   })
+
+  it('a new n runs as a rebalance, lowering the quorums first, and every key stays readable', async () => {
+    for (let i = 0; i < 20; i++) expect((await kvorum('put', 'carts', `c${i}`, `v${i}`)).code).toBe(0)
+    const changed = await kvorum('store', 'alter', 'carts:n=2,r=1,w=1', '--drain-ms', '200', '--grace-ms', '100')
+    expect(changed.code, changed.stderr).toBe(0)
+    expect(changed.stderr).toMatch(/store carts: n → 2 drops 32 replica-partitions at cleanup, as a rebalance/)
+    expect(changed.stderr).toMatch(/step 1\/1 write-both \[copy\]/)
+    expect(changed.stdout).toMatch(/on every node: carts {2}n=2 r=1 w=1 /)
+    for (const id of ['n1', 'n2', 'n3']) {
+      const def = await cluster.replica(id).getCluster({ timeoutMs: 2000 })
+      expect(def?.move).toBeUndefined()
+      expect(def?.stores.find((s) => s.name === 'carts')?.n).toBe(2)
+    }
+    for (let i = 0; i < 20; i++) expect((await kvorum('get', 'carts', `c${i}`)).stdout).toMatch(new RegExp(`^v${i}$`, 'm'))
+  }, 60_000)
 })
 
 describe('kvorum cluster plan takes a joiner as host:port, as --seeds does', () => {

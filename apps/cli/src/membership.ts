@@ -140,7 +140,7 @@ const LOG_EVERY_MS = 2000
  * between, on a terminal the line is rewritten in place, and in a log a line
  * is added at most every LOG_EVERY_MS.
  */
-function progressPrinter(): (p: RebalanceProgress) => void {
+export function progressPrinter(): (p: RebalanceProgress) => void {
   const tty = process.stderr.isTTY === true
   let last = ''
   let lastAt = 0

@@ -1,7 +1,8 @@
 import { connect } from '@kvorum/client'
 import type { StoreDef, StoreSettings } from '@kvorum/core'
-import { UsageError, parse, seedsFlag, tokenFlag } from './args.js'
+import { UsageError, intFlag, parse, seedsFlag, tokenFlag } from './args.js'
 import { parseStore } from './cluster-init.js'
+import { progressPrinter } from './membership.js'
 
 export const STORE_LIST_HELP = `kvorum store list --seeds URL [--token T] [--json]
   Every store of the cluster and its settings.`
@@ -13,15 +14,19 @@ export const STORE_CREATE_HELP = `kvorum store create NAME[:field=value,...] --s
   Waits until every node holds the new definition; a node that is down makes it fail (start it and
   run the command again). Refused while a membership change is in progress.`
 
-export const STORE_ALTER_HELP = `kvorum store alter NAME:field=value,... --seeds URL [--token T] [--json]
+export const STORE_ALTER_HELP = `kvorum store alter NAME:field=value,... --seeds URL [--token T] [--json] [--drain-ms MS] [--grace-ms MS]
   Change a store's quorums, limits, conflict mode or tombstone grace, e.g. kvorum store alter carts:r=1,w=3.
-  They apply from each node's next request. n cannot change: it would move every partition's replicas
-  (create a new store instead). Waits for every node, like create.`
+  They apply from each node's next request, once every node holds them (a node that is down makes it fail).
+  A new n (carts:n=5) moves replicas: it runs as a rebalance, in the stages of a membership change, with
+  the same progress display; killed, kvorum cluster rebalance resumes it. Other fields are applied first,
+  so carts:n=2,r=1,w=1 lowers the quorums before the replicas go.`
 
 const FLAGS = {
   seeds: { type: 'string' },
   token: { type: 'string' },
   json: { type: 'boolean' },
+  'drain-ms': { type: 'string' },
+  'grace-ms': { type: 'string' },
 } as const
 
 /** One line of settings per store, aligned. */
@@ -66,8 +71,28 @@ export async function storeCommand(sub: 'list' | 'create' | 'alter', rest: strin
       }
       return 0
     }
-    const def = created ? await kv.createStore(created) : await kv.alterStore(altered?.name as string, altered?.settings ?? {})
     const name = created?.name ?? (altered?.name as string)
+    const { n, ...settings } = altered?.settings ?? {}
+    let def = created ? await kv.createStore(created) : null
+    // Quorums first: a smaller n needs r and w that fit in it already.
+    if (altered && (Object.keys(settings).length > 0 || n === undefined)) def = await kv.alterStore(name, settings)
+    if (altered && n !== undefined && n !== kv.cluster.stores.find((s) => s.name === name)?.n) {
+      // A change of n moves replicas: it runs as a rebalance, resumable with kvorum cluster rebalance.
+      const plan = kv.planReplicaChange(name, n)
+      const sum = (load: Record<string, number>) => Object.values(load).reduce((a, b) => a + b, 0)
+      const dropped = sum(plan.movement.loadBefore) - sum(plan.movement.loadAfter)
+      const what =
+        dropped > 0 ? `drops ${dropped} replica-partitions at cleanup` : `copies ${plan.movement.replicaPartitionsMoved} replica-partitions to new replicas`
+      console.error(`store ${name}: n → ${n} ${what}, as a rebalance (killed, run kvorum cluster rebalance to resume it)`)
+      const drain = values['drain-ms']
+      const grace = values['grace-ms']
+      def = await kv.rebalance(plan, {
+        onProgress: progressPrinter(),
+        ...(drain ? { drainMs: intFlag(drain, 'drain-ms', 0, 600_000, 0) } : {}),
+        ...(grace ? { cleanupGraceMs: intFlag(grace, 'grace-ms', 0, 600_000, 0) } : {}),
+      })
+    }
+    def ??= kv.cluster
     const store = def.stores.find((s) => s.name === name) as StoreDef
     if (values.json) console.log(JSON.stringify({ version: def.version, store }))
     else console.log(`cluster version ${def.version} on every node: ${describe(store)}`)

@@ -189,7 +189,7 @@ describe('node app: the protocol over HTTP', () => {
     engine = new StorageEngine({ path: ':memory:', nodeId: 'n1' })
     app = createApp({ engine, logger })
     const health = await call('/health')
-    expect(await health.json()).toEqual({ status: 'ok', id: 'n1', incarnation: engine.incarnation, clusterVersion: 0 })
+    expect(await health.json()).toEqual({ status: 'ok', id: 'n1', incarnation: engine.incarnation, clusterVersion: 0, keys: 0, bytes: 0 })
     await expectRefused(await call('/v1/cluster'), 503, 'KV_NO_CLUSTER')
     await expectRefused(await call('/v1/stores/kv/batch', post(coordinate([write('k')]))), 503, 'KV_NO_CLUSTER')
   })

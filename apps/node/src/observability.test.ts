@@ -104,7 +104,7 @@ describe('kvorum-node /health readiness, through the real binary', () => {
       await installCluster(node)
       const after = await call(node, '/health?ready=1')
       expect(after.status).toBe(200)
-      expect(await after.json()).toEqual({ status: 'ok', id: 'n1', incarnation: node.incarnation, clusterVersion: 1 })
+      expect(await after.json()).toEqual({ status: 'ok', id: 'n1', incarnation: node.incarnation, clusterVersion: 1, keys: 0, bytes: 0 })
     },
     TEST_TIMEOUT_MS,
   )

@@ -153,7 +153,7 @@ export class AntiEntropy {
   ): Promise<void> {
     // During a move, every replica a write goes to (old and new) is compared: that is the copy.
     const placement = this.rt.view.placement
-    const primaries = placement.writers(p, store.n)
+    const primaries = placement.writers(p, store)
     const replicas = primaries.filter((id) => roots.has(id))
     if (replicas.length < 2) {
       if (primaries.length > 1) report.partitionsSkipped++

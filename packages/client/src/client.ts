@@ -17,6 +17,7 @@ import {
   findStore,
   planChange,
   planInProgress,
+  planReplicaChange,
   realTime,
   validateCluster,
 } from '@kvorum/core'
@@ -119,6 +120,11 @@ export class Kvorum {
   /** Plan a change of the cluster's nodes from the definition this client holds. Changes nothing. */
   planChange(change: MembershipChange): MembershipPlan {
     return planChange(this.#rt.view.cluster, change)
+  }
+
+  /** Plan a change of a store's n (run it with `rebalance`): its replicas move as in a membership change. Changes nothing. */
+  planReplicaChange(store: string, n: number): MembershipPlan {
+    return planReplicaChange(this.#rt.view.cluster, store, n)
   }
 
   /**

@@ -186,7 +186,7 @@ async function retargetHints(rt: Runtime, hints: readonly StoredHint[]): Promise
   for (const h of hints) {
     const store = rt.view.cluster.stores.find((s) => s.name === h.store)
     if (!store) continue
-    const writers = placement.writers(placement.ring.partitionOf(h.key), store.n)
+    const writers = placement.writers(placement.ring.partitionOf(h.key), store)
     need.set(h, Math.min(store.w, writers.length))
     for (const id of writers) {
       const byStore = perNode.get(id) ?? new Map<string, StoredHint[]>()

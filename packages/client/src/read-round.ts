@@ -31,7 +31,7 @@ export interface ReadOutcome {
 export async function readRound(rt: Runtime, store: StoreDef, key: Uint8Array, q: ReadQuorum): Promise<ReadOutcome> {
   const placement = rt.view.placement
   const version = rt.view.cluster.version
-  const primaries = placement.readers(placement.ring.partitionOf(key), store.n)
+  const primaries = placement.readers(placement.ring.partitionOf(key), store)
   const candidates = upFirst(primaries, (n) => rt.nodes.isUp(n))
   const replies = new Map<string, SiblingSet>()
   // Every primary could still answer, though only r are asked at first.

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { type ClusterDef, type MembershipPlan, Placement, Ring, advance, keyBytes } from '@kvorum/core'
+import { type ClusterDef, type MembershipPlan, type StoreDef, Placement, Ring, advance, keyBytes } from '@kvorum/core'
 import { StorageEngine } from '@kvorum/storage'
 import { type MemoryCluster, memoryCluster } from '../../../test/support/memory-cluster.js'
 import type { Kvorum, RebalanceProgress } from './index.js'
@@ -261,9 +261,9 @@ describe('membership change over in-memory nodes', () => {
     const placement = new Placement(s1)
     // A key of a moving partition: O = the three old nodes, N = two of them and n4.
     let key = ''
-    for (let i = 0; !key; i++) if (placement.moving(placement.ring.partitionOf(keyBytes(`k${i}`)), 3)) key = `k${i}`
+    for (let i = 0; !key; i++) if (placement.moving(placement.ring.partitionOf(keyBytes(`k${i}`)), s1.stores[0] as StoreDef)) key = `k${i}`
     const part = placement.ring.partitionOf(keyBytes(key))
-    const [o, n] = placement.writeSets(part, 3) as [string[], string[]]
+    const [o, n] = placement.writeSets(part, s1.stores[0] as StoreDef) as [string[], string[]]
     const stays = n.find((id) => id !== 'n4') as string
     const { kv, transport } = await c.client({ timeoutMs: 500 })
     expect(kv.cluster.version).toBe(s1.version)

@@ -400,7 +400,7 @@ export class Rebalancer {
 export function movingPartitions(def: ClusterDef): number[] {
   const placement = new Placement(def)
   const out: number[] = []
-  for (let q = 0; q < def.partitions; q++) if (def.stores.some((s) => placement.moving(q, s.n))) out.push(q)
+  for (let q = 0; q < def.partitions; q++) if (def.stores.some((s) => placement.moving(q, s))) out.push(q)
   return out
 }
 

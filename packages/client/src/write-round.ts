@@ -84,10 +84,10 @@ export async function writeRound(
   const placement = rt.view.placement
   const part = placement.ring.partitionOf(key)
   const version = rt.view.cluster.version
-  const coordinated = await coordinate(rt, store, key, value, context, [...placement.coordinators(part, store.n)], q, version)
+  const coordinated = await coordinate(rt, store, key, value, context, [...placement.coordinators(part, store)], q, version)
   try {
-    const sets = placement.writeSets(part, store.n)
-    const out = await spread(rt, store, key, coordinated, sets, placement.fallbacks(part, store.n), q, version)
+    const sets = placement.writeSets(part, store)
+    const out = await spread(rt, store, key, coordinated, sets, placement.fallbacks(part, store), q, version)
     publish(CHANNELS.put, () => ({ client: rt.client, store: store.name, ok: true }))
     return out
   } catch (e) {
@@ -285,7 +285,7 @@ function spread(
             await rt.view.refresh()
             const placement = rt.view.placement
             const part = placement.ring.partitionOf(key)
-            if (placement.canMerge(node, part, store.n)) return send(node, rt.view.cluster.version, resent + 1)
+            if (placement.canMerge(node, part, store)) return send(node, rt.view.cluster.version, resent + 1)
             quorums.fail(node, true, { node, ...res.error })
             return finish()
           }

@@ -62,6 +62,11 @@ export interface MoveState {
   readonly targetNodes: readonly NodeDef[]
   /** Assignment entries one step changes at most. */
   readonly entriesPerStep: number
+  /**
+   * Stores whose n the plan changes, with their new n: their N sets use it
+   * from write-both on, and the store takes it at use-new. Absent: no n changes.
+   */
+  readonly storeN?: Readonly<Record<string, number>>
 }
 
 /** The cluster definition every node holds, with a version that only grows. */
@@ -222,6 +227,12 @@ function validateMove(x: unknown, q: number, ids: ReadonlySet<string>): void {
     !m.targetNodes.every((n) => typeof n === 'object' && n !== null && ids.has((n as NodeDef).id))
   )
     fail('move.targetNodes must list nodes of the cluster')
+  if (m.storeN !== undefined) {
+    if (typeof m.storeN !== 'object' || m.storeN === null || Array.isArray(m.storeN)) fail('move.storeN must map store names to their new n')
+    for (const [name, n] of Object.entries(m.storeN)) {
+      if (!NAME.test(name) || !isInt(n, 1, CLUSTER_LIMITS.maxReplicas)) fail(`move.storeN.${name} must be 1..${CLUSTER_LIMITS.maxReplicas}`)
+    }
+  }
 }
 
 /** The named store, or UnknownStoreError. */

@@ -1,5 +1,5 @@
 import { claim, movement, type Movement } from './claim.js'
-import type { ClusterDef, MoveState, NodeDef } from './cluster.js'
+import { CLUSTER_LIMITS, type ClusterDef, type MoveState, type NodeDef, findStore } from './cluster.js'
 import { assert, InvalidInputError } from './errors.js'
 import { Placement } from './placement.js'
 
@@ -35,6 +35,8 @@ export interface MembershipPlan {
   readonly movement: Movement
   /** The n movement was measured with. */
   readonly n: number
+  /** Stores whose n the plan changes, with their new n (see MoveState.storeN). */
+  readonly storeN?: Readonly<Record<string, number>>
 }
 
 /** The n movement is measured with: the largest of the stores' (all stores share the assignment). */
@@ -110,8 +112,8 @@ function changedPartitions(before: Placement, after: Placement, def: ClusterDef)
   const out: number[] = []
   for (let q = 0; q < def.partitions; q++) {
     for (const s of def.stores) {
-      const a = JSON.stringify([before.readers(q, s.n), before.writers(q, s.n)])
-      const b = JSON.stringify([after.readers(q, s.n), after.writers(q, s.n)])
+      const a = JSON.stringify([before.readers(q, s), before.writers(q, s)])
+      const b = JSON.stringify([after.readers(q, s), after.writers(q, s)])
       if (a !== b) {
         out.push(q)
         break
@@ -153,7 +155,23 @@ export function advance(def: ClusterDef, plan: MembershipPlan): ClusterDef | nul
   if (!move) {
     const done = sameAssignment(def.assignment, plan.target)
     const nodesDone = def.nodes.length === plan.targetNodes.length && def.nodes.every((n) => plan.targetNodes.some((m) => m.id === n.id))
-    if (done && nodesDone) return null
+    const storesDone = Object.entries(plan.storeN ?? {}).every(([name, n]) => def.stores.find((s) => s.name === name)?.n === n)
+    if (done && nodesDone && storesDone) return null
+    if (done && !storesDone) {
+      // A change of n: one step over every partition, the assignment unchanged.
+      const state: MoveState = {
+        planId: plan.planId,
+        step: 1,
+        steps: 1,
+        stage: 'write-both',
+        next: def.assignment,
+        target: def.assignment,
+        targetNodes: def.nodes,
+        entriesPerStep: plan.entriesPerStep,
+        storeN: plan.storeN ?? {},
+      }
+      return nextVersion(def, { move: state }, ['abortedPlan'])
+    }
     if (done) return nextVersion(def, { nodes: plan.targetNodes }, ['abortedPlan'])
     const remaining = def.assignment.filter((owner, p) => owner !== plan.target[p]).length
     const state: MoveState = {
@@ -171,8 +189,11 @@ export function advance(def: ClusterDef, plan: MembershipPlan): ClusterDef | nul
   switch (move.stage) {
     case 'write-both':
       return nextVersion(def, { move: { ...move, stage: 'read-new' } })
-    case 'read-new':
-      return nextVersion(def, { assignment: move.next, move: { ...move, stage: 'use-new' } })
+    case 'read-new': {
+      // The stores take their new n at the switch, as the assignment takes the step's.
+      const stores = def.stores.map((s) => (move.storeN?.[s.name] === undefined ? s : { ...s, n: move.storeN[s.name] as number }))
+      return nextVersion(def, { assignment: move.next, stores, move: { ...move, stage: 'use-new' } })
+    }
     case 'use-new':
       return nextVersion(def, { move: { ...move, stage: 'cleanup' } })
     case 'cleanup': {
@@ -221,6 +242,7 @@ export function planInProgress(def: ClusterDef): MembershipPlan {
     steps: move.steps,
     movement: movement(before, { assignment: move.target, nodes: move.targetNodes }, n),
     n,
+    ...(move.storeN ? { storeN: move.storeN } : {}),
   }
 }
 
@@ -262,4 +284,62 @@ export function estimateCopy(plan: MembershipPlan, bytesByNode: Readonly<Record<
   const perReplica = load > 0 ? bytes / load : 0
   const bytesToCopy = Math.round(perReplica * plan.movement.replicaPartitionsMoved)
   return { bytesPerReplicaPartition: perReplica, bytesToCopy, peakExtraBytes: Math.round(bytesToCopy / plan.steps), unknown }
+}
+
+/**
+ * Plan a change of one store's n: a move of one step whose N sets have the
+ * new n (write-both and the copy, read-new, then the store takes it at
+ * use-new, and replicas it no longer uses drop their rows at cleanup).
+ * Changes nothing.
+ */
+export function planReplicaChange(def: ClusterDef, storeName: string, n: number): MembershipPlan {
+  if (def.move)
+    throw new InvalidInputError(
+      `plan ${def.move.planId} is in progress (step ${def.move.step} of ${def.move.steps}, ${def.move.stage}): resume it or abort it first`,
+    )
+  const store = findStore(def, storeName)
+  const owners = new Set(def.assignment).size
+  if (!Number.isInteger(n) || n < 1 || n > Math.min(owners, CLUSTER_LIMITS.maxReplicas))
+    throw new InvalidInputError(`store ${storeName}: n must be 1..${Math.min(owners, CLUSTER_LIMITS.maxReplicas)} (nodes that own partitions), got ${n}`)
+  if (n === store.n) throw new InvalidInputError(`store ${storeName} already keeps n=${n}`)
+  if (store.r > n || store.w > n || store.pr > n || store.pw > n)
+    throw new InvalidInputError(
+      `store ${storeName}: r=${store.r}, w=${store.w}, pr=${store.pr}, pw=${store.pw} must fit in n=${n}: lower them first (kvorum store alter)`,
+    )
+  const storeN = { [storeName]: n }
+  const before = new Placement(def)
+  const after = new Placement({ ...def, stores: def.stores.map((s) => (s.name === storeName ? { ...s, n } : s)) })
+  const loadBefore: Record<string, number> = {}
+  const loadAfter: Record<string, number> = {}
+  let moved = 0
+  for (let q = 0; q < def.partitions; q++) {
+    const o = before.readers(q, store)
+    const next = after.readers(q, { name: storeName, n })
+    for (const id of o) loadBefore[id] = (loadBefore[id] ?? 0) + 1
+    for (const id of next) loadAfter[id] = (loadAfter[id] ?? 0) + 1
+    moved += next.filter((id) => !o.includes(id)).length
+  }
+  const ideal = Object.fromEntries(def.nodes.map((x) => [x.id, (n * def.partitions) / owners]))
+  return {
+    planId: `${planIdOf(def.version, def.assignment, def.nodes)}-n${storeName}-${n}`.slice(0, 64),
+    target: def.assignment,
+    targetNodes: def.nodes,
+    entriesPerStep: def.partitions,
+    steps: 1,
+    movement: {
+      entriesMoved: 0,
+      replicaPartitionsMoved: moved,
+      // Every new replica of a change of n is on a node already in the cluster.
+      movedOntoOldNodes: moved,
+      movedOntoOldNodesUnforced: 0,
+      movedAcrossZones: 0,
+      loadBefore,
+      loadAfter,
+      idealLoad: ideal,
+      joinerIdeal: 0,
+      joinerLoad: 0,
+    },
+    n,
+    storeN,
+  }
 }

@@ -28,8 +28,9 @@ export function createStore(def: ClusterDef, partial: Partial<StoreDef> & { name
 
 /**
  * `def` with a store's settings changed. Quorums, limits, the conflict mode
- * and the tombstone grace apply from the next request on; n is refused,
- * because it changes every partition's replica set.
+ * and the tombstone grace apply from the next request on; n is refused
+ * here, because it changes every partition's replica set: planReplicaChange
+ * and a rebalance change it.
  */
 export function alterStore(def: ClusterDef, name: string, settings: StoreSettings & { n?: number }): ClusterDef {
   requireNoMove(def)
@@ -37,7 +38,7 @@ export function alterStore(def: ClusterDef, name: string, settings: StoreSetting
   if ('name' in settings) throw new InvalidInputError('a store cannot be renamed')
   if (settings.n !== undefined && settings.n !== current.n) {
     throw new InvalidInputError(
-      `store ${name}: n is ${current.n}; changing it moves every partition's replicas, which a store change does not do yet (create a new store with the n you want instead)`,
+      `store ${name}: n is ${current.n}; changing it moves every partition's replicas, which a rebalance does: kvorum store alter ${name}:n=N (or planReplicaChange and kv.rebalance)`,
     )
   }
   const next = { ...current, ...settings }
@@ -50,14 +51,17 @@ export function alterStore(def: ClusterDef, name: string, settings: StoreSetting
 /**
  * Why a node must refuse `next` after `held`, or null. A definition may add
  * stores and change their settings, but not drop a store (its rows would be
- * orphaned) or change its n outside a membership plan (replicas would drop
- * rows no other node has yet).
+ * orphaned) or change its n outside the switch of a plan that changes it
+ * (replicas would drop rows no other node has yet).
  */
 export function storeTransitionError(held: ClusterDef, next: ClusterDef): string | null {
   for (const before of held.stores) {
     const after = next.stores.find((s) => s.name === before.name)
     if (!after) return `store ${before.name} is missing from cluster version ${next.version}: stores cannot be removed`
-    if (after.n !== before.n) return `store ${before.name}: n changes from ${before.n} to ${after.n}, which moves replicas; a definition may not change n`
+    // A plan that changes n sets it at its switch to the new replicas (use-new), and only then.
+    const planned = held.move?.storeN?.[before.name] === after.n && held.move.stage === 'read-new' && next.move?.stage === 'use-new'
+    if (after.n !== before.n && !planned)
+      return `store ${before.name}: n changes from ${before.n} to ${after.n}, which moves replicas; only a rebalance changes n (kvorum store alter NAME:n=N runs one)`
   }
   return null
 }

@@ -279,10 +279,10 @@ export class StorageEngine implements NodeProtocol {
     const placed = cluster.placement?.[part] ?? 0
     const allowed =
       role === 'read'
-        ? ring.canRead(this.nodeId, part, store.n)
+        ? ring.canRead(this.nodeId, part, store)
         : role === 'coordinate'
-          ? ring.canCoordinate(this.nodeId, part, store.n)
-          : ring.canMerge(this.nodeId, part, store.n)
+          ? ring.canCoordinate(this.nodeId, part, store)
+          : ring.canMerge(this.nodeId, part, store)
     const fenced = requestVersion !== undefined && requestVersion < placed
     if (allowed && !fenced) return null
     const version = cluster.version
@@ -578,8 +578,8 @@ export class StorageEngine implements NodeProtocol {
       const stored = new Set((this.sql.partsWithRows.all(store.name) as { part: number }[]).map((r) => r.part))
       for (const part of this.rows.stagedParts(store.name)) stored.add(part)
       for (const part of stored) {
-        const entering = after.canMerge(this.nodeId, part, store.n) && !before.canMerge(this.nodeId, part, store.n)
-        const left = cleaning && !after.canMerge(this.nodeId, part, store.n)
+        const entering = after.canMerge(this.nodeId, part, store) && !before.canMerge(this.nodeId, part, store)
+        const left = cleaning && !after.canMerge(this.nodeId, part, store)
         if (entering || left) out.push({ store: store.name, part })
       }
     }

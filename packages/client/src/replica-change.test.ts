@@ -1,0 +1,120 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { type ClusterDef, Ring } from '@kvorum/core'
+import { type MemoryCluster, memoryCluster } from '../../../test/support/memory-cluster.js'
+import type { Kvorum } from './index.js'
+
+let cluster: MemoryCluster | undefined
+afterEach(async () => {
+  await cluster?.close()
+  cluster = undefined
+})
+
+const TIMEOUT_MS = 300
+const FAST = { drainMs: TIMEOUT_MS + 50, cleanupGraceMs: 30, barrierTimeoutMs: 5000 }
+
+/** Writers putting fresh keys until stopped, and the keys each had acknowledged. */
+function writers(clients: Kvorum[]) {
+  let stop = false
+  const acked: string[] = []
+  const run = async (kv: Kvorum, w: number) => {
+    const s = kv.store('default', { codec: 'utf8' })
+    for (let i = 0; !stop && i < 5000; i++) {
+      const key = `w${w}-${i}`
+      try {
+        await s.put(key, key)
+        acked.push(key)
+      } catch {
+        // not acknowledged: nothing to check
+      }
+    }
+  }
+  const done = Promise.all(clients.map((kv, w) => run(kv, w)))
+  return {
+    acked,
+    async stop() {
+      stop = true
+      await done
+    },
+  }
+}
+
+/** How many of each key's replicas under `final` hold it, read from the engines themselves. */
+async function holders(c: MemoryCluster, final: ClusterDef, key: string): Promise<{ held: number; of: number }> {
+  const ring = new Ring(final)
+  const n = final.stores[0]?.n ?? 0
+  const bytes = new TextEncoder().encode(key)
+  let held = 0
+  for (const id of ring.primaries(ring.partitionOf(bytes), n)) {
+    const [res] = (await c.engines.get(id)?.get('default', [bytes])) ?? []
+    if (res?.ok && res.value.some((v) => v.value !== null)) held++
+  }
+  return { held, of: n }
+}
+
+/** Keys rows per engine (any partition). */
+async function rowsOn(c: MemoryCluster, id: string, q: number): Promise<number> {
+  let rows = 0
+  for (let p = 0; p < q; p++) rows += (await c.engines.get(id)?.scan('default', { partition: p, limit: 10_000 }))?.items.length ?? 0
+  return rows
+}
+
+describe("a store's n changes through a rebalance", () => {
+  it('2 → 3 under writers: every acknowledged write ends on at least w replicas of the new n, and reads keep working', async () => {
+    cluster = await memoryCluster({ nodes: 4, partitions: 32, stores: [{ name: 'default', n: 2, r: 1, w: 2 }] })
+    const c = cluster
+    const { kv: driver } = await c.client()
+    const seed = driver.store('default', { codec: 'utf8' })
+    for (let i = 0; i < 60; i++) await seed.put(`k${i}`, `v${i}`)
+    const ends = [await c.client({ timeoutMs: TIMEOUT_MS }), await c.client({ timeoutMs: TIMEOUT_MS })]
+    const load = writers(ends.map((e) => e.kv))
+    const plan = driver.planReplicaChange('default', 3)
+    expect(plan.movement.replicaPartitionsMoved).toBe(32)
+    const stages: string[] = []
+    const final = await driver.rebalance(plan, { ...FAST, onProgress: (p) => stages.push(`${p.stage}:${p.phase}`) })
+    await load.stop()
+    await Promise.all(ends.map((e) => e.kv.close()))
+    expect(stages).toContain('write-both:copy')
+    expect(final.move).toBeUndefined()
+    expect(final.stores[0]?.n).toBe(3)
+    expect(final.assignment).toEqual(c.cluster.assignment)
+    expect(load.acked.length).toBeGreaterThan(10)
+    const thin: string[] = []
+    for (const key of [...load.acked, ...Array.from({ length: 60 }, (_, i) => `k${i}`)]) {
+      const { held } = await holders(c, final, key)
+      if (held < 2) thin.push(`${key} (${held} of 3)`)
+    }
+    expect(thin, 'acknowledged writes on fewer than w=2 replicas of n=3').toEqual([])
+    for (let i = 0; i < 60; i++) expect((await seed.get(`k${i}`)).values).toEqual([`v${i}`])
+    for (const e of c.engines.values()) expect((await e.getCluster())?.version).toBe(final.version)
+  }, 60_000)
+
+  it('3 → 2: every key stays readable, and the replica each partition no longer uses drops its rows at cleanup', async () => {
+    cluster = await memoryCluster({ nodes: 3, partitions: 16, stores: [{ name: 'default', n: 3, r: 1, w: 1 }] })
+    const c = cluster
+    const { kv: driver } = await c.client()
+    const s = driver.store('default', { codec: 'utf8' })
+    for (let i = 0; i < 40; i++) await s.put(`k${i}`, `v${i}`, { w: 3 })
+    const before = await Promise.all(['n1', 'n2', 'n3'].map((id) => rowsOn(c, id, 16)))
+    expect(before).toEqual([40, 40, 40])
+    const final = await driver.rebalance(driver.planReplicaChange('default', 2), FAST)
+    expect(final.stores[0]?.n).toBe(2)
+    for (let i = 0; i < 40; i++) expect((await s.get(`k${i}`)).values).toEqual([`v${i}`])
+    // Each key is on exactly its two replicas now: 80 rows in all.
+    const after = await Promise.all(['n1', 'n2', 'n3'].map((id) => rowsOn(c, id, 16)))
+    expect(after.reduce((a, b) => a + b, 0)).toBe(80)
+    for (let i = 0; i < 40; i++) expect(await holders(c, final, `k${i}`)).toEqual({ held: 2, of: 2 })
+  }, 60_000)
+
+  it('refuses an n the cluster cannot hold, the same n, and quorums that would not fit; a node refuses n changed outside the switch', async () => {
+    cluster = await memoryCluster({ nodes: 3, stores: [{ name: 'default', n: 3, r: 2, w: 2 }] })
+    const { kv } = await cluster.client()
+    expect(() => kv.planReplicaChange('default', 4)).toThrow(/n must be 1\.\.3/)
+    expect(() => kv.planReplicaChange('default', 3)).toThrow(/already keeps n=3/)
+    expect(() => kv.planReplicaChange('default', 1)).toThrow(/r=2, w=2, pr=0, pw=1 must fit in n=1: lower them first/)
+    const engine = cluster.engines.get('n1')
+    const def = cluster.cluster
+    await expect(engine?.putCluster({ ...def, version: 2, stores: [{ ...(def.stores[0] as ClusterDef['stores'][0]), n: 2 }] })).rejects.toThrow(
+      /only a rebalance changes n/,
+    )
+  })
+})
