@@ -25,10 +25,15 @@ function fingerprint(set: SiblingSet, trace: Trace): string {
     .join(' ')
 }
 
+/** The store's n at the end (a membership change may have changed it): the checker's client holds the final definition. */
+function finalN(kv: Kvorum, config: SeedConfig): number {
+  return kv.cluster.stores.find((s) => s.name === config.store.name)?.n ?? config.store.n
+}
+
 async function replicaSets(cluster: SimCluster, kv: Kvorum, config: SeedConfig, key: string): Promise<Map<string, SiblingSet>> {
   const bytes = utf8(key)
   const out = new Map<string, SiblingSet>()
-  for (const node of kv.ring.primaries(kv.ring.partitionOf(bytes), config.store.n)) {
+  for (const node of kv.ring.primaries(kv.ring.partitionOf(bytes), finalN(kv, config))) {
     const [res] = await (cluster.engines.get(node) as StorageEngine).get(config.store.name, [bytes])
     if (!res?.ok) throw new Error(`assertion failed: ${node} could not read ${key}: ${res ? res.error.message : 'no answer'}`)
     out.set(node, res.value)
@@ -64,7 +69,7 @@ export async function check(cluster: SimCluster, kv: Kvorum, config: SeedConfig,
   const carts = kv.store<Cart>(config.store.name, { codec: 'json' })
   const final = new Map<string, ReadonlySet<string>>()
   for (const key of config.cartKeys) {
-    const read = await carts.get(key, { r: config.store.n })
+    const read = await carts.get(key, { r: finalN(kv, config) })
     const cart = orSet.merge(read.values)
     final.set(key, new Set(Object.keys(cart.adds)))
     trace.event(`final ${key}: ${Object.keys(cart.adds).length} tags in ${read.siblings} siblings`)

@@ -62,7 +62,9 @@ export interface RunOptions {
 
 /** The membership change a seed runs, and how it ended. */
 interface MembershipRun {
-  readonly kind: 'add' | 'remove'
+  /** Add a node, remove one, or change the store's n (to `n`). */
+  readonly kind: 'add' | 'remove' | 'n'
+  readonly n?: number
   /** The step the first driver stops at. */
   readonly stopAtStep: number
   finished: boolean
@@ -166,9 +168,9 @@ async function changeMembership(run: Run, cluster: SimCluster, network: Network)
   const m = run.membership as MembershipRun
   const first = await driverClient(run, cluster, network, 'driver1')
   const change = m.kind === 'add' ? { add: [cluster.spares[0] as NodeDef] } : { remove: [(cluster.nodes[cluster.nodes.length - 1] as NodeDef).id] }
-  const plan = first.planChange({ ...change, entriesPerStep: 2 })
+  const plan = m.kind === 'n' ? first.planReplicaChange(run.config.store.name, m.n as number) : first.planChange({ ...change, entriesPerStep: 2 })
   m.target = plan.target
-  run.trace.event(`membership: ${m.kind}, plan ${plan.planId}, ${plan.steps} steps`)
+  run.trace.event(`membership: ${m.kind}${m.n ? ` → ${m.n}` : ''}, plan ${plan.planId}, ${plan.steps} steps`)
   let kv = first
   for (m.drivers = 1; m.drivers <= MAX_DRIVERS; m.drivers++) {
     try {
@@ -283,13 +285,16 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<S
   }
   if (options.membership) {
     const own = new Random(seed ^ 0x6d656d62)
-    ;(run as { membership: MembershipRun | null }).membership = {
-      kind: config.nodes > 3 && own.chance(0.5) ? 'remove' : 'add',
-      stopAtStep: own.range(1, 2),
-      finished: false,
-      target: null,
-      drivers: 0,
-    }
+    const kind = config.nodes > 3 && own.chance(0.5) ? 'remove' : 'add'
+    const stopAtStep = own.range(1, 2)
+    // A quarter of the seeds change the store's n instead (chosen by the seed number, so the
+    // other seeds, pinned ones included, keep their runs): up when a node is free, else down.
+    const s = config.store
+    const n = config.nodes > s.n ? s.n + 1 : Math.max(s.r ?? 1, s.w ?? 1, s.pw ?? 0) < s.n ? s.n - 1 : null
+    ;(run as { membership: MembershipRun | null }).membership =
+      seed % 4 === 3 && n !== null
+        ? { kind: 'n', n, stopAtStep: 1, finished: false, target: null, drivers: 0 }
+        : { kind, stopAtStep, finished: false, target: null, drivers: 0 }
   }
   const failures: string[] = []
   const onRejection = (e: unknown) => failures.push(`unhandled rejection: ${(e as Error)?.stack ?? String(e)}`)
@@ -344,6 +349,8 @@ async function membershipVerdict(run: Run, cluster: SimCluster): Promise<string[
     if (!def) continue
     if (def.move) out.push(`${id} still holds a move in progress (${def.move.stage})`)
     if (m.target && JSON.stringify(def.assignment) !== JSON.stringify(m.target)) out.push(`${id}'s assignment is not the plan's target`)
+    const held = def.stores.find((s) => s.name === run.config.store.name)?.n
+    if (m.kind === 'n' && held !== m.n) out.push(`${id} holds n=${held} for the store, not the plan's ${m.n}`)
   }
   return out
 }
