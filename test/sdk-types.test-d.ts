@@ -75,3 +75,12 @@ describe('getMany answers per key', () => {
     s.putMany([{ key: 'a', value: 1 }])
   })
 })
+
+describe('admin calls take undefined for what they leave out', () => {
+  it('a membership change and a rebalance built from optional flags compile', () => {
+    const flags: { remove?: string[] | undefined; steps?: number | undefined } = {}
+    kv.planChange({ remove: flags.remove, entriesPerStep: flags.steps, allowNewZone: undefined })
+    void kv.rebalance(undefined, { drainMs: maybeNumber, cleanupGraceMs: maybeNumber })
+    void kv.alterStore('default', { w: maybeNumber })
+  })
+})

@@ -9,15 +9,15 @@ export const DEFAULT_ENTRIES_PER_STEP = 8
 /** What an operator asks for. */
 export interface MembershipChange {
   /** Nodes to add (their ids must be new). */
-  readonly add?: readonly NodeDef[]
+  readonly add?: readonly NodeDef[] | undefined
   /** Node ids to remove. */
-  readonly remove?: readonly string[]
+  readonly remove?: readonly string[] | undefined
   /** Node id → the node that takes its place (same zone unless allowNewZone). */
-  readonly replace?: Readonly<Record<string, NodeDef>>
+  readonly replace?: Readonly<Record<string, NodeDef>> | undefined
   /** Allow the set of zones to change (reorders most preference lists). */
-  readonly allowNewZone?: boolean
+  readonly allowNewZone?: boolean | undefined
   /** Entries changed per step. Default 8. */
-  readonly entriesPerStep?: number
+  readonly entriesPerStep?: number | undefined
 }
 
 /**

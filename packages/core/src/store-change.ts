@@ -1,8 +1,8 @@
 import { type ClusterDef, type StoreDef, findStore, storeDef, validateCluster } from './cluster.js'
 import { InvalidInputError } from './errors.js'
 
-/** The fields `alterStore` may change: everything but the name and n (which moves replicas). */
-export type StoreSettings = Partial<Omit<StoreDef, 'name' | 'n'>>
+/** The fields `alterStore` may change: everything but the name and n (which moves replicas); undefined leaves one as it is. */
+export type StoreSettings = { readonly [K in Exclude<keyof StoreDef, 'name' | 'n'>]?: StoreDef[K] | undefined }
 
 /** Store changes wait for a membership change to end: its driver compares whole definitions. */
 function requireNoMove(def: ClusterDef): void {
@@ -32,7 +32,7 @@ export function createStore(def: ClusterDef, partial: Partial<StoreDef> & { name
  * here, because it changes every partition's replica set: planReplicaChange
  * and a rebalance change it.
  */
-export function alterStore(def: ClusterDef, name: string, settings: StoreSettings & { n?: number }): ClusterDef {
+export function alterStore(def: ClusterDef, name: string, settings: StoreSettings & { readonly n?: number | undefined }): ClusterDef {
   requireNoMove(def)
   const current = findStore(def, name)
   if ('name' in settings) throw new InvalidInputError('a store cannot be renamed')
@@ -41,7 +41,8 @@ export function alterStore(def: ClusterDef, name: string, settings: StoreSetting
       `store ${name}: n is ${current.n}; changing it moves every partition's replicas, which a rebalance does: kvorum store alter ${name}:n=N (or planReplicaChange and kv.rebalance)`,
     )
   }
-  const next = { ...current, ...settings }
+  const given = Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined))
+  const next = { ...current, ...given }
   return withStores(
     def,
     def.stores.map((s) => (s.name === name ? next : s)),
