@@ -67,7 +67,7 @@ describe('kvorum store create|alter|list through the real binary', () => {
     expect(missing.stderr).toMatch(/KV_UNKNOWN_STORE/)
     const again = await kvorum('store', 'create', 'carts')
     expect(again.code).toBe(1)
-    expect(again.stderr).toMatch(/store carts already exists: change its settings with kvorum store alter/)
+    expect(again.stderr).toMatch(/store carts already exists with other settings: change them with kvorum store alter/)
     expect((await cluster.replica('n2').getCluster({ timeoutMs: 2000 }))?.version).toBe(3)
   })
 

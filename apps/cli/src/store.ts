@@ -74,9 +74,12 @@ export async function storeCommand(sub: 'list' | 'create' | 'alter', rest: strin
     const name = created?.name ?? (altered?.name as string)
     const { n, ...settings } = altered?.settings ?? {}
     let def = created ? await kv.createStore(created) : null
-    // Quorums first: a smaller n needs r and w that fit in it already.
-    if (altered && (Object.keys(settings).length > 0 || n === undefined)) def = await kv.alterStore(name, settings)
-    if (altered && n !== undefined && n !== kv.cluster.stores.find((s) => s.name === name)?.n) {
+    const current = kv.cluster.stores.find((s) => s.name === name)?.n
+    const moving = altered !== null && n !== undefined && n !== current
+    // A smaller n needs r and w that fit in it already: quorums first; a larger n, quorums after.
+    const settingsFirst = !moving || (n as number) < (current ?? 0)
+    if (altered && settingsFirst && (Object.keys(settings).length > 0 || !moving)) def = await kv.alterStore(name, settings)
+    if (moving) {
       // A change of n moves replicas: it runs as a rebalance, resumable with kvorum cluster rebalance.
       const plan = kv.planReplicaChange(name, n)
       const sum = (load: Record<string, number>) => Object.values(load).reduce((a, b) => a + b, 0)
@@ -91,6 +94,7 @@ export async function storeCommand(sub: 'list' | 'create' | 'alter', rest: strin
         ...(drain ? { drainMs: intFlag(drain, 'drain-ms', 0, 600_000, 0) } : {}),
         ...(grace ? { cleanupGraceMs: intFlag(grace, 'grace-ms', 0, 600_000, 0) } : {}),
       })
+      if (!settingsFirst && Object.keys(settings).length > 0) def = await kv.alterStore(name, settings)
     }
     def ??= kv.cluster
     const store = def.stores.find((s) => s.name === name) as StoreDef

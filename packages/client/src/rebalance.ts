@@ -175,6 +175,7 @@ export class Rebalancer {
     await this.barrier(def)
     checkAborted(this.options.signal, 'the store change')
     const next = make(def)
+    if (next === def) return def
     await this.barrier(next, def)
     await this.rt.view.refresh()
     return next
@@ -234,7 +235,7 @@ export class Rebalancer {
       if (this.rt.time.now() >= until) {
         throw new NodeUnavailableError(
           lagging.join(', '),
-          `has not installed cluster version ${def.version}: start it and run the command again, or remove it with --dead (the plan is kept in the definition)`,
+          `has not installed cluster version ${def.version}: start it and run the command again, or remove it with --dead (a membership plan in progress is kept in the definition)`,
         )
       }
       await pause(this.rt.time, BARRIER_POLL_MS, this.options.signal, 'rebalance')
@@ -410,8 +411,9 @@ function leaversOf(def: ClusterDef): Set<string> {
   const out = new Set<string>()
   for (const q of movingPartitions(def)) {
     for (const s of def.stores) {
-      const next = placement.nextRing.primaries(q, s.n)
-      for (const id of placement.ring.primaries(q, s.n)) if (!next.includes(id)) out.add(id)
+      // In write-both the sets are [O, N]; N has the store's new n when the plan changes it.
+      const [old, next] = placement.writeSets(q, s)
+      if (next) for (const id of old ?? []) if (!next.includes(id)) out.add(id)
     }
   }
   return out

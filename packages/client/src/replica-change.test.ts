@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { type ClusterDef, Ring } from '@kvorum/core'
+import { type ClusterDef, Ring, advance, initialAssignment, planReplicaChange, storeDef } from '@kvorum/core'
+import { StorageEngine } from '@kvorum/storage'
 import { type MemoryCluster, memoryCluster } from '../../../test/support/memory-cluster.js'
 import type { Kvorum } from './index.js'
 
@@ -116,5 +117,56 @@ describe("a store's n changes through a rebalance", () => {
     await expect(engine?.putCluster({ ...def, version: 2, stores: [{ ...(def.stores[0] as ClusterDef['stores'][0]), n: 2 }] })).rejects.toThrow(
       /only a rebalance changes n/,
     )
+  })
+
+  it('a node that missed versions of an n change (down, or lost its last commits) still takes the later ones', async () => {
+    const nodes = [1, 2, 3, 4].map((i) => ({ id: `n${i}`, url: `mem://n${i}` }))
+    const v1: ClusterDef = {
+      version: 1,
+      partitions: 8,
+      nodes,
+      assignment: initialAssignment(nodes, 8),
+      stores: [storeDef({ name: 'default', n: 3, r: 1, w: 1 })],
+    }
+    const plan = planReplicaChange(v1, 'default', 2)
+    const steps: ClusterDef[] = [v1]
+    for (let next = advance(v1, plan); next; next = advance(steps[steps.length - 1] as ClusterDef, plan)) steps.push(next)
+    const [, writeBoth, readNew, useNew, cleanup, final] = steps as [ClusterDef, ClusterDef, ClusterDef, ClusterDef, ClusterDef, ClusterDef]
+    expect([writeBoth.move?.stage, readNew.move?.stage, useNew.move?.stage, cleanup.move?.stage, final.move]).toEqual([
+      'write-both',
+      'read-new',
+      'use-new',
+      'cleanup',
+      undefined,
+    ])
+    // Held read-new, then handed cleanup (use-new lost); held read-new, then handed the final one;
+    // held the definition from before the plan, then handed the final one.
+    for (const [held, later] of [
+      [[v1, writeBoth, readNew], cleanup],
+      [[v1, writeBoth, readNew], final],
+      [[v1], final],
+    ] as const) {
+      const e = new StorageEngine({ path: ':memory:', nodeId: 'n1' })
+      for (const d of held) await e.putCluster(d)
+      await e.putCluster(later)
+      expect((await e.getCluster())?.stores[0]?.n).toBe(2)
+      e.close()
+    }
+    // A hand-made definition that changes n without a plan is still refused.
+    const e = new StorageEngine({ path: ':memory:', nodeId: 'n1' })
+    await e.putCluster(v1)
+    await expect(e.putCluster({ ...v1, version: 9, stores: [storeDef({ name: 'default', n: 2, r: 1, w: 1 })] })).rejects.toThrow(/only a rebalance changes n/)
+    e.close()
+  })
+
+  it('a plan made before the quorums grew past the new n is refused when it would start, changing nothing', async () => {
+    cluster = await memoryCluster({ nodes: 3, stores: [{ name: 'default', n: 3, r: 2, w: 2 }] })
+    const { kv } = await cluster.client()
+    const plan = kv.planReplicaChange('default', 2)
+    await kv.alterStore('default', { r: 3 })
+    await expect(kv.rebalance(plan, FAST)).rejects.toThrow(/r=3, w=2, pr=0, pw=1 must fit in n=2/)
+    const held = await cluster.engines.get('n1')?.getCluster()
+    expect(held?.move).toBeUndefined()
+    expect(held?.stores[0]).toMatchObject({ n: 3, r: 3 })
   })
 })

@@ -57,7 +57,7 @@ describe('stores are added and changed after init', () => {
     cluster = await memoryCluster()
     const { kv } = await cluster.client()
     expect((await rejection(kv.alterStore('default', { n: 2 } as never))).message).toMatch(/n is 3; changing it moves/)
-    expect((await rejection(kv.createStore({ name: 'default' }))).message).toMatch(/already exists/)
+    expect((await rejection(kv.createStore({ name: 'default', w: 3 }))).message).toMatch(/already exists with other settings/)
     expect((await rejection(kv.alterStore('default', { w: 4 }))).message).toMatch(/w must be 1\.\.n/)
     expect((await rejection(kv.alterStore('nope', { w: 1 }))).code).toBe('KV_UNKNOWN_STORE')
     expect(await versions(cluster)).toEqual([1, 1, 1])
@@ -90,5 +90,29 @@ describe('stores are added and changed after init', () => {
     const fewer = { ...base, version: 2, stores: base.stores.map((s) => (s.name === 'other' ? { ...s, n: 2, r: 2, w: 2 } : s)) }
     await expect(engine.putCluster(fewer)).rejects.toThrow(/n changes from 3 to 2/)
     expect((await engine.getCluster())?.version).toBe(1)
+  })
+
+  it('running a create again after it failed half-way finishes it, and is a no-op once done', async () => {
+    cluster = await memoryCluster()
+    const { kv, transport } = await cluster.client()
+    transport.setReachable('n3', false)
+    await expect(kv.createStore({ name: 'carts' }, { barrierTimeoutMs: 300 })).rejects.toMatchObject({ code: 'KV_NODE_UNAVAILABLE' })
+    transport.setReachable('n3', true)
+    const def = await kv.createStore({ name: 'carts' })
+    expect(def.stores.map((s) => s.name)).toEqual(['default', 'carts'])
+    expect(await versions(cluster)).toEqual([2, 2, 2])
+    expect((await kv.createStore({ name: 'carts' })).version).toBe(2)
+  })
+
+  it('two creates racing on one node: the second definition of the same version is refused, not installed over the first', async () => {
+    cluster = await memoryCluster()
+    const engine = cluster.engines.get('n1')
+    if (!engine) throw new Error('assertion failed: n1')
+    const base = cluster.cluster
+    const alpha = { ...base, version: 2, stores: [...base.stores, { ...base.stores[0], name: 'alpha' } as ClusterDef['stores'][0]] }
+    const beta = { ...base, version: 2, stores: [...base.stores, { ...base.stores[0], name: 'beta' } as ClusterDef['stores'][0]] }
+    const results = await Promise.allSettled([engine.putCluster(alpha), engine.putCluster(beta)])
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected'])
+    expect((await engine.getCluster())?.stores.map((s) => s.name)).toEqual(['default', 'alpha'])
   })
 })

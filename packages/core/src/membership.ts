@@ -1,5 +1,5 @@
 import { claim, movement, type Movement } from './claim.js'
-import { CLUSTER_LIMITS, type ClusterDef, type MoveState, type NodeDef, findStore } from './cluster.js'
+import { CLUSTER_LIMITS, type ClusterDef, type MoveState, type NodeDef, type StoreDef, findStore } from './cluster.js'
 import { assert, InvalidInputError } from './errors.js'
 import { Placement } from './placement.js'
 
@@ -158,7 +158,9 @@ export function advance(def: ClusterDef, plan: MembershipPlan): ClusterDef | nul
     const storesDone = Object.entries(plan.storeN ?? {}).every(([name, n]) => def.stores.find((s) => s.name === name)?.n === n)
     if (done && nodesDone && storesDone) return null
     if (done && !storesDone) {
-      // A change of n: one step over every partition, the assignment unchanged.
+      // A change of n: one step over every partition, the assignment unchanged. Checked again
+      // here: the store may have changed since the plan was made (a larger r, say).
+      for (const [name, n] of Object.entries(plan.storeN ?? {})) replicaChangeError(def, name, n, true)
       const state: MoveState = {
         planId: plan.planId,
         step: 1,
@@ -286,6 +288,20 @@ export function estimateCopy(plan: MembershipPlan, bytesByNode: Readonly<Record<
   return { bytesPerReplicaPartition: perReplica, bytesToCopy, peakExtraBytes: Math.round(bytesToCopy / plan.steps), unknown }
 }
 
+/** Throws unless `store` may take `n` in `def` (at plan time, and again when the move starts); returns the store. */
+function replicaChangeError(def: ClusterDef, storeName: string, n: number, starting: boolean): StoreDef {
+  const store = findStore(def, storeName)
+  const owners = new Set(def.assignment).size
+  if (!Number.isInteger(n) || n < 1 || n > Math.min(owners, CLUSTER_LIMITS.maxReplicas))
+    throw new InvalidInputError(`store ${storeName}: n must be 1..${Math.min(owners, CLUSTER_LIMITS.maxReplicas)} (nodes that own partitions), got ${n}`)
+  if (n === store.n && !starting) throw new InvalidInputError(`store ${storeName} already keeps n=${n}`)
+  if (store.r > n || store.w > n || store.pr > n || store.pw > n)
+    throw new InvalidInputError(
+      `store ${storeName}: r=${store.r}, w=${store.w}, pr=${store.pr}, pw=${store.pw} must fit in n=${n}: lower them first (kvorum store alter)`,
+    )
+  return store
+}
+
 /**
  * Plan a change of one store's n: a move of one step whose N sets have the
  * new n (write-both and the copy, read-new, then the store takes it at
@@ -297,15 +313,7 @@ export function planReplicaChange(def: ClusterDef, storeName: string, n: number)
     throw new InvalidInputError(
       `plan ${def.move.planId} is in progress (step ${def.move.step} of ${def.move.steps}, ${def.move.stage}): resume it or abort it first`,
     )
-  const store = findStore(def, storeName)
-  const owners = new Set(def.assignment).size
-  if (!Number.isInteger(n) || n < 1 || n > Math.min(owners, CLUSTER_LIMITS.maxReplicas))
-    throw new InvalidInputError(`store ${storeName}: n must be 1..${Math.min(owners, CLUSTER_LIMITS.maxReplicas)} (nodes that own partitions), got ${n}`)
-  if (n === store.n) throw new InvalidInputError(`store ${storeName} already keeps n=${n}`)
-  if (store.r > n || store.w > n || store.pr > n || store.pw > n)
-    throw new InvalidInputError(
-      `store ${storeName}: r=${store.r}, w=${store.w}, pr=${store.pr}, pw=${store.pw} must fit in n=${n}: lower them first (kvorum store alter)`,
-    )
+  const store = replicaChangeError(def, storeName, n, false)
   const storeN = { [storeName]: n }
   const before = new Placement(def)
   const after = new Placement({ ...def, stores: def.stores.map((s) => (s.name === storeName ? { ...s, n } : s)) })
@@ -319,7 +327,7 @@ export function planReplicaChange(def: ClusterDef, storeName: string, n: number)
     for (const id of next) loadAfter[id] = (loadAfter[id] ?? 0) + 1
     moved += next.filter((id) => !o.includes(id)).length
   }
-  const ideal = Object.fromEntries(def.nodes.map((x) => [x.id, (n * def.partitions) / owners]))
+  const ideal = Object.fromEntries(def.nodes.map((x) => [x.id, (n * def.partitions) / new Set(def.assignment).size]))
   return {
     planId: `${planIdOf(def.version, def.assignment, def.nodes)}-n${storeName}-${n}`.slice(0, 64),
     target: def.assignment,

@@ -20,8 +20,11 @@ function withStores(def: ClusterDef, stores: readonly StoreDef[]): ClusterDef {
 /** `def` with one more store. Nothing moves: every node already holds every partition's rows for it (none). */
 export function createStore(def: ClusterDef, partial: Partial<StoreDef> & { name: string }): ClusterDef {
   requireNoMove(def)
-  if (def.stores.some((s) => s.name === partial.name)) {
-    throw new InvalidInputError(`store ${partial.name} already exists: change its settings with kvorum store alter`)
+  const existing = def.stores.find((s) => s.name === partial.name)
+  // Run again after a failure that left the store created everywhere: nothing more to do.
+  if (existing && JSON.stringify(existing) === JSON.stringify(storeDef(partial))) return def
+  if (existing) {
+    throw new InvalidInputError(`store ${partial.name} already exists with other settings: change them with kvorum store alter`)
   }
   return withStores(def, [...def.stores, storeDef(partial)])
 }
@@ -52,17 +55,29 @@ export function alterStore(def: ClusterDef, name: string, settings: StoreSetting
 /**
  * Why a node must refuse `next` after `held`, or null. A definition may add
  * stores and change their settings, but not drop a store (its rows would be
- * orphaned) or change its n outside the switch of a plan that changes it
- * (replicas would drop rows no other node has yet).
+ * orphaned) or change its n other than through a plan that changes it
+ * (replicas would drop rows no other node has yet). A node may skip versions
+ * (it was down, or lost its last commits): a later definition of the plan
+ * that carries the new n, or one past its end, is accepted too.
  */
 export function storeTransitionError(held: ClusterDef, next: ClusterDef): string | null {
   for (const before of held.stores) {
     const after = next.stores.find((s) => s.name === before.name)
     if (!after) return `store ${before.name} is missing from cluster version ${next.version}: stores cannot be removed`
-    // A plan that changes n sets it at its switch to the new replicas (use-new), and only then.
-    const planned = held.move?.storeN?.[before.name] === after.n && held.move.stage === 'read-new' && next.move?.stage === 'use-new'
-    if (after.n !== before.n && !planned)
+    if (after.n !== before.n && !throughPlan(held, next, before.name, after.n))
       return `store ${before.name}: n changes from ${before.n} to ${after.n}, which moves replicas; only a rebalance changes n (kvorum store alter NAME:n=N runs one)`
   }
   return null
+}
+
+/**
+ * True when `next` gives `store` the n a plan set for it: `held` is inside
+ * that plan (and `next` is later in it, or past its end), or `next` records
+ * that every partition's replica sets changed after the version `held` is
+ * (as a plan's definitions do, and a hand-edited one does not).
+ */
+function throughPlan(held: ClusterDef, next: ClusterDef, store: string, n: number): boolean {
+  const plan = held.move
+  if (plan?.storeN?.[store] === n && (next.move === undefined || next.move.planId === plan.planId)) return true
+  return next.placement?.every((v) => v > held.version) === true
 }

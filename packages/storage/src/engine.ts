@@ -532,7 +532,29 @@ export class StorageEngine implements NodeProtocol {
   async putCluster(def: ClusterDef): Promise<void> {
     this.requireOpen()
     const valid = validateCluster(def)
-    const held = this.cluster
+    // Checked now, to refuse early, and again inside the group commit against what the node holds
+    // then: two definitions of one version in flight at once must not both be installed.
+    this.checkInstall(this.cluster, valid)
+    // Inside the group commit, and installed there: a write queued in the same group before this
+    // job is seen by the drop, and one queued after it is checked against the new placement.
+    await this.writes.submit(() => {
+      const held = this.cluster
+      this.checkInstall(held, valid)
+      const newer = held !== null && valid.version > held.version
+      const drops = newer ? this.dropsFor(held, valid) : []
+      this.undoInstall ??= { cluster: this.cluster, actor: this.actor, moved: this.moved }
+      if (drops.length > 0) this.dropPartitions(drops)
+      this.sql.putMeta.run('cluster', JSON.stringify(valid))
+      if (newer) {
+        this.moved = this.moved.after(held, valid, this.now(), Math.max(0, ...valid.stores.map((s) => s.tombstoneGraceMs)))
+        this.sql.putMeta.run('moved-at', this.moved.toJSON())
+      }
+      this.install(valid)
+    })
+  }
+
+  /** Why `held` may not be replaced by `valid` (throws), per MEMBERSHIP rule 6 and the store rules. */
+  private checkInstall(held: ClusterDef | null, valid: ClusterDef): void {
     const current = held?.version ?? 0
     if (valid.version < current || (valid.version === current && JSON.stringify(valid) !== JSON.stringify(held))) {
       throw new ClusterVersionConflictError(current, valid.version)
@@ -548,19 +570,6 @@ export class StorageEngine implements NodeProtocol {
         `plan ${held.move.planId} is in progress here; a definition of plan ${valid.move.planId} is refused until it ends or is aborted`,
       )
     }
-    // Inside the group commit, and installed there: a write queued in the same group before this
-    // job is seen by the drop, and one queued after it is checked against the new placement.
-    await this.writes.submit(() => {
-      const drops = held && valid.version > current ? this.dropsFor(held, valid) : []
-      this.undoInstall ??= { cluster: this.cluster, actor: this.actor, moved: this.moved }
-      if (drops.length > 0) this.dropPartitions(drops)
-      this.sql.putMeta.run('cluster', JSON.stringify(valid))
-      if (held && valid.version > current) {
-        this.moved = this.moved.after(held, valid, this.now(), Math.max(0, ...valid.stores.map((s) => s.tombstoneGraceMs)))
-        this.sql.putMeta.run('moved-at', this.moved.toJSON())
-      }
-      this.install(valid)
-    })
   }
 
   /**
