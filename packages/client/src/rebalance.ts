@@ -8,6 +8,8 @@ import {
   Placement,
   abortMove,
   advance,
+  unionOfStores,
+  validateCluster,
 } from '@kvorum/core'
 import { AntiEntropy, type RepairReport } from './anti-entropy.js'
 import { checkAborted, pause } from './call.js'
@@ -172,10 +174,15 @@ export class Rebalancer {
   async change(make: (def: ClusterDef) => ClusterDef): Promise<ClusterDef> {
     await this.rt.view.refresh()
     const def = this.rt.view.cluster
-    await this.barrier(def)
+    // Two store changes that raced leave nodes with different definitions of one version: the
+    // next is built on the union of their stores, which every one of them accepts.
+    const split = await this.storeSplit(def)
+    if (!split) await this.barrier(def)
     checkAborted(this.options.signal, 'the store change')
-    const next = make(def)
-    if (next === def) return def
+    const base = split ?? def
+    let next = make(base)
+    if (next === base && !split) return def
+    if (next === base) next = validateCluster({ ...base, version: base.version + 1 })
     await this.barrier(next, def)
     await this.rt.view.refresh()
     return next
@@ -296,6 +303,24 @@ export class Rebalancer {
       'KV_NODE_UNAVAILABLE',
       `the copy of step ${def.move?.step} did not finish within ${Math.round(this.s.barrierTimeoutMs / 1000)} s (${why}${missing}): start the nodes that are down and run the command again to resume, or remove a node that is gone with --dead`,
     )
+  }
+
+  /** The union of the definitions the live nodes hold at `def`'s version, when they differ only in stores; else null. */
+  private async storeSplit(def: ClusterDef): Promise<ClusterDef | null> {
+    const t = { timeoutMs: this.rt.settings.requestTimeoutMs }
+    const held = await Promise.all(
+      def.nodes
+        .filter((n) => !this.s.dead.has(n.id))
+        .map((n) =>
+          this.rt.view.transport
+            .node(n)
+            .getCluster(t)
+            .catch(() => null),
+        ),
+    )
+    const top = held.filter((d): d is ClusterDef => d !== null && d.version === def.version)
+    const distinct = [...new Map(top.map((d) => [JSON.stringify(d), d])).values()]
+    return distinct.length > 1 ? unionOfStores(distinct) : null
   }
 
   /** The live nodes of `def` that do not answer /health now, with why. */

@@ -115,4 +115,23 @@ describe('stores are added and changed after init', () => {
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected'])
     expect((await engine.getCluster())?.stores.map((s) => s.name)).toEqual(['default', 'alpha'])
   })
+
+  it('after two creates raced (some nodes hold one, some the other), the next store command keeps both', async () => {
+    cluster = await memoryCluster()
+    const base = cluster.cluster
+    const store = (name: string) => ({ ...(base.stores[0] as ClusterDef['stores'][0]), name })
+    const alpha = { ...base, version: 2, stores: [...base.stores, store('alpha')] }
+    const beta = { ...base, version: 2, stores: [...base.stores, store('beta')] }
+    await cluster.engines.get('n1')?.putCluster(alpha)
+    await cluster.engines.get('n2')?.putCluster(alpha)
+    await cluster.engines.get('n3')?.putCluster(beta)
+    const { kv } = await cluster.client()
+    // The command that lost the race, run again, finds the split and heals it.
+    const def = await kv.createStore({ ...store('beta') })
+    expect(def.version).toBe(3)
+    for (const e of cluster.engines.values()) expect((await e.getCluster())?.stores.map((s) => s.name)).toEqual(['default', 'alpha', 'beta'])
+    const next = await kv.createStore({ name: 'gamma' })
+    expect(next.stores.map((s) => s.name)).toEqual(['default', 'alpha', 'beta', 'gamma'])
+    expect(await versions(cluster)).toEqual([4, 4, 4])
+  })
 })

@@ -81,3 +81,31 @@ function throughPlan(held: ClusterDef, next: ClusterDef, store: string, n: numbe
   if (plan?.storeN?.[store] === n && (next.move === undefined || next.move.planId === plan.planId)) return true
   return next.placement?.every((v) => v > held.version) === true
 }
+
+/**
+ * One definition from several that nodes hold at the same version after two
+ * store changes raced (each node took whichever came first): the same
+ * definition with the union of their stores, so a next version built on it
+ * drops none. Null when they differ in more than their stores (or a move is
+ * in progress): that is not a store race, and the driver reports a conflict.
+ */
+export function unionOfStores(defs: readonly ClusterDef[]): ClusterDef | null {
+  const [first, ...rest] = defs
+  if (!first) return null
+  const shape = (d: ClusterDef) => JSON.stringify({ ...d, stores: undefined })
+  if (first.move || rest.some((d) => d.move || d.version !== first.version || shape(d) !== shape(first))) return null
+  const byName = new Map<string, StoreDef>()
+  for (const d of defs) {
+    for (const s of d.stores) {
+      const seen = byName.get(s.name)
+      if (seen && seen.n !== s.n)
+        throw new InvalidInputError(
+          `store ${s.name} was created twice at once, with n=${seen.n} and n=${s.n}, and the nodes disagree on its replicas: this is not healed by a store command (docs/operations.md, "Stores")`,
+        )
+      // The same store with other settings: the larger JSON wins, the same on every driver.
+      if (!seen || JSON.stringify(s) > JSON.stringify(seen)) byName.set(s.name, s)
+    }
+  }
+  const names = [...first.stores.map((s) => s.name), ...[...byName.keys()].filter((n) => !first.stores.some((s) => s.name === n)).sort()]
+  return { ...first, stores: names.map((n) => byName.get(n) as StoreDef) }
+}
