@@ -229,7 +229,7 @@ export class AntiEntropy {
         await limiter.take(chunk.length)
         const sent = this.rt.time.monotonicMs()
         const res = await this.rt.view.nodeClient(id).mergePut(t, store.name, chunk)
-        limiter.observe(this.rt.time.monotonicMs() - sent)
+        limiter.observe(this.rt.time.monotonicMs() - sent, chunk.length)
         report.keysPerSecondLimit = limiter.rate
         const ok = res.filter((r) => r.ok).length
         report.replicaWrites += ok

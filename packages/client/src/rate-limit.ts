@@ -5,7 +5,7 @@ import { type Time, sleep } from '@kvorum/core'
  * slowMs, or over slowFactor × the fastest seen and at least minSlowMs (a
  * merge of a few hundred keys takes a few ms on a healthy node).
  */
-export const THROTTLE = { slowMs: 100, slowFactor: 4, minSlowMs: 20, floorShare: 0.02, recoverShare: 0.05 } as const
+export const THROTTLE = { slowMs: 100, slowFactor: 4, minSlowMs: 20, baselineItems: 64, floorShare: 0.02, recoverShare: 0.05 } as const
 
 /**
  * A token bucket: `take(n)` waits until n tokens are there. Keeps background
@@ -40,9 +40,10 @@ export class RateLimiter {
    * wins back a twentieth of the ceiling (additive increase, multiplicative
    * decrease, as TCP does).
    */
-  observe(latencyMs: number): void {
+  observe(latencyMs: number, items: number): void {
     if (!Number.isFinite(this.ceiling)) return
-    this.fastestMs = Math.min(this.fastestMs, latencyMs)
+    // Only full-sized requests set the baseline: a small last chunk is quick and proves nothing.
+    if (items >= THROTTLE.baselineItems) this.fastestMs = Math.min(this.fastestMs, latencyMs)
     const floor = Math.max(1, this.ceiling * THROTTLE.floorShare)
     const slow = latencyMs > THROTTLE.slowMs || latencyMs > Math.max(THROTTLE.minSlowMs, this.fastestMs * THROTTLE.slowFactor)
     if (slow) this.perSecond = Math.max(floor, this.perSecond / 2)
