@@ -14,5 +14,9 @@ export function nodeLogger(level: LogLevel, nodeId: string, destination?: pino.D
     timestamp: stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
   }
-  return destination ? pino(options, destination) : pino(options)
+  // Written synchronously: pino's buffered stdout is flushed at exit by a loop that retries a
+  // write to a closed pipe forever (`kvorum-node ... | head` hung on SIGTERM). A sync destination
+  // has no exit flush, and stops writing at the first EPIPE. The node logs little (an access line
+  // per request only at debug), so the syscall per line costs nothing that matters.
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: true }))
 }

@@ -98,21 +98,30 @@ function stopOnSignals(server: Server, engine: StorageEngine, logger: Logger): v
       if (stopping) server.closeIdleConnections()
     })
   })
+  // A log line must not keep the node up: the shutdown is under way before anything is written,
+  // and a write that throws (stdout gone) is ignored.
+  const log = (write: () => void) => {
+    try {
+      write()
+    } catch {
+      // nowhere to say it
+    }
+  }
   const stop = (signal: string) => {
     if (stopping) return
     stopping = true
-    logger.info({ signal }, 'stopping: no new requests, finishing in-flight writes')
-    server.close(() => {
-      engine.close()
-      logger.info('stopped')
-      process.exit(0)
-    })
-    // Idle keep-alive sockets would hold close() open; in-flight requests still finish.
-    server.closeIdleConnections()
     setTimeout(() => {
       engine.close()
       process.exit(0)
     }, STOP_DEADLINE_MS).unref()
+    server.close(() => {
+      engine.close()
+      log(() => logger.info('stopped'))
+      process.exit(0)
+    })
+    // Idle keep-alive sockets would hold close() open; in-flight requests still finish.
+    server.closeIdleConnections()
+    log(() => logger.info({ signal }, 'stopping: no new requests, finishing in-flight writes'))
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))

@@ -154,3 +154,45 @@ describe('kvorum-node that cannot start says why in one line (exit 1) and leaves
     expect(readdirSync(data)).toEqual(['kvorum.db'])
   })
 })
+
+describe('kvorum-node stops on SIGTERM whatever happened to its stdout', () => {
+  it(
+    'exits on SIGTERM after the reader of its stdout went away (kvorum-node ... | head -1)',
+    async () => {
+      const dir = freshDir()
+      mkdirSync(dir, { recursive: true })
+      const pidFile = join(dir, 'pid')
+      // head reads the first line and exits: every later line the node writes meets a closed pipe.
+      const shell = spawn(
+        'bash',
+        ['-c', `( "${process.execPath}" "${NODE_MAIN}" --port 0 --data "${dir}" --id n1 2>/dev/null & echo $! > "${pidFile}"; wait ) | head -1 > /dev/null`],
+        {
+          stdio: 'ignore',
+        },
+      )
+      const alive = (pid: number) => {
+        try {
+          process.kill(pid, 0)
+          return true
+        } catch {
+          return false
+        }
+      }
+      let pid = 0
+      for (let i = 0; i < 100 && !pid; i++) {
+        await new Promise((r) => setTimeout(r, 50))
+        if (existsSync(pidFile)) pid = Number(readFileSync(pidFile, 'utf8').trim()) || 0
+      }
+      expect(pid).toBeGreaterThan(0)
+      // Wait for it to listen (its first line went to head, which has exited by now).
+      await new Promise((r) => setTimeout(r, 1500))
+      process.kill(pid, 'SIGTERM')
+      for (let i = 0; i < 50 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100))
+      const stillUp = alive(pid)
+      if (stillUp) process.kill(pid, 'SIGKILL')
+      if (shell.pid !== undefined && alive(shell.pid)) process.kill(shell.pid, 'SIGKILL')
+      expect(stillUp, 'the node still ran 5 s after SIGTERM').toBe(false)
+    },
+    TEST_TIMEOUT_MS,
+  )
+})
