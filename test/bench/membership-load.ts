@@ -143,6 +143,10 @@ try {
   let killed: { at: number; step: number; copiedBefore: number } | null = null
   let resumed: { at: number; firstCopyDoneAt?: number; keysCopied?: number } | null = null
   const onLine = (line: string) => {
+    if (/^done \[/.test(line)) {
+      phase = 'after'
+      return
+    }
     const m = /^step (\d+)\/(\d+) (\S+) \[(\w+)\] v(\d+): (\d+) keys \/ (\d+) bytes/.exec(line)
     if (!m) {
       log(`driver: ${line}`)

@@ -82,6 +82,7 @@ function positive(text: string, name: string): number {
 
 /** Bytes as a person reads them. */
 function sizeOf(bytes: number): string {
+  if (bytes < 1e3) return `${Math.round(bytes)} B`
   if (bytes < 1e6) return `${(bytes / 1e3).toFixed(1)} kB`
   if (bytes < 1e9) return `${(bytes / 1e6).toFixed(1)} MB`
   return `${(bytes / 1e9).toFixed(2)} GB`
@@ -129,6 +130,8 @@ function progressLine(p: RebalanceProgress): string {
     const throttled = p.copyRateLimit < REBALANCE_DEFAULTS.maxKeysPerSecond ? `, slowed to ${Math.round(p.copyRateLimit)} keys/s (nodes answer slowly)` : ''
     copy = `, partitions ${p.partitionsCopied}/${p.partitionsToCopy}${rate}${eta}${throttled}`
   }
+  // The last definitions of a plan carry no move: they are the plan's end, not a step of it.
+  if (p.stage === 'done') return `done [${p.phase}] v${p.version}${waiting}`
   return `step ${p.step}/${p.steps} ${p.stage} [${p.phase}] v${p.version}: ${p.keysCopied} keys / ${p.bytesCopied} bytes copied${copy}, hint backlog ${p.hintBacklog}${waiting}`
 }
 
