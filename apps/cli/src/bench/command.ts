@@ -8,16 +8,21 @@ import { initCluster } from '../cluster-init.js'
 import { type LocalNode, startNodes, stopNodes } from '../local-cluster.js'
 import { Progress } from '../progress.js'
 import { type Ceilings, CeilingRig } from './ceilings.js'
+import { ETCD_INSTALL, EtcdPeer, etcdVersion } from './etcd.js'
 import { type WorkloadName, type WorkloadResult, load, runWorkload } from './workload.js'
 import type { BenchConfig } from './config.js'
 import { printReport, reportJson } from './report.js'
 
 export const BENCH_HELP = `kvorum bench [--workload A|B|C|update] [--concurrency 64] [--duration 10] [--records 10000]
              [--value-size 512] [--durability normal|full] [--conflict siblings|lww] [--seeds URL --token T] [--json] [--no-ceilings]
+             [--against etcd]
   YCSB-style benchmark (A 50/50 read/update, B 95/5, C read only, update = read-modify-write with a merge),
   scrambled-zipfian keys, N=3 R=2 W=2. Starts its own 3-node cluster unless --seeds is given. Measures this
   machine's ceilings in the same run (no-op HTTP fan-out in slices between slices of the workload, one no-op
   round trip, raw SQLite) and reports ratios.
+  --against etcd starts a 3-member etcd on loopback (the etcd binary on PATH; exit 2 when there is none), loads
+  the same keys and runs the same mix in slices between Kvorum's, and reports both and the ratios. Durability
+  pairs: Kvorum full against etcd's default fsync, Kvorum normal against etcd --unsafe-no-fsync.
   Exits 1 when any operation failed or an acknowledged increment was lost.`
 
 function config(values: Record<string, string | boolean | undefined>): BenchConfig {
@@ -74,8 +79,15 @@ export async function bench(argv: string[]): Promise<number> {
     json: { type: 'boolean', default: false },
     'no-ceilings': { type: 'boolean', default: false },
     store: { type: 'string' },
+    against: { type: 'string' },
   })
   const cfg = config(values)
+  if (values.against !== undefined && values.against !== 'etcd') throw new UsageError(`--against takes etcd, got ${values.against}`)
+  const etcd = values.against === 'etcd' ? etcdVersion() : null
+  if (values.against === 'etcd' && etcd === null) {
+    console.error(`kvorum bench: --against etcd needs the etcd binary on PATH: ${ETCD_INSTALL}`)
+    return 2
+  }
   const say = (line: string) => (values.json ? process.stderr : process.stdout).write(`${line}\n`)
   let ceilings: Ceilings | null = null
   let rig: CeilingRig | null = null
@@ -85,7 +97,19 @@ export async function bench(argv: string[]): Promise<number> {
   }
   let own: Awaited<ReturnType<typeof ownCluster>> | null = null
   let kv: Kvorum | undefined
+  let peer: EtcdPeer | null = null
+  const peerDir = etcd ? mkdtempSync(join(tmpdir(), 'kvorum-bench-etcd-')) : null
   try {
+    if (peerDir) {
+      say(`starting a 3-member etcd ${etcd} (${cfg.durability === 'full' ? 'fsync on every commit' : '--unsafe-no-fsync'}) and loading ${cfg.records} keys...`)
+      peer = await EtcdPeer.start({
+        dir: peerDir,
+        basePort: 30000 + Math.floor(Math.random() * 20000),
+        noFsync: cfg.durability !== 'full',
+        concurrency: cfg.concurrency,
+      })
+      await peer.load(cfg.records, cfg.valueBytes)
+    }
     own = values.seeds ? null : await ownCluster(cfg)
     const inflight = process.env.KVORUM_BENCH_INFLIGHT ? { batch: { maxInFlightPerNode: Number(process.env.KVORUM_BENCH_INFLIGHT) } } : {}
     kv = await connect({ seeds: own?.seeds ?? seedList(values.seeds as string), ...(own ? { token: own.token } : tokenFlag(values.token)), ...inflight })
@@ -97,15 +121,20 @@ export async function bench(argv: string[]): Promise<number> {
       bar.done()
     }
     // The fan-out ceiling runs in slices between slices of the workload (as much time each), so both see the same machine.
-    const slices = rig ? Math.max(1, Math.min(10, Math.round(cfg.seconds / 2))) : 1
+    const slices = rig || peer ? Math.max(1, Math.min(10, Math.round(cfg.seconds / 2))) : 1
     const ceilingRig = rig
+    const etcdPeer = peer
+    const before = async () => {
+      await ceilingRig?.fanoutSlice(cfg.seconds / slices)
+      await etcdPeer?.slice(cfg.workload, cfg.records, cfg.valueBytes, cfg.seconds / slices)
+    }
     say(
-      `running workload ${cfg.workload} for ${cfg.seconds} s at concurrency ${cfg.concurrency}${ceilingRig ? `, in ${slices} slices after as many slices of the fan-out ceiling` : ''}...`,
+      `running workload ${cfg.workload} for ${cfg.seconds} s at concurrency ${cfg.concurrency}${ceilingRig || etcdPeer ? `, in ${slices} slices after as many slices of ${[ceilingRig ? 'the fan-out ceiling' : '', etcdPeer ? 'etcd' : ''].filter(Boolean).join(' and ')}` : ''}...`,
     )
     const result: WorkloadResult = await runWorkload(kv, storeName, {
       ...cfg,
       ...(own ? { nodePids: own.nodes.map((n) => n.child.pid as number) } : {}),
-      ...(ceilingRig ? { slices: { count: slices, before: () => ceilingRig.fanoutSlice(cfg.seconds / slices) } } : {}),
+      ...(ceilingRig || etcdPeer ? { slices: { count: slices, before } } : {}),
       onTick: (done, elapsed, recent) =>
         say(
           `  ${elapsed.toFixed(0).padStart(3)} s  ${Math.round(done / elapsed)
@@ -117,11 +146,13 @@ export async function bench(argv: string[]): Promise<number> {
       say('measuring the round-trip and SQLite ceilings...')
       ceilings = await rig.finish()
     }
-    const json = reportJson(cfg, result, ceilings, kv.stats())
+    const json = reportJson(cfg, result, ceilings, kv.stats(), peer && etcd ? { version: etcd, ...peer.result() } : null)
     if (values.json) process.stdout.write(`${JSON.stringify(json, null, 2)}\n`)
     else printReport(json)
     return json.failed > 0 || json.lost > 0 ? 1 : 0
   } finally {
+    await peer?.close()
+    if (peerDir) rmSync(peerDir, { recursive: true, force: true })
     await rig?.close()
     await kv?.close(1000)
     if (own) {

@@ -1,10 +1,42 @@
 import type { MetricsSnapshot } from '@kvorum/client'
 import type { Ceilings } from './ceilings.js'
 import type { BenchConfig } from './config.js'
+import type { PeerResult } from './etcd.js'
+import { Histogram } from './histogram.js'
 import type { WorkloadResult } from './workload.js'
 
 /** The benchmark's result as one JSON document. */
-export function reportJson(cfg: BenchConfig, result: WorkloadResult, ceilings: Ceilings | null, sdk: MetricsSnapshot) {
+/** The peer's figures over its slices, as the benchmark reports them beside Kvorum's. */
+function peerJson(cfg: BenchConfig, peer: PeerResult & { version: string }, throughput: number, p99Ms: number, cpuUsPerOp: number | null) {
+  const opsPerSec = peer.ops / Math.max(peer.seconds, 1e-9)
+  const peerCpu = peer.cpuSeconds === null || peer.ops + peer.errors === 0 ? null : (peer.cpuSeconds * 1e6) / (peer.ops + peer.errors)
+  const peerP99 = peer.hist.quantile(0.99)
+  return {
+    name: 'etcd',
+    version: peer.version,
+    durability: cfg.durability === 'full' ? 'fsync on every commit (default)' : '--unsafe-no-fsync',
+    seconds: peer.seconds,
+    opsPerSec,
+    errors: peer.errors,
+    p50Ms: peer.hist.quantile(0.5),
+    p99Ms: peerP99,
+    p999Ms: peer.hist.quantile(0.999),
+    cpuUsPerOp: peerCpu,
+    ratios: {
+      throughput: throughput / opsPerSec,
+      p99: peerP99 > 0 ? p99Ms / peerP99 : null,
+      cpuPerOp: peerCpu !== null && cpuUsPerOp !== null ? cpuUsPerOp / peerCpu : null,
+    },
+  }
+}
+
+export function reportJson(
+  cfg: BenchConfig,
+  result: WorkloadResult,
+  ceilings: Ceilings | null,
+  sdk: MetricsSnapshot,
+  peer: (PeerResult & { version: string }) | null = null,
+) {
   const operations: Record<
     string,
     { count: number; errors: number; opsPerSec: number; p50Ms: number; p99Ms: number; p999Ms: number; maxMs: number; errorCodes: Record<string, number> }
@@ -29,6 +61,10 @@ export function reportJson(cfg: BenchConfig, result: WorkloadResult, ceilings: C
   const throughput = total / result.seconds
   const cpuUsPerOp = result.cpuSeconds === null || total + failed === 0 ? null : (result.cpuSeconds * 1e6) / (total + failed)
   const lost = result.increments ? Math.max(0, result.increments.acknowledged - result.increments.readBack) : 0
+  const all = Object.values(result.ops).reduce((h, s) => {
+    h.merge(s.hist)
+    return h
+  }, new Histogram())
   return {
     config: cfg,
     throughput,
@@ -38,6 +74,8 @@ export function reportJson(cfg: BenchConfig, result: WorkloadResult, ceilings: C
     increments: result.increments ?? null,
     ceilings,
     cpuUsPerOp,
+    p99Ms: all.quantile(0.99),
+    peer: peer ? peerJson(cfg, peer, throughput, all.quantile(0.99), cpuUsPerOp) : null,
     ratios: ceilings
       ? {
           fanout: throughput / ceilings.fanout.opsPerSec,
@@ -88,6 +126,16 @@ export function printReport(r: ReturnType<typeof reportJson>): void {
   console.log(
     `\nSDK: ${f(r.sdkRssMiB)} MiB resident, ${f(r.sdk.itemsPerBatch, 1)} operations per node request, ${r.sdk.readRepairs} read repairs, ${r.sdk.hintsWritten} hints, most siblings seen ${r.sdk.siblingsSeenMax}`,
   )
+  if (r.peer) {
+    const p = r.peer
+    console.log(`\n${p.name} ${p.version} (3 members, ${p.durability}), the same mix in slices between Kvorum's:`)
+    console.log(
+      `  ${f(p.opsPerSec)} ops/s, p50 ${f(p.p50Ms, 2)} ms, p99 ${f(p.p99Ms, 2)} ms, p99.9 ${f(p.p999Ms, 2)} ms${p.cpuUsPerOp !== null ? `, ${f(p.cpuUsPerOp)} µs CPU per op` : ''}${p.errors ? `, ${p.errors} errors` : ''}`,
+    )
+    console.log(
+      `  Kvorum at ${f(p.ratios.throughput, 2)}x its throughput, ${p.ratios.p99 === null ? '-' : f(p.ratios.p99, 2)}x its p99${p.ratios.cpuPerOp === null ? '' : `, ${f(p.ratios.cpuPerOp, 2)}x its CPU per op`}`,
+    )
+  }
   if (r.increments) console.log(`increments acknowledged ${r.increments.acknowledged}, read back ${r.increments.readBack}, lost ${r.lost}`)
   if (r.failed || r.lost) console.log(`FAILED: ${r.failed} operations failed, ${r.lost} lost`)
 }
