@@ -102,12 +102,17 @@ export async function bench(argv: string[]): Promise<number> {
   try {
     if (peerDir) {
       say(`starting a 3-member etcd ${etcd} (${cfg.durability === 'full' ? 'fsync on every commit' : '--unsafe-no-fsync'}) and loading ${cfg.records} keys...`)
-      peer = await EtcdPeer.start({
-        dir: peerDir,
-        basePort: 30000 + Math.floor(Math.random() * 20000),
-        noFsync: cfg.durability !== 'full',
-        concurrency: cfg.concurrency,
-      })
+      // A random port range may be taken by another program: try a few, each in a fresh directory.
+      let started: EtcdPeer | null = null
+      for (let attempt = 0; !started; attempt++) {
+        const basePort = 30000 + Math.floor(Math.random() * 20000)
+        try {
+          started = await EtcdPeer.start({ dir: join(peerDir, `try-${attempt}`), basePort, noFsync: cfg.durability !== 'full', concurrency: cfg.concurrency })
+        } catch (e) {
+          if (attempt >= 3) throw e
+        }
+      }
+      peer = started
       await peer.load(cfg.records, cfg.valueBytes)
     }
     own = values.seeds ? null : await ownCluster(cfg)

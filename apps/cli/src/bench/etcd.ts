@@ -13,6 +13,8 @@ export const ETCD_INSTALL = 'install it: apt-get install etcd-server (Debian, et
 
 /** Longest wait for a member to answer /health after it starts, ms. */
 const READY_MS = 20_000
+/** Bytes of each member's stderr kept. */
+const STDERR_KEEP = 4096
 /** Members of the peer cluster: replicated, as Kvorum's 3 nodes are. */
 const MEMBERS = 3
 
@@ -47,6 +49,8 @@ export function etcdVersion(): string | null {
  */
 export class EtcdPeer {
   private readonly procs: ChildProcess[] = []
+  /** The end of each member's stderr (bounded), to say why one exited. */
+  private readonly stderr: string[] = []
   private pool: Pool | null = null
   private readonly hist = new Histogram()
   private ops = 0
@@ -85,7 +89,12 @@ export class EtcdPeer {
         ...['--log-level', 'error'],
         ...(this.options.noFsync ? ['--unsafe-no-fsync'] : []),
       ]
-      this.procs.push(spawn('etcd', args, { stdio: ['ignore', 'ignore', 'pipe'] }))
+      const child = spawn('etcd', args, { stdio: ['ignore', 'ignore', 'pipe'] })
+      this.stderr[i] = ''
+      child.stderr?.on('data', (d: Buffer) => {
+        this.stderr[i] = `${this.stderr[i]}${d.toString()}`.slice(-STDERR_KEEP)
+      })
+      this.procs.push(child)
     }
     const until = Date.now() + READY_MS
     const leader = await this.leader(until)
@@ -96,7 +105,10 @@ export class EtcdPeer {
   private async leader(until: number): Promise<string> {
     for (;;) {
       for (const [i, p] of this.procs.entries()) {
-        if (p.exitCode !== null) throw new KvorumError('KV_NODE_UNAVAILABLE', `etcd member e${i + 1} exited (code ${p.exitCode}) while starting`)
+        if (p.exitCode !== null) {
+          const why = (this.stderr[i] ?? '').trim().split('\n').pop() ?? ''
+          throw new KvorumError('KV_NODE_UNAVAILABLE', `etcd member e${i + 1} exited (code ${p.exitCode}) while starting: ${why.slice(0, 300)}`)
+        }
       }
       try {
         const statuses = await Promise.all(
