@@ -14,9 +14,24 @@ export function nodeLogger(level: LogLevel, nodeId: string, destination?: pino.D
     timestamp: stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
   }
-  // Written synchronously: pino's buffered stdout is flushed at exit by a loop that retries a
-  // write to a closed pipe forever (`kvorum-node ... | head` hung on SIGTERM). A sync destination
-  // has no exit flush, and stops writing at the first EPIPE. The node logs little (an access line
-  // per request only at debug), so the syscall per line costs nothing that matters.
-  return pino(options, destination ?? pino.destination({ dest: 1, sync: true }))
+  return pino(options, destination ?? stdoutLog())
+}
+
+/** Most log bytes waiting for a slow reader; past it lines are dropped, never the node's memory. */
+const MAX_LOG_BUFFER = 16 * 1024 * 1024
+
+/**
+ * Stdout, written in the background with a bounded buffer: a reader that
+ * stops reading (a paused pager, a stuck log shipper) does not block the
+ * node's requests (a synchronous write to a full pipe did), and past the
+ * buffer lines are dropped rather than held. pino's synchronous flush at
+ * exit, which retries a write to a closed pipe for ever (`kvorum-node ... |
+ * head` hung on SIGTERM), is turned off: the stop path flushes in the
+ * background first, within its deadline. (A reader that never reads again
+ * still holds the exit: the background write waits in a thread exit joins.)
+ */
+function stdoutLog(): pino.DestinationStream {
+  const out = pino.destination({ dest: 1, sync: false, maxLength: MAX_LOG_BUFFER })
+  out.flushSync = () => undefined
+  return out
 }

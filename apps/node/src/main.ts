@@ -117,7 +117,8 @@ function stopOnSignals(server: Server, engine: StorageEngine, logger: Logger): v
     server.close(() => {
       engine.close()
       log(() => logger.info('stopped'))
-      process.exit(0)
+      // The log drains in the background; a reader that does not read leaves it to the deadline.
+      logger.flush(() => process.exit(0))
     })
     // Idle keep-alive sockets would hold close() open; in-flight requests still finish.
     server.closeIdleConnections()

@@ -196,3 +196,30 @@ describe('kvorum-node stops on SIGTERM whatever happened to its stdout', () => {
     TEST_TIMEOUT_MS,
   )
 })
+
+describe('kvorum-node keeps serving when the reader of its stdout stops reading', () => {
+  it('answers requests while its log pipe is full (a paused pager)', async () => {
+    const dir = freshDir()
+    mkdirSync(dir, { recursive: true })
+    const child = spawn(process.execPath, [NODE_MAIN, '--port', '0', '--data', dir, '--id', 'n1', '--log-level', 'debug'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+    // Read the first line (to learn the port), then never read again: the pipe fills.
+    const first = await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(d.toString())))
+    child.stdout.pause()
+    const port = Number(/"port":(\d+)/.exec(first)?.[1])
+    expect(port).toBeGreaterThan(0)
+    // An access line per request at debug: 600 requests write well over a pipe's 64 KiB.
+    let answered = 0
+    for (let i = 0; i < 600; i++) {
+      const res = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(2000) })
+      if (res.ok) answered++
+      await res.arrayBuffer()
+    }
+    expect(answered).toBe(600)
+    // A reader that never reads again holds the exit (README, "Running a storage node"): SIGKILL.
+    if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL')
+    await exited
+  }, 30_000)
+})
