@@ -315,10 +315,13 @@ export class Rebalancer {
           this.rt.view.transport
             .node(n)
             .getCluster(t)
-            .catch(() => null),
+            .catch(() => undefined),
         ),
     )
-    const top = held.filter((d): d is ClusterDef => d !== null && d.version === def.version)
+    // Healed only with every live node's answer: one that did not answer may hold yet another
+    // store, which a union without it would leave it refusing for good.
+    if (held.some((d) => d === undefined)) return null
+    const top = held.filter((d): d is ClusterDef => d !== null && d !== undefined && d.version === def.version)
     const distinct = [...new Map(top.map((d) => [JSON.stringify(d), d])).values()]
     return distinct.length > 1 ? unionOfStores(distinct) : null
   }

@@ -134,4 +134,21 @@ describe('stores are added and changed after init', () => {
     expect(next.stores.map((s) => s.name)).toEqual(['default', 'alpha', 'beta', 'gamma'])
     expect(await versions(cluster)).toEqual([4, 4, 4])
   })
+
+  it('does not heal a split while a node does not answer: it could hold a store the union would lack', async () => {
+    cluster = await memoryCluster()
+    const base = cluster.cluster
+    const store = (name: string) => ({ ...(base.stores[0] as ClusterDef['stores'][0]), name })
+    const v2 = (name: string) => ({ ...base, version: 2, stores: [...base.stores, store(name)] })
+    await cluster.engines.get('n1')?.putCluster(v2('alpha'))
+    await cluster.engines.get('n2')?.putCluster(v2('beta'))
+    await cluster.engines.get('n3')?.putCluster(v2('gamma'))
+    const { kv, transport } = await cluster.client()
+    transport.setReachable('n3', false)
+    await expect(kv.createStore({ name: 'delta' }, { barrierTimeoutMs: 300 })).rejects.toBeInstanceOf(Error)
+    expect(await versions(cluster)).toEqual([2, 2, 2])
+    transport.setReachable('n3', true)
+    const healed = await kv.createStore({ name: 'delta' })
+    expect(healed.stores.map((s) => s.name).sort()).toEqual(['alpha', 'beta', 'default', 'delta', 'gamma'])
+  })
 })

@@ -13,15 +13,16 @@ describe('unionOfStores', () => {
     const b = withStore({ name: 'beta', w: 3 })
     expect(unionOfStores([a, b])?.stores.map((s) => s.name)).toEqual(['default', 'alpha', 'beta'])
     expect(unionOfStores([b, a])?.stores.map((s) => s.name)).toEqual(['default', 'beta', 'alpha'])
-    const same = [withStore({ name: 'alpha', r: 1 }), withStore({ name: 'alpha', r: 2 })]
-    expect(unionOfStores(same)?.stores[1]).toEqual(unionOfStores([...same].reverse())?.stores[1])
+    // A store with other settings on other nodes (an alter raced): refused, not guessed.
+    const raced = [withStore({ name: 'alpha', tombstoneGraceMs: 604_800_000 }), withStore({ name: 'alpha', tombstoneGraceMs: 86_400_000 })]
+    expect(() => unionOfStores(raced)).toThrow(/store alpha differs between nodes .*tombstoneGraceMs=604800000\|86400000/)
   })
 
-  it('is null for definitions that differ in more than stores, and refuses one store created with two n', () => {
+  it('is null for definitions that differ in more than stores, and refuses one store with two n', () => {
     expect(unionOfStores([withStore({ name: 'alpha' }), { ...withStore({ name: 'beta' }), assignment: [...base.assignment].reverse() }])).toBeNull()
     expect(unionOfStores([withStore({ name: 'alpha' }), { ...withStore({ name: 'beta' }), version: 3 }])).toBeNull()
     expect(() => unionOfStores([withStore({ name: 'alpha', n: 3 }), withStore({ name: 'alpha', n: 2, r: 2, w: 2 })])).toThrow(
-      /created twice at once, with n=3 and n=2/,
+      /store alpha differs between nodes after two store commands ran at once \(n=3\|2\)/,
     )
   })
 })

@@ -82,12 +82,21 @@ function throughPlan(held: ClusterDef, next: ClusterDef, store: string, n: numbe
   return next.placement?.every((v) => v > held.version) === true
 }
 
+/** The fields two settings of a store differ in, as `field=a|b`. */
+function describeDiff(a: StoreDef, b: StoreDef): string {
+  return (Object.keys(a) as (keyof StoreDef)[])
+    .filter((k) => a[k] !== b[k])
+    .map((k) => `${k}=${String(a[k])}|${String(b[k])}`)
+    .join(', ')
+}
+
 /**
  * One definition from several that nodes hold at the same version after two
  * store changes raced (each node took whichever came first): the same
  * definition with the union of their stores, so a next version built on it
  * drops none. Null when they differ in more than their stores (or a move is
  * in progress): that is not a store race, and the driver reports a conflict.
+ * Throws when one store has different settings on different nodes.
  */
 export function unionOfStores(defs: readonly ClusterDef[]): ClusterDef | null {
   const [first, ...rest] = defs
@@ -98,12 +107,13 @@ export function unionOfStores(defs: readonly ClusterDef[]): ClusterDef | null {
   for (const d of defs) {
     for (const s of d.stores) {
       const seen = byName.get(s.name)
-      if (seen && seen.n !== s.n)
+      // The same store with other settings (an alter raced, or one store created twice): which is
+      // newer cannot be told from the definitions, so nothing is guessed.
+      if (seen && JSON.stringify(seen) !== JSON.stringify(s))
         throw new InvalidInputError(
-          `store ${s.name} was created twice at once, with n=${seen.n} and n=${s.n}, and the nodes disagree on its replicas: this is not healed by a store command (docs/operations.md, "Stores")`,
+          `store ${s.name} differs between nodes after two store commands ran at once (${describeDiff(seen, s)}): run kvorum store alter ${s.name}:field=value with the settings you want on every node holding the other, or wipe and re-sync those nodes; kvorum cluster status shows which nodes hold which version`,
         )
-      // The same store with other settings: the larger JSON wins, the same on every driver.
-      if (!seen || JSON.stringify(s) > JSON.stringify(seen)) byName.set(s.name, s)
+      byName.set(s.name, s)
     }
   }
   const names = [...first.stores.map((s) => s.name), ...[...byName.keys()].filter((n) => !first.stores.some((s) => s.name === n)).sort()]
