@@ -180,12 +180,14 @@ export async function membershipCommand(sub: 'plan' | 'rebalance' | 'abort' | 's
       return 0
     }
     const change = await changeOf(values)
+    // Plan from the newest definition any node holds (the seed may lag): a plan made from an older
+    // one is refused when it starts.
+    const nodes = await kv.clusterVersions()
     // --dead names the nodes that are gone: those removed, and those replaced (a dead disk's node).
     const dead = values.dead ? [...(values.remove ?? []), ...Object.keys(change?.replace ?? {})] : []
     if (sub === 'plan') {
       if (!change) throw new UsageError('say what to change: --add URL, --remove ID or --replace ID=URL')
       const plan = kv.planChange(change)
-      const nodes = await kv.clusterVersions()
       const estimate = estimateCopy(plan, Object.fromEntries(nodes.map((n) => [n.id, n.bytes])))
       console.log(values.json ? JSON.stringify({ ...plan, estimate }, null, 2) : describePlan(kv.cluster, plan, nodes))
       return 0
@@ -194,7 +196,7 @@ export async function membershipCommand(sub: 'plan' | 'rebalance' | 'abort' | 's
     const plan = inProgress ? undefined : change ? kv.planChange(change) : null
     if (plan === null) throw new UsageError('no change is in progress: say what to change (--add, --remove, --replace)')
     if (inProgress) console.error(`resuming plan ${inProgress.planId} at step ${inProgress.step} of ${inProgress.steps} (${inProgress.stage})`)
-    else if (plan) console.error(describePlan(kv.cluster, plan, await kv.clusterVersions()))
+    else if (plan) console.error(describePlan(kv.cluster, plan, nodes))
     const drain = values['drain-ms']
     const grace = values['grace-ms']
     const def = await kv.rebalance(plan, {

@@ -74,6 +74,8 @@ export async function storeCommand(sub: 'list' | 'create' | 'alter', rest: strin
     const name = created?.name ?? (altered?.name as string)
     const { n, ...settings } = altered?.settings ?? {}
     let def = created ? await kv.createStore(created) : null
+    // The newest definition any node holds (the seed may lag), so a plan of n is made from it.
+    if (altered) await kv.clusterVersions()
     const current = kv.cluster.stores.find((s) => s.name === name)?.n
     const moving = altered !== null && n !== undefined && n !== current
     // A smaller n needs r and w that fit in it already: quorums first; a larger n, quorums after.

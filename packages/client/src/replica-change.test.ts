@@ -160,13 +160,57 @@ describe("a store's n changes through a rebalance", () => {
   })
 
   it('a plan made before the quorums grew past the new n is refused when it would start, changing nothing', async () => {
-    cluster = await memoryCluster({ nodes: 3, stores: [{ name: 'default', n: 3, r: 2, w: 2 }] })
-    const { kv } = await cluster.client()
+    const c = await memoryCluster({ nodes: 3, stores: [{ name: 'default', n: 3, r: 2, w: 2 }] })
+    cluster = c
+    const { kv } = await c.client()
     const plan = kv.planReplicaChange('default', 2)
     await kv.alterStore('default', { r: 3 })
-    await expect(kv.rebalance(plan, FAST)).rejects.toThrow(/r=3, w=2, pr=0, pw=1 must fit in n=2/)
-    const held = await cluster.engines.get('n1')?.getCluster()
+    // The store changed under the plan: the plan is refused (and would be, quorums checked again, by advance).
+    await expect(kv.rebalance(plan, FAST)).rejects.toThrow(/was made from cluster version 1/)
+    expect(() => advance({ ...c.cluster, version: 1, stores: [storeDef({ name: 'default', n: 3, r: 3, w: 2 })] }, plan)).toThrow(
+      /r=3, w=2, pr=0, pw=1 must fit in n=2/,
+    )
+    const held = await c.engines.get('n1')?.getCluster()
     expect(held?.move).toBeUndefined()
     expect(held?.stores[0]).toMatchObject({ n: 3, r: 3 })
+  })
+
+  it('a plan made from an older definition is refused when it would start (an old n plan after an add would undo the add)', async () => {
+    cluster = await memoryCluster({ nodes: 3, stores: [{ name: 'default', n: 3, r: 1, w: 1 }] })
+    const { kv } = await cluster.client()
+    const plan = kv.planReplicaChange('default', 2)
+    await kv.alterStore('default', { maxSiblings: 50 })
+    await expect(kv.rebalance(plan, FAST)).rejects.toThrow(/was made from cluster version 1; the cluster is at version 2 now: plan the change again/)
+    expect((await cluster.engines.get('n1')?.getCluster())?.move).toBeUndefined()
+  })
+
+  it("a node still holding a finished plan's move takes the next plan's definitions (it missed the end), not an older plan's", async () => {
+    const nodes = [1, 2, 3, 4].map((i) => ({ id: `n${i}`, url: `mem://n${i}` }))
+    const v1: ClusterDef = {
+      version: 1,
+      partitions: 8,
+      nodes,
+      assignment: initialAssignment(nodes, 8),
+      stores: [storeDef({ name: 'default', n: 3, r: 1, w: 1 })],
+    }
+    const plan = planReplicaChange(v1, 'default', 2)
+    const writeBoth = advance(v1, plan) as ClusterDef
+    const readNew = advance(writeBoth, plan) as ClusterDef
+    let def = readNew
+    for (let next = advance(def, plan); next; next = advance(def, plan)) def = next
+    // The cluster finished the plan and starts another from its final version.
+    const second = planReplicaChange(def, 'default', 3)
+    const secondStart = advance(def, second) as ClusterDef
+    const e = new StorageEngine({ path: ':memory:', nodeId: 'n1' })
+    for (const d of [v1, writeBoth, readNew]) await e.putCluster(d)
+    await e.putCluster(secondStart)
+    expect((await e.getCluster())?.move?.planId).toBe(second.planId)
+    // A plan made before the one the node holds is still refused.
+    const e2 = new StorageEngine({ path: ':memory:', nodeId: 'n1' })
+    for (const d of [v1, writeBoth, readNew]) await e2.putCluster(d)
+    const older = { ...secondStart, version: readNew.version + 5, move: { ...(secondStart.move as NonNullable<ClusterDef['move']>), planId: 'p0-older' } }
+    await expect(e2.putCluster(older)).rejects.toThrow(/plan .* is in progress here/)
+    e.close()
+    e2.close()
   })
 })

@@ -44,6 +44,11 @@ function largestN(def: ClusterDef): number {
   return Math.max(1, ...def.stores.map((s) => s.n))
 }
 
+/** The definition version a plan was made from: its id starts with it (`p<version>-`). */
+export function planBaseVersion(planId: string): number {
+  return Number(/^p(\d+)-/.exec(planId)?.[1] ?? Number.NaN)
+}
+
 /** A short id naming the plan, derived from what it does (so it is the same for every driver). */
 function planIdOf(version: number, target: readonly string[], nodes: readonly NodeDef[]): string {
   let h = 2166136261
@@ -154,10 +159,20 @@ export function advance(def: ClusterDef, plan: MembershipPlan): ClusterDef | nul
   if (move && move.planId !== plan.planId) throw new InvalidInputError(`plan ${move.planId} is in progress, not ${plan.planId}: resume or abort it first`)
   if (!move) {
     const done = sameAssignment(def.assignment, plan.target)
+    const stale = () => {
+      // A plan is made from one definition; started on a later one its target could undo what
+      // came between (an n-change plan run after an add would send the new node's entries back).
+      const base = planBaseVersion(plan.planId)
+      if (base !== def.version)
+        throw new InvalidInputError(
+          `plan ${plan.planId} was made from cluster version ${base}; the cluster is at version ${def.version} now: plan the change again`,
+        )
+    }
     const nodesDone = def.nodes.length === plan.targetNodes.length && def.nodes.every((n) => plan.targetNodes.some((m) => m.id === n.id))
     const storesDone = Object.entries(plan.storeN ?? {}).every(([name, n]) => def.stores.find((s) => s.name === name)?.n === n)
     if (done && nodesDone && storesDone) return null
     if (done && !storesDone) {
+      stale()
       // A change of n: one step over every partition, the assignment unchanged. Checked again
       // here: the store may have changed since the plan was made (a larger r, say).
       for (const [name, n] of Object.entries(plan.storeN ?? {})) replicaChangeError(def, name, n, true)
@@ -174,6 +189,7 @@ export function advance(def: ClusterDef, plan: MembershipPlan): ClusterDef | nul
       }
       return nextVersion(def, { move: state }, ['abortedPlan'])
     }
+    stale()
     if (done) return nextVersion(def, { nodes: plan.targetNodes }, ['abortedPlan'])
     const remaining = def.assignment.filter((owner, p) => owner !== plan.target[p]).length
     const state: MoveState = {

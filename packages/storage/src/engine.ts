@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import Database from 'better-sqlite3'
 import {
   type ClusterDef,
+  planBaseVersion,
   storeTransitionError,
   type CoordinateItem,
   type CoordinateResult,
@@ -562,8 +563,10 @@ export class StorageEngine implements NodeProtocol {
     if (held && valid.partitions !== held.partitions) throw new InvalidInputError(`the partition count is fixed at ${held.partitions}; got ${valid.partitions}`)
     const storeChange = held && valid.version > current ? storeTransitionError(held, valid) : null
     if (storeChange) throw new InvalidInputError(storeChange)
-    // One plan at a time (MEMBERSHIP rule 6): a definition that ends the move (completion or abort) is fine.
-    if (held?.move && valid.move && valid.move.planId !== held.move.planId) {
+    // One plan at a time (MEMBERSHIP rule 6): a definition that ends the move (completion or abort) is
+    // fine, and so is one of a plan made from this version or a later one: plans start only where no
+    // move runs, so the held one ended (this node missed its end: it was down, or lost commits).
+    if (held?.move && valid.move && valid.move.planId !== held.move.planId && !(planBaseVersion(valid.move.planId) >= current)) {
       throw new ClusterVersionConflictError(
         current,
         valid.version,
