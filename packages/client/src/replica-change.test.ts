@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { type ClusterDef, Ring, advance, initialAssignment, planReplicaChange, storeDef } from '@kvorum/core'
+import { type ClusterDef, Ring, abortMove, advance, initialAssignment, planReplicaChange, storeDef } from '@kvorum/core'
 import { StorageEngine } from '@kvorum/storage'
 import { type MemoryCluster, memoryCluster } from '../../../test/support/memory-cluster.js'
 import type { Kvorum } from './index.js'
@@ -152,6 +152,12 @@ describe("a store's n changes through a rebalance", () => {
       expect((await e.getCluster())?.stores[0]?.n).toBe(2)
       e.close()
     }
+    // An abort of the plan that carries the new n is not the plan's: refused.
+    const forged = new StorageEngine({ path: ':memory:', nodeId: 'n1' })
+    for (const d of [v1, writeBoth]) await forged.putCluster(d)
+    const abort = abortMove(writeBoth)
+    await expect(forged.putCluster({ ...abort, stores: [storeDef({ name: 'default', n: 2, r: 1, w: 1 })] })).rejects.toThrow(/only a rebalance changes n/)
+    forged.close()
     // A hand-made definition that changes n without a plan is still refused.
     const e = new StorageEngine({ path: ':memory:', nodeId: 'n1' })
     await e.putCluster(v1)

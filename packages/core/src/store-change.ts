@@ -78,6 +78,8 @@ export function storeTransitionError(held: ClusterDef, next: ClusterDef): string
  */
 function throughPlan(held: ClusterDef, next: ClusterDef, store: string, n: number): boolean {
   const plan = held.move
+  // An abort of the plan keeps the old n: one that carries the new n is not the plan's.
+  if (plan && next.abortedPlan === plan.planId) return false
   if (plan?.storeN?.[store] === n && (next.move === undefined || next.move.planId === plan.planId)) return true
   return next.placement?.every((v) => v > held.version) === true
 }
