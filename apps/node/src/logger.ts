@@ -33,5 +33,22 @@ const MAX_LOG_BUFFER = 16 * 1024 * 1024
 function stdoutLog(): pino.DestinationStream {
   const out = pino.destination({ dest: 1, sync: false, maxLength: MAX_LOG_BUFFER })
   out.flushSync = () => undefined
+  stdout = out
   return out
+}
+
+let stdout: ReturnType<typeof pino.destination> | null = null
+
+/**
+ * Call `done` once the line just logged is written (the background writer
+ * empties its buffer and says so), or at once when the log is not stdout's.
+ * Call it right after a line: a write is then in flight, so its end is told.
+ */
+export function afterLogWritten(done: () => void): void {
+  if (!stdout) {
+    done()
+    return
+  }
+  stdout.once('drain', done)
+  stdout.once('error', done)
 }

@@ -9,12 +9,14 @@ import { DataDirError, InternalError, InvalidInputError, KvorumError, ListenFail
 import { StorageEngine } from '@kvorum/storage'
 import { createApp } from './app.js'
 import { errorResponse } from './errors.js'
-import { nodeLogger } from './logger.js'
+import { afterLogWritten, nodeLogger } from './logger.js'
 import { type NodeOptions, USAGE, parseCommand } from './options.js'
 import { VERSION } from './version.js'
 
 /** How long a stop waits for in-flight requests before it closes the database anyway, ms. */
 const STOP_DEADLINE_MS = 5000
+/** Longest wait at exit for the log's last lines to reach stdout, ms. */
+const LOG_DRAIN_MS = 500
 
 /**
  * Stop before serving: one line on stderr with the error's stable code (no
@@ -117,8 +119,9 @@ function stopOnSignals(server: Server, engine: StorageEngine, logger: Logger): v
     server.close(() => {
       engine.close()
       log(() => logger.info('stopped'))
-      // The log drains in the background; a reader that does not read leaves it to the deadline.
-      logger.flush(() => process.exit(0))
+      // The log drains in the background, for a moment at most: a slow reader loses the last lines.
+      afterLogWritten(() => process.exit(0))
+      setTimeout(() => process.exit(0), LOG_DRAIN_MS).unref()
     })
     // Idle keep-alive sockets would hold close() open; in-flight requests still finish.
     server.closeIdleConnections()

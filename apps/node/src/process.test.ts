@@ -228,7 +228,9 @@ describe('kvorum-node process: graceful stop', () => {
         })
         const signalledMs = Date.now() + 200
         expect(await answer).toBe(200)
-        expect(await first.stop('SIGTERM')).toEqual({ code: 0, signal: null })
+        // The one SIGTERM is enough: a second, sent while the node is already exiting, could meet
+        // the runtime's own teardown (signal handlers gone) and kill it by signal instead.
+        expect(await first.exited).toEqual({ code: 0, signal: null })
         expect(Date.now() - signalledMs).toBeLessThan(2500)
       } finally {
         agent.destroy()
