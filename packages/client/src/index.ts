@@ -24,7 +24,7 @@ export {
 } from './events.js'
 export { MAX_LISTENERS_PER_EVENT, type Listener } from './emitter.js'
 export { LATENCY_WINDOW_SAMPLES, LATENCY_WINDOW_MS } from './latency-window.js'
-export { REBALANCE_DEFAULTS, type RebalanceOptions, type RebalanceProgress } from './rebalance.js'
+export { REBALANCE_DEFAULTS, type RebalanceOptions, type RebalanceProgress } from './rebalance-options.js'
 export type { MetricsSnapshot, NodeStats } from './metrics.js'
 export { bytesCodec, utf8Codec, jsonCodec, type Codec, type CodecName, type JsonValue } from './codecs.js'
 export { lastWriterWins, counter, orSet, type Counter, type ORSet } from './merges.js'

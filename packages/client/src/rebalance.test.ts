@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { type ClusterDef, type MembershipPlan, type StoreDef, Placement, Ring, advance, keyBytes } from '@kvorum/core'
 import { StorageEngine } from '@kvorum/storage'
 import { type MemoryCluster, memoryCluster } from '../../../test/support/memory-cluster.js'
+import { writers } from '../../../test/support/writers.js'
 import type { Kvorum, RebalanceProgress } from './index.js'
 import { detectorOf, handoffWorker } from './testing.js'
 
@@ -14,37 +15,6 @@ afterEach(async () => {
 /** Clients' deadline in these tests; the driver's drain must outlast it (operations routed under an older version finish or fail within it). */
 const TIMEOUT_MS = 300
 const FAST = { drainMs: TIMEOUT_MS + 50, cleanupGraceMs: 30, barrierTimeoutMs: 5000 }
-
-/**
- * Writers putting fresh keys until stopped (each key once, so each write's own replication is
- * what a later check sees: no later write carries it along), and what each acknowledged.
- */
-function writers(clients: Kvorum[]) {
-  let stop = false
-  const acked: string[] = []
-  const errors: string[] = []
-  const run = async (kv: Kvorum, w: number) => {
-    const s = kv.store<string>('default', { codec: 'utf8' })
-    for (let i = 0; !stop && i < 5000; i++) {
-      const key = `w${w}-${i}`
-      try {
-        await s.put(key, key)
-        acked.push(key)
-      } catch (e) {
-        errors.push((e as { code?: string }).code ?? String(e))
-      }
-    }
-  }
-  const done = Promise.all(clients.map((kv, w) => run(kv, w)))
-  return {
-    acked,
-    errors,
-    async stop() {
-      stop = true
-      await done
-    },
-  }
-}
 
 /** Every partition row an engine holds, as partition numbers. */
 async function partitionsHeld(engine: StorageEngine, q: number): Promise<Set<number>> {

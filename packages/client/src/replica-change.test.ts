@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { type ClusterDef, Ring, abortMove, advance, initialAssignment, planReplicaChange, storeDef } from '@kvorum/core'
 import { StorageEngine } from '@kvorum/storage'
 import { type MemoryCluster, memoryCluster } from '../../../test/support/memory-cluster.js'
-import type { Kvorum } from './index.js'
+import { writers } from '../../../test/support/writers.js'
 
 let cluster: MemoryCluster | undefined
 afterEach(async () => {
@@ -12,32 +12,6 @@ afterEach(async () => {
 
 const TIMEOUT_MS = 300
 const FAST = { drainMs: TIMEOUT_MS + 50, cleanupGraceMs: 30, barrierTimeoutMs: 5000 }
-
-/** Writers putting fresh keys until stopped, and the keys each had acknowledged. */
-function writers(clients: Kvorum[]) {
-  let stop = false
-  const acked: string[] = []
-  const run = async (kv: Kvorum, w: number) => {
-    const s = kv.store('default', { codec: 'utf8' })
-    for (let i = 0; !stop && i < 5000; i++) {
-      const key = `w${w}-${i}`
-      try {
-        await s.put(key, key)
-        acked.push(key)
-      } catch {
-        // not acknowledged: nothing to check
-      }
-    }
-  }
-  const done = Promise.all(clients.map((kv, w) => run(kv, w)))
-  return {
-    acked,
-    async stop() {
-      stop = true
-      await done
-    },
-  }
-}
 
 /** How many of each key's replicas under `final` hold it, read from the engines themselves. */
 async function holders(c: MemoryCluster, final: ClusterDef, key: string): Promise<{ held: number; of: number }> {
