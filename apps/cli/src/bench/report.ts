@@ -5,7 +5,21 @@ import type { PeerResult } from './etcd.js'
 import { Histogram } from './histogram.js'
 import type { WorkloadResult } from './workload.js'
 
-/** The benchmark's result as one JSON document. */
+/** The intra-region targets an open-loop run is held to (p50, p99, p99.9 in ms). */
+export const OPEN_LOOP_TARGETS = { p50Ms: 2, p99Ms: 10, p999Ms: 15 } as const
+
+/** An open-loop run: the schedule, what was achieved, and the latency targets (from each operation's intended start). */
+function openLoopJson(rate: number, result: WorkloadResult, all: Histogram) {
+  const t = OPEN_LOOP_TARGETS
+  return {
+    rate,
+    achievedOpsPerSec: result.pace.issued / Math.max(result.seconds, 1e-9),
+    late: result.pace.late,
+    targets: t,
+    met: all.quantile(0.5) < t.p50Ms && all.quantile(0.99) < t.p99Ms && all.quantile(0.999) < t.p999Ms,
+  }
+}
+
 /** The peer's figures over its slices, as the benchmark reports them beside Kvorum's. */
 function peerJson(cfg: BenchConfig, peer: PeerResult & { version: string }, throughput: number, p99Ms: number, cpuUsPerOp: number | null) {
   const opsPerSec = peer.ops / Math.max(peer.seconds, 1e-9)
@@ -30,6 +44,7 @@ function peerJson(cfg: BenchConfig, peer: PeerResult & { version: string }, thro
   }
 }
 
+/** The benchmark's result as one JSON document. */
 export function reportJson(
   cfg: BenchConfig,
   result: WorkloadResult,
@@ -74,7 +89,10 @@ export function reportJson(
     increments: result.increments ?? null,
     ceilings,
     cpuUsPerOp,
+    p50Ms: all.quantile(0.5),
     p99Ms: all.quantile(0.99),
+    p999Ms: all.quantile(0.999),
+    openLoop: cfg.rate === null ? null : openLoopJson(cfg.rate, result, all),
     peer: peer ? peerJson(cfg, peer, throughput, all.quantile(0.99), cpuUsPerOp) : null,
     ratios: ceilings
       ? {
@@ -110,6 +128,16 @@ export function printReport(r: ReturnType<typeof reportJson>): void {
     )
   }
   console.log(`total    ${f(r.throughput).padStart(20)} ops/s${r.cpuUsPerOp !== null ? `, ${f(r.cpuUsPerOp)} µs CPU per op (client and nodes)` : ''}`)
+  if (r.openLoop) {
+    const o = r.openLoop
+    const t = o.targets
+    console.log(
+      `open loop at ${f(o.rate)} ops/s (latency from each operation's intended start): ${f(o.achievedOpsPerSec)} issued/s, ${f(o.late)} started over 1 ms late`,
+    )
+    console.log(
+      `  p50 ${f(r.p50Ms, 2)} ms (target < ${t.p50Ms}), p99 ${f(r.p99Ms, 2)} ms (< ${t.p99Ms}), p99.9 ${f(r.p999Ms, 2)} ms (< ${t.p999Ms}): ${o.met ? 'met' : 'NOT met'}`,
+    )
+  }
   if (r.ceilings) {
     const cl = r.ceilings
     console.log(`\nceilings measured in this run:`)

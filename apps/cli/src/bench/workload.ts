@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { type Kvorum, type Store, counter, type Counter } from '@kvorum/client'
 import { Histogram } from './histogram.js'
 import { totalCpu } from './cpu.js'
+import { type PaceStats, paced } from './pace.js'
 import { ScrambledZipfian } from './zipf.js'
 
 /** YCSB-style mixes, plus `update`: read-modify-write of a CRDT counter with a merge function. */
@@ -15,6 +16,8 @@ export interface WorkloadOptions {
   readonly seconds: number
   readonly records: number
   readonly valueBytes: number
+  /** Open loop at this many operations a second (latency from each one's intended start); absent: closed loop. */
+  readonly rate?: number | undefined
   /** Called about once a second with the operations done so far. */
   readonly onTick?: (done: number, elapsedS: number, recent: Histogram) => void
   /** Node processes whose CPU counts toward the run (own cluster only). */
@@ -40,6 +43,8 @@ export interface WorkloadResult {
   readonly cpuSeconds: number | null
   /** For `update`: increments acknowledged, and the counter total read back at the end. */
   readonly increments?: { acknowledged: number; readBack: number }
+  /** Operations issued, and (open loop) how many started over 1 ms after their intended time. */
+  readonly pace: PaceStats
 }
 
 export const keyOf = (i: number) => `user${String(i).padStart(12, '0')}`
@@ -85,7 +90,7 @@ function stats(): OpStats {
   return { count: 0, errors: 0, hist: new Histogram(), errorCodes: {} }
 }
 
-/** Closed-loop workers choosing keys by scrambled zipfian. */
+/** The workload's operations on keys chosen by scrambled zipfian, closed loop or open (`rate`). */
 export async function runWorkload(kv: Kvorum, storeName: string, opts: WorkloadOptions): Promise<WorkloadResult> {
   const zipf = new ScrambledZipfian(opts.records)
   const store = kv.store<Uint8Array>(storeName)
@@ -121,27 +126,25 @@ export async function runWorkload(kv: Kvorum, storeName: string, opts: WorkloadO
     }
   }
   const writer = `bench-${process.pid}`
-  const worker = async (w: number, until: number) => {
-    while (performance.now() < until) {
-      const key = keyOf(zipf.next())
-      const op = opts.workload === 'update' ? 'rmw' : Math.random() < READ_SHARE[opts.workload] ? 'read' : 'update'
-      const t0 = performance.now()
-      try {
-        if (op === 'rmw') {
-          await counters.update(`counter-${key}`, (vs) => counter.add(counter.merge(vs.length ? vs : [counter.empty()]), `${writer}-${w}`, 1))
-          acknowledged++
-        } else if (op === 'read') {
-          contexts.set(key, (await store.get(key)).context)
-        } else {
-          const context = contexts.get(key)
-          contexts.set(key, (await store.put(key, freshValue(opts.valueBytes), context === undefined ? {} : { context })).context)
-        }
-        record(op === 'read' ? 'read' : 'update', t0)
-      } catch (e) {
-        record(op === 'read' ? 'read' : 'update', t0, e)
+  const one = async (t0: number, w: number) => {
+    const key = keyOf(zipf.next())
+    const op = opts.workload === 'update' ? 'rmw' : Math.random() < READ_SHARE[opts.workload] ? 'read' : 'update'
+    try {
+      if (op === 'rmw') {
+        await counters.update(`counter-${key}`, (vs) => counter.add(counter.merge(vs.length ? vs : [counter.empty()]), `${writer}-${w}`, 1))
+        acknowledged++
+      } else if (op === 'read') {
+        contexts.set(key, (await store.get(key)).context)
+      } else {
+        const context = contexts.get(key)
+        contexts.set(key, (await store.put(key, freshValue(opts.valueBytes), context === undefined ? {} : { context })).context)
       }
+      record(op === 'read' ? 'read' : 'update', t0)
+    } catch (e) {
+      record(op === 'read' ? 'read' : 'update', t0, e)
     }
   }
+  const pace: PaceStats = { issued: 0, late: 0 }
   try {
     for (let slice = 0; slice < slices.count; slice++) {
       await slices.before()
@@ -149,7 +152,7 @@ export async function runWorkload(kv: Kvorum, storeName: string, opts: WorkloadO
       sliceStarted = performance.now()
       working = true
       const until = sliceStarted + (opts.seconds * 1000) / slices.count
-      await Promise.all(Array.from({ length: opts.concurrency }, (_, w) => worker(w, until)))
+      await paced({ concurrency: opts.concurrency, ...(opts.rate === undefined ? {} : { rate: opts.rate }) }, until, one, pace)
       working = false
       workSeconds += (performance.now() - sliceStarted) / 1000
       const cpu1 = totalCpu(opts.nodePids ?? [])
@@ -160,8 +163,8 @@ export async function runWorkload(kv: Kvorum, storeName: string, opts: WorkloadO
   }
   const seconds = workSeconds
   if (!opts.nodePids) cpuSeconds = null
-  if (opts.workload !== 'update') return { seconds, ops, cpuSeconds }
-  return { seconds, ops, cpuSeconds, increments: { acknowledged, readBack: await readBackCounters(counters, opts.records) } }
+  if (opts.workload !== 'update') return { seconds, ops, cpuSeconds, pace }
+  return { seconds, ops, cpuSeconds, pace, increments: { acknowledged, readBack: await readBackCounters(counters, opts.records) } }
 }
 
 /** Sum every counter key touched, read with r=n so nothing acknowledged is missed. */
