@@ -19,8 +19,10 @@ export const BENCH_HELP = `kvorum bench [--workload A|B|C|update] [--concurrency
              [--against etcd] [--rate OPS]
   YCSB-style benchmark (A 50/50 read/update, B 95/5, C read only, update = read-modify-write with a merge),
   scrambled-zipfian keys, N=3 R=2 W=2. Starts its own 3-node cluster unless --seeds is given. Measures this
-  machine's ceilings in the same run (no-op HTTP fan-out in slices between slices of the workload, one no-op
-  round trip, raw SQLite) and reports ratios.
+  machine's ceilings in the same run and reports Kvorum's share of each: in slices between slices of the
+  workload, a no-op HTTP fan-out and the batch ceiling (the same SDK, batching and workload against no-op
+  nodes: the real app and codecs, store batches answered without storage work); then one no-op round
+  trip and raw SQLite.
   --against etcd starts a 3-member etcd on loopback (the etcd binary on PATH; exit 2 when there is none), loads
   the same keys and runs the same mix in slices between Kvorum's, and reports both and the ratios. Durability
   pairs: Kvorum full against etcd's default fsync, Kvorum normal against etcd --unsafe-no-fsync.
@@ -101,7 +103,14 @@ export async function bench(argv: string[]): Promise<number> {
   let rig: CeilingRig | null = null
   if (!values['no-ceilings']) {
     say(`starting the no-op servers of the ceilings (concurrency ${cfg.concurrency})...`)
-    rig = await CeilingRig.start({ concurrency: cfg.concurrency, seconds: Math.min(5, cfg.seconds), valueBytes: cfg.valueBytes, durability: cfg.durability })
+    const workload = { ...cfg, rate: cfg.rate ?? undefined }
+    rig = await CeilingRig.start({
+      concurrency: cfg.concurrency,
+      seconds: Math.min(5, cfg.seconds),
+      valueBytes: cfg.valueBytes,
+      durability: cfg.durability,
+      workload,
+    })
   }
   let own: Awaited<ReturnType<typeof ownCluster>> | null = null
   let kv: Kvorum | undefined
@@ -138,11 +147,11 @@ export async function bench(argv: string[]): Promise<number> {
     const ceilingRig = rig
     const etcdPeer = peer
     const before = async () => {
-      await ceilingRig?.fanoutSlice(cfg.seconds / slices)
+      await ceilingRig?.slice(cfg.seconds / slices)
       await etcdPeer?.slice(cfg.workload, cfg.records, cfg.valueBytes, cfg.seconds / slices, cfg.rate ?? undefined)
     }
     say(
-      `running workload ${cfg.workload} for ${cfg.seconds} s ${cfg.rate === null ? `at concurrency ${cfg.concurrency}` : `open loop at ${cfg.rate} ops/s`}${ceilingRig || etcdPeer ? `, in ${slices} slices after as many slices of ${[ceilingRig ? 'the fan-out ceiling' : '', etcdPeer ? 'etcd' : ''].filter(Boolean).join(' and ')}` : ''}...`,
+      `running workload ${cfg.workload} for ${cfg.seconds} s ${cfg.rate === null ? `at concurrency ${cfg.concurrency}` : `open loop at ${cfg.rate} ops/s`}${ceilingRig || etcdPeer ? `, in ${slices} slices after as many slices of ${[ceilingRig ? 'the fan-out and batch ceilings' : '', etcdPeer ? 'etcd' : ''].filter(Boolean).join(' and ')}` : ''}...`,
     )
     const result: WorkloadResult = await runWorkload(kv, storeName, {
       ...cfg,

@@ -98,6 +98,8 @@ export function reportJson(
       ? {
           fanout: throughput / ceilings.fanout.opsPerSec,
           roundTrip: throughput / ceilings.roundTrip.opsPerSec,
+          batch: ceilings.batch ? throughput / ceilings.batch.opsPerSec : null,
+          batchCpu: cpuUsPerOp !== null && ceilings.batch?.cpuUsPerOp ? ceilings.batch.cpuUsPerOp / cpuUsPerOp : null,
           // CPU per operation of the fan-out ceiling over Kvorum's: throughput's ratio on a machine with nothing else running.
           fanoutCpu: cpuUsPerOp !== null && ceilings.fanout.cpuUsPerOp !== null ? ceilings.fanout.cpuUsPerOp / cpuUsPerOp : null,
         }
@@ -146,6 +148,14 @@ export function printReport(r: ReturnType<typeof reportJson>): void {
     )
     if (cl.fanout.cpuUsPerOp !== null && r.ratios?.fanoutCpu)
       console.log(`    fan-out CPU per op ${f(cl.fanout.cpuUsPerOp)} µs -> Kvorum at ${f(r.ratios.fanoutCpu, 2)}x by CPU per op`)
+    if (cl.batch) {
+      const b = cl.batch
+      console.log(
+        `  no-op nodes, same SDK and batching (${f(b.itemsPerBatch, 1)} ops per request): ${f(b.opsPerSec)} ops/s, p99 ${f(b.p99Ms, 2)} ms  -> Kvorum at ${f(r.ratios?.batch ?? 0, 2)}x`,
+      )
+      if (b.cpuUsPerOp !== null && r.ratios?.batchCpu)
+        console.log(`    batch ceiling CPU per op ${f(b.cpuUsPerOp)} µs -> Kvorum at ${f(r.ratios.batchCpu, 2)}x by CPU per op`)
+    }
     console.log(
       `  one no-op HTTP round trip:                   ${f(cl.roundTrip.opsPerSec)} req/s, p99 ${f(cl.roundTrip.p99Ms, 2)} ms  -> Kvorum at ${f(r.ratios?.roundTrip ?? 0, 2)}x`,
     )

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 
 const CLI = fileURLToPath(new URL('../apps/cli/dist/main.js', import.meta.url))
 
-describe('kvorum bench --rate (open loop)', () => {
+describe('kvorum bench: open loop and the batch ceiling', () => {
   it('issues the scheduled rate and reports the latency targets beside the percentiles', () => {
     const run = spawnSync(process.execPath, [CLI, 'bench', '--rate', '300', '--duration', '2', '--records', '300', '--no-ceilings', '--json'], {
       encoding: 'utf8',
@@ -27,6 +27,24 @@ describe('kvorum bench --rate (open loop)', () => {
     expect(r.openLoop.targets).toEqual({ p50Ms: 2, p99Ms: 10, p999Ms: 15 })
     expect(r.openLoop.met).toBe(r.p50Ms < 2 && r.p99Ms < 10 && r.p999Ms < 15)
     expect(run.stderr).toMatch(/open loop at 300 ops\/s/)
+  }, 120_000)
+
+  it('measures the batch ceiling (no-op nodes behind the same SDK) in the same run and reports Kvorum as a share of it', () => {
+    const run = spawnSync(process.execPath, [CLI, 'bench', '--duration', '2', '--records', '300', '--concurrency', '16', '--json'], {
+      encoding: 'utf8',
+      timeout: 90_000,
+    })
+    expect(run.status, run.stderr).toBe(0)
+    const r = JSON.parse(run.stdout) as {
+      throughput: number
+      ceilings: { batch: { opsPerSec: number; p99Ms: number; itemsPerBatch: number; cpuUsPerOp: number | null } }
+      ratios: { batch: number }
+    }
+    expect(r.ceilings.batch.opsPerSec).toBeGreaterThan(100)
+    expect(r.ceilings.batch.itemsPerBatch).toBeGreaterThanOrEqual(1)
+    expect(r.ceilings.batch.cpuUsPerOp).toBeGreaterThan(0)
+    expect(r.ratios.batch).toBeCloseTo(r.throughput / r.ceilings.batch.opsPerSec, 5)
+    expect(run.stderr).toMatch(/slices of the fan-out and batch ceilings/)
   }, 120_000)
 
   it('refuses a rate that is not a positive whole number', () => {
