@@ -5,14 +5,15 @@ import { describe, expect, it } from 'vitest'
 const CLI = fileURLToPath(new URL('../apps/cli/dist/main.js', import.meta.url))
 
 describe('kvorum bench: open loop and the batch ceiling', () => {
-  it('issues the scheduled rate and reports the latency targets beside the percentiles', () => {
-    const run = spawnSync(process.execPath, [CLI, 'bench', '--rate', '300', '--duration', '2', '--records', '300', '--no-ceilings', '--json'], {
+  it('issues the scheduled rate on a cluster of --nodes and reports the latency targets beside the percentiles', () => {
+    const run = spawnSync(process.execPath, [CLI, 'bench', '--rate', '300', '--duration', '2', '--records', '300', '--nodes', '4', '--no-ceilings', '--json'], {
       encoding: 'utf8',
       timeout: 90_000,
     })
     expect(run.status, run.stderr).toBe(0)
     const r = JSON.parse(run.stdout) as {
-      config: { rate: number }
+      config: { rate: number; nodes: number }
+      sdk: { nodes: number }
       throughput: number
       p50Ms: number
       p99Ms: number
@@ -20,6 +21,9 @@ describe('kvorum bench: open loop and the batch ceiling', () => {
       openLoop: { rate: number; achievedOpsPerSec: number; late: number; targets: { p50Ms: number; p99Ms: number; p999Ms: number }; met: boolean }
     }
     expect(r.config.rate).toBe(300)
+    // --nodes 4: the bench's own cluster has 4 node processes, and the SDK used them all.
+    expect(r.config.nodes).toBe(4)
+    expect(r.sdk.nodes).toBe(4)
     // The schedule, not the answers, sets the pace: about 300/s whatever the cluster could do closed loop.
     expect(r.openLoop.achievedOpsPerSec).toBeGreaterThan(240)
     expect(r.openLoop.achievedOpsPerSec).toBeLessThan(330)

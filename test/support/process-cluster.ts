@@ -42,6 +42,8 @@ export interface ProcessClusterOptions {
   readonly partitions?: number
   readonly stores?: readonly (Partial<StoreDef> & { name: string })[]
   readonly durability?: 'normal' | 'full'
+  /** Extra kvorum-node flags for every node. */
+  readonly nodeArgs?: readonly string[]
 }
 
 export async function startCluster(options: ProcessClusterOptions = {}): Promise<ProcessCluster> {
@@ -52,7 +54,7 @@ export async function startCluster(options: ProcessClusterOptions = {}): Promise
   const clients: Kvorum[] = []
   const durability = options.durability ?? 'normal'
   const launch = async (node: ClusterNode) => {
-    node.proc = await startNode({ data: node.dir, id: node.id, port: node.port, token, durability })
+    node.proc = await startNode({ data: node.dir, id: node.id, port: node.port, token, durability, ...(options.nodeArgs ? { args: options.nodeArgs } : {}) })
     node.port = node.proc.port
     return node.proc
   }

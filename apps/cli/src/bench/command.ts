@@ -16,9 +16,10 @@ import { printReport, reportJson } from './report.js'
 
 export const BENCH_HELP = `kvorum bench [--workload A|B|C|update] [--concurrency 64] [--duration 10] [--records 10000]
              [--value-size 512] [--durability normal|full] [--conflict siblings|lww] [--seeds URL --token T] [--json] [--no-ceilings]
-             [--against etcd] [--rate OPS]
+             [--against etcd] [--rate OPS] [--nodes 3]
   YCSB-style benchmark (A 50/50 read/update, B 95/5, C read only, update = read-modify-write with a merge),
-  scrambled-zipfian keys, N=3 R=2 W=2. Starts its own 3-node cluster unless --seeds is given. Measures this
+  scrambled-zipfian keys, N=3 R=2 W=2. Starts its own cluster of --nodes node processes (default 3, 256
+  partitions) unless --seeds is given. Measures this
   machine's ceilings in the same run and reports Kvorum's share of each: in slices between slices of the
   workload, a no-op HTTP fan-out and the batch ceiling (the same SDK, batching and workload against no-op
   nodes: the real app and codecs, store batches answered without storage work); then one no-op round
@@ -49,6 +50,7 @@ function config(values: Record<string, string | boolean | undefined>): BenchConf
     durability,
     conflict: values.conflict === 'lww' ? 'lww' : 'siblings',
     rate: values.rate === undefined ? null : intFlag(values.rate as string, 'rate', 1, 1_000_000, 1),
+    nodes: intFlag(values.nodes as string | undefined, 'nodes', 3, 64, 3),
   }
 }
 
@@ -60,7 +62,7 @@ async function ownCluster(cfg: BenchConfig): Promise<{ nodes: LocalNode[]; seeds
   for (let attempt = 0; !nodes; attempt++) {
     const basePort = 20000 + Math.floor(Math.random() * 20000)
     try {
-      nodes = await startNodes({ nodes: 3, basePort, dataDir: dir, token, durability: cfg.durability, nodeFlags: nodeFlagsFromEnv() })
+      nodes = await startNodes({ nodes: cfg.nodes, basePort, dataDir: dir, token, durability: cfg.durability, nodeFlags: nodeFlagsFromEnv() })
     } catch (e) {
       if (attempt >= 4) throw e
     }
@@ -90,6 +92,7 @@ export async function bench(argv: string[]): Promise<number> {
     store: { type: 'string' },
     against: { type: 'string' },
     rate: { type: 'string' },
+    nodes: { type: 'string' },
   })
   const cfg = config(values)
   if (values.against !== undefined && values.against !== 'etcd') throw new UsageError(`--against takes etcd, got ${values.against}`)

@@ -11,4 +11,6 @@ export interface BenchConfig {
   conflict: 'siblings' | 'lww'
   /** Open loop at this many operations a second; null: closed loop at `concurrency`. */
   rate: number | null
+  /** Node processes of the bench's own cluster. */
+  nodes: number
 }

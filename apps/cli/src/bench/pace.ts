@@ -23,10 +23,12 @@ export interface Pace {
   readonly rate?: number
 }
 
-/** What the open loop saw: operations issued, and those that started over 1 ms after their intended time. */
+/** What the loop saw: operations issued, those that started over 1 ms after their intended time, and the scheduled seconds. */
 export interface PaceStats {
   issued: number
   late: number
+  /** Seconds the schedule ran (the answers of the last operations may come after). */
+  scheduledS: number
 }
 
 /**
@@ -40,8 +42,9 @@ export async function paced(
   pace: Pace,
   until: number,
   op: (t0: number, worker: number) => Promise<void>,
-  stats: PaceStats = { issued: 0, late: 0 },
+  stats: PaceStats = { issued: 0, late: 0, scheduledS: 0 },
 ): Promise<PaceStats> {
+  stats.scheduledS += Math.max(0, until - performance.now()) / 1000
   if (pace.rate === undefined) {
     await Promise.all(
       Array.from({ length: pace.concurrency }, async (_, w) => {

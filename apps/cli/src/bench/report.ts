@@ -13,7 +13,7 @@ function openLoopJson(rate: number, result: WorkloadResult, all: Histogram) {
   const t = OPEN_LOOP_TARGETS
   return {
     rate,
-    achievedOpsPerSec: result.pace.issued / Math.max(result.seconds, 1e-9),
+    achievedOpsPerSec: result.pace.issued / Math.max(result.pace.scheduledS, 1e-9),
     late: result.pace.late,
     targets: t,
     met: all.quantile(0.5) < t.p50Ms && all.quantile(0.99) < t.p99Ms && all.quantile(0.999) < t.p999Ms,
@@ -112,6 +112,8 @@ export function reportJson(
       siblingsSeenMax: sdk.siblingsSeenMax,
       quorumFailures: sdk.quorumFailures,
       timeouts: sdk.timeouts,
+      /** Nodes the SDK sent requests to. */
+      nodes: Object.keys(sdk.nodes).length,
     },
     sdkRssMiB: process.memoryUsage().rss / 1024 / 1024,
     machine: { node: process.version, platform: `${process.platform}/${process.arch}` },

@@ -103,7 +103,7 @@ export class Workload {
   /** Updates carry the context of this process's last read or write of the key, as an application would. */
   private readonly contexts = new Map<string, string>()
   readonly ops: Record<string, OpStats> = { read: stats(), update: stats() }
-  private readonly pace: PaceStats = { issued: 0, late: 0 }
+  private readonly pace: PaceStats = { issued: 0, late: 0, scheduledS: 0 }
   private readonly writer = `bench-${process.pid}`
   private workSeconds = 0
   private cpuSeconds: number | null = 0
