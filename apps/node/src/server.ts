@@ -1,7 +1,8 @@
 import { type RequestListener, type Server as HttpServer, createServer as createHttpServer } from 'node:http'
 import { type Server as HttpsServer, createServer as createHttpsServer } from 'node:https'
 import { type Server as NetServer, type Socket, createServer as createNetServer } from 'node:net'
-import { TlsRequiredError } from '@kvorum/core'
+import type { TLSSocket } from 'node:tls'
+import { TlsRequiredError, UnauthorizedError } from '@kvorum/core'
 import { errorResponse } from './errors.js'
 import type { TlsFiles } from './options.js'
 
@@ -28,6 +29,27 @@ function refusePlain(socket: Socket): void {
 }
 
 /**
+ * Requests on a connection whose client certificate did not verify are
+ * answered 401 KV_UNAUTHORIZED saying why, and never served. The handshake
+ * itself lets such a client in because a refusal there reaches a TLS 1.3
+ * client only as "other side closed", which tells its operator nothing.
+ */
+function certifiedOnly(listener: RequestListener): RequestListener {
+  return (req, res) => {
+    const socket = req.socket as TLSSocket
+    if (socket.authorized) return listener(req, res)
+    const presented = Object.keys(socket.getPeerCertificate() ?? {}).length > 0
+    const why = presented
+      ? `the client certificate is not signed by this node's CA (${String(socket.authorizationError)})`
+      : 'no client certificate was presented'
+    const { status, body } = errorResponse(
+      new UnauthorizedError(`TLS: ${why}: this node requires a client certificate its --tls-client-ca signed (pass --tls-cert and --tls-key)`),
+    )
+    res.writeHead(status, { 'content-type': 'application/json', connection: 'close' }).end(JSON.stringify(body))
+  }
+}
+
+/**
  * HTTP, or HTTPS (with client certificates required when `tls.clientCa` is
  * set). A TLS port looks at each connection's first byte: a handshake goes to
  * the HTTPS server, anything else is a plain-HTTP caller, who gets one clear
@@ -39,8 +61,8 @@ export function nodeServer(listener: RequestListener, tls: TlsFiles | undefined)
     return { listener: server, requests: server }
   }
   const https = createHttpsServer(
-    { cert: tls.cert, key: tls.key, ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}) },
-    listener,
+    { cert: tls.cert, key: tls.key, ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: false } : {}) },
+    tls.clientCa ? certifiedOnly(listener) : listener,
   )
   const outer = createNetServer({ pauseOnConnect: true }, (socket) => {
     socket.setTimeout(FIRST_BYTE_TIMEOUT_MS, () => socket.destroy())
