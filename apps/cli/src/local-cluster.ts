@@ -39,7 +39,10 @@ export interface LocalClusterOptions {
   readonly nodes: number
   readonly basePort: number
   readonly dataDir: string
+  /** The cluster token (every role), handed to each node in its environment. Default none: open nodes. */
   readonly token?: string
+  /** A file holding the token, which each node reads itself (--token-file): then neither argv nor the environment holds it. Default none. */
+  readonly tokenFile?: string
   readonly durability?: 'normal' | 'full'
   /** pino level of the nodes' logs. Default `info`. */
   readonly logLevel?: string
@@ -139,9 +142,10 @@ function spawnNode(opts: LocalClusterOptions, i: number): LocalNode {
     nodeMainPath(),
     ...['--id', id, '--port', String(port), '--data', dir, '--durability', opts.durability ?? 'normal', '--log-level', opts.logLevel ?? 'info'],
   ]
-  // The token goes in the environment: on the command line, anyone on the machine could read it with ps.
+  // The token goes in a file or the environment: on the command line, anyone on the machine could read it with ps.
   const { KVORUM_NODE_TOKEN: _inherited, ...rest } = process.env
-  const env = opts.token ? { ...rest, KVORUM_NODE_TOKEN: opts.token } : rest
+  if (opts.tokenFile) args.push('--token-file', opts.tokenFile)
+  const env = opts.token && !opts.tokenFile ? { ...rest, KVORUM_NODE_TOKEN: opts.token } : rest
   const log = openSync(logPath, 'a')
   try {
     const child = spawn(process.execPath, args, { stdio: ['ignore', log, log, 'ipc'], env })

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type Kvorum, connect } from '@kvorum/client'
 import { storeDef } from '@kvorum/core'
-import { UsageError, intFlag, parse, seedList, tokenFlag } from '../args.js'
+import { ACCESS_FLAGS, UsageError, accessFlags, intFlag, parse, seedList } from '../args.js'
 import { initCluster } from '../cluster-init.js'
 import { type LocalNode, startNodes, stopNodes } from '../local-cluster.js'
 import { Progress } from '../progress.js'
@@ -67,7 +67,12 @@ async function ownCluster(cfg: BenchConfig): Promise<{ nodes: LocalNode[]; seeds
       if (attempt >= 4) throw e
     }
   }
-  await initCluster({ urls: nodes.map((n) => n.url), partitions: 256, stores: [storeDef({ name: 'bench', n: 3, r: 2, w: 2, conflict: cfg.conflict })], token })
+  await initCluster({
+    urls: nodes.map((n) => n.url),
+    partitions: 256,
+    stores: [storeDef({ name: 'bench', n: 3, r: 2, w: 2, conflict: cfg.conflict })],
+    access: { token },
+  })
   return { nodes, seeds: nodes.map((n) => n.url), token, dir }
 }
 
@@ -86,7 +91,7 @@ export async function bench(argv: string[]): Promise<number> {
     durability: { type: 'string' },
     conflict: { type: 'string' },
     seeds: { type: 'string' },
-    token: { type: 'string' },
+    ...ACCESS_FLAGS,
     json: { type: 'boolean', default: false },
     'no-ceilings': { type: 'boolean', default: false },
     store: { type: 'string' },
@@ -137,7 +142,7 @@ export async function bench(argv: string[]): Promise<number> {
     }
     own = values.seeds ? null : await ownCluster(cfg)
     const inflight = process.env.KVORUM_BENCH_INFLIGHT ? { batch: { maxInFlightPerNode: Number(process.env.KVORUM_BENCH_INFLIGHT) } } : {}
-    kv = await connect({ seeds: own?.seeds ?? seedList(values.seeds as string), ...(own ? { token: own.token } : tokenFlag(values.token)), ...inflight })
+    kv = await connect({ seeds: own?.seeds ?? seedList(values.seeds as string), ...(own ? { token: own.token } : accessFlags(values)), ...inflight })
     const storeName = (values.store as string | undefined) ?? 'bench'
     const store = kv.store<Uint8Array>(storeName)
     if (cfg.workload !== 'update') {
