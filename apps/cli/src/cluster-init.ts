@@ -4,7 +4,7 @@ import {
   type StoreDef,
   ClusterExistsError,
   NodeUnavailableError,
-  definitionBytes,
+  sameDefinition,
   initialAssignment,
   storeDef,
   validateCluster,
@@ -56,7 +56,7 @@ export async function initCluster(opts: InitOptions): Promise<ClusterDef> {
     for (const node of nodes) {
       const held = await transport.node(node).getCluster({ timeoutMs: 3000 })
       // The same cluster again (a re-run) is fine; its signature is not part of what it says.
-      if (held && !definitionBytes(held).equals(definitionBytes(def))) {
+      if (held && !sameDefinition(held, def)) {
         throw new ClusterExistsError(node.url, held.version)
       }
     }

@@ -25,9 +25,14 @@ function canonical(value: unknown): string {
 }
 
 /** The bytes a signature covers: the canonical definition without its signature. */
-export function definitionBytes(def: ClusterDef): Buffer {
+function definitionBytes(def: ClusterDef): Buffer {
   const { signature: _signature, ...rest } = def
   return Buffer.from(canonical(rest), 'utf8')
+}
+
+/** True when `a` and `b` say the same, whatever their signatures and the order of their JSON keys. */
+export function sameDefinition(a: ClusterDef, b: ClusterDef): boolean {
+  return definitionBytes(a).equals(definitionBytes(b))
 }
 
 function mac(def: ClusterDef, secret: string): Buffer {
