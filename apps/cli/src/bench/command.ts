@@ -65,7 +65,15 @@ async function ownCluster(cfg: BenchConfig, https: boolean): Promise<{ nodes: Lo
   for (let attempt = 0; !nodes; attempt++) {
     const basePort = 20000 + Math.floor(Math.random() * 20000)
     try {
-      nodes = await startNodes({ nodes: cfg.nodes, basePort, dataDir: dir, token, durability: cfg.durability, nodeFlags: nodeFlagsFromEnv(), ...(tls ? { tls } : {}) })
+      nodes = await startNodes({
+        nodes: cfg.nodes,
+        basePort,
+        dataDir: dir,
+        token,
+        durability: cfg.durability,
+        nodeFlags: nodeFlagsFromEnv(),
+        ...(tls ? { tls } : {}),
+      })
     } catch (e) {
       if (attempt >= 4) throw e
     }
