@@ -46,6 +46,8 @@ export interface HistoryPoint {
 /** Everything the page shows but the ring, from one poll. */
 export interface Snapshot {
   readonly atMs: number
+  /** The collector's pause between polls, which the page also polls at, ms. */
+  readonly intervalMs: number
   readonly clusterVersion: number
   readonly partitions: number
   readonly nodes: readonly NodeHealth[]
@@ -154,6 +156,7 @@ export class Collector {
     this.maybeRepair(atMs)
     this.latest = {
       atMs,
+      intervalMs: options.intervalMs,
       clusterVersion: def.version,
       partitions: def.partitions,
       nodes,

@@ -1,3 +1,4 @@
+/// <reference path="./prometheus-text.d.ts" />
 import parsePrometheusTextFormat, { type PrometheusFamily } from 'parse-prometheus-text-format'
 
 /** Longest /metrics body read, bytes: a node's is about 10 kB (100 hint targets at most). */

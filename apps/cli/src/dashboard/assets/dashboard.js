@@ -3,8 +3,8 @@
 // charts, and building them by hand keeps it one small file with nothing to install.
 'use strict'
 
-/** Pause between polls, ms (the server polls the cluster at its own --interval). */
-const POLL_MS = 1000
+/** Pause between polls until the server tells its --interval, ms. */
+let pollMs = 1000
 /** Longest wait for one answer of the dashboard server, ms. */
 const FETCH_TIMEOUT_MS = 3000
 const SVG = 'http://www.w3.org/2000/svg'
@@ -269,6 +269,7 @@ async function tick() {
   try {
     const state = await getJson('/api/state')
     if (state) {
+      pollMs = state.intervalMs
       if (!ring || ring.version !== state.clusterVersion) {
         const view = await getJson('/api/ring')
         if (view) {
@@ -296,7 +297,7 @@ async function tick() {
     updated.className = 'stale'
     updated.textContent = `no answer from the dashboard server (${e.message}); showing the last state`
   } finally {
-    setTimeout(tick, POLL_MS)
+    setTimeout(tick, pollMs)
   }
 }
 
