@@ -68,3 +68,13 @@ export async function scrapeNode(url: string, token: string | undefined, timeout
   if (text.length > MAX_METRICS_BYTES) throw new Error(`/metrics sent ${text.length} bytes, more than ${MAX_METRICS_BYTES}`)
   return readScrape(text)
 }
+
+/** Every sample name a /metrics body can hold (a histogram's family adds _bucket, _sum and _count): for checking the names a dashboard queries. */
+export function servedMetricNames(text: string): Set<string> {
+  const names = new Set<string>()
+  for (const f of parsePrometheusTextFormat(text)) {
+    names.add(f.name)
+    if (f.type === 'HISTOGRAM' || f.type === 'SUMMARY') for (const suffix of ['_bucket', '_sum', '_count']) names.add(f.name + suffix)
+  }
+  return names
+}
