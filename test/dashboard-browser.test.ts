@@ -71,6 +71,21 @@ describe.skipIf(!HAVE_CHROMIUM)(HAVE_CHROMIUM ? 'the dashboard in headless Chrom
     await screenshot(page, 'dashboard', '3-node-up-again')
   })
 
+  it('shows the versions sampled reads saw, beside the Dynamo figure', async () => {
+    const store = kv.store('default', { codec: 'utf8' })
+    // Two writes without a context: each key keeps both as siblings.
+    for (const round of ['a', 'b']) await store.putMany(Array.from({ length: 200 }, (_, i) => ({ key: `twice${i}`, value: `${round}${i}` })))
+    const twoVersions = page.locator('#siblings tr[data-versions="2"] td:nth-child(2)')
+    await expect
+      .poll(async () => Number(/\((\d+)\)/.exec((await twoVersions.textContent({ timeout: 100 }).catch(() => '')) ?? '')?.[1] ?? 0), {
+        timeout: 30_000,
+        interval: 250,
+      })
+      .toBeGreaterThan(0)
+    expect(await page.locator('#siblings tr[data-versions="1"] td:nth-child(4)').textContent()).toBe('99.94%')
+    await screenshot(page, 'dashboard', '4-siblings')
+  }, 60_000)
+
   it("a rebalance's progress moves on the page, and the page says when it has ended", async () => {
     await fill(kv, 2000)
     const plan = kv.planChange({ remove: ['n4'], entriesPerStep: 4 })
@@ -88,14 +103,14 @@ describe.skipIf(!HAVE_CHROMIUM)(HAVE_CHROMIUM ? 'the dashboard in headless Chrom
         .toBe(true)
       // The ring marks the partitions the step is moving, while it moves them.
       await expect.poll(() => page.locator('#ring path.moving').count(), { timeout: 20_000, interval: 50 }).toBeGreaterThan(0)
-      await screenshot(page, 'dashboard', '4-rebalance')
+      await screenshot(page, 'dashboard', '5-rebalance')
       copyFileSync(await screenshot(page, 'dashboard', 'readme'), README_SCREENSHOT)
     } finally {
       await running
     }
     await expect.poll(() => box.getAttribute('data-active'), { timeout: 10_000, interval: 100 }).toBe('false')
     await expect.poll(() => page.locator('#legend li').count(), { timeout: 10_000 }).toBe(3)
-    await screenshot(page, 'dashboard', '5-rebalance-done')
+    await screenshot(page, 'dashboard', '6-rebalance-done')
   }, 90_000)
 
   it('had no console errors in any of these states', () => {

@@ -2,6 +2,7 @@ import type { Kvorum, RepairReport } from '@kvorum/client'
 import type { ClusterDef } from '@kvorum/core'
 import { type RebalanceView, RebalanceTracker } from './rebalance-view.js'
 import { type RingView, ringView } from './ring-view.js'
+import type { SiblingHistogram, SiblingSampler } from './siblings.js'
 import { type NodeScrape, scrapeNode } from './scrape.js'
 
 /** Samples of the charts kept: five minutes at the default interval. */
@@ -56,6 +57,8 @@ export interface Snapshot {
   readonly rebalance: RebalanceView | null
   readonly antiEntropy: { readonly atMs: number; readonly report: RepairReport } | { readonly error: string; readonly atMs: number } | null
   readonly history: readonly HistoryPoint[]
+  /** Versions per read over the sampled keys (see siblings.ts). */
+  readonly siblings: SiblingHistogram
   readonly sdk: { readonly quorumFailures: number; readonly timeouts: number; readonly readRepairs: number; readonly siblingsSeenMax: number }
 }
 
@@ -86,6 +89,7 @@ export class Collector {
 
   constructor(
     private readonly kv: Kvorum,
+    private readonly siblings: SiblingSampler,
     private readonly options: CollectorOptions,
   ) {}
 
@@ -153,6 +157,7 @@ export class Collector {
       return { ...health, ...(n.zone ? { zone: n.zone } : {}), ...(error === undefined ? {} : { error }) }
     })
     this.record(atMs, nodes)
+    await this.siblings.sample(def, new Set(nodes.filter((n) => n.up).map((n) => n.id))).catch(() => undefined)
     this.maybeRepair(atMs)
     this.latest = {
       atMs,
@@ -164,6 +169,7 @@ export class Collector {
       rebalance: this.rebalance.observe(def, atMs),
       antiEntropy: this.antiEntropy,
       history: this.history,
+      siblings: this.siblings.histogram(),
       sdk: { quorumFailures: stats.quorumFailures, timeouts: stats.timeouts, readRepairs: stats.readRepairs, siblingsSeenMax: stats.siblingsSeenMax },
     }
   }

@@ -1,7 +1,8 @@
-import { connect } from '@kvorum/client'
+import { HttpTransport, connect } from '@kvorum/client'
 import { UsageError, durationFlag, intFlag, parse, seedsFlag, tokenFlag } from '../args.js'
 import { Collector } from './collector.js'
 import { dashboardApp, serve } from './server.js'
+import { SiblingSampler } from './siblings.js'
 
 export const DASHBOARD_HELP = `kvorum dashboard --seeds URL [--token T] [--port 7180] [--host 127.0.0.1] [--interval 1s] [--repair-every DURATION]
   Serve a live page of the cluster: the ring (every partition by owner, moves marked), each node's
@@ -50,7 +51,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     timeoutMs: REQUEST_TIMEOUT_MS * 2,
     detector: { probeIntervalMs: 250 },
   })
-  const collector = new Collector(kv, {
+  const transport = new HttpTransport(token ? { token } : {})
+  const collector = new Collector(kv, new SiblingSampler(kv, transport, REQUEST_TIMEOUT_MS), {
     token,
     intervalMs: options.intervalMs ?? DEFAULT_INTERVAL_MS,
     requestTimeoutMs: REQUEST_TIMEOUT_MS,
@@ -65,11 +67,13 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       server.closeAllConnections()
       await new Promise((resolve) => server.close(resolve))
       await kv.close(200)
+      await transport.close()
     }
     return { url, close }
   } catch (e) {
     await collector.stop()
     await kv.close(200)
+    await transport.close()
     throw e
   }
 }

@@ -236,6 +236,36 @@ function drawAntiEntropy(ae) {
   )
 }
 
+/** Dynamo (SOSP 2007, section 6.3): versions seen by the requests of 24 hours of the shopping cart, percent. */
+const DYNAMO_VERSIONS_PERCENT = [99.94, 0.00057, 0.00047, 0.00009, 0]
+
+function percent(p) {
+  if (p === 0) return '0%'
+  return p >= 0.1 ? `${p.toFixed(2)}%` : `${p.toPrecision(2)}%`
+}
+
+function drawSiblings(h) {
+  const box = document.getElementById('siblings')
+  box.dataset.reads = String(h.reads)
+  if (h.reads === 0) {
+    box.replaceChildren(el('p', { class: 'muted' }, `No live key read yet (${h.partitionsSampled} partitions sampled).`))
+    return
+  }
+  const table = el('table', { class: 'versions' })
+  const head = el('tr')
+  for (const t of ['versions', 'here', '', 'Dynamo']) head.append(el('th', {}, t))
+  table.append(head)
+  h.counts.forEach((count, i) => {
+    const share = (count / h.reads) * 100
+    const row = el('tr', { 'data-versions': String(i + 1) })
+    const cell = el('td')
+    cell.append(bar(share / 100))
+    row.append(el('td', {}, i === h.counts.length - 1 ? `${i + 1}+` : String(i + 1)), el('td', {}, `${percent(share)} (${count})`), cell, el('td', {}, percent(DYNAMO_VERSIONS_PERCENT[i] ?? 0)))
+    table.append(row)
+  })
+  box.replaceChildren(table, el('p', { class: 'muted' }, `${h.reads} reads of live keys, over ${h.partitionsSampled} partitions sampled one a poll.`))
+}
+
 /** Lines of `series` over the history as polylines in a 600×120 box, scaled to the largest value. */
 function drawChart(id, history, series, unit) {
   const svg = document.getElementById(id)
@@ -282,6 +312,7 @@ async function tick() {
       drawRebalance(state.rebalance)
       drawHints(state.hints)
       drawAntiEntropy(state.antiEntropy)
+      drawSiblings(state.siblings)
       drawChart('throughput', state.history, [
         { key: 'opsPerSecond', label: 'requests', colour: '#3d7be0' },
         { key: 'errorsPerSecond', label: 'errors', colour: '#d0312d' },
