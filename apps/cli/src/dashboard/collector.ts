@@ -49,6 +49,8 @@ export interface Snapshot {
   readonly atMs: number
   /** The collector's pause between polls, which the page also polls at, ms. */
   readonly intervalMs: number
+  /** How long this poll of the cluster took, ms. */
+  readonly pollMs: number
   readonly clusterVersion: number
   readonly partitions: number
   readonly nodes: readonly NodeHealth[]
@@ -120,11 +122,17 @@ export class Collector {
 
   private async poll(): Promise<void> {
     const { kv, options } = this
-    const versions = await kv.clusterVersions().catch(() => null)
-    const def = kv.cluster
+    const startMs = options.now()
+    // The definition the nodes hold, the probe reads and the scrapes go out together: a poll takes the slowest, not the sum.
+    const known = kv.cluster
+    const [versions, , scrapes] = await Promise.all([
+      kv.clusterVersions().catch(() => null),
+      this.probe(known),
+      Promise.all(known.nodes.map((n) => scrapeNode(n.url, options.token, options.requestTimeoutMs).catch((e: Error) => e))),
+    ])
+    // A newer definition seen by clusterVersions shows from the next poll on, so the nodes and their scrapes stay aligned.
+    const def = known
     if (this.ring?.version !== def.version) this.ring = ringView(def)
-    await this.probe(def)
-    const scrapes = await Promise.all(def.nodes.map((n) => scrapeNode(n.url, options.token, options.requestTimeoutMs).catch((e: Error) => e)))
     const atMs = options.now()
     const stats = kv.stats()
     const detector = new Map(kv.nodes().map((n) => [n.id, n]))
@@ -162,6 +170,7 @@ export class Collector {
     this.latest = {
       atMs,
       intervalMs: options.intervalMs,
+      pollMs: options.now() - startMs,
       clusterVersion: def.version,
       partitions: def.partitions,
       nodes,

@@ -14,6 +14,9 @@ const RING_INNER = 140
 let ring = null
 let rows = new Map()
 let legendItems = new Map()
+/** Updates drawn, and the time they took in all (in body's data-updates and data-draw-ms: what the scale benchmark reads). */
+let updates = 0
+let drawMs = 0
 
 /** A distinct colour per node index: hues a golden angle apart, two lightness bands for more than 12 nodes. */
 function colour(i) {
@@ -130,28 +133,49 @@ function nodeRow(node) {
   return row
 }
 
+/** Set a cell's text only when it changed: an unchanged page then costs the browser no layout. */
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text
+}
+
 function drawNodes(nodes) {
   for (const node of nodes) {
     const row = nodeRow(node)
-    row.dataset.up = String(node.up)
-    row.className = node.up ? '' : 'down'
     const cells = row.children
-    const badge = el('span', { class: `badge ${node.up ? 'up' : 'down'}` }, node.up ? 'up' : 'DOWN')
-    if (node.error) badge.title = node.error
-    cells[0].textContent = node.id
-    cells[1].replaceChildren(badge)
+    if (row.dataset.up !== String(node.up) || (node.error ?? '') !== (row.dataset.error ?? '')) {
+      row.dataset.up = String(node.up)
+      row.dataset.error = node.error ?? ''
+      row.className = node.up ? '' : 'down'
+      const badge = el('span', { class: `badge ${node.up ? 'up' : 'down'}` }, node.up ? 'up' : 'DOWN')
+      if (node.error) badge.title = node.error
+      cells[1].replaceChildren(badge)
+      legendItems.get(node.id)?.classList.toggle('down', !node.up)
+    }
     const sampled = node.latencySamples > 0
-    cells[2].textContent = sampled ? fixed(node.latencyMsP50, 2) : '–'
-    cells[3].textContent = sampled ? fixed(node.latencyMsP99, 2) : '–'
-    cells[4].textContent = node.up ? fixed(node.opsPerSecond) : '–'
-    cells[5].textContent = node.up ? fixed(node.errorsPerSecond) : '–'
-    cells[6].textContent = `${node.writeQueueDepth} / ${node.sdkQueued}`
-    cells[7].textContent = node.up ? String(node.keys) : '–'
-    cells[8].textContent = node.up ? bytes(node.databaseBytes) : '–'
-    cells[9].textContent = node.up ? String(node.hintsHeld) : '–'
-    cells[10].textContent = node.up ? `v${node.clusterVersion}` : '–'
-    legendItems.get(node.id)?.classList.toggle('down', !node.up)
+    const texts = [
+      node.id,
+      null,
+      sampled ? fixed(node.latencyMsP50, 2) : '–',
+      sampled ? fixed(node.latencyMsP99, 2) : '–',
+      node.up ? fixed(node.opsPerSecond) : '–',
+      node.up ? fixed(node.errorsPerSecond) : '–',
+      `${node.writeQueueDepth} / ${node.sdkQueued}`,
+      node.up ? String(node.keys) : '–',
+      node.up ? bytes(node.databaseBytes) : '–',
+      node.up ? String(node.hintsHeld) : '–',
+      node.up ? `v${node.clusterVersion}` : '–',
+    ]
+    texts.forEach((t, i) => t !== null && setText(cells[i], t))
   }
+}
+
+/** The last input each panel was drawn from, so an unchanged panel is left alone. */
+const drawnFrom = new Map()
+function changed(panel, input) {
+  const key = JSON.stringify(input)
+  if (drawnFrom.get(panel) === key) return false
+  drawnFrom.set(panel, key)
+  return true
 }
 
 function bar(fraction) {
@@ -269,36 +293,38 @@ function drawSiblings(h) {
 /** Lines of `series` over the history as polylines in a 600×120 box, scaled to the largest value. */
 function drawChart(id, history, series, unit) {
   const svg = document.getElementById(id)
+  while (svg.children.length < series.length) svg.append(svgEl('polyline'))
   const most = Math.max(1e-9, ...history.flatMap((h) => series.map((s) => h[s.key])))
   const span = Math.max(1, (history.at(-1)?.atMs ?? 0) - (history[0]?.atMs ?? 0))
   const t0 = history[0]?.atMs ?? 0
-  svg.replaceChildren(
-    ...series.map((s) => {
-      const points = history.map((h) => `${(((h.atMs - t0) / span) * 600).toFixed(1)},${(118 - (h[s.key] / most) * 112).toFixed(1)}`).join(' ')
-      return svgEl('polyline', { points, stroke: s.colour })
-    }),
-  )
+  series.forEach((s, i) => {
+    const points = history.map((h) => `${(((h.atMs - t0) / span) * 600).toFixed(1)},${(118 - (h[s.key] / most) * 112).toFixed(1)}`).join(' ')
+    svg.children[i].setAttribute('points', points)
+    svg.children[i].setAttribute('stroke', s.colour)
+  })
   const last = history.at(-1)
   const minutes = fixed(span / 60000)
-  document.getElementById(`${id}-caption`).textContent = last
-    ? `${series.map((s) => `${s.label} ${fixed(last[s.key], 2)} ${unit}`).join(', ')}; top of the chart ${fixed(most, 2)} ${unit}; last ${minutes} min`
-    : ''
+  setText(
+    document.getElementById(`${id}-caption`),
+    last ? `${series.map((s) => `${s.label} ${fixed(last[s.key], 2)} ${unit}`).join(', ')}; top of the chart ${fixed(most, 2)} ${unit}; last ${minutes} min` : '',
+  )
 }
 
 function drawSummary(state) {
   const up = state.nodes.filter((n) => n.up).length
   document.getElementById('summary').textContent =
     `definition v${state.clusterVersion} · ${state.partitions} partitions · ${up}/${state.nodes.length} nodes up` +
-    (state.sdk.quorumFailures > 0 ? ` · ${state.sdk.quorumFailures} quorum failures` : '')
+    (state.sdk.quorumFailures > 0 ? ` · ${state.sdk.quorumFailures} of this dashboard's reads missed their quorum` : '')
   const updated = document.getElementById('updated')
   updated.className = 'muted'
-  updated.textContent = `updated ${new Date(state.atMs).toLocaleTimeString()}`
+  updated.textContent = `updated ${new Date(state.atMs).toLocaleTimeString()} (the poll of the cluster took ${state.pollMs} ms)`
 }
 
 async function tick() {
   try {
     const state = await getJson('/api/state')
     if (state) {
+      const drawStart = performance.now()
       pollMs = state.intervalMs
       if (!ring || ring.version !== state.clusterVersion) {
         const view = await getJson('/api/ring')
@@ -309,10 +335,10 @@ async function tick() {
       }
       drawSummary(state)
       drawNodes(state.nodes)
-      drawRebalance(state.rebalance)
-      drawHints(state.hints)
-      drawAntiEntropy(state.antiEntropy)
-      drawSiblings(state.siblings)
+      if (changed('rebalance', state.rebalance)) drawRebalance(state.rebalance)
+      if (changed('hints', state.hints)) drawHints(state.hints)
+      if (changed('anti-entropy', state.antiEntropy)) drawAntiEntropy(state.antiEntropy)
+      if (changed('siblings', state.siblings)) drawSiblings(state.siblings)
       drawChart('throughput', state.history, [
         { key: 'opsPerSecond', label: 'requests', colour: '#3d7be0' },
         { key: 'errorsPerSecond', label: 'errors', colour: '#d0312d' },
@@ -321,6 +347,10 @@ async function tick() {
         { key: 'latencyMsP50', label: 'p50', colour: '#3d7be0' },
         { key: 'latencyMsP99', label: 'p99', colour: '#e08a3d' },
       ], 'ms')
+      updates++
+      drawMs += performance.now() - drawStart
+      document.body.dataset.updates = String(updates)
+      document.body.dataset.drawMs = drawMs.toFixed(1)
       document.body.dataset.updatedAt = String(state.atMs)
     }
   } catch (e) {
