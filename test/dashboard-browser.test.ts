@@ -53,6 +53,10 @@ describe.skipIf(!HAVE_CHROMIUM)(HAVE_CHROMIUM ? 'the dashboard in headless Chrom
     const title = await page.locator('#ring path[data-partition="5"] title').textContent()
     expect(title).toMatch(new RegExp(`^partition 5: owner ${cluster.def.assignment[5]}; default \\(n=3\\) reads ask n\\d, n\\d, n\\d$`))
     await expect.poll(() => page.locator('#nodes tr[data-up="true"]').count()).toBe(4)
+    // Each node's latency as the SDK saw it, and the charts' lines over the polls so far.
+    await expect.poll(() => page.locator('#nodes tr[data-node="n1"] td.p50').textContent(), { timeout: 10_000 }).toMatch(/^\d+\.\d\d$/)
+    await expect.poll(async () => ((await page.locator('#throughput polyline').first().getAttribute('points')) ?? '').split(' ').length).toBeGreaterThan(2)
+    expect(await page.locator('#latency-caption').textContent()).toMatch(/^p50 \d+\.\d\d ms, p99 \d+\.\d\d ms; top of the chart/)
     await screenshot(page, 'dashboard', '1-ring')
   })
 
@@ -63,6 +67,13 @@ describe.skipIf(!HAVE_CHROMIUM)(HAVE_CHROMIUM ? 'the dashboard in headless Chrom
     const downAfterMs = Date.now() - killedAt
     expect(await nodeState('n2').locator('.badge').textContent()).toBe('DOWN')
     expect(await page.locator('#summary').textContent()).toContain('3/4 nodes up')
+    // Writes while it is down leave hints for it on the other nodes: the backlog panel shows them.
+    const store = kv.store('default', { codec: 'utf8' })
+    await store.putMany(Array.from({ length: 100 }, (_, i) => ({ key: `while-down${i}`, value: 'v' })))
+    const backlog = page.locator('#hints [data-target="n2"] span:last-child')
+    await expect
+      .poll(async () => Number(/^(\d+) keys$/.exec((await backlog.textContent({ timeout: 100 }).catch(() => '')) ?? '')?.[1] ?? 0), { timeout: 10_000 })
+      .toBeGreaterThan(0)
     await screenshot(page, 'dashboard', '2-node-down')
     await cluster.start('n2')
     const restartedAt = Date.now()

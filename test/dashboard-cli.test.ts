@@ -57,6 +57,22 @@ describe('kvorum dashboard', () => {
     expect(cli.stderr()).toBe('')
   })
 
+  it('--repair-every runs anti-entropy passes and reports the last one', async () => {
+    const cli = spawnCli(['dashboard', '--seeds', cluster.seeds[0] as string, '--port', '0', '--repair-every', '1s'], { KVORUM_TOKEN: cluster.token })
+    expect(await cli.waitForStdout(/^dashboard: http/m, 15_000), cli.stderr()).toBe(true)
+    const url = printedUrl(cli.stdout())
+    await expect
+      .poll(
+        async () => ((await (await fetch(`${url}/api/state`)).json()) as { antiEntropy: { report?: { partitionsDone: number } } | null }).antiEntropy?.report,
+        {
+          timeout: 20_000,
+          interval: 250,
+        },
+      )
+      .toMatchObject({ partitionsTotal: 32, partitionsDone: 32, partitionsSkipped: 0 })
+    expect(await cli.stop('SIGTERM')).toBe(0)
+  })
+
   it('a taken --port: one line with KV_PORT_IN_USE naming it, exit 1', async () => {
     const blocker: Server = createServer()
     const port = await new Promise<number>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve((blocker.address() as AddressInfo).port)))
