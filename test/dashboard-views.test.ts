@@ -1,8 +1,11 @@
-import { type ClusterDef, type NodeDef, initialAssignment, storeDef } from '@kvorum/core'
+import type { Kvorum } from '@kvorum/client'
+import { type ClusterDef, type NodeDef, Ring, initialAssignment, storeDef } from '@kvorum/core'
 import { describe, expect, it } from 'vitest'
+import { Collector } from '../apps/cli/src/dashboard/collector.js'
 import { RebalanceTracker } from '../apps/cli/src/dashboard/rebalance-view.js'
 import { ringView } from '../apps/cli/src/dashboard/ring-view.js'
 import { readScrape } from '../apps/cli/src/dashboard/scrape.js'
+import type { SiblingSampler } from '../apps/cli/src/dashboard/siblings.js'
 
 const NODES: NodeDef[] = [1, 2, 3, 4].map((i) => ({ id: `n${i}`, url: `http://127.0.0.1:${7000 + i}` }))
 
@@ -102,5 +105,46 @@ describe('rebalance progress', () => {
   it('a plan first seen at a later step counts the earlier steps as done', () => {
     const view = new RebalanceTracker().observe(moving(12, 8, 3, 3), 0)
     expect(view).toMatchObject({ entriesTotal: 12, entriesDone: 8 })
+  })
+})
+
+describe('the collector', () => {
+  it('a poll that fails as a whole keeps the last snapshot and says why, until a poll succeeds again', async () => {
+    // Nodes on ports nothing listens on: every request fails at once, as for a cluster that is down.
+    const def = { ...cluster(), nodes: NODES.slice(0, 3).map((n, i) => ({ ...n, url: `http://127.0.0.1:${1 + i}` })) }
+    let broken = false
+    const kv = {
+      get cluster() {
+        if (broken) throw new Error('planted failure')
+        return def
+      },
+      ring: new Ring(def),
+      clusterVersions: async () => [],
+      nodes: () => [],
+      stats: () => ({ nodes: {}, quorumFailures: 0, timeouts: 0, readRepairs: 0, siblingsSeenMax: 0 }),
+      store: () => ({ get: async () => ({ found: false }) }),
+    } as unknown as Kvorum
+    const sampler = { sample: async () => undefined, histogram: () => ({ counts: [0, 0, 0, 0, 0], reads: 0, partitionsSampled: 0 }) }
+    const collector = new Collector(kv, sampler as unknown as SiblingSampler, {
+      token: undefined,
+      intervalMs: 20,
+      requestTimeoutMs: 200,
+      repairEveryMs: 0,
+      now: Date.now,
+    })
+    try {
+      await collector.start()
+      const first = collector.snapshot()
+      expect(first?.nodes.map((n) => n.up)).toEqual([false, false, false])
+      expect(first?.pollError).toBeUndefined()
+      broken = true
+      await expect.poll(() => collector.snapshot()?.pollError, { timeout: 5000, interval: 10 }).toBe('planted failure')
+      expect(collector.snapshot()?.atMs).toBe(first?.atMs)
+      broken = false
+      await expect.poll(() => collector.snapshot()?.pollError, { timeout: 5000, interval: 10 }).toBeUndefined()
+      expect(collector.snapshot()?.atMs).toBeGreaterThan(first?.atMs ?? 0)
+    } finally {
+      await collector.stop()
+    }
   })
 })

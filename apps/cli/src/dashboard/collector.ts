@@ -51,6 +51,8 @@ export interface Snapshot {
   readonly intervalMs: number
   /** How long this poll of the cluster took, ms. */
   readonly pollMs: number
+  /** Set when the polls since this snapshot failed as a whole: why. */
+  readonly pollError?: string
   readonly clusterVersion: number
   readonly partitions: number
   readonly nodes: readonly NodeHealth[]
@@ -83,6 +85,8 @@ export class Collector {
   private readonly rebalance = new RebalanceTracker()
   private ring: RingView | null = null
   private latest: Snapshot | null = null
+  /** Why the last poll failed as a whole (a bug, not a node down: those are caught per request). */
+  private failure: string | null = null
   private antiEntropy: Snapshot['antiEntropy'] = null
   private timer: NodeJS.Timeout | undefined
   private stopped = false
@@ -103,7 +107,21 @@ export class Collector {
 
   private schedule(): void {
     if (this.stopped) return
-    this.timer = setTimeout(() => void this.poll().finally(() => this.schedule()), this.options.intervalMs)
+    // A poll that fails as a whole keeps the last snapshot: the page's "updated" time then stops moving.
+    this.timer = setTimeout(
+      () =>
+        void this.poll()
+          .then(
+            () => {
+              this.failure = null
+            },
+            (e: Error) => {
+              this.failure = e.message
+            },
+          )
+          .finally(() => this.schedule()),
+      this.options.intervalMs,
+    )
   }
 
   async stop(): Promise<void> {
@@ -113,7 +131,7 @@ export class Collector {
   }
 
   snapshot(): Snapshot | null {
-    return this.latest
+    return this.latest && this.failure ? { ...this.latest, pollError: this.failure } : this.latest
   }
 
   ringView(): RingView | null {

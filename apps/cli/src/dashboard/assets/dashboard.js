@@ -316,8 +316,10 @@ function drawSummary(state) {
     `definition v${state.clusterVersion} · ${state.partitions} partitions · ${up}/${state.nodes.length} nodes up` +
     (state.sdk.quorumFailures > 0 ? ` · ${state.sdk.quorumFailures} of this dashboard's reads missed their quorum` : '')
   const updated = document.getElementById('updated')
-  updated.className = 'muted'
-  updated.textContent = `updated ${new Date(state.atMs).toLocaleTimeString()} (the poll of the cluster took ${state.pollMs} ms)`
+  updated.className = state.pollError ? 'stale' : 'muted'
+  updated.textContent = state.pollError
+    ? `polls are failing (${state.pollError}); showing the state of ${new Date(state.atMs).toLocaleTimeString()}`
+    : `updated ${new Date(state.atMs).toLocaleTimeString()} (the poll of the cluster took ${state.pollMs} ms)`
 }
 
 async function tick() {
