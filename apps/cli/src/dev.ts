@@ -132,12 +132,12 @@ export async function dev(argv: string[]): Promise<void> {
   console.log(`cluster ready: ${started.map((x) => `${x.id} ${x.url}`).join(', ')}`)
   console.log(`seed:  ${seed}`)
   console.log(`token: ${token}`)
-  // A taken dashboard port leaves the cluster running: the page is an extra.
+  console.log(`try:   npx kvorum put default hello world --seeds ${seed} --token ${token}`)
+  console.log('Ctrl-C stops the cluster.')
+  // Last, so the lines above come as soon as the cluster is ready; a taken port leaves the cluster running: the page is an extra.
   board = await startDashboard({ seeds: started.map((x) => x.url), token, port: dashboardPort }).catch((e: Error) => {
     console.error(`dashboard not started: ${e.message}`)
     return undefined
   })
   if (board) console.log(`dashboard: ${board.url}`)
-  console.log(`try:   npx kvorum put default hello world --seeds ${seed} --token ${token}`)
-  console.log('Ctrl-C stops the cluster.')
 }
