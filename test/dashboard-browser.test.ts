@@ -31,7 +31,7 @@ describe.skipIf(!HAVE_CHROMIUM)(HAVE_CHROMIUM ? 'the dashboard in headless Chrom
   beforeAll(async () => {
     cluster = await startCluster({ nodes: 4, partitions: PARTITIONS })
     kv = await cluster.connect()
-    board = await startDashboard({ seeds: cluster.seeds, token: cluster.token, port: 0, intervalMs: 250 })
+    board = await startDashboard({ seeds: cluster.seeds, access: { token: cluster.token }, port: 0, intervalMs: 250 })
     browser = await launchBrowser()
     page = await browser.context.newPage()
     errors = consoleErrors(page)

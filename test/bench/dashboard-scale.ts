@@ -57,7 +57,7 @@ try {
   const defs = await startNodes(root, token, started)
   console.log(`${nodes} nodes started in ${ms(performance.now() - startedAt)}`)
   const seeds = defs.map((d) => d.url)
-  const board = await startDashboard({ seeds, token, port: 0, intervalMs: 1000 })
+  const board = await startDashboard({ seeds, access: { token }, port: 0, intervalMs: 1000 })
   const browser = await launchBrowser()
   close = async () => {
     await browser.close()

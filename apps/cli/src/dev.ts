@@ -138,7 +138,7 @@ export async function dev(argv: string[]): Promise<void> {
   console.log(`try:   npx kvorum put default hello world --seeds ${seed} --token-file ${tokenFileOf(dataDir)}`)
   console.log('Ctrl-C stops the cluster.')
   // Last, so the lines above come as soon as the cluster is ready; a taken port leaves the cluster running: the page is an extra.
-  board = await startDashboard({ seeds: started.map((x) => x.url), token, port: dashboardPort }).catch((e: Error) => {
+  board = await startDashboard({ seeds: started.map((x) => x.url), access: { token }, port: dashboardPort }).catch((e: Error) => {
     console.error(`dashboard not started: ${e.message}`)
     return undefined
   })

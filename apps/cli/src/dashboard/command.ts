@@ -1,15 +1,18 @@
 import { HttpTransport, connect } from '@kvorum/client'
-import { UsageError, durationFlag, intFlag, parse, seedsFlag, tokenFlag } from '../args.js'
+import { ACCESS_FLAGS, type ClusterAccess, UsageError, accessFlags, durationFlag, intFlag, parse, seedsFlag } from '../args.js'
 import { Collector } from './collector.js'
 import { dashboardApp, serve } from './server.js'
 import { SiblingSampler } from './siblings.js'
 
-export const DASHBOARD_HELP = `kvorum dashboard --seeds URL [--token T] [--port 7180] [--host 127.0.0.1] [--interval 1s] [--repair-every DURATION]
+export const DASHBOARD_HELP = `kvorum dashboard --seeds URL [--token T | --token-file F] [--metrics-token T] [--port 7180] [--host 127.0.0.1]
+                 [--interval 1s] [--repair-every DURATION] [--tls-ca F --tls-cert F --tls-key F]
   Serve a live page of the cluster: the ring (every partition by owner, moves marked), each node's
   health as this process's SDK sees it, hint backlogs, rebalance progress, throughput and latency.
   It polls every --interval (the nodes' /metrics and /health, and one read of an absent key per node).
   It binds --host, loopback unless told otherwise: the page shows the cluster to whoever reaches it.
   --repair-every also runs an anti-entropy pass that often and shows its report (default: never).
+  --metrics-token (or KVORUM_METRICS_TOKEN) scrapes /metrics when the nodes keep a metrics credential apart
+  from the data one; by default the data token is sent (the simple mode's one token grants both).
   Ctrl-C stops it. docs/dashboard.md says what each panel means.`
 
 /** Port of the page unless --port: beside the dev cluster's 7070. */
@@ -24,7 +27,10 @@ const REQUEST_TIMEOUT_MS = 800
 
 export interface DashboardOptions {
   readonly seeds: readonly string[]
-  readonly token?: string | undefined
+  /** Credentials and TLS, as every command takes them. */
+  readonly access?: ClusterAccess
+  /** The credential for each node's /metrics, when the data token is not granted it. Default the data token. */
+  readonly metricsToken?: string | undefined
   /** Default DASHBOARD_PORT; 0: any free port. */
   readonly port?: number
   /** Default 127.0.0.1. */
@@ -43,17 +49,17 @@ export interface Dashboard {
 
 /** Connect an SDK to the cluster, poll it, and serve the page. */
 export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
-  const token = options.token
+  const access = options.access ?? {}
   const kv = await connect({
     seeds: options.seeds,
-    ...(token ? { token } : {}),
+    ...access,
     requestTimeoutMs: REQUEST_TIMEOUT_MS,
     timeoutMs: REQUEST_TIMEOUT_MS * 2,
     detector: { probeIntervalMs: 250 },
   })
-  const transport = new HttpTransport(token ? { token } : {})
+  const transport = new HttpTransport(access)
   const collector = new Collector(kv, new SiblingSampler(kv, transport, REQUEST_TIMEOUT_MS), {
-    token,
+    token: options.metricsToken ?? access.token,
     intervalMs: options.intervalMs ?? DEFAULT_INTERVAL_MS,
     requestTimeoutMs: REQUEST_TIMEOUT_MS,
     repairEveryMs: options.repairEveryMs ?? 0,
@@ -81,7 +87,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
 export async function dashboard(argv: string[]): Promise<void> {
   const { values } = parse(argv, {
     seeds: { type: 'string' },
-    token: { type: 'string' },
+    ...ACCESS_FLAGS,
+    'metrics-token': { type: 'string' },
     port: { type: 'string' },
     host: { type: 'string', default: '127.0.0.1' },
     interval: { type: 'string' },
@@ -93,7 +100,9 @@ export async function dashboard(argv: string[]): Promise<void> {
   if (intervalMs < MIN_INTERVAL_MS || intervalMs > MAX_INTERVAL_MS) throw new UsageError(`--interval must be 250ms..60s, got ${values.interval}`)
   const repairEveryMs = durationFlag(values['repair-every'], 'repair-every') ?? 0
   const host = values.host as string
-  const board = await startDashboard({ seeds, ...tokenFlag(values.token), port, host, intervalMs, repairEveryMs })
+  const access = accessFlags(values)
+  const metricsToken = (values['metrics-token'] as string | undefined) ?? (process.env.KVORUM_METRICS_TOKEN || undefined)
+  const board = await startDashboard({ seeds, access, ...(metricsToken ? { metricsToken } : {}), port, host, intervalMs, repairEveryMs })
   console.log(`dashboard: ${board.url}`)
   console.log('Ctrl-C stops it.')
   let stopping = false
