@@ -154,7 +154,8 @@ describe('deployment files (deploy/)', () => {
   })
 
   it('the Kubernetes manifest parses: a StatefulSet behind a headless Service, ready on /health?ready=1, and one repair daemon', () => {
-    const docs = parseAllDocuments(read('kubernetes/kvorum.yaml'))
+    // YAML 1.1, as Kubernetes reads it: 0440 is octal there.
+    const docs = parseAllDocuments(read('kubernetes/kvorum.yaml'), { version: '1.1' })
     expect(docs.flatMap((d) => d.errors.map((e) => e.message))).toEqual([])
     // biome-ignore lint/suspicious/noExplicitAny: a manifest is untyped YAML; each field read is checked below.
     const objects = docs.map((d) => d.toJS() as any)
@@ -188,6 +189,12 @@ describe('deployment files (deploy/)', () => {
     expect(configVolume?.configMap.name).toBe(cm.metadata.name)
     const config = JSON.parse(cm.data[configMount.subPath]) as Record<string, string>
     expect(unknownFlags(Object.keys(config), NODE_HELP, AWAITED_NODE_FLAGS, 'the ConfigMap')).toEqual([])
+    // Every file the config names is in the mounted Secret, readable by the pod's group (the node does not run as root).
+    const secrets = node.volumeMounts.find((m: { name: string }) => m.name === 'secrets')
+    for (const [key, path] of Object.entries(config).filter(([k]) => /-file$|^tls-/.test(k))) expect(path.startsWith(`${secrets.mountPath}/`), key).toBe(true)
+    expect(sts.spec.template.spec.securityContext.runAsNonRoot).toBe(true)
+    const secretVolume = sts.spec.template.spec.volumes.find((v: { name: string }) => v.name === 'secrets')
+    expect(secretVolume.secret.defaultMode).toBe(0o440)
     // The repair daemon: the CLI's bin, flags it takes, a seed per pod by its stable name.
     expect(repair.spec.replicas).toBe(1)
     const [daemon] = repair.spec.template.spec.containers
