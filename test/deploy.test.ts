@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -152,6 +152,22 @@ describe('deployment files (deploy/)', () => {
         .every((s) => /^https:\/\/[a-z0-9.-]+:\d+$/.test(s)),
     ).toBe(true)
   })
+
+  const analyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8', timeout: 10_000 }).status === 0
+  it.skipIf(!analyze)(
+    `systemd-analyze verify takes both units without a warning (their binaries pointed at this checkout's)${analyze ? '' : ' (skipped: no systemd-analyze on PATH)'}`,
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'kvorum-units-'))
+      cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+      const real: Record<string, string> = { 'kvorum-node': NODE_BIN, kvorum: CLI_BIN }
+      for (const name of ['kvorum-node.service', 'kvorum-repair.service']) {
+        const text = read(`systemd/${name}`).replace(/^ExecStart=\/usr\/local\/bin\/(\S+)/m, (_, bin: string) => `ExecStart=${real[bin] ?? bin}`)
+        writeFileSync(join(dir, name), text)
+        const res = spawnSync('systemd-analyze', ['verify', join(dir, name)], { encoding: 'utf8', timeout: 30_000 })
+        expect({ status: res.status, said: `${res.stdout}${res.stderr}`.trim() }).toEqual({ status: 0, said: '' })
+      }
+    },
+  )
 
   it('the Kubernetes manifest parses: a StatefulSet behind a headless Service, ready on /health?ready=1, and one repair daemon', () => {
     // YAML 1.1, as Kubernetes reads it: 0440 is octal there.
