@@ -12,6 +12,8 @@ import { randomBytes } from 'node:crypto'
 const IP_TIMEOUT_MS = 10_000
 /** Most hosts one network makes: one /24 each inside the run's /16. */
 const MAX_HOSTS = 32
+/** Random subnets tried before giving up. */
+const SUBNET_ATTEMPTS = 20
 
 /** One stand-in machine. */
 export interface Host {
@@ -84,16 +86,30 @@ export class HostNetwork {
         for (let i = 1; i <= count; i++) net.hosts.push({ index: i, address: `127.0.0.${10 + i}`, launcher: [] })
         return net
       }
-      const subnet = 16 + ((randomBytes(1)[0] as number) % 200)
-      const safety = `10.${subnet}.0.0/16`
-      mustIp(['route', 'add', 'blackhole', safety])
-      net.made.routes.push(safety)
+      const subnet = net.claimSubnet()
       for (let i = 1; i <= count; i++) net.addNamespace(i, subnet)
       return net
     } catch (e) {
       net.close()
       throw e
     }
+  }
+
+  /**
+   * A 10.S.0.0/16 no address or route here uses, claimed by adding its
+   * blackhole route (which fails if another run claimed it first). Returns S.
+   */
+  private claimSubnet(): number {
+    for (let attempt = 0; attempt < SUBNET_ATTEMPTS; attempt++) {
+      const subnet = 16 + ((randomBytes(1)[0] as number) % 200)
+      const used = `${ip(['-o', 'addr', 'show']).output}\n${ip(['route', 'show']).output}`
+      if (used.includes(`10.${subnet}.`)) continue
+      const safety = `10.${subnet}.0.0/16`
+      if (!ip(['route', 'add', 'blackhole', safety]).ok) continue
+      this.made.routes.push(safety)
+      return subnet
+    }
+    throw new Error(`no free 10.S.0.0/16 found in ${SUBNET_ATTEMPTS} attempts`)
   }
 
   private addNamespace(i: number, subnet: number): void {
