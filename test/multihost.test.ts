@@ -139,8 +139,10 @@ describe(`nodes on distinct addresses (${MODE.kind === 'netns' ? 'network namesp
       try {
         // A pulled cable: the request is not refused, it goes unanswered.
         for (const id of cutIds) expect(await health(defs.find((d) => d.id === id)?.url as string, 1500)).toBeInstanceOf(Error)
-        // Reads try the next primary; the detector marks the cut nodes down after their timeouts.
-        for (let i = 0; i < DETECT_READS && cutIds.some((id) => client.stats().nodes[id]?.up !== false); i++) await store.get(`before-${i % KEYS}`)
+        // Reads try the next primary; the detector marks the cut nodes down after their timeouts (a read that
+        // times out meanwhile, on a loaded machine, is not what this test judges: the writes and reads after it are).
+        for (let i = 0; i < DETECT_READS && cutIds.some((id) => client.stats().nodes[id]?.up !== false); i++)
+          await store.get(`before-${i % KEYS}`).catch(() => undefined)
         expect(cutIds.map((id) => client.stats().nodes[id]?.up)).toEqual([false, false])
         // Two primaries of every key are outside the cut zone: pw=2 holds without a hint.
         for (let i = 0; i < KEYS; i++) await store.put(`during-${i}`, `d${i}`, { pw: 2 })
