@@ -44,6 +44,12 @@ const EXPECTED_FAULTS: Record<string, RegExp[]> = {
     /(the driver waited for n\d and ended the move|the driver exited [1-9]\d* (during|after) n\d's outage: kvorum: KV_)/,
     /operator holds cluster version \d+: n1, n2, n3, n4$/,
   ],
+  'two-down': [
+    /(n\d) and (n\d) are primaries together of the busiest keys/,
+    /SIGKILL n\d/,
+    /(n\d) and (n\d) were down together for \d+ ms/,
+    /started n\d as incarnation/,
+  ],
 }
 /** Every membership scenario holds its idle client (the fourth) across the change, and releases it. */
 const IDLE_CLIENT_FAULTS = [/client 3 \(PID \d+\) held idle at cluster version 1$/, /client 3 released/]
@@ -78,6 +84,12 @@ describe('fault suite over real node processes (bounded)', () => {
         if (scenario.name === 'restore-old-copy') {
           // Three first starts, the restart after the copy, the start on the old copy: five incarnations, none shared.
           expect(new Set(result.incarnations).size).toBe(5)
+        }
+        if (scenario.name === 'two-down') {
+          // Five nodes, two dead at once: writes went on, also to keys that had both among their primaries (through hints).
+          expect(result.incarnations.length).toBe(7)
+          expect(result.measured.figures.acknowledgedWhileTwoDown).toBeGreaterThan(0)
+          expect(result.measured.figures.acknowledgedBothPrimariesDown).toBeGreaterThan(0)
         }
         if (scenario.idleClient) {
           // The SDK held idle across the change met the new layout with the definition from before, and ended on the new one.

@@ -26,6 +26,8 @@ export interface HarnessOptions {
    * released, it still holds the definition from before. Default false.
    */
   readonly idleClient?: boolean
+  /** Every store's r. Default 2. */
+  readonly readQuorum?: number
 }
 
 /**
@@ -88,9 +90,14 @@ export class FaultHarness {
     const grace = options.tombstoneGraceMs ?? 5000
     const writers = options.clients ?? 3
     const idle = options.idleClient ? writers : undefined
+    const r = options.readQuorum === undefined ? {} : { r: options.readQuorum }
     const cluster = await startCluster({
       nodes: options.nodes ?? 3,
-      stores: [{ name: STORES.carts }, { name: STORES.lww, conflict: 'lww' }, { name: STORES.registers, tombstoneGraceMs: grace }],
+      stores: [
+        { name: STORES.carts, ...r },
+        { name: STORES.lww, conflict: 'lww', ...r },
+        { name: STORES.registers, tombstoneGraceMs: grace, ...r },
+      ],
     })
     const proxies = new Map<string, FaultProxy>()
     try {

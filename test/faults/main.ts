@@ -6,6 +6,8 @@
  *   --duration D    total time, e.g. 10m, 90s (default 10m)
  *   --scenario S    only these scenarios, comma-separated (default all but the
  *                   demonstrations of known limits, e.g. restore-stale-copy)
+ *   --nodes N       node processes, at least (default 3, or what a scenario
+ *                   needs: the two-down ones run 5)
  *   --seed N        seed of the random choices (default: from the clock)
  *   --cycle D       one fault per window this long (default 20s)
  *   --json FILE     also write every result as JSON
@@ -15,7 +17,7 @@ import { parseArgs } from 'node:util'
 import { FaultHarness } from './harness.js'
 import { scenarioNotes, scenarioTable } from './report.js'
 import { runScenario, violations } from './run-scenario.js'
-import { DEMONSTRATIONS, SCENARIOS } from './scenarios.js'
+import { DEMONSTRATIONS, LONG_SCENARIOS, SCENARIOS } from './scenarios.js'
 
 /** Setup, stop, convergence and checks take about this long per scenario, ms. */
 const OVERHEAD_MS = 12_000
@@ -36,10 +38,11 @@ async function main(): Promise<number> {
       seed: { type: 'string' },
       cycle: { type: 'string', default: '20s' },
       json: { type: 'string' },
+      nodes: { type: 'string' },
     },
   })
-  const names = values.scenario?.split(',').map((s) => s.trim()) ?? SCENARIOS.map((s) => s.name)
-  const known = [...SCENARIOS, ...DEMONSTRATIONS]
+  const names = values.scenario?.split(',').map((s) => s.trim()) ?? [...SCENARIOS, ...LONG_SCENARIOS].map((s) => s.name)
+  const known = [...SCENARIOS, ...LONG_SCENARIOS, ...DEMONSTRATIONS]
   const chosen = names.map((n) => {
     const s = known.find((x) => x.name === n)
     if (!s) throw new Error(`unknown scenario ${n}; known: ${known.map((x) => x.name).join(', ')}`)
@@ -49,14 +52,22 @@ async function main(): Promise<number> {
   const seed = values.seed ? Number(values.seed) : Date.now() % 1_000_000
   const workloadMs = Math.max(MIN_WORKLOAD_MS, Math.floor(total / chosen.length) - OVERHEAD_MS)
   const cycleMs = parseDuration(values.cycle)
-  const command = `npm run test:faults -- --duration ${values.duration}${values.scenario ? ` --scenario ${values.scenario}` : ''} --seed ${seed}`
+  const nodes = values.nodes === undefined ? undefined : Number(values.nodes)
+  if (nodes !== undefined && !(Number.isInteger(nodes) && nodes >= 3 && nodes <= 9))
+    throw new Error(`--nodes must be an integer from 3 to 9, not ${values.nodes}`)
+  const command = `npm run test:faults -- --duration ${values.duration}${values.scenario ? ` --scenario ${values.scenario}` : ''}${nodes ? ` --nodes ${nodes}` : ''} --seed ${seed}`
   console.log(
     `# Kvorum fault suite: ${chosen.length} scenarios, ${(workloadMs / 1000).toFixed(0)} s of workload each (more where a scenario needs it), seed ${seed}\n`,
   )
   const results = []
   let failed = 0
   for (const [i, scenario] of chosen.entries()) {
-    const result = await runScenario(scenario, { durationMs: Math.max(workloadMs, scenario.minWorkloadMs ?? 0), seed: seed + i, cycleMs })
+    const result = await runScenario(scenario, {
+      durationMs: Math.max(workloadMs, scenario.minWorkloadMs ?? 0),
+      seed: seed + i,
+      cycleMs,
+      ...(nodes ? { nodes } : {}),
+    })
     results.push(result)
     const broken = violations(result)
     failed += broken.length > 0 ? 1 : 0

@@ -39,6 +39,8 @@ export function scenarioNotes(r: ScenarioResult): string {
       .map(([code, n]) => `${code} ×${n}`)
     if (errors.length > 0) lines.push(`- ${w} not acknowledged: ${errors.join(', ')}`)
   }
+  const figures = Object.entries(r.measured.figures)
+  if (figures.length > 0) lines.push(`- measured: ${figures.map(([name, n]) => `${name} ${n}`).join(', ')}`)
   lines.push(sdkNotes(r.sdks))
   lines.push(`- timeline: ${timeline(r.faults).join('; ')}`)
   return lines.join('\n')

@@ -46,6 +46,8 @@ export interface ScenarioResult {
   readonly finalVersion: number
   /** A membership change ran: every SDK must have started before it. */
   readonly membership: boolean
+  /** What the scenario's own measure found ({@link Scenario.measure}); empty without one. */
+  readonly measured: { readonly figures: Record<string, number>; readonly violations: readonly string[] }
   /** For each register key in a failure example: its operations and final versions, to explain it. */
   readonly evidence: readonly string[]
   readonly wallMs: number
@@ -150,14 +152,17 @@ async function clientFailures(h: FaultHarness): Promise<string[]> {
  */
 export async function runScenario(scenario: Scenario, options: RunOptions): Promise<ScenarioResult> {
   const wallStart = Date.now()
-  const nodes = options.nodes ?? scenario.nodes
+  // A scenario's own node count is the least it needs: `--nodes` can raise it, never lower it.
+  const nodes = Math.max(options.nodes ?? 0, scenario.nodes ?? 0)
   const h = await FaultHarness.start({
-    ...(nodes ? { nodes } : {}),
+    ...(nodes > 0 ? { nodes } : {}),
     ...(options.clients ? { clients: options.clients } : {}),
     ...(scenario.idleClient ? { idleClient: true } : {}),
+    ...(scenario.readQuorum === undefined ? {} : { readQuorum: scenario.readQuorum }),
   })
   try {
     const { background, workloadMs } = await faultPhase(h, scenario, options)
+    const measured = scenario.measure?.(h) ?? { figures: {}, violations: [] }
     await h.heal()
     // A membership change may have moved the replicas: check against the definition the nodes hold now.
     await h.refreshOperator()
@@ -185,6 +190,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
       sdks: sdkReports(h, h.history.of('set'), cartElements(reads.set)),
       finalVersion: h.operator.cluster.version,
       membership: scenario.idleClient === true,
+      measured,
       evidence: evidence(h.history.of('register'), reads.register, checks.register),
       wallMs: Date.now() - wallStart,
     }
@@ -240,6 +246,7 @@ export function violations(r: ScenarioResult): string[] {
   if (r.audit.unknownActors.length > 0) out.push(`dots of unknown actors: ${r.audit.unknownActors.join(', ')}`)
   if (new Set(r.incarnations).size !== r.incarnations.length) out.push(`an incarnation repeated: ${r.incarnations.join(', ')}`)
   out.push(...r.clientFailures)
+  out.push(...r.measured.violations)
   out.push(...sdkViolations(r.sdks, r.finalVersion, r.membership))
   // A non-Kvorum error out of the SDK is a programmer error: a bug whatever the fault.
   for (const w of WORKLOADS) for (const code of Object.keys(r.errors[w])) if (code.includes('UNEXPECTED')) out.push(`${w}: ${code}`)

@@ -1,6 +1,7 @@
 import { BLACKHOLE, PASS, type ProxyMode, RESET } from '../support/fault-proxy.js'
 import type { FaultHarness } from './harness.js'
 import { MEMBERSHIP_SCENARIOS } from './membership-scenarios.js'
+import { LONG_WIDE_SCENARIOS, WIDE_SCENARIOS } from './wide-scenarios.js'
 
 /** What a scenario's fault script gets. */
 export interface ScenarioContext {
@@ -24,6 +25,14 @@ export interface Scenario {
   readonly description: string
   /** Node processes at start, when the scenario needs other than the run's default. */
   readonly nodes?: number
+  /** Every store's r, when the scenario needs other than 2 (n=3 and w=2 stay). */
+  readonly readQuorum?: number
+  /**
+   * After the writers stopped and before the checks: figures the scenario
+   * measures beyond the common ones, and what must hold of them (readable
+   * failures, empty when all holds).
+   */
+  readonly measure?: (h: FaultHarness) => { readonly figures: Record<string, number>; readonly violations: readonly string[] }
   /**
    * A membership change: one more client runs, whose SDK the script holds
    * idle across the change (`h.holdClient(h.idleClient)`) and releases after
@@ -80,6 +89,9 @@ function restoreScenario(name: string, than: 'younger' | 'older', age: (graceMs:
  * and break an invariant by design.
  */
 export const DEMONSTRATIONS: readonly Scenario[] = [restoreScenario('restore-stale-copy', 'older', (grace) => grace + 8000)]
+
+/** Scenarios too long for `npm test`: the long run includes them, `--scenario` picks them. */
+export const LONG_SCENARIOS: readonly Scenario[] = [...LONG_WIDE_SCENARIOS]
 
 export const SCENARIOS: readonly Scenario[] = [
   {
@@ -167,4 +179,5 @@ export const SCENARIOS: readonly Scenario[] = [
     },
   },
   ...MEMBERSHIP_SCENARIOS,
+  ...WIDE_SCENARIOS,
 ]

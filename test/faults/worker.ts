@@ -55,6 +55,8 @@ class Gate {
 }
 
 let gate: Gate | undefined
+/** A hold that came before the loops started (the SDK still connecting on a loaded machine): the gate starts held. */
+let holdEarly = false
 let sdk: Kvorum | undefined
 
 function stateOf(kv: Kvorum): SdkState {
@@ -76,6 +78,7 @@ async function run(config: WorkerConfig): Promise<void> {
   send({ type: 'connected', pid: process.pid, ...stateOf(kv) })
   const loopCount = config.loops.set + config.loops.lww + config.loops.register
   gate = new Gate(loopCount, () => send({ type: 'held', ...stateOf(kv) }))
+  if (holdEarly) gate.hold()
   const parking = gate
   // One application process delivers hints while the faults go on, as a deployment would.
   if (config.worker === 0) kv.startHandoff({ intervalMs: 500 })
@@ -120,7 +123,10 @@ process.on('message', (message: ParentMessage) => {
     stopping = true
     gate?.release()
   }
-  if (message.type === 'hold') gate?.hold()
+  if (message.type === 'hold') {
+    if (gate) gate.hold()
+    else holdEarly = true
+  }
   if (message.type === 'release' && gate?.release() && sdk) send({ type: 'released', ...stateOf(sdk) })
   if (message.type !== 'start') return
   run(message.config).then(

@@ -33,6 +33,10 @@ export interface StartOptions {
   readonly data: string
   /** Port to listen on. Default 0: the OS picks one (reported in the ready message). */
   readonly port?: number
+  /** Address to bind (`--host`), and the one its URL names. Default 127.0.0.1. */
+  readonly host?: string
+  /** A command the node runs under, e.g. `['ip', 'netns', 'exec', NAME]`: it must exec the node in place (same PID). Default none. */
+  readonly launcher?: readonly string[]
   /** Node id. Default `n1`. */
   readonly id?: string
   /** `normal` (default) or `full`. */
@@ -74,7 +78,7 @@ export async function startNode(options: StartOptions): Promise<NodeProcess> {
     '--port',
     String(options.port ?? 0),
     '--host',
-    '127.0.0.1',
+    options.host ?? '127.0.0.1',
     '--data',
     options.data,
     '--id',
@@ -87,7 +91,8 @@ export async function startNode(options: StartOptions): Promise<NodeProcess> {
   if (options.token) args.push('--token', options.token)
   if (options.args) args.push(...options.args)
   const env = options.env ? { ...process.env, ...options.env } : process.env
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env })
+  const [command, ...prefix] = [...(options.launcher ?? []), process.execPath]
+  const child = spawn(command as string, [...prefix, ...args], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env })
   const pid = child.pid
   if (pid === undefined) throw new Error('kvorum-node did not start')
   let log = ''
@@ -127,8 +132,8 @@ export async function startNode(options: StartOptions): Promise<NodeProcess> {
   running.set(pid, node)
   void exited.then(() => running.delete(pid))
   try {
-    const { port, incarnation } = await within(ready, options.readyTimeoutMs ?? 10_000, `ready message of node ${pid}`)
-    return Object.assign(node, { port, url: `${options.https ? 'https' : 'http'}://127.0.0.1:${port}`, incarnation })
+    const { port, incarnation } = await within(ready, options.readyTimeoutMs ?? 20_000, `ready message of node ${pid}`)
+    return Object.assign(node, { port, url: `${options.https ? 'https' : 'http'}://${options.host ?? '127.0.0.1'}:${port}`, incarnation })
   } catch (e) {
     await stop('SIGKILL').catch(() => undefined)
     throw e
