@@ -48,7 +48,7 @@ export interface StartOptions {
   readonly env?: NodeJS.ProcessEnv
   /** The node serves HTTPS (its args carry --tls-cert and --tls-key): the url is https://. Default false. */
   readonly https?: boolean
-  /** How long to wait for the ready message, ms. Default 10,000. */
+  /** How long to wait for the ready message, ms. Default 20,000 (a loaded 2-core machine took over 10 s). */
   readonly readyTimeoutMs?: number
 }
 
