@@ -7,7 +7,7 @@ import { type Kvorum, connect } from '@kvorum/client'
 import { storeDef } from '@kvorum/core'
 import { initCluster } from '../cluster-init.js'
 import { nodePackageFile } from '../node-package.js'
-import type { Rate } from './ceilings.js'
+import type { Rate } from './rate.js'
 import { Histogram } from './histogram.js'
 import { Workload, type WorkloadOptions } from './workload.js'
 

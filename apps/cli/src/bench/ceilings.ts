@@ -5,18 +5,10 @@ import { Histogram } from './histogram.js'
 import { totalCpu } from './cpu.js'
 import { nodePackageFile } from '../node-package.js'
 import { BatchCeiling, type BatchRate, startCeilingProcess } from './batch-ceiling.js'
+import type { Rate } from './rate.js'
 import type { WorkloadOptions } from './workload.js'
 
 const require = createRequire(import.meta.url)
-
-/** A measured rate and its latency. */
-export interface Rate {
-  readonly opsPerSec: number
-  readonly p50Ms: number
-  readonly p99Ms: number
-  /** CPU (client and servers, all cores) per operation, µs; null without /proc. */
-  readonly cpuUsPerOp: number | null
-}
 
 export interface Ceilings {
   /** One 512-byte PUT to each of 3 no-op servers per operation, answered after 2. */
