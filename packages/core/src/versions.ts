@@ -4,13 +4,16 @@ import { type Dot, type VersionVector, compareDots, covers, join, withDot } from
 /**
  * One stored version of a key (a sibling): the dot a primary gave it, the
  * causal context the writer had seen, a wall-clock timestamp (ms) and a value
- * or, for a delete, `null` (a tombstone).
+ * or, for a delete, `null` (a tombstone). A version written with a time to
+ * live carries `expiresAt`, the absolute wall-clock ms after which it reads as
+ * absent; without it the version never expires.
  */
 export interface Version {
   readonly dot: Dot
   readonly context: VersionVector
   readonly timestamp: number
   readonly value: Uint8Array | null
+  readonly expiresAt?: number
 }
 
 /** The versions of one key, in canonical (dot) order, none covering another. */
