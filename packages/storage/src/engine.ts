@@ -40,7 +40,7 @@ import {
   decodeSet,
   LIMITS,
   findStore,
-  isDeleted,
+  isGone,
   realTime,
   keyHash,
   partitionOfHash,
@@ -517,7 +517,7 @@ export class StorageEngine implements NodeProtocol {
         const place = this.placeOf(item.key)
         if (this.moved.movedWithin(place.part, this.now(), store.tombstoneGraceMs)) continue
         const set = this.rows.read(store.name, place, item.key)
-        if (set.length === 0 || !isDeleted(set) || !sameSet(set, item.siblings)) continue
+        if (set.length === 0 || !isGone(set, this.now()) || !sameSet(set, item.siblings)) continue
         this.rows.write(store.name, place, item.key, [])
         reaped++
       }
