@@ -67,6 +67,8 @@ export const ERROR_CODES = {
   KV_PORT_IN_USE: { status: 409, fatal: true, mayHaveApplied: false, retryable: false },
   // A code this version does not know (sent by a newer node): assume the worst a write can do, and let another replica try.
   KV_UNKNOWN_CODE: { status: 502, fatal: false, mayHaveApplied: true, retryable: false },
+  // A put's condition (ifAbsent, ifUnchanged) did not hold on what the read quorum returned: nothing was written.
+  KV_CONDITION_FAILED: { status: 412, fatal: true, mayHaveApplied: false, retryable: false },
 } satisfies Record<string, ErrorSpec>
 
 /** A stable error code: one of the registry's keys. */

@@ -30,6 +30,7 @@ import {
   ClientClosedError,
   DecodeFailedError,
   AbortedError,
+  ConditionFailedError,
   UsageError,
   ClusterExistsError,
   PortInUseError,
@@ -101,6 +102,7 @@ const FROM_WIRE = {
   KV_PORT_IN_USE: (w) => rebuilt(PortInUseError, w, {}),
   KV_UNKNOWN_CODE: (w) => rebuilt(UnknownCodeError, w, {}),
   KV_MISSING_PACKAGE: (w) => rebuilt(MissingPackageError, w, {}),
+  KV_CONDITION_FAILED: (w) => rebuilt(ConditionFailedError, w, {}),
 } satisfies Record<ErrorCode, (wire: WireError) => KvorumError>
 
 /**

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { ALL_ERROR_CODES, ERROR_CODES, type ErrorCode } from './error-codes.js'
 import {
   AbortedError,
+  ConditionFailedError,
   BootstrapFailedError,
   ClientClosedError,
   ClientOverloadedError,
@@ -76,6 +77,7 @@ const SAMPLES = {
   KV_PORT_IN_USE: new PortInUseError('port 7071 is in use'),
   KV_UNKNOWN_CODE: new UnknownCodeError('KV_FROM_THE_FUTURE', 'something new'),
   KV_MISSING_PACKAGE: new MissingPackageError('kvorum-node', 'kvorum dev starts kvorum-node processes'),
+  KV_CONDITION_FAILED: new ConditionFailedError('put of "alice"', 'ifAbsent: the key is present'),
 } satisfies Record<ErrorCode, KvorumError>
 
 const overWire = (e: KvorumError): KvorumError => errorFromWire(JSON.parse(JSON.stringify(e)))
