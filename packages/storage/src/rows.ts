@@ -128,6 +128,12 @@ export class Rows {
     return this.committed(store, place, key).set
   }
 
+  /** When the key became a tombstone here (KeyState.tombMs); null as well while a write to it is staged. */
+  tombMs(store: string, place: Place, key: Uint8Array): number | null {
+    if (this.staged.has(cacheId(store, key))) return null
+    return this.committed(store, place, key).tombMs
+  }
+
   /** Inside a transaction: the key's set becomes `after` (stored just before the commit). */
   write(store: string, place: Place, key: Uint8Array, after: SiblingSet): void {
     const id = cacheId(store, key)
