@@ -49,7 +49,7 @@ export class Summary {
       `failed ops     ${errors || 'none'}`,
       `faults         ${[...this.faults].map(([w, n]) => `${w} ${n}`).join(', ')}`,
       `healing        ${[...this.healing].map(([w, n]) => `${w} ${n}`).join(', ')}`,
-      `lost           ${this.lost}`,
+      `lost           ${this.lost}${this.ackedAdds > 0 ? ` (${((100 * this.lost) / this.ackedAdds).toFixed(1)}% of acknowledged set-adds)` : ''}`,
       `unexpected     ${this.unexpected}`,
       `resurrected    ${this.resurrected}`,
       `divergent      ${this.divergent}`,
