@@ -48,14 +48,15 @@ function badClock(pool: Pool): { clock: LooseClock; how: string } {
 }
 
 /**
- * Change one thing a valid key and value carry: the key's size, the tombstone flag. (A value over the
+ * Change one thing a valid key and value carry: the key's size, the value flag (4 and up: bits 0 and 1,
+ * the tombstone and the expiry, make valid frames). (A value over the
  * store's limit is no defect of the frame: the node refuses it as one item, which routes.ts checks.)
  */
 function badKeyOrValue(prng: Random, it: { key: Uint8Array; flag: number; value: Uint8Array }): string {
   const kind = prng.pick(['empty-key', 'long-key', 'bad-flag'] as const)
   if (kind === 'empty-key') it.key = new Uint8Array(0)
   else if (kind === 'long-key') it.key = prng.bytes(overLimit(prng, LIMITS.maxKeyBytes))
-  else it.flag = prng.range(2, 255)
+  else it.flag = prng.range(4, 255)
   return kind
 }
 
@@ -69,7 +70,7 @@ function badVersion(pool: Pool, v: LooseVersion): string {
     const bad = badClock(pool)
     v.context = bad.clock
     return `version-${bad.how}`
-  } else v.flag = prng.range(2, 255)
+  } else v.flag = prng.range(4, 255)
   return `version:${kind}`
 }
 

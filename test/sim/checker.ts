@@ -1,4 +1,4 @@
-import { type SiblingSet, covers, mergeSets, toHex, utf8 } from '@kvorum/core'
+import { type SiblingSet, covers, isGone, mergeSets, toHex, utf8 } from '@kvorum/core'
 import { type Kvorum, orSet } from '@kvorum/client'
 import type { StorageEngine } from '@kvorum/storage'
 import type { SimCluster } from './cluster.js'
@@ -44,15 +44,19 @@ async function replicaSets(cluster: SimCluster, kv: Kvorum, config: SeedConfig, 
 /**
  * After healing, handoff and a repair pass: (1) every acknowledged add is in
  * its cart, read with r = n; (2) no version an acknowledged delete covered is
- * live again; (3) every key's primaries hold identical versions.
+ * live again (nor any an acknowledged expiring overwrite covered); (3) every
+ * key's primaries hold identical versions. With `goneAtMs` (true wall-clock
+ * time, under skewed clocks) a set that reads as absent then counts as no
+ * set: each node reaps on its own clock, so one set back holds it longer.
  */
-export async function check(cluster: SimCluster, kv: Kvorum, config: SeedConfig, history: WorkloadLog, trace: Trace): Promise<CheckReport> {
+export async function check(cluster: SimCluster, kv: Kvorum, config: SeedConfig, history: WorkloadLog, trace: Trace, goneAtMs?: number): Promise<CheckReport> {
   const resurrected: string[] = []
   const divergent: string[] = []
   for (const key of [...config.cartKeys, ...config.docKeys]) {
     const sets = await replicaSets(cluster, kv, config, key)
     const prints = [...sets].map(([node, set]) => `${node}: ${fingerprint(set, trace)}`)
-    if (new Set([...sets.values()].map((s) => fingerprint(s, trace))).size > 1) {
+    const compared = [...sets.values()].map((s) => (goneAtMs !== undefined && isGone(s, goneAtMs) ? [] : s))
+    if (new Set(compared.map((s) => fingerprint(s, trace))).size > 1) {
       divergent.push(key)
       trace.event(`divergent ${key}: ${prints.join(' | ')}`)
     } else {

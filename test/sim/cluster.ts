@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type ClusterDef, type NodeDef, type StoreDef, type Time, initialAssignment, storeDef } from '@kvorum/core'
+import { ReapWatch } from './reap-watch.js'
 import { StorageEngine } from '@kvorum/storage'
 import type { VirtualClock } from './clock.js'
 import type { Random } from '../support/random.js'
@@ -42,6 +43,10 @@ export interface SimClusterOptions {
   readonly spares?: number
   readonly partitions: number
   readonly store: Partial<StoreDef> & { name: string }
+  /** Each node's clock (skewed ones, for the clock nemesis). Default the virtual clock itself. */
+  readonly timeOf?: ((id: string) => Time) | undefined
+  /** Watch reaps for tombstones younger than the grace period. Default off (it adds reads to each reap). */
+  readonly watchReaps?: boolean | undefined
 }
 
 /**
@@ -59,6 +64,9 @@ export class SimCluster {
   readonly stats: NodeFaultStats = { crashes: 0, writesLostInCrashes: 0, pauses: 0, heldRequests: 0 }
   private readonly slots = new Map<string, NodeSlot>()
   private readonly dir: string
+  private readonly timeOf: (id: string) => Time
+  /** Tombstones reaped before their grace period had passed on true time, when watched. */
+  readonly reaps: ReapWatch | null
 
   constructor(
     options: SimClusterOptions,
@@ -74,6 +82,8 @@ export class SimCluster {
       assignment: initialAssignment(this.nodes, options.partitions),
       stores: [storeDef(options.store)],
     }
+    this.timeOf = options.timeOf ?? (() => clock.time)
+    this.reaps = options.watchReaps ? new ReapWatch(clock, options.store.tombstoneGraceMs ?? 0) : null
     this.dir = mkdtempSync(join(tempBase(), 'kvorum-sim-'))
     this.spares = Array.from({ length: options.spares ?? 0 }, (_, i) => ({ id: `n${options.nodes + i + 1}`, url: `mem://n${options.nodes + i + 1}` }))
     for (const n of [...this.nodes, ...this.spares]) {
@@ -109,7 +119,8 @@ export class SimCluster {
       first = undefined
       return id
     }
-    const engine = new StorageEngine({ path: join(this.dir, `${id}.db`), nodeId: id, time: this.clock.time, incarnationId })
+    const engine = new StorageEngine({ path: join(this.dir, `${id}.db`), nodeId: id, time: this.timeOf(id), incarnationId })
+    this.reaps?.watch(id, engine)
     slot.incarnations++
     this.trace.actor(engine.incarnation, `${id}#${slot.incarnations}`)
     this.engines.set(id, engine)

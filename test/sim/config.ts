@@ -5,10 +5,11 @@ import type { Random } from '../support/random.js'
 /**
  * A deliberate bug, to prove the checks catch what they claim to: an `lww`
  * store (concurrent adds lost), deletes written without the context they
- * read (their tombstones cover nothing), or no handoff and repair before the
- * checks (replicas left apart).
+ * read (their tombstones cover nothing), expiring overwrites written without
+ * it (with the `clocks` option: they cover nothing either), or no handoff and
+ * repair before the checks (replicas left apart).
  */
-export type Mutant = 'lww' | 'blind-delete' | 'no-repair'
+export type Mutant = 'lww' | 'blind-delete' | 'blind-expire' | 'no-repair'
 
 /** Everything a seed decides before the run starts. */
 export interface SeedConfig {

@@ -3,16 +3,19 @@
  *   npm run sim -- --seeds 100000 [--start 1]   many seeds, progress and a summary
  *   npm run sim -- --seed 42 [--messages]       replay one seed with its trace
  *   add --membership to either: each seed also adds or removes a node mid-run
+ *   add --clocks to either: skewed and jumping clocks, expiring writes, reaps watched
+ *   add --lww (with --clocks): the lww control, whose losses are the measurement
+ *   add --client-jumps (with --clocks): client clocks jump backwards too
  * Exits 1 when any seed fails.
  */
 import { parseArgs } from 'node:util'
-import { replayCommand, runSeed } from './run.js'
+import { type RunOptions, replayCommand, runSeed } from './run.js'
 import { Summary } from './summary.js'
 
 const PROGRESS_EVERY_MS = 3000
 
-async function replay(seed: number, messages: boolean, membership: boolean): Promise<number> {
-  const result = await runSeed(seed, { trace: messages ? 'messages' : 'events', membership })
+async function replay(seed: number, messages: boolean, options: RunOptions): Promise<number> {
+  const result = await runSeed(seed, { trace: messages ? 'messages' : 'events', ...options })
   for (const line of result.trace) console.log(line)
   const summary = new Summary()
   summary.add(result)
@@ -26,15 +29,15 @@ async function replay(seed: number, messages: boolean, membership: boolean): Pro
   return 1
 }
 
-async function many(start: number, count: number, membership: boolean): Promise<number> {
+async function many(start: number, count: number, options: RunOptions): Promise<number> {
   const summary = new Summary()
   const started = Date.now()
   let lastReport = started
   for (let seed = start; seed < start + count; seed++) {
-    const result = await runSeed(seed, { membership })
+    const result = await runSeed(seed, options)
     summary.add(result)
     if (result.failures.length > 0) {
-      console.log(`seed ${seed} FAILED:\n  ${result.failures.join('\n  ')}\n  replay: ${replayCommand(seed, { membership })}`)
+      console.log(`seed ${seed} FAILED:\n  ${result.failures.join('\n  ')}\n  replay: ${replayCommand(seed, options)}`)
     }
     const now = Date.now()
     if (now - lastReport >= PROGRESS_EVERY_MS) {
@@ -46,7 +49,7 @@ async function many(start: number, count: number, membership: boolean): Promise<
   const seconds = (Date.now() - started) / 1000
   console.log(`\n${summary.format()}`)
   console.log(`time ${seconds.toFixed(1)} s (${(count / seconds).toFixed(1)} seeds/s)`)
-  for (const seed of summary.failed) console.log(`replay: ${replayCommand(seed, { membership })}`)
+  for (const seed of summary.failed) console.log(`replay: ${replayCommand(seed, options)}`)
   return summary.failed.length === 0 ? 0 : 1
 }
 
@@ -64,10 +67,19 @@ const { values } = parseArgs({
     start: { type: 'string' },
     messages: { type: 'boolean', default: false },
     membership: { type: 'boolean', default: false },
+    clocks: { type: 'boolean', default: false },
+    lww: { type: 'boolean', default: false },
+    'client-jumps': { type: 'boolean', default: false },
   },
 })
+const options: RunOptions = {
+  membership: values.membership ?? false,
+  clocks: values.clocks ?? false,
+  clientJumps: values['client-jumps'] ?? false,
+  ...(values.lww ? { mutant: 'lww' as const } : {}),
+}
 const code =
   values.seed !== undefined
-    ? await replay(int(values.seed, 'seed', 0), values.messages ?? false, values.membership ?? false)
-    : await many(int(values.start, 'start', 1), int(values.seeds, 'seeds', 1000), values.membership ?? false)
+    ? await replay(int(values.seed, 'seed', 0), values.messages ?? false, options)
+    : await many(int(values.start, 'start', 1), int(values.seeds, 'seeds', 1000), options)
 process.exit(code)

@@ -8,6 +8,7 @@ import { CLIENT_TIMING, type Mutant, type SeedConfig, planSeed } from './config.
 import { scheduleFaults } from './nemesis.js'
 import { CALM, Network, type NetworkStats } from './network.js'
 import { Random } from '../support/random.js'
+import { SkewedClocks, planSkew } from './skew.js'
 import { Trace, type TraceLevel } from './trace.js'
 import { WorkloadLog, runWorkload } from './workload.js'
 
@@ -34,6 +35,8 @@ export interface SeedResult {
   readonly unexpected: number
   readonly resurrected: number
   readonly divergent: number
+  /** Tombstones reaped before their grace period on true time (watched with `clocks` only). */
+  readonly earlyReaps: number
   /** Failed operations by error code. */
   readonly errors: ReadonlyMap<string, number>
   /** What the nemesis and the network did. */
@@ -58,6 +61,15 @@ export interface RunOptions {
    * choices stay as they were. Default false (recorded seeds keep their runs).
    */
   readonly membership?: boolean
+  /**
+   * The clock nemesis: every node's and client's wall clock skewed by up to
+   * minutes and some jumping backwards, workers also writing expiring values,
+   * and reaps watched for tombstones younger than the grace period. Drawn
+   * from its own stream, like `membership`. Default false.
+   */
+  readonly clocks?: boolean
+  /** With `clocks`: let client clocks jump backwards too (calls across a step then outlast their deadline). Default false. */
+  readonly clientJumps?: boolean
 }
 
 /** The membership change a seed runs, and how it ended. */
@@ -82,7 +94,13 @@ const MAX_SWEEPS = 5
 
 /** The exact command that replays a seed with its trace. */
 export function replayCommand(seed: number, options: RunOptions = {}): string {
-  return `npm run sim -- --seed ${seed}${options.membership ? ' --membership' : ''}`
+  const flags = [
+    options.membership && '--membership',
+    options.clocks && '--clocks',
+    options.clientJumps && '--client-jumps',
+    options.mutant === 'lww' && '--lww',
+  ]
+  return `npm run sim -- --seed ${seed}${flags.map((f) => (f ? ` ${f}` : '')).join('')}`
 }
 
 /** One seed's state, shared by its phases. */
@@ -97,9 +115,11 @@ interface Run {
   /** The budget of the next phase, from now. */
   readonly limits: () => RunLimits
   readonly membership: MembershipRun | null
+  /** Skewed clocks (the `clocks` option), or null: every actor reads true virtual time. */
+  readonly skew: SkewedClocks | null
 }
 
-async function client(cluster: SimCluster, network: Network, name: string): Promise<Kvorum> {
+async function client(cluster: SimCluster, network: Network, name: string, skew: SkewedClocks | null = null): Promise<Kvorum> {
   const transport = new MemoryTransport(cluster.engines as Map<string, NodeProtocol>)
   transport.intercept = network.interceptFor(name)
   return connect({
@@ -110,7 +130,7 @@ async function client(cluster: SimCluster, network: Network, name: string): Prom
     detector: { probeIntervalMs: CLIENT_TIMING.probeIntervalMs },
     // No idle polling: its timers would change every recorded seed's schedule.
     pollIntervalMs: 0,
-    time: cluster.time(),
+    time: skew ? skew.time(name) : cluster.time(),
   })
 }
 
@@ -119,7 +139,7 @@ async function faultPhase(run: Run, cluster: SimCluster, network: Network): Prom
   const { clock, config, limits } = run
   await clock.run(cluster.init(), limits())
   const clients: Kvorum[] = []
-  for (let c = 0; c < config.clients; c++) clients.push(await clock.run(client(cluster, network, `c${c + 1}`), limits()))
+  for (let c = 0; c < config.clients; c++) clients.push(await clock.run(client(cluster, network, `c${c + 1}`, run.skew), limits()))
   network.rates = config.rates
   const names = clients.map((_, c) => `c${c + 1}`)
   scheduleFaults(
@@ -129,7 +149,9 @@ async function faultPhase(run: Run, cluster: SimCluster, network: Network): Prom
     run.rng.fork(),
     clock,
   )
-  const work = runWorkload(clients, run.rng.fork(), { config, clock, trace: run.trace, history: run.history })
+  // The lww control keeps the plain workload, so its losses with and without skew compare like for like.
+  const expiring = run.skew !== null && config.mutant !== 'lww'
+  const work = runWorkload(clients, run.rng.fork(), { config, clock, trace: run.trace, history: run.history, expiring })
   // A membership change's barriers may wait out crashed nodes and stopped drivers: a longer budget.
   const budget = run.membership ? { untilMs: clock.now + MEMBERSHIP_PHASE_MS, maxSteps: clock.steps + PHASE_STEPS * 3 } : limits()
   await clock.run(Promise.all([work, run.membership ? changeMembership(run, cluster, network) : null]), budget)
@@ -229,7 +251,7 @@ async function checkPhase(run: Run, cluster: SimCluster, network: Network): Prom
   const { clock, limits } = run
   const kv = await clock.run(client(cluster, network, 'checker'), limits())
   if (run.config.mutant !== 'no-repair') await clock.run(handoffAndRepair(kv, run), limits())
-  const report = await clock.run(check(cluster, kv, run.config, run.history, run.trace), limits())
+  const report = await clock.run(check(cluster, kv, run.config, run.history, run.trace, run.skew ? clock.dateNow() : undefined), limits())
   await clock.run(kv.close(100), limits())
   return report
 }
@@ -282,6 +304,14 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<S
     },
     limits: () => ({ untilMs: clock.now + PHASE_MS, maxSteps: clock.steps + PHASE_STEPS }),
     membership: null,
+    skew: null,
+  }
+  if (options.clocks) {
+    const own = new Random(seed ^ 0x636c6f63)
+    const nodes = Array.from({ length: config.nodes }, (_, i) => `n${i + 1}`)
+    const actors = [...nodes, ...Array.from({ length: config.clients }, (_, c) => `c${c + 1}`)]
+    const plan = planSkew(own, actors, options.clientJumps ? actors : nodes, config.faultWindowMs)
+    ;(run as { skew: SkewedClocks | null }).skew = new SkewedClocks(clock, plan, run.trace)
   }
   if (options.membership) {
     const own = new Random(seed ^ 0x6d656d62)
@@ -304,12 +334,15 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<S
   run.trace.event(`seed ${seed}: ${JSON.stringify(config)}`)
   process.on('unhandledRejection', onRejection)
   try {
-    cluster = new SimCluster({ ...config, spares: run.membership?.kind === 'add' ? 1 : 0 }, rng.fork(), clock, run.trace)
+    const skew = run.skew
+    const clocked = skew ? { timeOf: (id: string) => skew.time(id), watchReaps: true } : {}
+    cluster = new SimCluster({ ...config, spares: run.membership?.kind === 'add' ? 1 : 0, ...clocked }, rng.fork(), clock, run.trace)
     network = new Network(cluster, rng.fork(), clock, run.trace, CALM)
     const clients = await faultPhase(run, cluster, network)
     await healPhase(run, cluster, network, clients)
     report = await checkPhase(run, cluster, network)
     failures.push(...verdict(report))
+    if (cluster.reaps && cluster.reaps.early.length > 0) failures.push(`tombstones reaped early: ${cluster.reaps.early.slice(0, 3).join(', ')}`)
     if (run.membership) failures.push(...(await clock.run(membershipVerdict(run, cluster), run.limits())))
   } catch (e) {
     failures.push(e instanceof SimStallError ? `stalled: ${e.message}` : `harness error: ${(e as Error)?.stack ?? String(e)}`)
@@ -329,6 +362,7 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<S
     unexpected: report?.set.unexpected ?? 0,
     resurrected: report?.resurrected.length ?? 0,
     divergent: report?.divergent.length ?? 0,
+    earlyReaps: cluster?.reaps?.early.length ?? 0,
     errors: run.history.errors,
     faults: { ...NO_FAULTS, ...cluster?.stats, ...network?.stats },
     healing: run.healing,

@@ -10,6 +10,7 @@ export class Summary {
   unexpected = 0
   resurrected = 0
   divergent = 0
+  earlyReaps = 0
   virtualMs = 0
   readonly failed: number[] = []
   readonly errors = new Map<string, number>()
@@ -25,6 +26,7 @@ export class Summary {
     this.unexpected += r.unexpected
     this.resurrected += r.resurrected
     this.divergent += r.divergent
+    this.earlyReaps += r.earlyReaps
     this.virtualMs += r.virtualMs
     if (r.failures.length > 0) this.failed.push(r.seed)
     for (const [code, n] of r.errors) this.errors.set(code, (this.errors.get(code) ?? 0) + n)
@@ -47,10 +49,11 @@ export class Summary {
       `failed ops     ${errors || 'none'}`,
       `faults         ${[...this.faults].map(([w, n]) => `${w} ${n}`).join(', ')}`,
       `healing        ${[...this.healing].map(([w, n]) => `${w} ${n}`).join(', ')}`,
-      `lost           ${this.lost}`,
+      `lost           ${this.lost}${this.ackedAdds > 0 ? ` (${((100 * this.lost) / this.ackedAdds).toFixed(1)}% of acknowledged set-adds)` : ''}`,
       `unexpected     ${this.unexpected}`,
       `resurrected    ${this.resurrected}`,
       `divergent      ${this.divergent}`,
+      `early reaps    ${this.earlyReaps}`,
       `virtual time   ${(this.virtualMs / 1000).toFixed(0)} s`,
     ].join('\n')
   }

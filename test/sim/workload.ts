@@ -54,10 +54,16 @@ export interface WorkloadContext {
   readonly clock: VirtualClock
   readonly trace: Trace
   readonly history: WorkloadLog
+  /** Workers also overwrite documents with expiring values (the clock nemesis). Default false. */
+  readonly expiring?: boolean
 }
 
-type Op = 'add' | 'create' | 'delete' | 'read' | 'repair'
+type Op = 'add' | 'create' | 'delete' | 'read' | 'repair' | 'expire'
 const OPS: readonly Op[] = ['add', 'add', 'add', 'add', 'add', 'add', 'create', 'create', 'delete', 'delete', 'read', 'read']
+/** With expiring writes: the same mix plus overwrites that expire (a separate list, so other seeds keep their draws). */
+const EXPIRING_OPS: readonly Op[] = [...OPS, 'expire', 'expire']
+/** Time to live of an expiring write, ms: from shorter than a think pause to longer than the run's faults. */
+const TTL_RANGE_MS = [20, 3000] as const
 
 async function addOp(w: Worker, key: string, tag: string, mode: string, ctx: WorkloadContext): Promise<void> {
   const last = w.last.get(key)
@@ -82,7 +88,7 @@ async function addOp(w: Worker, key: string, tag: string, mode: string, ctx: Wor
 async function operate(w: Worker, rng: Random, kv: Kvorum, ctx: WorkloadContext, napped: boolean): Promise<void> {
   const { config, history, trace } = ctx
   // After a nap past the grace period, repairs can reap: run them often then.
-  const op = rng.chance(napped ? 0.5 : 0.03) ? 'repair' : rng.pick(OPS)
+  const op = rng.chance(napped ? 0.5 : 0.03) ? 'repair' : rng.pick(ctx.expiring ? EXPIRING_OPS : OPS)
   const seq = ++w.seq
   const id = `${w.name}.${seq}`
   history.attempted++
@@ -113,6 +119,15 @@ async function operate(w: Worker, rng: Random, kv: Kvorum, ctx: WorkloadContext,
         .map(([a, n]) => `${trace.name(a)}:${n}`)
         .join(' ')
       trace.event(`${w.name} deleted ${key} (it held ${read.values.map((d) => d.id).join(', ') || 'nothing'}; context ${covered})`)
+    } else if (op === 'expire') {
+      // An overwrite that expires: once it has, it must still cover what it overwrote (as a tombstone does).
+      key = rng.pick(config.docKeys)
+      const ttlMs = rng.range(...TTL_RANGE_MS)
+      trace.event(`${w.name} expire ${key} = ${id} (ttl ${ttlMs} ms)`)
+      const read = await w.docs.get(key)
+      await w.docs.put(key, { id }, { context: config.mutant === 'blind-expire' ? '' : read.context, ttlMs })
+      history.deletes.push({ key, by: `${id} (expiring)`, covered: decodeContext(read.context) })
+      trace.event(`${w.name} wrote ${key} = ${id}, expiring`)
     } else if (op === 'read') {
       key = rng.pick([...config.cartKeys, ...config.docKeys])
       const read = await (config.cartKeys.includes(key) ? w.carts : w.docs).get(key)

@@ -21,7 +21,7 @@ export function parseStore(spec: string): StoreDef {
     if (!k || v === undefined) throw new UsageError(`--store ${spec}: write fields as key=value, e.g. default:n=3,r=2,w=2`)
     fields[k] = k === 'conflict' ? v : Number(v)
   }
-  const known = ['n', 'r', 'w', 'pr', 'pw', 'conflict', 'maxValueBytes', 'maxSiblings', 'tombstoneGraceMs']
+  const known = ['n', 'r', 'w', 'pr', 'pw', 'conflict', 'maxValueBytes', 'maxSiblings', 'tombstoneGraceMs', 'ttlMs']
   for (const k of Object.keys(fields)) if (!known.includes(k)) throw new UsageError(`--store ${spec}: unknown field ${k} (known: ${known.join(', ')})`)
   return storeDef({ name, ...(fields as Partial<StoreDef>) })
 }

@@ -10,12 +10,14 @@ export const STORE_LIST_HELP = `kvorum store list --seeds URL [--token T] [--jso
 export const STORE_CREATE_HELP = `kvorum store create NAME[:field=value,...] --seeds URL [--token T] [--json]
   Add a store on every node, e.g. kvorum store create carts:n=3,r=2,w=2,conflict=lww.
   Fields as in cluster init: n, r, w, pr, pw, conflict (siblings|lww), maxValueBytes, maxSiblings,
-  tombstoneGraceMs; fields not named take their defaults (n=3 r=2 w=2 pr=0 pw=1 siblings).
+  tombstoneGraceMs, ttlMs (every put's time to live unless it names one; default none);
+  fields not named take their defaults (n=3 r=2 w=2 pr=0 pw=1 siblings).
   Waits until every node holds the new definition; a node that is down makes it fail (start it and
   run the command again). Refused while a membership change is in progress.`
 
 export const STORE_ALTER_HELP = `kvorum store alter NAME:field=value,... --seeds URL [--token T] [--json] [--drain-ms MS] [--grace-ms MS]
-  Change a store's quorums, limits, conflict mode or tombstone grace, e.g. kvorum store alter carts:r=1,w=3.
+  Change a store's quorums, limits, conflict mode, tombstone grace or ttl, e.g. kvorum store alter carts:r=1,w=3.
+  A new ttlMs applies to puts from then on (ttlMs=0 removes it); values written before keep their expiry.
   They apply from each node's next request, once every node holds them (a node that is down makes it fail).
   A new n (carts:n=5) moves replicas: it runs as a rebalance, in the stages of a membership change, with
   the same progress display; killed, kvorum cluster rebalance resumes it. Other fields are applied first,
@@ -32,7 +34,8 @@ const FLAGS = {
 /** One line of settings per store, aligned. */
 function describe(s: StoreDef): string {
   const grace = s.tombstoneGraceMs % 3_600_000 === 0 ? `${s.tombstoneGraceMs / 3_600_000}h` : `${s.tombstoneGraceMs}ms`
-  return `${s.name}  n=${s.n} r=${s.r} w=${s.w} pr=${s.pr} pw=${s.pw} conflict=${s.conflict} maxValueBytes=${s.maxValueBytes} maxSiblings=${s.maxSiblings} tombstoneGrace=${grace}`
+  const ttl = s.ttlMs === undefined ? '' : ` ttlMs=${s.ttlMs}`
+  return `${s.name}  n=${s.n} r=${s.r} w=${s.w} pr=${s.pr} pw=${s.pw} conflict=${s.conflict} maxValueBytes=${s.maxValueBytes} maxSiblings=${s.maxSiblings} tombstoneGrace=${grace}${ttl}`
 }
 
 /** The fields named in `NAME:field=value,...`, without defaults filled in. */
@@ -48,6 +51,8 @@ function settingsOf(spec: string): { name: string; settings: StoreSettings & { n
       .map((kv) => kv.split('=', 1)[0]),
   )
   const settings = Object.fromEntries(Object.entries(full).filter(([k]) => named.has(k)))
+  // ttlMs=0 (no expiry) is left out of a parsed definition; named, it removes the store's ttl.
+  if (named.has('ttlMs') && full.ttlMs === undefined) settings.ttlMs = 0
   return { name: full.name, settings }
 }
 

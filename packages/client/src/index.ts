@@ -1,6 +1,7 @@
 export { connect, Kvorum, CLOSE_GRACE_MS, type NodeView } from './client.js'
 export { CONNECT_DEFAULTS, type ConnectOptions } from './options.js'
-export { Store, type StoreOptions, type HandleSettings, type CallOptions, type WriteOptions, type GetResult } from './store.js'
+export { Store, type StoreOptions, type HandleSettings, type CallOptions, type WriteOptions, type PutOptions, type GetResult } from './store.js'
+export type { TtlOption, PutConditions } from './put-conditions.js'
 export { MAX_MANY_KEYS, type KeyResult, type PutItem, type DeleteItem } from './many.js'
 export { MAX_CALL_ATTEMPTS, type RetryPolicy, type RetryInfo, type RetryOp } from './call.js'
 export { HttpTransport, type HttpTransportOptions, type HttpExchange, type HttpAnswer, type TlsOptions } from './http-transport.js'
@@ -41,6 +42,7 @@ export {
   ClientClosedError,
   DecodeFailedError,
   AbortedError,
+  ConditionFailedError,
   UnauthorizedError,
   isRetryable,
   type ReplicaFailure,

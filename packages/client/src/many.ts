@@ -15,6 +15,8 @@ export interface PutItem<K, T> {
   readonly value: T
   /** The context a get returned; without one the put is a blind write (a sibling of what is there). */
   readonly context?: string | undefined
+  /** Time to live, ms, as put's `ttlMs` (0: never expires). Default the store's. */
+  readonly ttlMs?: number | undefined
 }
 
 /** One delete of a deleteMany with the context a get returned; a bare key is read first, as `delete` does. */

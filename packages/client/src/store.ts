@@ -11,14 +11,17 @@ import {
   decodeContext,
   encodeContext,
   findStore,
+  goneFromMs,
   keyBytes,
   setContext,
   showKey,
   toHex,
+  unexpired,
 } from '@kvorum/core'
 import { type CallScope, type RetryOp, checkAborted, untilAborted, withRetry } from './call.js'
 import { type Codec, type CodecName, type NamedCodec, codecFor } from './codecs.js'
 import { type DeleteItem, type KeyResult, type PutItem, checkCount, checkDistinct, settle } from './many.js'
+import { type Condition, type PutConditions, type TtlOption, checkCondition, checkTtl, conditionOf, expiresAtFor } from './put-conditions.js'
 import { readRound } from './read-round.js'
 import { UpdateCombiner, type UpdateResult } from './update-combiner.js'
 import type { Runtime } from './runtime.js'
@@ -67,19 +70,29 @@ export interface WriteOptions extends CallOptions {
   readonly context?: string | undefined
 }
 
+/** A put's options: a context (or a best-effort condition instead) and a time to live. */
+export interface PutOptions extends WriteOptions, TtlOption, PutConditions {}
+
 /** What a read returns. */
 export interface GetResult<T> {
-  /** False when the key is absent or deleted. */
+  /** False when the key is absent, deleted or expired. */
   readonly found: boolean
   /** One value per sibling (identical values once); with a merge function, the one merged value. */
   readonly values: T[]
   /** Pass to put/delete so the write supersedes what was read. */
   readonly context: string
-  /** Siblings the replicas held (before any merge). */
+  /** Siblings the replicas held that have not expired (before any merge). */
   readonly siblings: number
 }
 
 type Key = string | Uint8Array
+
+/** What a put writes with besides its value: a context, or a condition that reads one; and its ttl (undefined: the store's). */
+interface PutPlan {
+  readonly context: VersionVector
+  readonly condition: Condition | null
+  readonly ttlMs: number | undefined
+}
 
 function isKey<K extends Key>(item: K | DeleteItem<K>): item is K {
   return typeof item === 'string' || item instanceof Uint8Array
@@ -200,16 +213,20 @@ export class Store<T> {
   }
 
   /** With a merge function, collapse siblings into one value and write it back (within the read's deadline, unless aborted). */
-  private async resolve(def: StoreDef, key: Uint8Array, set: SiblingSet, call: CallOptions, scope: CallScope): Promise<GetResult<T>> {
+  private async resolve(def: StoreDef, key: Uint8Array, all: SiblingSet, call: CallOptions, scope: CallScope): Promise<GetResult<T>> {
+    // Expired versions read as absent, but the context keeps them, so a write supersedes them (as tombstones).
+    const set = unexpired(all, this.rt.time.now())
     this.noteSiblings(set.length)
     const values = this.decodeSet(key, set)
-    const context = encodeContext(setContext(set))
+    const context = encodeContext(setContext(all))
     const merge = this.options.merge
     if (!merge || values.length < 2) return { found: values.length > 0, values, context, siblings: set.length }
     const merged = merge(values)
     if (scope.signal?.aborted) return { found: true, values: [merged], context, siblings: set.length }
     try {
-      const written = await this.write(def, key, this.encode(key, merged), setContext(set), call, scope)
+      // The merged value lives as long as the longest-lived value it merges (for ever, if one never expires).
+      const expiresAt = goneFromMs(set, 0) ?? undefined
+      const written = await this.write(def, key, this.encode(key, merged), setContext(all), call, scope, expiresAt)
       // Writers racing this write-back may have left siblings beside it: fold them in too,
       // and hand back a context that covers exactly what the returned value holds.
       const others = written.siblings.length > 1 ? this.decodeSet(key, written.siblings) : []
@@ -223,9 +240,17 @@ export class Store<T> {
     }
   }
 
-  private write(def: StoreDef, key: Uint8Array, value: Uint8Array | null, context: VersionVector, call: CallOptions, scope: CallScope): Promise<WriteOutcome> {
+  private write(
+    def: StoreDef,
+    key: Uint8Array,
+    value: Uint8Array | null,
+    context: VersionVector,
+    call: CallOptions,
+    scope: CallScope,
+    expiresAt?: number,
+  ): Promise<WriteOutcome> {
     checkAborted(scope.signal, `${value ? 'put' : 'delete'} of ${showKey(key)}`)
-    return writeRound(this.rt, def, key, value, context, this.quorum(def, call, scope))
+    return writeRound(this.rt, def, key, value, context, this.quorum(def, call, scope), expiresAt)
   }
 
   /**
@@ -254,22 +279,30 @@ export class Store<T> {
     return new Map(keys.map((k, i) => [k, settled[i] as KeyResult<GetResult<T>>]))
   }
 
-  /** Write a value. Pass the context of a get so it supersedes what you read; without one it becomes a sibling. */
-  async put(key: Key, value: T, call: WriteOptions = {}): Promise<{ context: string }> {
+  /**
+   * Write a value. Pass the context of a get so it supersedes what you read; without one it becomes a sibling.
+   * `ttlMs` sets when it expires; `ifAbsent` / `ifUnchanged` make it conditional, best effort (see PutConditions).
+   */
+  async put(key: Key, value: T, call: PutOptions = {}): Promise<{ context: string }> {
     const scope = this.begin(call, 'put')
     const bytes = this.key(key)
     const encoded = this.encode(bytes, value)
-    const context = decodeContext(call.context ?? '')
+    const plan: PutPlan = { context: decodeContext(call.context ?? ''), condition: conditionOf(call), ttlMs: checkTtl(call.ttlMs) }
     return untilAborted(
-      this.retried('put', key, scope, () => this.putOne(bytes, encoded, context, call, scope)),
+      this.retried('put', key, scope, () => this.putOne(bytes, encoded, plan, call, scope)),
       scope.signal,
       `put of ${showKey(bytes)}`,
     )
   }
 
-  private putOne(key: Uint8Array, value: Uint8Array, context: VersionVector, call: CallOptions, scope: CallScope): Promise<{ context: string }> {
+  /** One put attempt; with a condition, a read quorum is checked first and the write supersedes exactly what it returned. */
+  private putOne(key: Uint8Array, value: Uint8Array, plan: PutPlan, call: CallOptions, scope: CallScope): Promise<{ context: string }> {
     return this.timed('put', async () => {
-      const written = await this.write(this.def(), key, value, context, call, scope)
+      const def = this.def()
+      const { condition } = plan
+      const read = condition ? (await readRound(this.rt, def, key, this.quorum(def, call, scope))).set : null
+      const context = condition && read ? checkCondition(condition, read, this.rt.time.now(), `put of ${showKey(key)}`) : plan.context
+      const written = await this.write(def, key, value, context, call, scope, expiresAtFor(def, plan.ttlMs, this.rt.time.now()))
       return { context: encodeContext(written.clock) }
     })
   }
@@ -286,13 +319,14 @@ export class Store<T> {
     this.quorum(this.def(), call, scope)
     const prepared = items.map((item) => {
       const bytes = this.key(item.key)
-      return { key: item.key, bytes, value: this.encode(bytes, item.value), context: decodeContext(item.context ?? '') }
+      const plan: PutPlan = { context: decodeContext(item.context ?? ''), condition: null, ttlMs: checkTtl(item.ttlMs) }
+      return { key: item.key, bytes, value: this.encode(bytes, item.value), plan }
     })
     checkDistinct(
       'putMany',
       prepared.map((p) => p.bytes),
     )
-    const writes = prepared.map((p) => settle(this.retried('put', p.key, scope, () => this.putOne(p.bytes, p.value, p.context, call, scope))))
+    const writes = prepared.map((p) => settle(this.retried('put', p.key, scope, () => this.putOne(p.bytes, p.value, p.plan, call, scope))))
     const settled = await untilAborted(Promise.all(writes), scope.signal, what)
     return new Map(prepared.map((p, i) => [p.key, settled[i] as KeyResult<{ context: string }>]))
   }
@@ -341,13 +375,14 @@ export class Store<T> {
   }
 
   /**
-   * Read, apply `fn` to the values (empty when absent), write the result back
-   * with the read's context; one deadline for both. Concurrent updates of one
-   * key through this handle with no options but a signal are combined: one
-   * read, each function in turn on the value the one before made, one write
-   * (see UpdateCombiner). Updates with quorum or timeout options run alone.
+   * Read, apply `fn` to the values (empty when absent or expired), write the
+   * result back with the read's context; one deadline for both. Concurrent
+   * updates of one key through this handle with no options but a signal are
+   * combined: one read, each function in turn on the value the one before
+   * made, one write (see UpdateCombiner). Updates with quorum, timeout or ttl
+   * options run alone.
    */
-  async update(key: Key, fn: (values: T[]) => T, call: CallOptions = {}): Promise<UpdateResult<T>> {
+  async update(key: Key, fn: (values: T[]) => T, call: CallOptions & TtlOption = {}): Promise<UpdateResult<T>> {
     if (combinable(call)) {
       // Refuse a closed client or an aborted signal now, as a call alone would.
       this.begin(call, 'update')
@@ -355,13 +390,14 @@ export class Store<T> {
     }
     const scope = this.begin(call, 'update')
     const bytes = this.key(key)
+    const ttlMs = checkTtl(call.ttlMs)
     return untilAborted(
       this.retried('update', key, scope, async () => {
         const read = await this.read(bytes, call, scope)
         checkAborted(scope.signal, `update of ${showKey(bytes)}`)
         const value = fn(read.values)
         const encoded = this.encode(bytes, value)
-        const written = await this.putOne(bytes, encoded, decodeContext(read.context), call, scope)
+        const written = await this.putOne(bytes, encoded, { context: decodeContext(read.context), condition: null, ttlMs }, call, scope)
         return { value, context: written.context }
       }),
       scope.signal,
@@ -376,7 +412,7 @@ export class Store<T> {
       const read = await this.read(bytes, {}, scope)
       const made = apply(read.values)
       if (made === null) return null
-      return this.putOne(bytes, this.encode(bytes, made.value), decodeContext(read.context), {}, scope)
+      return this.putOne(bytes, this.encode(bytes, made.value), { context: decodeContext(read.context), condition: null, ttlMs: undefined }, {}, scope)
     })
   }
 }

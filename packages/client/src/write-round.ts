@@ -1,4 +1,5 @@
 import {
+  type CoordinateItem,
   type Dot,
   type HintItem,
   type KvorumError,
@@ -68,7 +69,8 @@ interface Coordinated {
 }
 
 /**
- * Write a value (null deletes) with the context the writer saw: the first
+ * Write a value (null deletes) with the context the writer saw (and the
+ * version's expiry, if it has one): the first
  * reachable primary assigns the dot, then its resulting sibling set goes to
  * the other primaries, or as hints to fallbacks for the ones that are down.
  * Answers once `w` acks (and `pw` from primaries) are in; late replies go on.
@@ -80,11 +82,13 @@ export async function writeRound(
   value: Uint8Array | null,
   context: VersionVector,
   q: WriteQuorum,
+  expiresAt?: number,
 ): Promise<WriteOutcome> {
   const placement = rt.view.placement
   const part = placement.ring.partitionOf(key)
   const version = rt.view.cluster.version
-  const coordinated = await coordinate(rt, store, key, value, context, [...placement.coordinators(part, store)], q, version)
+  const item = { key, value, context, expiresAt }
+  const coordinated = await coordinate(rt, store, item, [...placement.coordinators(part, store)], q, version)
   try {
     const sets = placement.writeSets(part, store)
     const out = await spread(rt, store, key, coordinated, sets, placement.fallbacks(part, store), q, version)
@@ -100,20 +104,19 @@ export async function writeRound(
 async function coordinate(
   rt: Runtime,
   store: StoreDef,
-  key: Uint8Array,
-  value: Uint8Array | null,
-  context: VersionVector,
+  item: Omit<CoordinateItem, 'timestamp'>,
   primaries: string[],
   q: WriteQuorum,
   version: number,
 ): Promise<Coordinated> {
+  const { key, context } = item
   const failures: ReplicaFailure[] = []
   for (const node of upFirst(primaries, (n) => rt.nodes.isUp(n))) {
     if (rt.time.now() >= q.deadline) break
     checkAborted(q.signal, `put of ${showKey(key)}`)
     let step: CoordinatorStep
     try {
-      const res = await rt.nodes.batcher(node).coordinatePut(store.name, { key, value, context, timestamp: rt.time.now() }, q.deadline, version, q.signal)
+      const res = await rt.nodes.batcher(node).coordinatePut(store.name, { ...item, timestamp: rt.time.now() }, q.deadline, version, q.signal)
       if (res.ok) return { set: res.value.siblings, own: ownClock(context, res.value.dot, res.value.siblings), coordinator: node, failures }
       const fatal = fatalItemError(res.error)
       if (fatal) throw fatal

@@ -35,6 +35,8 @@ export interface StoreDef {
   readonly maxSiblings: number
   /** How long a tombstone held by every primary is kept before it is reaped, ms. Default 1 day. */
   readonly tombstoneGraceMs: number
+  /** Time to live of every put that names none, ms; absent: values never expire (the default). */
+  readonly ttlMs?: number
 }
 
 /**
@@ -105,9 +107,16 @@ export const STORE_DEFAULTS = {
   tombstoneGraceMs: 24 * 3600 * 1000,
 } as const
 
-/** Fill in defaults for a store definition. */
+/** Fill in defaults for a store definition. A ttlMs of 0 is none: the field is left out. */
 export function storeDef(partial: Partial<StoreDef> & { name: string }): StoreDef {
-  return { ...STORE_DEFAULTS, ...partial }
+  return withoutZeroTtl({ ...STORE_DEFAULTS, ...partial })
+}
+
+/** `def` without a ttlMs of 0 (no expiry), so that one setting is spelled one way. */
+export function withoutZeroTtl(def: StoreDef): StoreDef {
+  if (def.ttlMs !== 0) return def
+  const { ttlMs: _none, ...rest } = def
+  return rest
 }
 
 /** Bounds of a cluster definition, checked by validateCluster. */
@@ -122,6 +131,8 @@ export const CLUSTER_LIMITS = {
   maxUrlLength: 2048,
   /** Most stores in one cluster. */
   maxStores: 256,
+  /** Longest time to live of a store or a put, ms (ten years). */
+  maxTtlMs: 10 * 365 * 24 * 3600 * 1000,
 } as const
 
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/
@@ -151,6 +162,8 @@ export function validateStore(s: unknown, nodeCount: number): StoreDef {
   if (!isInt(d.maxValueBytes, 0, LIMITS.maxValueBytesCeiling)) fail(`store ${name}: maxValueBytes must be 0..${LIMITS.maxValueBytesCeiling}`)
   if (!isInt(d.maxSiblings, 1, LIMITS.maxSiblingsCeiling)) fail(`store ${name}: maxSiblings must be 1..${LIMITS.maxSiblingsCeiling}`)
   if (!isInt(d.tombstoneGraceMs, 0, CLUSTER_LIMITS.maxTombstoneGraceMs)) fail(`store ${name}: tombstoneGraceMs must be 0..1 year`)
+  if (d.ttlMs !== undefined && !isInt(d.ttlMs, 1, CLUSTER_LIMITS.maxTtlMs))
+    fail(`store ${name}: ttlMs must be 1..${CLUSTER_LIMITS.maxTtlMs} (10 years), or absent`)
   return d as unknown as StoreDef
 }
 

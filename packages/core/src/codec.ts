@@ -182,11 +182,39 @@ export function readClock(r: Reader): VersionVector {
   return vv
 }
 
+/** Bit of a value's flag byte: a tombstone, no value bytes follow. */
+const TOMBSTONE = 1
+/** Bit of a value's flag byte: an expiry (absolute wall-clock ms) follows. */
+const EXPIRES = 2
+
+/** A value or tombstone and its expiry, as written after a version's (or a write's) clock. */
+export interface Payload {
+  readonly value: Uint8Array | null
+  readonly expiresAt?: number
+}
+
+/**
+ * The flag byte, the expiry if any, then the value if any. Before expiry the
+ * flag was only ever 0 or 1, so frames and rows written then read unchanged.
+ */
+export function writePayload(w: Writer, value: Uint8Array | null, expiresAt: number | undefined): void {
+  w.byte((value === null ? TOMBSTONE : 0) | (expiresAt === undefined ? 0 : EXPIRES))
+  if (expiresAt !== undefined) w.uint(expiresAt)
+  if (value !== null) w.bytes(value)
+}
+
+export function readPayload(r: Reader, maxValueBytes: number): Payload {
+  const flag = r.byte()
+  if (flag > (TOMBSTONE | EXPIRES)) throw new InvalidInputError(`malformed frame: bad value flag ${flag}`)
+  const expiresAt = flag & EXPIRES ? r.uint() : undefined
+  const value = flag & TOMBSTONE ? null : r.bytes(maxValueBytes, 'value bytes')
+  return expiresAt === undefined ? { value } : { value, expiresAt }
+}
+
 export function writeVersion(w: Writer, v: Version): void {
   w.string(v.dot.actor).uint(v.dot.counter).uint(v.timestamp)
   writeClock(w, v.context)
-  if (v.value === null) w.byte(1)
-  else w.byte(0).bytes(v.value)
+  writePayload(w, v.value, v.expiresAt)
 }
 
 export function readVersion(r: Reader, maxValueBytes: number): Version {
@@ -194,10 +222,7 @@ export function readVersion(r: Reader, maxValueBytes: number): Version {
   const counter = readCounter(r)
   const timestamp = r.uint()
   const context = readClock(r)
-  const flag = r.byte()
-  if (flag > 1) throw new InvalidInputError(`malformed frame: bad tombstone flag ${flag}`)
-  const value = flag === 1 ? null : r.bytes(maxValueBytes, 'value bytes')
-  return { dot: { actor, counter }, context, timestamp, value }
+  return { dot: { actor, counter }, context, timestamp, ...readPayload(r, maxValueBytes) }
 }
 
 export function writeSet(w: Writer, set: SiblingSet): void {

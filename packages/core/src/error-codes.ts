@@ -70,6 +70,8 @@ export const ERROR_CODES = {
   KV_UNSIGNED_DEFINITION: { status: 403, fatal: true, mayHaveApplied: false, retryable: false },
   KV_TLS_REQUIRED: { status: 400, fatal: true, mayHaveApplied: false, retryable: false },
   KV_UNKNOWN_CODE: { status: 502, fatal: false, mayHaveApplied: true, retryable: false },
+  // A put's condition (ifAbsent, ifUnchanged) did not hold on what the read quorum returned: nothing was written.
+  KV_CONDITION_FAILED: { status: 412, fatal: true, mayHaveApplied: false, retryable: false },
 } satisfies Record<string, ErrorSpec>
 
 /** A stable error code: one of the registry's keys. */

@@ -30,6 +30,7 @@ import {
   ClientClosedError,
   DecodeFailedError,
   AbortedError,
+  ConditionFailedError,
   UsageError,
   ClusterExistsError,
   PortInUseError,
@@ -105,6 +106,7 @@ const FROM_WIRE = {
   KV_TLS_REQUIRED: (w) => rebuilt(TlsRequiredError, w, {}),
   KV_UNKNOWN_CODE: (w) => rebuilt(UnknownCodeError, w, {}),
   KV_MISSING_PACKAGE: (w) => rebuilt(MissingPackageError, w, {}),
+  KV_CONDITION_FAILED: (w) => rebuilt(ConditionFailedError, w, {}),
 } satisfies Record<ErrorCode, (wire: WireError) => KvorumError>
 
 /**

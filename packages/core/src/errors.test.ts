@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { ALL_ERROR_CODES, ERROR_CODES, type ErrorCode } from './error-codes.js'
 import {
   AbortedError,
+  ConditionFailedError,
   BootstrapFailedError,
   ClientClosedError,
   ClientOverloadedError,
@@ -80,6 +81,7 @@ const SAMPLES = {
   KV_MISSING_PACKAGE: new MissingPackageError('kvorum-node', 'kvorum dev starts kvorum-node processes'),
   KV_UNSIGNED_DEFINITION: new UnsignedDefinitionError('the definition is not signed'),
   KV_TLS_REQUIRED: new TlsRequiredError(),
+  KV_CONDITION_FAILED: new ConditionFailedError('put of "alice"', 'ifAbsent: the key is present'),
 } satisfies Record<ErrorCode, KvorumError>
 
 const overWire = (e: KvorumError): KvorumError => errorFromWire(JSON.parse(JSON.stringify(e)))

@@ -298,6 +298,20 @@ export class AbortedError extends KvorumError {
   }
 }
 
+/**
+ * A put's condition did not hold on what the coordinator's read quorum
+ * returned; nothing was written. Conditions are best effort: two puts through
+ * different coordinators can both pass their checks and leave siblings.
+ */
+export class ConditionFailedError extends KvorumError {
+  constructor(op: string, why: string) {
+    super(
+      'KV_CONDITION_FAILED',
+      `${op}: ${why}, so nothing was written (conditions are best effort: checked against a read quorum, so concurrent writers through other coordinators can still make siblings)`,
+    )
+  }
+}
+
 /** No seed answered with a cluster definition. */
 export class BootstrapFailedError extends KvorumError {
   constructor(message: string) {

@@ -16,7 +16,10 @@ const clock: fc.Arbitrary<VersionVector> = fc
   .uniqueArray(fc.tuple(actor, counter), { selector: ([a]) => a, maxLength: 4 })
   .map((entries) => Object.fromEntries(entries))
 const value = fc.option(fc.uint8Array({ maxLength: 32 }), { nil: null })
-const version: fc.Arbitrary<Version> = fc.record({ dot: fc.record({ actor, counter }), context: clock, timestamp: fc.maxSafeNat(), value })
+const version: fc.Arbitrary<Version> = fc.record(
+  { dot: fc.record({ actor, counter }), context: clock, timestamp: fc.maxSafeNat(), value, expiresAt: fc.maxSafeNat() },
+  { requiredKeys: ['dot', 'context', 'timestamp', 'value'] },
+)
 const set = fc.uniqueArray(version, { selector: (v) => `${v.dot.actor}:${v.dot.counter}`, maxLength: 3 })
 // Mostly short keys, sometimes the longest allowed.
 const key = fc.oneof(
@@ -44,7 +47,10 @@ function codec<T>(name: string, arb: fc.Arbitrary<T>, encode: (x: T) => Uint8Arr
   return { name, frames: arb.map((value) => ({ value, frame: encode(value) })), decode }
 }
 
-const coordinateItem: fc.Arbitrary<CoordinateItem> = fc.record({ key, value, context: clock, timestamp: fc.maxSafeNat() })
+const coordinateItem: fc.Arbitrary<CoordinateItem> = fc.record(
+  { key, value, context: clock, timestamp: fc.maxSafeNat(), expiresAt: fc.maxSafeNat() },
+  { requiredKeys: ['key', 'value', 'context', 'timestamp'] },
+)
 const CODECS: Codec[] = [
   codec('coordinate', batch(coordinateItem), m.encodeCoordinate, m.decodeCoordinate),
   codec('key sets', batch(keySet), m.encodeKeySets, m.decodeKeySets),
@@ -200,13 +206,13 @@ describe('limits', () => {
     expect(m.encodeSetResults([opaque])).toEqual(Uint8Array.of(1, 0, 0xde, 0xad))
   })
 
-  it('scan limit, item status and tombstone flag are checked', () => {
+  it('scan limit, item status and value flag are checked', () => {
     for (const limit of [0, 10_001]) {
       bad(() => m.decodeScanRequest(m.encodeScanRequest({ partition: 0, limit })), /scan limit/)
       bad(() => m.decodeTombstoneRequest(m.encodeTombstoneRequest({ partition: 0, beforeMs: 0, limit })), /limit must be/)
     }
     bad(() => m.decodeAckResults(frame((w) => w.uint(1).byte(2))), /item status/)
-    bad(() => m.decodeCoordinate(frame((w) => w.uint(1).bytes(Uint8Array.of(1)).uint(0).uint(0).byte(2))), /tombstone flag/)
+    bad(() => m.decodeCoordinate(frame((w) => w.uint(1).bytes(Uint8Array.of(1)).uint(0).uint(0).byte(4))), /value flag/)
   })
 
   it('an item error keeps its code, message and cluster version', () => {

@@ -1,6 +1,6 @@
 import { receivedError } from './error-wire.js'
 import { InvalidInputError } from './errors.js'
-import { Reader, Writer, decodeSet, readActor, readClock, readSet, sizeHint, writeClock, writeSet } from './codec.js'
+import { Reader, Writer, decodeSet, readActor, readClock, readPayload, readSet, sizeHint, writeClock, writePayload, writeSet } from './codec.js'
 import { LIMITS } from './limits.js'
 import type {
   CoordinateItem,
@@ -84,8 +84,7 @@ function writeCoordinateItems(w: Writer, items: readonly CoordinateItem[]): void
   for (const it of items) {
     w.bytes(it.key).uint(it.timestamp)
     writeClock(w, it.context)
-    if (it.value === null) w.byte(1)
-    else w.byte(0).bytes(it.value)
+    writePayload(w, it.value, it.expiresAt)
   }
 }
 
@@ -100,10 +99,7 @@ function readCoordinateItems(r: Reader, maxItems: number): CoordinateItem[] {
     const key = readKey(r)
     const timestamp = r.uint()
     const context = readClock(r)
-    const flag = r.byte()
-    if (flag > 1) throw new InvalidInputError(`malformed frame: bad tombstone flag ${flag}`)
-    const value = flag === 1 ? null : r.bytes(LIMITS.maxValueBytesCeiling, 'value bytes')
-    out.push({ key, timestamp, context, value })
+    out.push({ key, timestamp, context, ...readPayload(r, LIMITS.maxValueBytesCeiling) })
   }
   return out
 }

@@ -16,6 +16,8 @@ export interface CoordinateItem {
   readonly context: VersionVector
   /** Writer's wall clock, ms; used only by `lww` stores. */
   readonly timestamp: number
+  /** When the written version expires, wall-clock ms (the writer's clock plus its ttl); absent: never. */
+  readonly expiresAt?: number | undefined
 }
 
 /** What the coordinating primary answers for one write: the key's new sibling set and the dot it gave the write. */

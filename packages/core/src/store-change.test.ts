@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { type ClusterDef, storeDef } from './cluster.js'
 import { initialAssignment } from './ring.js'
-import { unionOfStores } from './store-change.js'
+import { alterStore, createStore, unionOfStores } from './store-change.js'
 
 const nodes = ['n1', 'n2', 'n3'].map((id) => ({ id, url: `mem://${id}` }))
 const base: ClusterDef = { version: 2, partitions: 8, nodes, assignment: initialAssignment(nodes, 8), stores: [storeDef({ name: 'default' })] }
@@ -24,5 +24,25 @@ describe('unionOfStores', () => {
     expect(() => unionOfStores([withStore({ name: 'alpha', n: 3 }), withStore({ name: 'alpha', n: 2, r: 2, w: 2 })])).toThrow(
       /store alpha differs between nodes after two store commands ran at once \(n=3\|2\)/,
     )
+  })
+})
+
+describe('store ttlMs', () => {
+  it('is set at create, changed and removed (ttlMs=0) by alter, and refused out of range', () => {
+    const created = createStore(base, { name: 'sessions', ttlMs: 60_000 })
+    expect(created.stores.find((s) => s.name === 'sessions')?.ttlMs).toBe(60_000)
+    const longer = alterStore(created, 'sessions', { ttlMs: 3_600_000 })
+    expect(longer.stores.find((s) => s.name === 'sessions')?.ttlMs).toBe(3_600_000)
+    const none = alterStore(longer, 'sessions', { ttlMs: 0 })
+    expect(none.stores.find((s) => s.name === 'sessions')).not.toHaveProperty('ttlMs')
+    // The same create run again is a no-op, whether ttlMs=0 is spelled or not.
+    expect(createStore(base, { name: 'default', ttlMs: 0 })).toBe(base)
+    expect(() => alterStore(created, 'sessions', { ttlMs: -1 })).toThrow(/ttlMs must be 1\.\./)
+    expect(() => createStore(base, { name: 'x', ttlMs: 1.5 })).toThrow(/ttlMs must be 1\.\./)
+  })
+
+  it('names ttlMs when it differs between nodes, set on one side only', () => {
+    const raced = [withStore({ name: 'alpha', ttlMs: 1000 }), withStore({ name: 'alpha' })]
+    expect(() => unionOfStores(raced)).toThrow(/ttlMs=1000\|undefined/)
   })
 })

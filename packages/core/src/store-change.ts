@@ -1,4 +1,4 @@
-import { type ClusterDef, type StoreDef, findStore, storeDef, validateCluster } from './cluster.js'
+import { type ClusterDef, type StoreDef, findStore, storeDef, validateCluster, withoutZeroTtl } from './cluster.js'
 import { InvalidInputError } from './errors.js'
 
 /** The fields `alterStore` may change: everything but the name and n (which moves replicas); undefined leaves one as it is. */
@@ -30,8 +30,9 @@ export function createStore(def: ClusterDef, partial: Partial<StoreDef> & { name
 }
 
 /**
- * `def` with a store's settings changed. Quorums, limits, the conflict mode
- * and the tombstone grace apply from the next request on; n is refused
+ * `def` with a store's settings changed. Quorums, limits, the conflict mode,
+ * the tombstone grace and the ttl apply from the next request on (a new ttl
+ * to puts from then on: a version keeps the expiry it was written with); n is refused
  * here, because it changes every partition's replica set: planReplicaChange
  * and a rebalance change it.
  */
@@ -45,7 +46,8 @@ export function alterStore(def: ClusterDef, name: string, settings: StoreSetting
     )
   }
   const given = Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined))
-  const next = { ...current, ...given }
+  // ttlMs=0 removes the store's expiry (puts written before keep theirs).
+  const next = withoutZeroTtl({ ...current, ...given })
   return withStores(
     def,
     def.stores.map((s) => (s.name === name ? next : s)),
@@ -86,7 +88,8 @@ function throughPlan(held: ClusterDef, next: ClusterDef, store: string, n: numbe
 
 /** The fields two settings of a store differ in, as `field=a|b`. */
 function describeDiff(a: StoreDef, b: StoreDef): string {
-  return (Object.keys(a) as (keyof StoreDef)[])
+  // Both sides' fields: an optional one (ttlMs) may be set on one only.
+  return ([...new Set([...Object.keys(a), ...Object.keys(b)])] as (keyof StoreDef)[])
     .filter((k) => a[k] !== b[k])
     .map((k) => `${k}=${String(a[k])}|${String(b[k])}`)
     .join(', ')

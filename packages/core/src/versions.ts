@@ -4,13 +4,16 @@ import { type Dot, type VersionVector, compareDots, covers, join, withDot } from
 /**
  * One stored version of a key (a sibling): the dot a primary gave it, the
  * causal context the writer had seen, a wall-clock timestamp (ms) and a value
- * or, for a delete, `null` (a tombstone).
+ * or, for a delete, `null` (a tombstone). A version written with a time to
+ * live carries `expiresAt`, the absolute wall-clock ms after which it reads as
+ * absent; without it the version never expires.
  */
 export interface Version {
   readonly dot: Dot
   readonly context: VersionVector
   readonly timestamp: number
   readonly value: Uint8Array | null
+  readonly expiresAt?: number
 }
 
 /** The versions of one key, in canonical (dot) order, none covering another. */
@@ -21,6 +24,13 @@ export interface CoordinateInput {
   readonly value: Uint8Array | null
   readonly context: VersionVector
   readonly timestamp: number
+  readonly expiresAt?: number | undefined
+}
+
+/** The version a write makes, with its expiry only when it has one. */
+function newVersion(input: CoordinateInput, dot: Dot, timestamp: number): Version {
+  const v: Version = { dot, context: input.context, timestamp, value: input.value }
+  return input.expiresAt === undefined ? v : { ...v, expiresAt: input.expiresAt }
 }
 
 function sortSet(set: Version[]): Version[] {
@@ -54,7 +64,7 @@ export function mergeSets(...sets: readonly SiblingSet[]): Version[] {
  * the writer's context covers are dropped; concurrent ones stay as siblings.
  */
 export function supersede(stored: SiblingSet, input: CoordinateInput, dot: Dot): Version[] {
-  const next: Version = { dot, context: input.context, timestamp: input.timestamp, value: input.value }
+  const next = newVersion(input, dot, input.timestamp)
   return mergeSets(
     stored.filter((v) => !covers(input.context, v.dot)),
     [next],
@@ -82,7 +92,7 @@ export function coordinatedSet(mode: ConflictMode, stored: SiblingSet, input: Co
   // 2^53-1 could not be encoded, and every later write to the key would fail. At the top,
   // the dot breaks the tie, as in any lww tie.
   for (const v of stored) if (covers(input.context, v.dot)) timestamp = Math.max(timestamp, Math.min(v.timestamp + 1, Number.MAX_SAFE_INTEGER))
-  return lwwReduce([...stored, { dot, context: input.context, timestamp, value: input.value }])
+  return lwwReduce([...stored, newVersion(input, dot, timestamp)])
 }
 
 /** Last-writer-wins: keep only the version with the greatest (timestamp, dot). Lossy under concurrency. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { fromUtf8, realTime, setContext, toHex, utf8 } from '@kvorum/core'
-import { type EngineFactory, Q, dots, failed, ok, partOf, put, read, useEngines, values } from './engine.case.js'
+import { type EngineFactory, Q, coordinatePut, dots, failed, ok, partOf, put, read, useEngines, values } from './engine.case.js'
 
 /** The conformance suite's second half: hints and tombstones, the state that exists for healing. */
 export function engineUpkeepSuite(kind: string, factory: EngineFactory): void {
@@ -108,6 +108,35 @@ export function engineUpkeepSuite(kind: string, factory: EngineFactory): void {
         const listed = (await Promise.all(Array.from({ length: Q }, (_, partition) => e.listTombstones('kv', { partition, beforeMs: 2000, limit: 10 })))).flat()
         expect(listed.map((it) => fromUtf8(it.key))).toEqual(['old'])
         expect(listed[0]?.siblings).toHaveLength(2)
+      })
+
+      it('an expiring value is listed and reaped as a tombstone only once it has expired here, counting its grace from the expiry', async () => {
+        let nowMs = 1000
+        const e = await engine({ time: { ...realTime, now: () => nowMs } })
+        const expiring = async (key: string, expiresAt: number) =>
+          ok((await coordinatePut(e, 'kv', [{ key: utf8(key), value: utf8('v'), context: {}, timestamp: nowMs, expiresAt }]))[0]).siblings
+        const soon = await expiring('soon', 2000)
+        const late = await expiring('late', 9000)
+        await put(e, 'kv', 'forever', 'v')
+        const listed = async (beforeMs: number) =>
+          (await Promise.all(Array.from({ length: Q }, (_, partition) => e.listTombstones('kv', { partition, beforeMs, limit: 10 }))))
+            .flat()
+            .map((it) => fromUtf8(it.key))
+        // Not listed while the expiry plus the grace (beforeMs = now - grace) is still ahead.
+        expect(await listed(1500)).toEqual([])
+        expect((await listed(2500)).sort()).toEqual(['soon'])
+        // The node's own clock says whether the version has expired: not yet, so nothing goes.
+        expect(await e.reap('kv', [{ key: utf8('soon'), siblings: soon }])).toBe(0)
+        nowMs = 3000
+        expect(
+          await e.reap('kv', [
+            { key: utf8('soon'), siblings: soon },
+            { key: utf8('late'), siblings: late },
+          ]),
+        ).toBe(1)
+        expect(await read(e, 'kv', 'soon')).toEqual([])
+        expect(values(await read(e, 'kv', 'late'))).toEqual(['v'])
+        expect((await listed(Number.MAX_SAFE_INTEGER)).sort()).toEqual(['late'])
       })
 
       it('reap removes a key only while its set is still exactly the listed tombstones', async () => {

@@ -40,7 +40,7 @@ import {
   decodeSet,
   LIMITS,
   findStore,
-  isDeleted,
+  isGone,
   realTime,
   keyHash,
   partitionOfHash,
@@ -519,7 +519,11 @@ export class StorageEngine implements NodeProtocol {
         const place = this.placeOf(item.key)
         if (this.moved.movedWithin(place.part, this.now(), store.tombstoneGraceMs)) continue
         const set = this.rows.read(store.name, place, item.key)
-        if (set.length === 0 || !isDeleted(set) || !sameSet(set, item.siblings)) continue
+        if (set.length === 0 || !isGone(set, this.now()) || !sameSet(set, item.siblings)) continue
+        // The grace counts on this node's clock, which stamped the tombstone time: a repairer whose
+        // clock runs ahead must not make a young tombstone look old (found by the clock nemesis).
+        const since = this.rows.tombMs(store.name, place, item.key)
+        if (since === null || since > this.now() - store.tombstoneGraceMs) continue
         this.rows.write(store.name, place, item.key, [])
         reaped++
       }

@@ -42,6 +42,8 @@ describe('no tombstone is reaped in a partition that moved within the grace peri
     for (let i = 0; partitionOfHash(keyHash(utf8(other)), Q) === q; i++) other = `${still}-${i}`
     const tomb = await put(e, 'kv', moving, null)
     const otherTomb = await put(e, 'kv', other, null)
+    // The tombstones are a grace period old (the node counts it on its own clock) when the partition moves.
+    clock.now += HOUR
     // A move changed q's replica sets at version 2 (and ended at 3), now.
     const placement = new Array<number>(Q).fill(0)
     placement[q] = 2
@@ -57,5 +59,23 @@ describe('no tombstone is reaped in a partition that moved within the grace peri
     expect(await again.reap('kv', [{ key: utf8(moving), siblings: tomb }])).toBe(0)
     clock.now += HOUR / 2
     expect(await again.reap('kv', [{ key: utf8(moving), siblings: tomb }])).toBe(1)
+  })
+})
+
+describe("the tombstone grace counts on the node's own clock", () => {
+  it('refuses to reap a tombstone younger than the grace here, though a repairer whose clock runs ahead listed it as old', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kvorum-grace-'))
+    dirs.push(dir)
+    const clock = { now: 1_000_000 }
+    const e = open(join(dir, 'n1.db'), clock)
+    await e.putCluster(cluster(1))
+    const tomb = await put(e, 'kv', 'young', null)
+    // A repairer whose clock runs a grace period (and a minute) ahead asks for tombstones older than its now minus the grace.
+    const beforeMs = clock.now + HOUR + 60_000 - HOUR
+    const listed = (await Promise.all(Array.from({ length: Q }, (_, partition) => e.listTombstones('kv', { partition, beforeMs, limit: 10 })))).flat()
+    expect(listed).toHaveLength(1)
+    expect(await e.reap('kv', listed)).toBe(0)
+    clock.now += HOUR
+    expect(await e.reap('kv', [{ key: utf8('young'), siblings: tomb }])).toBe(1)
   })
 })

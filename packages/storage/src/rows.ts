@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3'
-import { type ItemResult, type SiblingSet, type Version, decodeSet, encodeSet, isDeleted, keyDigest, storedRead, xorHash } from '@kvorum/core'
+import { type ItemResult, type SiblingSet, type Version, decodeSet, encodeSet, goneFromMs, keyDigest, storedRead, xorHash } from '@kvorum/core'
 import type { LeafStore } from './leaves.js'
 import type { StoreSizes } from './store-sizes.js'
 
@@ -16,7 +16,7 @@ interface KeyState {
   readonly set: SiblingSet
   /** The set as stored (the wire encoding of a set); null when the key has no row. */
   readonly bytes: Uint8Array | null
-  /** When the key became a tombstone on this node, ms; null when it is not one. */
+  /** When the key became a tombstone on this node (or its last version expires), ms; null when a value never expires. */
   readonly tombMs: number | null
   /** keyDigest of the set, worked out when first needed. */
   digest: Uint8Array | null
@@ -128,6 +128,12 @@ export class Rows {
     return this.committed(store, place, key).set
   }
 
+  /** When the key became a tombstone here (KeyState.tombMs); null as well while a write to it is staged. */
+  tombMs(store: string, place: Place, key: Uint8Array): number | null {
+    if (this.staged.has(cacheId(store, key))) return null
+    return this.committed(store, place, key).tombMs
+  }
+
   /** Inside a transaction: the key's set becomes `after` (stored just before the commit). */
   write(store: string, place: Place, key: Uint8Array, after: SiblingSet): void {
     const id = cacheId(store, key)
@@ -151,8 +157,9 @@ export class Rows {
         continue
       }
       const { before, after } = s
-      // When the key became a tombstone here: the grace period before reaping counts from it.
-      const tombMs = after.length > 0 && isDeleted(after) ? (before.tombMs ?? this.now()) : null
+      // When the key became (or, for a version that will expire, becomes) a tombstone here:
+      // the grace period before reaping counts from it.
+      const tombMs = after.length > 0 ? goneFromMs(after, before.tombMs ?? this.now()) : null
       let state: KeyState
       // A row's size is its key and stored set, as StoreSizes counts it.
       const sizeBefore = before.bytes === null ? 0 : s.key.length + before.bytes.length

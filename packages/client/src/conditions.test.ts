@@ -1,0 +1,103 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { type NodeProtocol, type StoreBatch, realTime } from '@kvorum/core'
+import { type MemoryCluster, memoryCluster } from '../../../test/support/memory-cluster.js'
+import { MemoryTransport } from './testing.js'
+
+let cluster: MemoryCluster | undefined
+afterEach(async () => {
+  await cluster?.close()
+  cluster = undefined
+})
+
+async function setup() {
+  const clock = { nowMs: 1_000_000 }
+  cluster = await memoryCluster({ now: () => clock.nowMs })
+  const { kv } = await cluster.client({ time: { ...realTime, now: () => clock.nowMs } })
+  return { c: cluster, clock, s: kv.store<string>('default', { codec: 'utf8' }) }
+}
+
+const failed = {
+  code: 'KV_CONDITION_FAILED',
+  message: expect.stringMatching(/best effort.*concurrent writers through other coordinators can still make siblings/),
+}
+
+describe('put ifAbsent', () => {
+  it('writes a key that is absent, deleted or expired, and refuses one that holds a value, writing nothing', async () => {
+    const { clock, s } = await setup()
+    await s.put('new', 'a', { ifAbsent: true })
+    expect((await s.get('new')).values).toEqual(['a'])
+    await expect(s.put('new', 'b', { ifAbsent: true })).rejects.toMatchObject(failed)
+    expect((await s.get('new', { r: 3 })).values).toEqual(['a'])
+
+    await s.put('deleted', 'x')
+    await s.delete('deleted')
+    await s.put('deleted', 'y', { ifAbsent: true })
+    await s.put('expired', 'x', { ttlMs: 1000 })
+    clock.nowMs += 1000
+    await s.put('expired', 'y', { ifAbsent: true })
+    // The conditional put superseded the tombstone and the expired version: one value, no siblings.
+    for (const key of ['deleted', 'expired']) expect(await s.get(key, { r: 3 })).toMatchObject({ values: ['y'], siblings: 1 })
+  })
+})
+
+describe('put ifUnchanged', () => {
+  it('writes over exactly what the context saw, and refuses when the key was written since', async () => {
+    const { s } = await setup()
+    await s.put('k', 'one')
+    const seen = await s.get('k')
+    await s.put('k', 'two', { ifUnchanged: seen.context })
+    expect(await s.get('k')).toMatchObject({ values: ['two'], siblings: 1 })
+    await expect(s.put('k', 'three', { ifUnchanged: seen.context })).rejects.toMatchObject(failed)
+    expect((await s.get('k', { r: 3 })).values).toEqual(['two'])
+    // The empty context is that of an absent key.
+    await expect(s.put('k', 'four', { ifUnchanged: '' })).rejects.toMatchObject(failed)
+    await s.put('fresh', 'v', { ifUnchanged: '' })
+    expect((await s.get('fresh')).values).toEqual(['v'])
+  })
+
+  it('refuses two conditions, or a condition with a context, as invalid input', async () => {
+    const { s } = await setup()
+    const both = /at most one of ifAbsent, ifUnchanged and context/
+    await expect(s.put('k', 'v', { ifAbsent: true, ifUnchanged: '' })).rejects.toMatchObject({ code: 'KV_INVALID_INPUT', message: expect.stringMatching(both) })
+    await expect(s.put('k', 'v', { ifAbsent: true, context: '' })).rejects.toMatchObject({ code: 'KV_INVALID_INPUT', message: expect.stringMatching(both) })
+    await expect(s.put('k', 'v', { ifUnchanged: '!!' })).rejects.toMatchObject({ code: 'KV_INVALID_INPUT' })
+    expect((await s.get('k')).found).toBe(false)
+  })
+})
+
+describe('conditions are best effort', () => {
+  it('two ifAbsent puts through different clients whose reads both precede both writes both succeed, as siblings', async () => {
+    const c = await memoryCluster()
+    cluster = c
+    // Hold every coordinated write until both clients' condition reads have been answered (2 replies each, r=2).
+    let readsAnswered = 0
+    let release: () => void = () => undefined
+    const bothRead = new Promise<void>((resolve) => (release = resolve))
+    const gated = new Map<string, NodeProtocol>(
+      [...c.engines].map(([id, engine]) => [
+        id,
+        new Proxy(engine, {
+          get(target, prop) {
+            if (prop !== 'batch') {
+              const v = Reflect.get(target, prop)
+              return typeof v === 'function' ? v.bind(target) : v
+            }
+            return async (store: string, batch: StoreBatch) => {
+              if (batch.coordinates.length > 0) await bothRead
+              const out = await target.batch(store, batch)
+              if (batch.keys.length > 0 && ++readsAnswered >= 4) release()
+              return out
+            }
+          },
+        }) as NodeProtocol,
+      ]),
+    )
+    const a = (await c.client({ transport: new MemoryTransport(gated) })).kv.store<string>('default', { codec: 'utf8' })
+    const b = (await c.client({ transport: new MemoryTransport(gated) })).kv.store<string>('default', { codec: 'utf8' })
+    const results = await Promise.allSettled([a.put('lock', 'a', { ifAbsent: true }), b.put('lock', 'b', { ifAbsent: true })])
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled'])
+    const read = await a.get('lock', { r: 3 })
+    expect(read.values.sort()).toEqual(['a', 'b'])
+    expect(read.siblings).toBe(2)
+  })
+})
