@@ -175,3 +175,22 @@ describe('a listing under failures', () => {
     expect(got).toHaveLength(5)
   })
 })
+
+describe('store.restore()', () => {
+  it('merges whole sets into every replica, and fails a key that fewer than w replicas took', async () => {
+    cluster = await memoryCluster()
+    const { kv, transport } = await cluster.client()
+    const s = kv.store<string>('default', { codec: 'utf8' })
+    const set = [version('a1', 3, 'restored'), version('a2', 1, 'beside')]
+    transport.setReachable('n3', false)
+    const [ok] = await s.restore([{ key: utf8('r1'), siblings: set }])
+    expect(ok).toEqual({ ok: true, value: null })
+    expect((await s.get('r1')).values.sort()).toEqual(['beside', 'restored'])
+    transport.setReachable('n2', false)
+    const [short] = await s.restore([{ key: utf8('r2'), siblings: set }])
+    expect(short).toMatchObject({
+      ok: false,
+      error: { code: 'KV_QUORUM_NOT_MET', message: expect.stringMatching(/^restore of "r2" needed 2 acks but 1 answered/) },
+    })
+  })
+})

@@ -33,6 +33,7 @@ import {
   UsageError,
   ClusterExistsError,
   PortInUseError,
+  BadExportError,
   UnknownCodeError,
   MissingPackageError,
 } from './errors.js'
@@ -99,6 +100,7 @@ const FROM_WIRE = {
   KV_USAGE: (w) => rebuilt(UsageError, w, {}),
   KV_CLUSTER_EXISTS: (w) => rebuilt(ClusterExistsError, w, {}),
   KV_PORT_IN_USE: (w) => rebuilt(PortInUseError, w, {}),
+  KV_BAD_EXPORT: (w) => rebuilt(BadExportError, w, {}),
   KV_UNKNOWN_CODE: (w) => rebuilt(UnknownCodeError, w, {}),
   KV_MISSING_PACKAGE: (w) => rebuilt(MissingPackageError, w, {}),
 } satisfies Record<ErrorCode, (wire: WireError) => KvorumError>

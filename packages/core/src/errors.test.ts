@@ -27,6 +27,7 @@ import {
   OverloadedError,
   PayloadTooLargeError,
   PortInUseError,
+  BadExportError,
   QuorumNotMetError,
   RouteNotFoundError,
   StaleMetadataError,
@@ -74,6 +75,7 @@ const SAMPLES = {
   KV_USAGE: new UsageError('unknown option --nope'),
   KV_CLUSTER_EXISTS: new ClusterExistsError('http://127.0.0.1:7070', 2),
   KV_PORT_IN_USE: new PortInUseError('port 7071 is in use'),
+  KV_BAD_EXPORT: new BadExportError('backup.kvx: the checksum does not match (the file is damaged)'),
   KV_UNKNOWN_CODE: new UnknownCodeError('KV_FROM_THE_FUTURE', 'something new'),
   KV_MISSING_PACKAGE: new MissingPackageError('kvorum-node', 'kvorum dev starts kvorum-node processes'),
 } satisfies Record<ErrorCode, KvorumError>

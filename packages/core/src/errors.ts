@@ -347,6 +347,13 @@ export class PortInUseError extends KvorumError {
   }
 }
 
+/** `kvorum import` was given a file that is not a whole, intact export it can read; nothing was imported. */
+export class BadExportError extends KvorumError {
+  constructor(message: string) {
+    super('KV_BAD_EXPORT', message)
+  }
+}
+
 /**
  * An error whose code this version does not know, as a newer node may send.
  * Its code is KV_UNKNOWN_CODE and its message starts with the code that was sent.
