@@ -1,9 +1,11 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Kvorum } from '@kvorum/client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type ProcessCluster, startCluster } from '../support/process-cluster.js'
+import { utf8 } from '@kvorum/core'
+import { ExportWriter } from '../../apps/cli/src/export-format.js'
 import { runCli } from './run-cli.js'
 
 // kvorum keys / count / export / import through the built binary against real nodes: a source
@@ -154,6 +156,29 @@ describe('kvorum export and import', { timeout: 120_000 }, () => {
       expect(run.stderr).toMatch(why)
     }
     expect((await empty.store('default').get('only-in-export', { r: 3 })).found).toBe(false)
+  })
+})
+
+describe('an export older than the tombstone grace', { timeout: 60_000 }, () => {
+  it('is refused, importing nothing, unless --past-grace says to import it anyway', async () => {
+    const path = join(dir, 'old.kvx')
+    const out = createWriteStream(path)
+    const writer = new ExportWriter(out)
+    // Two days old, past the default one-day grace: a delete since may have been reaped.
+    await writer.start({ format: 1, store: 'default', conflict: 'siblings', startedAt: new Date(Date.now() - 2 * 86_400_000).toISOString() })
+    await writer.add({ key: utf8('from-old-export'), siblings: [{ dot: { actor: 'old1', counter: 1 }, context: {}, timestamp: 1, value: utf8('old') }] })
+    await writer.finish()
+    await new Promise<void>((resolve) => out.end(resolve))
+    const refused = await cli(target, ['import', path])
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toMatch(
+      /^kvorum: KV_INVALID_INPUT: the export started 48\.0 h ago, longer than store default's tombstoneGraceMs \(24\.0 h\).*nothing was imported/,
+    )
+    const kv = await target.connect()
+    const s = kv.store<string>('default', { codec: 'utf8' })
+    expect((await s.get('from-old-export', { r: 3 })).found).toBe(false)
+    expect((await cli(target, ['import', path, '--past-grace'])).code).toBe(0)
+    expect((await s.get('from-old-export', { r: 3 })).values).toEqual(['old'])
   })
 })
 

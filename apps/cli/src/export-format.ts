@@ -177,7 +177,12 @@ function parseHeader(bytes: Buffer, reader: ExportReader): ExportHeader {
   }
   if (header.format !== EXPORT_FORMAT) throw reader.bad(`it is format ${JSON.stringify(header.format)}; this version reads format ${EXPORT_FORMAT}`)
   const storeOk = typeof header.store === 'string' && header.store.length > 0 && header.store.length <= LIMITS.maxStoreNameLength
-  if (!storeOk || (header.conflict !== 'siblings' && header.conflict !== 'lww') || typeof header.startedAt !== 'string')
+  if (
+    !storeOk ||
+    (header.conflict !== 'siblings' && header.conflict !== 'lww') ||
+    typeof header.startedAt !== 'string' ||
+    Number.isNaN(Date.parse(header.startedAt))
+  )
     throw reader.bad('its header lacks store, conflict or startedAt')
   return header as ExportHeader
 }

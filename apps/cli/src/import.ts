@@ -1,5 +1,5 @@
 import { open as openFile } from 'node:fs/promises'
-import { InvalidInputError, type KvorumError } from '@kvorum/core'
+import { InvalidInputError, type KeySet, type KvorumError } from '@kvorum/core'
 import type { ExportHeader } from './export-format.js'
 import { UsageError, durationFlag, parse } from './args.js'
 import { CONNECTION, open } from './data-commands.js'
@@ -17,6 +17,9 @@ export const IMPORT_HELP = `kvorum import <file> [flags]
 
 Flags:
   --store S               import into store S; default the store the export came from
+  --past-grace            import an export that started longer ago than the store's tombstoneGraceMs
+                            (refused without it: keys deleted since, whose tombstones were reaped, would
+                            come back; into an empty cluster that is the export's state, so pass it)
   --json                  print a summary {"store", "keys", "failed", "ms"}
 ${CONNECTION_HELP} (here: of each frame's merges, default 30s)
 
@@ -25,10 +28,12 @@ them: import again once they answer; it is idempotent), 2 usage mistake.
 
 ${ENV_HELP}`
 
-const FLAGS = { ...CONNECTION, store: { type: 'string' } } as const
+const FLAGS = { ...CONNECTION, store: { type: 'string' }, 'past-grace': { type: 'boolean', default: false } } as const
 
 /** Deadline of one frame's merges when --timeout is not given, ms. */
 const FRAME_TIMEOUT_MS = 30_000
+/** Frames whose merges are in flight at once: the next frame is read while earlier ones are sent. */
+const FRAMES_IN_FLIGHT = 4
 /** Failures named in the summary at most. */
 const SHOWN_FAILURES = 5
 
@@ -57,6 +62,20 @@ async function check(path: string): Promise<{ header: ExportHeader; keys: number
   }
 }
 
+/**
+ * Refuse an export older than the store's tombstone grace: a key deleted
+ * after it may have had its tombstone reaped, and nothing would then keep
+ * the exported version out.
+ */
+function refuseReaped(header: ExportHeader, store: string, graceMs: number): void {
+  const ageMs = Date.now() - Date.parse(header.startedAt)
+  if (!(ageMs > graceMs)) return
+  const hours = (ms: number) => `${(ms / 3_600_000).toFixed(1)} h`
+  throw new InvalidInputError(
+    `the export started ${hours(ageMs)} ago, longer than store ${store}'s tombstoneGraceMs (${hours(graceMs)}): keys deleted since whose tombstones were reaped would come back; nothing was imported (pass --past-grace to import it anyway, e.g. into an empty cluster)`,
+  )
+}
+
 /** `kvorum import FILE [--store S]`. */
 export async function importCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, FLAGS)
@@ -70,13 +89,15 @@ export async function importCommand(argv: string[]): Promise<number> {
   const kv = await open(values, { timeoutMs })
   const file = await openReadable(path)
   try {
+    const def = kv.cluster.stores.find((s) => s.name === storeName)
+    if (def && !values['past-grace']) refuseReaped(header, def.name, def.tombstoneGraceMs)
     const store = kv.store(storeName)
     const bar = new Progress('import')
     let done = 0
     let failed = 0
     const failures: KvorumError[] = []
-    for await (const part of readExport(file, path)) {
-      if (!Array.isArray(part)) continue
+    const inFlight: Promise<void>[] = []
+    const send = async (part: KeySet[]) => {
       const results = await store.restore(part, { timeoutMs })
       for (const r of results) {
         if (r.ok) continue
@@ -85,6 +106,17 @@ export async function importCommand(argv: string[]): Promise<number> {
       }
       done += part.length
       bar.update(done, total, `keys, ${failed} failed`)
+    }
+    try {
+      for await (const part of readExport(file, path)) {
+        if (!Array.isArray(part)) continue
+        if (inFlight.length >= FRAMES_IN_FLIGHT) await inFlight.shift()
+        inFlight.push(send(part))
+      }
+      await Promise.all(inFlight)
+    } finally {
+      // On a failure, let the frames still in flight end before the client closes under them.
+      await Promise.allSettled(inFlight)
     }
     bar.done()
     const ms = Date.now() - started
