@@ -1,5 +1,6 @@
 import { NodeDownError, Placement, type Version, utf8 } from '@kvorum/core'
 import { afterEach, describe, expect, it } from 'vitest'
+import { adaptivePageSize } from './partition-scan.js'
 import { type MemoryCluster, memoryCluster } from '../../../test/support/memory-cluster.js'
 
 let cluster: MemoryCluster | undefined
@@ -192,5 +193,38 @@ describe('store.restore()', () => {
       ok: false,
       error: { code: 'KV_QUORUM_NOT_MET', message: expect.stringMatching(/^restore of "r2" needed 2 acks but 1 answered/) },
     })
+  })
+})
+
+describe('the page size of entries() and versions()', () => {
+  it('grows for small values, so a partition takes few round trips', async () => {
+    cluster = await memoryCluster({ partitions: 4 })
+    const { kv, transport } = await cluster.client()
+    const s = kv.store<string>('default', { codec: 'utf8' })
+    for (let i = 0; i < 4000; i += 500) {
+      const put = await s.putMany(
+        Array.from({ length: 500 }, (_, j) => ({ key: `small${i + j}`, value: 'v' })),
+        { timeoutMs: 10_000 },
+      )
+      expect([...put.values()].every((r) => r.ok)).toBe(true)
+    }
+    let scans = 0
+    transport.intercept = async (_node, op, _opts, call) => {
+      if (op === 'scan') scans++
+      return call()
+    }
+    expect(await all(s.versions())).toHaveLength(4000)
+    // About 1,000 keys a partition: fixed pages of 100 take 10 or more scans per replica read (2 of
+    // each of 4 partitions), adapted ones two (100 keys, then up to 1,000).
+    expect(scans).toBeLessThanOrEqual(4 * 2 * 3)
+    scans = 0
+    expect(await all(s.versions({ pageSize: 100 }))).toHaveLength(4000)
+    expect(scans).toBeGreaterThanOrEqual(4 * 2 * 9)
+  })
+
+  it('aims at about 4 MiB a page, within 10..1,000 keys', () => {
+    expect(adaptivePageSize(100 * 150, 100)).toBe(1000)
+    expect(adaptivePageSize(100 * 200 * 1024, 100)).toBe(20)
+    expect(adaptivePageSize(10 * 1024 * 1024, 10)).toBe(10)
   })
 })

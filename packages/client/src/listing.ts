@@ -19,7 +19,11 @@ export interface ListOptions {
    * is on at least one of them.
    */
   readonly replicas?: number | undefined
-  /** Keys per scan page and replica. Default 1,000 for keys(), 100 for entries() and versions() (they carry values). */
+  /**
+   * Keys per scan page and replica. Default 1,000 for keys(); for entries()
+   * and versions() (they carry values) 100 for a partition's first page, then
+   * sized to about 4 MiB from the bytes per key seen (10..1,000 keys).
+   */
   readonly pageSize?: number | undefined
   /** Called after each partition. Default none. */
   readonly onProgress?: ((progress: ListProgress) => void) | undefined
@@ -158,6 +162,7 @@ function listing<T, I>(src: ListSource<T>, options: ListOptions, headsOnly: bool
         replicas,
         after: partition === start.partition ? start.after : undefined,
         pageSize,
+        adaptive: !headsOnly && options.pageSize === undefined,
         headsOnly,
         signal: options.signal,
         request,

@@ -27,8 +27,10 @@ export interface PartitionScanSpec {
   readonly replicas: number
   /** Resume after this key (the scan's order, not byte order: see below). */
   readonly after: Uint8Array | undefined
-  /** Keys per scan page. */
+  /** Keys per scan page; with `adaptive`, of the first page, and then sized to the values seen. */
   readonly pageSize: number
+  /** Size later pages to about PAGE_BYTES_TARGET from the bytes per key seen so far (MIN..MAX_ADAPTIVE_PAGE keys). */
+  readonly adaptive: boolean
   /** Leave values out (live versions come back with empty values). */
   readonly headsOnly: boolean
   readonly signal: AbortSignal | undefined
@@ -37,6 +39,24 @@ export interface PartitionScanSpec {
 
 /** Pages read per replica and partition at most (with 1,000-key pages, 10 million keys). */
 export const MAX_PAGES_PER_REPLICA = 10_000
+
+/** What an adaptive page aims at, bytes: small values get large pages (fewer round trips), large ones small pages. */
+const PAGE_BYTES_TARGET = 4 * 1024 * 1024
+const MIN_ADAPTIVE_PAGE = 10
+const MAX_ADAPTIVE_PAGE = 1000
+
+function setBytes(set: SiblingSet): number {
+  let n = 0
+  for (const v of set) n += 32 + (v.value?.length ?? 0) + 16 * Object.keys(v.context).length
+  return n
+}
+
+/** Keys of the next page: about PAGE_BYTES_TARGET at the bytes per key seen so far. */
+export function adaptivePageSize(bytesSeen: number, keysSeen: number): number {
+  assert(keysSeen > 0, 'a page size is adapted after some keys were seen')
+  const perKey = Math.max(1, bytesSeen / keysSeen)
+  return Math.max(MIN_ADAPTIVE_PAGE, Math.min(MAX_ADAPTIVE_PAGE, Math.floor(PAGE_BYTES_TARGET / perKey)))
+}
 
 interface Item extends KeySet {
   readonly seg: number
@@ -58,6 +78,8 @@ class ReplicaStream {
   private next: Uint8Array | undefined
   private finished = false
   private pages = 0
+  private keysSeen = 0
+  private bytesSeen = 0
 
   constructor(
     readonly node: string,
@@ -81,6 +103,10 @@ class ReplicaStream {
     return item
   }
 
+  private limit(spec: PartitionScanSpec): number {
+    return spec.adaptive && this.keysSeen > 0 ? adaptivePageSize(this.bytesSeen, this.keysSeen) : spec.pageSize
+  }
+
   async fill(rt: Runtime, spec: PartitionScanSpec): Promise<void> {
     assert(
       this.pages < MAX_PAGES_PER_REPLICA,
@@ -89,11 +115,13 @@ class ReplicaStream {
     this.pages++
     const page = await rt.view.nodeClient(this.node).scan(spec.request, spec.store, {
       partition: spec.partition,
-      limit: spec.pageSize,
+      limit: this.limit(spec),
       headsOnly: spec.headsOnly,
       ...(this.next ? { after: this.next } : {}),
     })
     this.buffer = page.items.map((it) => ({ ...it, seg: segmentOfHash(keyHash(it.key), this.partitions) }))
+    this.keysSeen += page.items.length
+    for (const it of page.items) this.bytesSeen += it.key.length + setBytes(it.siblings)
     this.next = page.next
     if (!page.next) this.finished = true
   }
