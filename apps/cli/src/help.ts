@@ -6,11 +6,11 @@
  */
 
 /** Flags every command that talks to a cluster takes. */
-export const CONNECTION_HELP = `  --seeds HOST:PORT,...   any node(s) of the cluster, host:port (http:// assumed) or a URL; default $KVORUM_SEEDS
+const CONNECTION_HELP = `  --seeds HOST:PORT,...   any node(s) of the cluster, host:port (http:// assumed) or a URL; default $KVORUM_SEEDS
   --token T               the cluster token; default $KVORUM_TOKEN
   --timeout DURATION      deadline of each step of the call (connect, read, write): 500ms, 2s, or ms; default 3s`
 
-export const ENV_HELP = `Environment:
+const ENV_HELP = `Environment:
   KVORUM_SEEDS   seeds when --seeds is not given
   KVORUM_TOKEN   cluster token when --token is not given
   KVORUM_DEBUG   set to 1 to print the stack of an unexpected error`
@@ -122,3 +122,6 @@ export function usageOf(help: string): string {
     .filter((l) => l.startsWith('kvorum'))
     .join('\n')
 }
+
+/** For the help of commands whose code lives in their own modules (keys, count, export, import). */
+export { CONNECTION_HELP, ENV_HELP }

@@ -30,10 +30,10 @@ import {
   ClientClosedError,
   DecodeFailedError,
   AbortedError,
+  BadExportError,
   UsageError,
   ClusterExistsError,
   PortInUseError,
-  BadExportError,
   UnknownCodeError,
   MissingPackageError,
 } from './errors.js'
@@ -97,10 +97,10 @@ const FROM_WIRE = {
   KV_CLOSED: (w) => rebuilt(ClientClosedError, w, {}),
   KV_DECODE_FAILED: (w) => rebuilt(DecodeFailedError, w, {}),
   KV_ABORTED: (w) => rebuilt(AbortedError, w, {}),
+  KV_BAD_EXPORT: (w) => rebuilt(BadExportError, w, {}),
   KV_USAGE: (w) => rebuilt(UsageError, w, {}),
   KV_CLUSTER_EXISTS: (w) => rebuilt(ClusterExistsError, w, {}),
   KV_PORT_IN_USE: (w) => rebuilt(PortInUseError, w, {}),
-  KV_BAD_EXPORT: (w) => rebuilt(BadExportError, w, {}),
   KV_UNKNOWN_CODE: (w) => rebuilt(UnknownCodeError, w, {}),
   KV_MISSING_PACKAGE: (w) => rebuilt(MissingPackageError, w, {}),
 } satisfies Record<ErrorCode, (wire: WireError) => KvorumError>
