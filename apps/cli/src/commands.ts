@@ -105,20 +105,6 @@ export const COMMANDS: Readonly<Record<string, Command | Group>> = {
       return { help: m.STATUS_HELP, run: m.status }
     },
   },
-  repair: {
-    summary: 'one Merkle anti-entropy pass, or --daemon to keep repairing',
-    load: async () => {
-      const m = await import('./repair.js')
-      return { help: m.REPAIR_HELP, run: m.repair }
-    },
-  },
-  bench: {
-    summary: 'YCSB-style benchmark (starts its own cluster unless --seeds; needs kvorum-node)',
-    load: async () => {
-      const m = await import('./bench/command.js')
-      return { help: m.BENCH_HELP, run: m.bench }
-    },
-  },
   keys: {
     summary: 'list the live keys of a store (not a snapshot), with --prefix and --limit',
     load: async () => ({ help: (await import('./keys.js')).KEYS_HELP, run: async (argv) => (await import('./keys.js')).keysCommand('keys', argv) }),
@@ -139,6 +125,20 @@ export const COMMANDS: Readonly<Record<string, Command | Group>> = {
     load: async () => {
       const m = await import('./import.js')
       return { help: m.IMPORT_HELP, run: m.importCommand }
+    },
+  },
+  repair: {
+    summary: 'one Merkle anti-entropy pass, or --daemon to keep repairing',
+    load: async () => {
+      const m = await import('./repair.js')
+      return { help: m.REPAIR_HELP, run: m.repair }
+    },
+  },
+  bench: {
+    summary: 'YCSB-style benchmark (starts its own cluster unless --seeds; needs kvorum-node)',
+    load: async () => {
+      const m = await import('./bench/command.js')
+      return { help: m.BENCH_HELP, run: m.bench }
     },
   },
 }
