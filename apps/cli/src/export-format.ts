@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { once } from 'node:events'
 import type { FileHandle } from 'node:fs/promises'
 import type { Writable } from 'node:stream'
 import { BadExportError, type ConflictMode, type KeySet, KvorumError, LIMITS, decodeKeySets, encodeKeySets, sizeHint } from '@kvorum/core'
@@ -62,11 +63,8 @@ export class ExportWriter {
   private async write(chunk: Buffer | Uint8Array): Promise<void> {
     this.hash.update(chunk)
     this.bytes += chunk.length
-    if (!this.out.write(chunk))
-      await new Promise<void>((resolve, reject) => {
-        this.out.once('drain', resolve)
-        this.out.once('error', reject)
-      })
+    // once() rejects on 'error' and removes both listeners either way (a listener left per wait leaked).
+    if (!this.out.write(chunk)) await once(this.out, 'drain')
   }
 
   async start(header: ExportHeader): Promise<void> {

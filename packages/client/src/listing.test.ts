@@ -194,6 +194,24 @@ describe('store.restore()', () => {
       error: { code: 'KV_QUORUM_NOT_MET', message: expect.stringMatching(/^restore of "r2" needed 2 acks but 1 answered/) },
     })
   })
+
+  it('sends a key again when replicas failed it for a retryable reason (a request timeout under load)', async () => {
+    cluster = await memoryCluster()
+    const { kv, transport } = await cluster.client()
+    const s = kv.store<string>('default', { codec: 'utf8' })
+    const failed = new Set<string>()
+    transport.intercept = async (node, op, _opts, call) => {
+      // The first store batch to n2 and to n3 fails; later ones go through.
+      if (op === 'batch' && node !== 'n1' && !failed.has(node)) {
+        failed.add(node)
+        throw new NodeDownError(node)
+      }
+      return call()
+    }
+    const [res] = await s.restore([{ key: utf8('retried'), siblings: [version('a1', 1, 'v')] }])
+    expect(res).toEqual({ ok: true, value: null })
+    expect(failed).toEqual(new Set(['n2', 'n3']))
+  })
 })
 
 describe('the page size of entries() and versions()', () => {

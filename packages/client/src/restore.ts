@@ -7,6 +7,8 @@ import type { Runtime } from './runtime.js'
 
 /** Sets one `restore` call takes at most (its merges coalesce into store batches per node). */
 export const MAX_RESTORE_ITEMS = 4096
+/** Rounds of a restore: a key short of its acks for a retryable reason (a timeout, a stale route) is sent again, within the deadline. */
+const MAX_RESTORE_ROUNDS = 4
 
 /** What a restore needs: the store, the acks each write set must give, and the call's deadline. */
 export interface RestoreRound {
@@ -23,31 +25,39 @@ export interface RestoreRound {
  * sets twice changes nothing, a set that diverged from what a replica holds
  * ends as siblings beside it, and a tombstone whose context covers an
  * imported version keeps it out. A key succeeds once `w` replicas of each
- * write set took it; there are no hints, so a key short of that fails (run
- * it again: it is idempotent).
+ * write set took it; a key short of that for a retryable reason is sent
+ * again (MAX_RESTORE_ROUNDS rounds, within the deadline); there are no
+ * hints, so a key still short fails on its own (run it again: idempotent).
  */
 export async function restoreSets(rt: Runtime, round: RestoreRound, items: readonly KeySet[]): Promise<KeyResult<null>[]> {
   const results: KeyResult<null>[] = new Array(items.length)
   let pending = items.map((_, i) => i)
-  for (let attempt = 0; pending.length > 0; attempt++) {
+  let refreshes = 0
+  for (let attempt = 1; pending.length > 0; attempt++) {
     checkAborted(round.signal, `restore into store ${round.def.name}`)
     const version = rt.view.cluster.version
     const outcomes = await Promise.all(pending.map((i) => restoreOne(rt, round, items[i] as KeySet, version)))
-    const stale: number[] = []
+    const again: number[] = []
+    let stale = false
     pending.forEach((i, j) => {
-      const outcome = outcomes[j] as KeyResult<null> & { stale?: boolean }
+      const outcome = outcomes[j] as Outcome
       results[i] = outcome
-      if (outcome.stale) stale.push(i)
+      if (!outcome.ok && outcome.error.retryable) again.push(i)
+      stale ||= outcome.stale === true
     })
-    if (stale.length === 0 || attempt >= MAX_REFRESH_RETRIES || rt.time.now() >= round.deadline) break
+    // Merging a set again is harmless (merges are idempotent), so a retry cannot do damage.
+    if (again.length === 0 || attempt >= MAX_RESTORE_ROUNDS || rt.time.now() >= round.deadline) break
     // A replica refused as stale: the cluster moved on; route those keys again with the new definition.
-    await rt.view.refresh()
-    pending = stale
+    if (stale && refreshes++ < MAX_REFRESH_RETRIES) await rt.view.refresh()
+    pending = again
   }
   return results
 }
 
-async function restoreOne(rt: Runtime, round: RestoreRound, item: KeySet, version: number): Promise<KeyResult<null> & { stale?: boolean }> {
+/** A key's result, and whether a replica refused it as routed with an old definition. */
+type Outcome = KeyResult<null> & { stale?: boolean }
+
+async function restoreOne(rt: Runtime, round: RestoreRound, item: KeySet, version: number): Promise<Outcome> {
   const placement = rt.view.placement
   const part = placement.ring.partitionOf(item.key)
   const sets = placement.writeSets(part, round.def)
