@@ -48,6 +48,8 @@ function openEngine(opts: NodeOptions): StorageEngine {
       durability: opts.durability,
       maxHintsPerTarget: opts.maxHints,
       maxHintAgeMs: opts.maxHintAgeS * 1000,
+      sqlite: { pageCacheMiB: opts.cacheMiB / 2, mmapMiB: opts.mmapMiB },
+      cache: { maxBytes: (opts.cacheMiB / 2) * 1024 * 1024 },
     })
   } catch (e) {
     // A newer format says so with its own code; anything else (not SQLite, unreadable, read-only) is the directory's.

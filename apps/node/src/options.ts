@@ -18,6 +18,10 @@ export interface NodeOptions {
   readonly logLevel: LogLevel
   readonly maxHints: number
   readonly maxHintAgeS: number
+  /** MiB of caches: half SQLite's page cache, half the cache of recently used keys. */
+  readonly cacheMiB: number
+  /** MiB of the database file SQLite maps into memory (0: none, reads copy through its page cache). */
+  readonly mmapMiB: number
 }
 
 /** What the command line asks for: run a node, or print the help or the version. */
@@ -57,6 +61,10 @@ usage: kvorum-node [flags]
   --log-level L             fatal, error, warn, info (default), debug (adds one access log line per request) or trace
   --max-hints N             hinted keys kept per target node before new hints are refused, 0..${MAX_HINTS_LIMIT} (default 100000)
   --max-hint-age-s S        hints older than this are dropped and left to anti-entropy, 1..${MAX_HINT_AGE_S_LIMIT} (default 604800, 7 days)
+  --cache-mib N             memory for caches, 4..65536 MiB: half SQLite's page cache, half the decoded recently used keys
+                            (default 64; a node's resident memory is about 200 MiB plus this, whatever it holds)
+  --mmap-mib N              bytes of the database SQLite maps into memory, 0..65536 MiB (default 0); mapped pages count
+                            in the node's resident memory and save a copy per read
   --version                 print the version and exit
   -h, --help                print this help and exit
 
@@ -123,6 +131,8 @@ export const FLAGS = {
   'log-level': { type: 'string', default: 'info' },
   'max-hints': { type: 'string', default: '100000' },
   'max-hint-age-s': { type: 'string', default: '604800' },
+  'cache-mib': { type: 'string', default: '64' },
+  'mmap-mib': { type: 'string', default: '0' },
   version: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const
@@ -163,6 +173,8 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv): C
       logLevel,
       maxHints: integer('max-hints', values['max-hints'], 0, MAX_HINTS_LIMIT),
       maxHintAgeS: integer('max-hint-age-s', values['max-hint-age-s'], 1, MAX_HINT_AGE_S_LIMIT),
+      cacheMiB: integer('cache-mib', values['cache-mib'], 4, 65536),
+      mmapMiB: integer('mmap-mib', values['mmap-mib'], 0, 65536),
     },
   }
 }

@@ -55,7 +55,7 @@ import { MovedAt } from './moved.js'
 import { Hints } from './hints.js'
 import { type LeavesOpened, LeafStore } from './leaves.js'
 import { type Place, type RowCacheLimits, Rows } from './rows.js'
-import { type Durability, applySchema } from './schema.js'
+import { type Durability, type SqliteMemory, applySchema } from './schema.js'
 import { type SizesOpened, type StoreSize, StoreSizes } from './store-sizes.js'
 
 /** Options of a storage engine. */
@@ -83,6 +83,8 @@ export interface EngineOptions {
   readonly incarnationId?: () => string
   /** Bounds of the cache of recently used keys. */
   readonly cache?: RowCacheLimits
+  /** SQLite's page cache and memory-mapped bytes. Default SQLITE_MEMORY. */
+  readonly sqlite?: SqliteMemory
 }
 
 /** The defaults of EngineOptions. */
@@ -171,7 +173,7 @@ export class StorageEngine implements NodeProtocol {
     // Whatever fails once the file is open (a newer format, a file that is not SQLite, a corrupt
     // definition) closes it again, so the caller is left with no handle to close.
     try {
-      applySchema(this.db, options.durability ?? ENGINE_DEFAULTS.durability)
+      applySchema(this.db, options.durability ?? ENGINE_DEFAULTS.durability, options.sqlite)
       this.sql = this.prepare()
       this.newIncarnation = options.incarnationId ?? randomIncarnation
       this.zone = options.zone

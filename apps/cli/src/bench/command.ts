@@ -8,6 +8,7 @@ import { initCluster } from '../cluster-init.js'
 import { type LocalNode, startNodes, stopNodes } from '../local-cluster.js'
 import { Progress } from '../progress.js'
 import { type Ceilings, CeilingRig } from './ceilings.js'
+import { MAX_OUTSTANDING } from './pace.js'
 import { ETCD_INSTALL, EtcdPeer, etcdVersion } from './etcd.js'
 import { type WorkloadName, type WorkloadResult, load, runWorkload } from './workload.js'
 import type { BenchConfig } from './config.js'
@@ -15,14 +16,22 @@ import { printReport, reportJson } from './report.js'
 
 export const BENCH_HELP = `kvorum bench [--workload A|B|C|update] [--concurrency 64] [--duration 10] [--records 10000]
              [--value-size 512] [--durability normal|full] [--conflict siblings|lww] [--seeds URL --token T] [--json] [--no-ceilings]
-             [--against etcd]
+             [--against etcd] [--rate OPS] [--nodes 3]
   YCSB-style benchmark (A 50/50 read/update, B 95/5, C read only, update = read-modify-write with a merge),
-  scrambled-zipfian keys, N=3 R=2 W=2. Starts its own 3-node cluster unless --seeds is given. Measures this
-  machine's ceilings in the same run (no-op HTTP fan-out in slices between slices of the workload, one no-op
-  round trip, raw SQLite) and reports ratios.
+  scrambled-zipfian keys, N=3 R=2 W=2. Starts its own cluster of --nodes node processes (default 3, 256
+  partitions) unless --seeds is given. Measures this
+  machine's ceilings in the same run and reports Kvorum's share of each: in slices between slices of the
+  workload, a no-op HTTP fan-out and the batch ceiling (the same SDK, batching and workload against no-op
+  nodes: the real app and codecs, store batches answered without storage work); then one no-op round
+  trip and raw SQLite.
   --against etcd starts a 3-member etcd on loopback (the etcd binary on PATH; exit 2 when there is none), loads
   the same keys and runs the same mix in slices between Kvorum's, and reports both and the ratios. Durability
   pairs: Kvorum full against etcd's default fsync, Kvorum normal against etcd --unsafe-no-fsync.
+  --rate OPS runs open loop: operations start on a fixed schedule of OPS a second (Kvorum's and etcd's alike),
+  whatever the answers do, and each one's latency counts from its intended start, so a stall shows in the
+  percentiles instead of slowing the load (no coordinated omission). At most ${MAX_OUTSTANDING} in flight; those due
+  beyond that start late and carry the wait. The report adds the rate achieved, the late starts, and the
+  p50 < 2 ms, p99 < 10 ms, p99.9 < 15 ms targets.
   Exits 1 when any operation failed or an acknowledged increment was lost.`
 
 function config(values: Record<string, string | boolean | undefined>): BenchConfig {
@@ -40,6 +49,8 @@ function config(values: Record<string, string | boolean | undefined>): BenchConf
     valueBytes: intFlag(values['value-size'] as string | undefined, 'value-size', 1, 1024 * 1024, 512),
     durability,
     conflict: values.conflict === 'lww' ? 'lww' : 'siblings',
+    rate: values.rate === undefined ? null : intFlag(values.rate as string, 'rate', 1, 1_000_000, 1),
+    nodes: intFlag(values.nodes as string | undefined, 'nodes', 3, 64, 3),
   }
 }
 
@@ -51,7 +62,7 @@ async function ownCluster(cfg: BenchConfig): Promise<{ nodes: LocalNode[]; seeds
   for (let attempt = 0; !nodes; attempt++) {
     const basePort = 20000 + Math.floor(Math.random() * 20000)
     try {
-      nodes = await startNodes({ nodes: 3, basePort, dataDir: dir, token, durability: cfg.durability, nodeFlags: nodeFlagsFromEnv() })
+      nodes = await startNodes({ nodes: cfg.nodes, basePort, dataDir: dir, token, durability: cfg.durability, nodeFlags: nodeFlagsFromEnv() })
     } catch (e) {
       if (attempt >= 4) throw e
     }
@@ -80,6 +91,8 @@ export async function bench(argv: string[]): Promise<number> {
     'no-ceilings': { type: 'boolean', default: false },
     store: { type: 'string' },
     against: { type: 'string' },
+    rate: { type: 'string' },
+    nodes: { type: 'string' },
   })
   const cfg = config(values)
   if (values.against !== undefined && values.against !== 'etcd') throw new UsageError(`--against takes etcd, got ${values.against}`)
@@ -93,7 +106,14 @@ export async function bench(argv: string[]): Promise<number> {
   let rig: CeilingRig | null = null
   if (!values['no-ceilings']) {
     say(`starting the no-op servers of the ceilings (concurrency ${cfg.concurrency})...`)
-    rig = await CeilingRig.start({ concurrency: cfg.concurrency, seconds: Math.min(5, cfg.seconds), valueBytes: cfg.valueBytes, durability: cfg.durability })
+    const workload = { ...cfg, rate: cfg.rate ?? undefined }
+    rig = await CeilingRig.start({
+      concurrency: cfg.concurrency,
+      seconds: Math.min(5, cfg.seconds),
+      valueBytes: cfg.valueBytes,
+      durability: cfg.durability,
+      workload,
+    })
   }
   let own: Awaited<ReturnType<typeof ownCluster>> | null = null
   let kv: Kvorum | undefined
@@ -130,14 +150,15 @@ export async function bench(argv: string[]): Promise<number> {
     const ceilingRig = rig
     const etcdPeer = peer
     const before = async () => {
-      await ceilingRig?.fanoutSlice(cfg.seconds / slices)
-      await etcdPeer?.slice(cfg.workload, cfg.records, cfg.valueBytes, cfg.seconds / slices)
+      await ceilingRig?.slice(cfg.seconds / slices)
+      await etcdPeer?.slice(cfg.workload, cfg.records, cfg.valueBytes, cfg.seconds / slices, cfg.rate ?? undefined)
     }
     say(
-      `running workload ${cfg.workload} for ${cfg.seconds} s at concurrency ${cfg.concurrency}${ceilingRig || etcdPeer ? `, in ${slices} slices after as many slices of ${[ceilingRig ? 'the fan-out ceiling' : '', etcdPeer ? 'etcd' : ''].filter(Boolean).join(' and ')}` : ''}...`,
+      `running workload ${cfg.workload} for ${cfg.seconds} s ${cfg.rate === null ? `at concurrency ${cfg.concurrency}` : `open loop at ${cfg.rate} ops/s`}${ceilingRig || etcdPeer ? `, in ${slices} slices after as many slices of ${[ceilingRig ? 'the fan-out and batch ceilings' : '', etcdPeer ? 'etcd' : ''].filter(Boolean).join(' and ')}` : ''}...`,
     )
     const result: WorkloadResult = await runWorkload(kv, storeName, {
       ...cfg,
+      rate: cfg.rate ?? undefined,
       ...(own ? { nodePids: own.nodes.map((n) => n.child.pid as number) } : {}),
       ...(ceilingRig || etcdPeer ? { slices: { count: slices, before } } : {}),
       onTick: (done, elapsed, recent) =>
