@@ -105,6 +105,28 @@ export const COMMANDS: Readonly<Record<string, Command | Group>> = {
       return { help: m.STATUS_HELP, run: m.status }
     },
   },
+  keys: {
+    summary: 'list the live keys of a store (not a snapshot), with --prefix and --limit',
+    load: async () => ({ help: (await import('./keys.js')).KEYS_HELP, run: async (argv) => (await import('./keys.js')).keysCommand('keys', argv) }),
+  },
+  count: {
+    summary: 'count the live keys of a store, with progress',
+    load: async () => ({ help: (await import('./keys.js')).COUNT_HELP, run: async (argv) => (await import('./keys.js')).keysCommand('count', argv) }),
+  },
+  export: {
+    summary: 'write a store’s keys, siblings, clocks and tombstones to a checksummed file',
+    load: async () => {
+      const m = await import('./export.js')
+      return { help: m.EXPORT_HELP, run: m.exportCommand }
+    },
+  },
+  import: {
+    summary: 'merge an export back into a cluster (idempotent; deletes stay deleted)',
+    load: async () => {
+      const m = await import('./import.js')
+      return { help: m.IMPORT_HELP, run: m.importCommand }
+    },
+  },
   repair: {
     summary: 'one Merkle anti-entropy pass, or --daemon to keep repairing',
     load: async () => {

@@ -9,7 +9,7 @@ export const EXIT_MISSING = 3
 /** Largest quorum a flag may name; the SDK checks it against the store's n. */
 const MAX_QUORUM = 64
 
-const CONNECTION = {
+export const CONNECTION = {
   seeds: { type: 'string' },
   ...ACCESS_FLAGS,
   timeout: { type: 'string' },
@@ -70,7 +70,7 @@ function positionals(command: string, got: string[], names: readonly string[]): 
 }
 
 /** Connect with the flags' seeds, token and timeout; a single request never outlasts the whole call. */
-async function open(values: Flags, call: CallOptions): Promise<Kvorum> {
+export async function open(values: Flags, call: CallOptions): Promise<Kvorum> {
   const t = call.timeoutMs
   return connect({
     seeds: seedsFlag(values.seeds),

@@ -128,3 +128,6 @@ export function usageOf(help: string): string {
     .filter((l) => l.startsWith('kvorum'))
     .join('\n')
 }
+
+/** For the help of commands whose code lives in their own modules (keys, count, export, import). */
+export { CONNECTION_HELP, ENV_HELP }

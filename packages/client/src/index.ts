@@ -3,6 +3,8 @@ export { CONNECT_DEFAULTS, type ConnectOptions } from './options.js'
 export { Store, type StoreOptions, type HandleSettings, type CallOptions, type WriteOptions, type PutOptions, type GetResult } from './store.js'
 export type { TtlOption, PutConditions } from './put-conditions.js'
 export { MAX_MANY_KEYS, type KeyResult, type PutItem, type DeleteItem } from './many.js'
+export { Listing, type ListOptions, type ListProgress, type Entry } from './listing.js'
+export { MAX_RESTORE_ITEMS } from './restore.js'
 export { MAX_CALL_ATTEMPTS, type RetryPolicy, type RetryInfo, type RetryOp } from './call.js'
 export { HttpTransport, type HttpTransportOptions, type HttpExchange, type HttpAnswer, type TlsOptions } from './http-transport.js'
 export type { Transport, NodeClient, RequestOptions } from './transport.js'
@@ -46,4 +48,7 @@ export {
   UnauthorizedError,
   isRetryable,
   type ReplicaFailure,
+  type KeySet,
+  type SiblingSet,
+  type Version,
 } from '@kvorum/core'

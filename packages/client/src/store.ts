@@ -1,4 +1,5 @@
 import {
+  type KeySet,
   type SiblingSet,
   type StoreDef,
   type VersionVector,
@@ -20,9 +21,11 @@ import {
 } from '@kvorum/core'
 import { type CallScope, type RetryOp, checkAborted, untilAborted, withRetry } from './call.js'
 import { type Codec, type CodecName, type NamedCodec, codecFor } from './codecs.js'
+import { type Entry, type ListOptions, type ListSource, type Listing, listEntries, listKeys, listVersions } from './listing.js'
 import { type DeleteItem, type KeyResult, type PutItem, checkCount, checkDistinct, settle } from './many.js'
 import { type Condition, type PutConditions, type TtlOption, checkCondition, checkTtl, conditionOf, expiresAtFor } from './put-conditions.js'
 import { readRound } from './read-round.js'
+import { MAX_RESTORE_ITEMS, restoreSets } from './restore.js'
 import { UpdateCombiner, type UpdateResult } from './update-combiner.js'
 import type { Runtime } from './runtime.js'
 import { type WriteOutcome, writeRound } from './write-round.js'
@@ -414,6 +417,35 @@ export class Store<T> {
       if (made === null) return null
       return this.putOne(bytes, this.encode(bytes, made.value), { context: decodeContext(read.context), condition: null, ttlMs: undefined }, {}, scope)
     })
+  }
+
+  /** Every live key, as UTF-8 text, over every partition (listing.ts). Not a snapshot. */
+  keys(options: ListOptions = {}): Listing<string> {
+    return listKeys(this.lister(), options)
+  }
+
+  /** Every live key with its values and context, over every partition. Not a snapshot. */
+  entries(options: ListOptions = {}): Listing<Entry<T>> {
+    return listEntries(this.lister(), options)
+  }
+
+  /** Every key's whole merged set, tombstones and clocks included (what `kvorum export` writes). Not a snapshot. */
+  versions(options: ListOptions = {}): Listing<KeySet> {
+    return listVersions(this.lister(), options)
+  }
+
+  /** Merge whole sets (from `versions()`, e.g. an export) into the key's replicas; idempotent (restore.ts). */
+  async restore(items: readonly KeySet[], call: CallOptions = {}): Promise<KeyResult<null>[]> {
+    const scope = this.begin(call, `restore of ${items.length} keys`)
+    if (items.length > MAX_RESTORE_ITEMS) throw new InvalidInputError(`restore takes at most ${MAX_RESTORE_ITEMS} sets, got ${items.length}`)
+    const def = this.def()
+    const round = { def, w: this.quorum(def, call, scope).w, deadline: scope.deadline, signal: scope.signal }
+    return untilAborted(restoreSets(this.rt, round, items), scope.signal, `restore of ${items.length} keys`)
+  }
+
+  private lister(): ListSource<T> {
+    const begin = () => void this.begin({}, 'listing')
+    return { rt: this.rt, def: () => this.def(), w: this.options.w, decode: (k, s) => this.decodeSet(k, s), merge: this.options.merge, begin }
   }
 }
 

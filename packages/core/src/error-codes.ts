@@ -65,6 +65,8 @@ export const ERROR_CODES = {
   KV_USAGE: { status: 400, fatal: true, mayHaveApplied: false, retryable: false },
   KV_CLUSTER_EXISTS: { status: 409, fatal: true, mayHaveApplied: false, retryable: false },
   KV_PORT_IN_USE: { status: 409, fatal: true, mayHaveApplied: false, retryable: false },
+  // An export file that is not one, is truncated, fails its checksum, or has a format this version does not read.
+  KV_BAD_EXPORT: { status: 422, fatal: true, mayHaveApplied: false, retryable: false },
   // A code this version does not know (sent by a newer node): assume the worst a write can do, and let another replica try.
   // A data credential pushed a cluster definition the admin secret did not sign; TLS asked of a plain-HTTP caller.
   KV_UNSIGNED_DEFINITION: { status: 403, fatal: true, mayHaveApplied: false, retryable: false },

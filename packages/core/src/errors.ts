@@ -335,6 +335,13 @@ export class MissingPackageError extends KvorumError {
   }
 }
 
+/** `kvorum import` was given a file that is not a whole, intact export it can read; nothing was imported. */
+export class BadExportError extends KvorumError {
+  constructor(message: string) {
+    super('KV_BAD_EXPORT', message)
+  }
+}
+
 /** A usage mistake on the command line: printed with the command's help, exit code 2. */
 export class UsageError extends KvorumError {
   constructor(message: string) {
