@@ -1,4 +1,4 @@
-import { NodeDownError, Placement, type Version, utf8 } from '@kvorum/core'
+import { NodeDownError, Placement, type Version, realTime, utf8 } from '@kvorum/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { adaptivePageSize } from './partition-scan.js'
 import { type MemoryCluster, memoryCluster } from '../../../test/support/memory-cluster.js'
@@ -77,6 +77,25 @@ describe('store.keys() and store.entries()', () => {
     const merged = kv.store<string>('default', { codec: 'utf8', merge: (vs) => vs.sort().join('|') })
     await cluster.replica(first).mergePut({ timeoutMs: 1000 }, 'default', [{ key: utf8('two'), siblings: [version('a1', 5, 'x'), version('a2', 5, 'y')] }])
     expect((await all(merged.entries())).find((e) => e.key === 'two')?.values).toEqual(['x|y'])
+  })
+
+  it('leave out expired keys and expired siblings, as a get does, with a context that still covers them', async () => {
+    let now = 1_000_000
+    cluster = await memoryCluster({ now: () => now })
+    const { kv } = await cluster.client({ time: { ...realTime, now: () => now } })
+    const s = kv.store<string>('default', { codec: 'utf8' })
+    await s.put('short', 'gone soon', { ttlMs: 1000 })
+    await s.put('long', 'stays', { ttlMs: 60_000 })
+    await s.put('both', 'expires', { ttlMs: 1000 })
+    await s.put('both', 'lives') // a blind write: a sibling of the expiring one
+    now += 5000
+    expect((await all(s.keys())).sort()).toEqual(['both', 'long'])
+    const both = (await all(s.entries())).find((e) => e.key === 'both')
+    expect(both?.values).toEqual(['lives'])
+    expect(both?.siblings).toBe(1)
+    // The listed context covers the expired sibling too: a put with it leaves one version.
+    await s.put('both', 'next', { context: both?.context as string })
+    expect((await s.get('both')).values).toEqual(['next'])
   })
 
   it('a key whose newer tombstone is on one replica and older value on another is not listed', async () => {

@@ -1,4 +1,16 @@
-import { type KeySet, type SiblingSet, type StoreDef, InvalidInputError, LIMITS, encodeContext, keyBytes, setContext, toHex } from '@kvorum/core'
+import {
+  type KeySet,
+  type SiblingSet,
+  type StoreDef,
+  InvalidInputError,
+  LIMITS,
+  encodeContext,
+  isGone,
+  keyBytes,
+  setContext,
+  toHex,
+  unexpired,
+} from '@kvorum/core'
 import { checkAborted } from './call.js'
 import { type PartitionScanSpec, partitionSets } from './partition-scan.js'
 import type { Runtime } from './runtime.js'
@@ -184,13 +196,9 @@ function listing<T, I>(src: ListSource<T>, options: ListOptions, headsOnly: bool
   return new Listing(options.cursor, run)
 }
 
-/**
- * True when a read would show the set: some version is not a tombstone.
- * Expiry (issue 15) belongs here too, as `!isExpired(v, nowMs)`, once core
- * has it; `nowMs` is passed for that.
- */
-function shows(set: SiblingSet, _nowMs: number): boolean {
-  return set.some((v) => v.value !== null)
+/** True when a read would show the set: some version is neither a tombstone nor expired. */
+function shows(set: SiblingSet, nowMs: number): boolean {
+  return !isGone(set, nowMs)
 }
 
 /** Every live key of the store, as UTF-8 text. */
@@ -201,12 +209,15 @@ export function listKeys<T>(src: ListSource<T>, options: ListOptions): Listing<s
 /** Every live key with its values and context. */
 export function listEntries<T>(src: ListSource<T>, options: ListOptions): Listing<Entry<T>> {
   return listing(src, options, false, (item) => {
-    if (!shows(item.siblings, src.rt.time.now())) return undefined
-    const decoded = src.decode(item.key, item.siblings)
+    const nowMs = src.rt.time.now()
+    if (!shows(item.siblings, nowMs)) return undefined
+    // As a get: expired versions are not shown, but the context covers them, so a put supersedes them.
+    const live = unexpired(item.siblings, nowMs)
+    const decoded = src.decode(item.key, live)
     if (decoded.length === 0) return undefined
     const values = src.merge && decoded.length > 1 ? [src.merge(decoded)] : decoded
     const key = Buffer.from(item.key).toString('utf8')
-    return { key, keyBytes: item.key, values, context: encodeContext(setContext(item.siblings)), siblings: item.siblings.length }
+    return { key, keyBytes: item.key, values, context: encodeContext(setContext(item.siblings)), siblings: live.length }
   })
 }
 
