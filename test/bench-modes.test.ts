@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 
@@ -49,6 +50,39 @@ describe('kvorum bench: open loop and the batch ceiling', () => {
     expect(r.ceilings.batch.cpuUsPerOp).toBeGreaterThan(0)
     expect(r.ratios.batch).toBeCloseTo(r.throughput / r.ceilings.batch.opsPerSec, 5)
     expect(run.stderr).toMatch(/slices of the fan-out and batch ceilings/)
+  }, 120_000)
+
+  it('SIGTERM in the middle of a run stops every process it started, and says so', async () => {
+    const bench = spawn(process.execPath, [CLI, 'bench', '--duration', '60', '--records', '200', '--no-ceilings', '--json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    const pid = bench.pid as number
+    let err = ''
+    bench.stderr.on('data', (d: Buffer) => (err += d.toString()))
+    const exited = new Promise<number | null>((resolve) => bench.once('exit', (code) => resolve(code)))
+    try {
+      const until = Date.now() + 60_000
+      while (!err.includes('running workload') && Date.now() < until) await new Promise((r) => setTimeout(r, 100))
+      expect(err).toContain('running workload')
+      // Its children, by parent PID: the bench's own node processes.
+      const children = readdirSync('/proc')
+        .filter((d) => /^\d+$/.test(d))
+        .filter((d) => {
+          try {
+            const stat = readFileSync(`/proc/${d}/stat`, 'utf8')
+            return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid
+          } catch {
+            return false
+          }
+        })
+      expect(children.length).toBeGreaterThanOrEqual(3)
+      process.kill(pid, 'SIGTERM')
+      expect(await exited).toBe(143)
+      expect(err).toMatch(/SIGTERM: stopping what it started/)
+      for (const child of children) expect(existsSync(`/proc/${child}`), `node process ${child} still running`).toBe(false)
+    } finally {
+      if (bench.exitCode === null) bench.kill('SIGKILL')
+    }
   }, 120_000)
 
   it('refuses a rate that is not a positive whole number', () => {

@@ -136,6 +136,27 @@ export async function bench(argv: string[]): Promise<number> {
   let kv: Kvorum | undefined
   let peer: EtcdPeer | null = null
   const peerDir = etcd ? mkdtempSync(join(tmpdir(), 'kvorum-bench-etcd-')) : null
+  // Everything the run started, stopped once: at the end, or on Ctrl-C / SIGTERM (which would otherwise leave the nodes running).
+  let cleaned: Promise<void> | null = null
+  const cleanup = () => {
+    cleaned ??= (async () => {
+      await peer?.close()
+      if (peerDir) rmSync(peerDir, { recursive: true, force: true })
+      await rig?.close()
+      await kv?.close(1000)
+      if (own) {
+        await stopNodes(own.nodes)
+        rmSync(own.dir, { recursive: true, force: true })
+      }
+    })()
+    return cleaned
+  }
+  const onSignal = (signal: NodeJS.Signals) => {
+    say(`kvorum bench: ${signal}: stopping what it started...`)
+    void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143))
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
   try {
     if (peerDir) {
       say(`starting a 3-member etcd ${etcd} (${cfg.durability === 'full' ? 'fsync on every commit' : '--unsafe-no-fsync'}) and loading ${cfg.records} keys...`)
@@ -199,13 +220,8 @@ export async function bench(argv: string[]): Promise<number> {
     else printReport(json)
     return json.failed > 0 || json.lost > 0 ? 1 : 0
   } finally {
-    await peer?.close()
-    if (peerDir) rmSync(peerDir, { recursive: true, force: true })
-    await rig?.close()
-    await kv?.close(1000)
-    if (own) {
-      await stopNodes(own.nodes)
-      rmSync(own.dir, { recursive: true, force: true })
-    }
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+    await cleanup()
   }
 }
