@@ -42,6 +42,8 @@ export interface ProcessClusterOptions {
   readonly partitions?: number
   readonly stores?: readonly (Partial<StoreDef> & { name: string })[]
   readonly durability?: 'normal' | 'full'
+  /** More kvorum-node flags for some nodes, by id (e.g. a small --max-db-mib for one). */
+  readonly args?: Readonly<Record<string, readonly string[]>>
 }
 
 export async function startCluster(options: ProcessClusterOptions = {}): Promise<ProcessCluster> {
@@ -52,7 +54,8 @@ export async function startCluster(options: ProcessClusterOptions = {}): Promise
   const clients: Kvorum[] = []
   const durability = options.durability ?? 'normal'
   const launch = async (node: ClusterNode) => {
-    node.proc = await startNode({ data: node.dir, id: node.id, port: node.port, token, durability })
+    const args = options.args?.[node.id]
+    node.proc = await startNode({ data: node.dir, id: node.id, port: node.port, token, durability, ...(args ? { args } : {}) })
     node.port = node.proc.port
     return node.proc
   }

@@ -30,7 +30,7 @@ function refuseToStart(e: unknown): never {
 }
 
 /** The data directory, created if missing, and the engine over its database; any failure is KV_DATA_DIR (or KV_DATA_FORMAT). */
-function openEngine(opts: NodeOptions): StorageEngine {
+function openEngine(opts: NodeOptions, logger: Logger): StorageEngine {
   const file = join(opts.data, 'kvorum.db')
   try {
     mkdirSync(opts.data, { recursive: true })
@@ -48,12 +48,24 @@ function openEngine(opts: NodeOptions): StorageEngine {
       durability: opts.durability,
       maxHintsPerTarget: opts.maxHints,
       maxHintAgeMs: opts.maxHintAgeS * 1000,
+      ...(opts.maxDbMib === undefined ? {} : { maxDbBytes: opts.maxDbMib * 1024 * 1024 }),
+      onDiskFull: (full) => diskFullChanged(logger, opts, full),
     })
   } catch (e) {
     // A newer format says so with its own code; anything else (not SQLite, unreadable, read-only) is the directory's.
     if (e instanceof KvorumError) throw e
     throw new DataDirError(`cannot open ${file}: ${(e as Error).message}`)
   }
+}
+
+/** One line when the node turns unable to write for want of room, and one when it writes again. */
+function diskFullChanged(logger: Logger, opts: NodeOptions, full: boolean): void {
+  if (full)
+    logger.error(
+      { code: 'KV_DISK_FULL', data: opts.data, maxDbMib: opts.maxDbMib },
+      'out of disk space: refusing writes with KV_DISK_FULL, still serving reads; free space on the disk or raise --max-db-mib (no restart needed)',
+    )
+  else logger.warn({ data: opts.data }, 'disk space is back: taking writes again')
 }
 
 /** Listen, or say in one sentence why not. */
@@ -150,13 +162,18 @@ async function main(): Promise<void> {
   const logger = nodeLogger(opts.logLevel, opts.id)
   let engine: StorageEngine
   try {
-    engine = openEngine(opts)
+    engine = openEngine(opts, logger)
   } catch (e) {
     refuseToStart(e)
   }
   const leaves = engine.leavesOpened
   if (leaves.rebuilt && leaves.keys > 0)
     logger.warn({ keys: leaves.keys, ms: Math.round(leaves.ms) }, 'not closed cleanly last time: Merkle leaves rebuilt from the stored keys')
+  if (engine.quotaBytes > 0 && engine.databaseBytes >= engine.quotaBytes)
+    logger.warn(
+      { bytes: engine.databaseBytes, quotaBytes: engine.quotaBytes },
+      'the database is already at its --max-db-mib quota: writes that add data will get KV_DISK_FULL',
+    )
   const sizes = engine.sizesOpened
   if (sizes.counted && engine.storeSizes.size > 0)
     logger.info({ ms: Math.round(sizes.ms) }, 'keys and bytes per store counted from the table (no snapshot of a clean close)')

@@ -18,6 +18,8 @@ export interface NodeOptions {
   readonly logLevel: LogLevel
   readonly maxHints: number
   readonly maxHintAgeS: number
+  /** The database's quota, MiB: past it writes that add data get KV_DISK_FULL. */
+  readonly maxDbMib?: number
 }
 
 /** What the command line asks for: run a node, or print the help or the version. */
@@ -31,6 +33,8 @@ export type LogLevel = (typeof LOG_LEVELS)[number]
 const MAX_HINTS_LIMIT = 100_000_000
 /** Longest hint age a node may be told to keep, s (ten years). */
 const MAX_HINT_AGE_S_LIMIT = 10 * 365 * 24 * 3600
+/** Largest database quota a node may be given, MiB (16 TiB). */
+const MAX_DB_MIB_LIMIT = 16 * 1024 * 1024
 /** Longest token, characters. */
 const MAX_TOKEN_LENGTH = 1024
 /** Node ids and zones, as the cluster definition takes them. */
@@ -57,6 +61,8 @@ usage: kvorum-node [flags]
   --log-level L             fatal, error, warn, info (default), debug (adds one access log line per request) or trace
   --max-hints N             hinted keys kept per target node before new hints are refused, 0..${MAX_HINTS_LIMIT} (default 100000)
   --max-hint-age-s S        hints older than this are dropped and left to anti-entropy, 1..${MAX_HINT_AGE_S_LIMIT} (default 604800, 7 days)
+  --max-db-mib N            quota of the database, 1..${MAX_DB_MIB_LIMIT} MiB: past it, writes that add data are refused with
+                            KV_DISK_FULL while reads, deletes and hint delivery go on (default none: the disk's size)
   --version                 print the version and exit
   -h, --help                print this help and exit
 
@@ -123,6 +129,7 @@ export const FLAGS = {
   'log-level': { type: 'string', default: 'info' },
   'max-hints': { type: 'string', default: '100000' },
   'max-hint-age-s': { type: 'string', default: '604800' },
+  'max-db-mib': { type: 'string' },
   version: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const
@@ -163,6 +170,7 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv): C
       logLevel,
       maxHints: integer('max-hints', values['max-hints'], 0, MAX_HINTS_LIMIT),
       maxHintAgeS: integer('max-hint-age-s', values['max-hint-age-s'], 1, MAX_HINT_AGE_S_LIMIT),
+      ...(values['max-db-mib'] === undefined ? {} : { maxDbMib: integer('max-db-mib', values['max-db-mib'], 1, MAX_DB_MIB_LIMIT) }),
     },
   }
 }

@@ -50,6 +50,7 @@ import {
   showKey,
   validateCluster,
 } from '@kvorum/core'
+import { DiskState, Quota, isDiskFull } from './disk-full.js'
 import { GroupCommit } from './group-commit.js'
 import { MovedAt } from './moved.js'
 import { Hints } from './hints.js'
@@ -83,6 +84,10 @@ export interface EngineOptions {
   readonly incarnationId?: () => string
   /** Bounds of the cache of recently used keys. */
   readonly cache?: RowCacheLimits
+  /** Most bytes the database file may hold (SQLite's max_page_count); writes past it fail with KV_DISK_FULL. Default none (the disk's size). */
+  readonly maxDbBytes?: number
+  /** Told when the node turns unable to write for want of room (true), and when it writes again (false). Default nobody. */
+  readonly onDiskFull?: (full: boolean) => void
 }
 
 /** The defaults of EngineOptions. */
@@ -147,6 +152,9 @@ export class StorageEngine implements NodeProtocol {
   private readonly hints: Hints
   private readonly sizes: StoreSizes
   private readonly writes: GroupCommit
+  /** Whether writes find room, and how many were refused for want of it. */
+  readonly disk: DiskState
+  private readonly quota: Quota | null = null
   private readonly time: Time
   private readonly now: () => number
   private readonly maxHintsPerTarget: number
@@ -168,10 +176,12 @@ export class StorageEngine implements NodeProtocol {
     this.maxHintsPerTarget = options.maxHintsPerTarget ?? ENGINE_DEFAULTS.maxHintsPerTarget
     this.maxHintAgeMs = options.maxHintAgeMs ?? ENGINE_DEFAULTS.maxHintAgeMs
     this.db = new Database(options.path)
+    this.disk = new DiskState(options.nodeId, options.onDiskFull)
     // Whatever fails once the file is open (a newer format, a file that is not SQLite, a corrupt
     // definition) closes it again, so the caller is left with no handle to close.
     try {
       applySchema(this.db, options.durability ?? ENGINE_DEFAULTS.durability)
+      if (options.maxDbBytes !== undefined) this.quota = new Quota(this.db, options.maxDbBytes)
       this.sql = this.prepare()
       this.newIncarnation = options.incarnationId ?? randomIncarnation
       this.zone = options.zone
@@ -191,7 +201,7 @@ export class StorageEngine implements NodeProtocol {
             this.rows.persist()
           },
           commit: () => {
-            this.rows.commit()
+            if (this.rows.commit() > 0) this.disk.committed()
             this.leaves.commit()
             this.sizes.commit()
             this.hints.commit()
@@ -215,6 +225,7 @@ export class StorageEngine implements NodeProtocol {
               }
             }
           },
+          failed: (e) => this.disk.translate(e),
         },
         options.maxQueuedRequests,
         (fn) => this.time.setImmediate(fn),
@@ -222,7 +233,8 @@ export class StorageEngine implements NodeProtocol {
       this.sql.putMeta.run('incarnation', this.incarnation)
     } catch (e) {
       this.db.close()
-      throw e
+      // Opening marks the leaves snapshot stale and stores the incarnation: with no room for that, the node cannot start.
+      throw this.disk.translate(e)
     }
   }
 
@@ -327,9 +339,15 @@ export class StorageEngine implements NodeProtocol {
     return { ok: true, value: { siblings: next, dot } }
   }
 
+  /** Refuse a write that adds data once the quota is reached (deletes, reaping and hint delivery still run, and make room). */
+  private requireRoom(): void {
+    if (this.quota?.reached) throw this.disk.refuse()
+  }
+
   async mergePut(storeName: string, items: readonly KeySet[]): Promise<ItemResult<null>[]> {
     const { cluster, ring } = this.requireCluster()
     const store = findStore(cluster, storeName)
+    this.requireRoom()
     return this.writes.submit(() => items.map((item) => this.mergeItem(store, this.ring ?? ring, item)))
   }
 
@@ -383,6 +401,7 @@ export class StorageEngine implements NodeProtocol {
   async batch(storeName: string, batch: StoreBatch): Promise<StoreBatchResults> {
     const { cluster, ring } = this.requireCluster()
     const store = findStore(cluster, storeName)
+    if (batch.merges.length > 0 || batch.coordinates.some((c) => c.value !== null)) this.requireRoom()
     const written =
       batch.coordinates.length + batch.merges.length === 0
         ? { coordinates: [], merges: [] }
@@ -411,6 +430,7 @@ export class StorageEngine implements NodeProtocol {
   async putHints(target: string, items: readonly HintItem[]): Promise<ItemResult<null>[]> {
     const { cluster } = this.requireCluster()
     const stores = new Map(items.map((it) => [it.store, findStore(cluster, it.store)]))
+    this.requireRoom()
     return this.writes.submit(() => {
       let count = this.hints.count(target)
       return items.map((item): ItemResult<null> => {
@@ -432,7 +452,13 @@ export class StorageEngine implements NodeProtocol {
     this.requireCluster()
     if (!Number.isInteger(limit) || limit < 1 || limit > LIMITS.maxPageItems) throw new InvalidInputError(`hint page limit must be 1..${LIMITS.maxPageItems}`)
     const cutoff = this.now() - this.maxHintAgeMs
-    const expired = await this.writes.submit(() => this.hints.expire(cutoff))
+    // Expiry is upkeep: on a full disk the hints are still listed (delivering them frees room).
+    const expired = await this.writes
+      .submit(() => this.hints.expire(cutoff))
+      .catch((e) => {
+        if (e instanceof KvorumError && e.code === 'KV_DISK_FULL') return 0
+        throw e
+      })
     this.stats.hintsExpired += expired
     return this.hints.list(target, afterId, limit)
   }
@@ -646,6 +672,11 @@ export class StorageEngine implements NodeProtocol {
     return (this.db.pragma('page_count', { simple: true }) as number) * (this.db.pragma('page_size', { simple: true }) as number)
   }
 
+  /** The database quota (EngineOptions.maxDbBytes) in whole pages, bytes; 0 without one. */
+  get quotaBytes(): number {
+    return this.quota?.maxBytes ?? 0
+  }
+
   /** The version of the cluster definition held, 0 before one. */
   get clusterVersion(): number {
     return this.cluster?.version ?? 0
@@ -666,8 +697,13 @@ export class StorageEngine implements NodeProtocol {
     if (this.closed) return
     this.writes.flush()
     this.closed = true
-    this.leaves.snapshot()
-    this.sizes.snapshot()
+    try {
+      this.leaves.snapshot()
+      this.sizes.snapshot()
+    } catch (e) {
+      // No room for the snapshots: the next open rebuilds the leaves and counts the sizes, as after a crash.
+      if (!isDiskFull(e)) throw e
+    }
     this.db.close()
   }
 

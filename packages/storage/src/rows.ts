@@ -180,11 +180,13 @@ export class Rows {
     }
   }
 
-  /** After the commit: the written states become the cached ones. */
-  commit(): void {
+  /** After the commit: the written states become the cached ones. Returns how many keys were written. */
+  commit(): number {
+    const written = this.pending.size
     for (const [id, state] of this.pending) this.remember(id, state)
     this.pending.clear()
     this.staged.clear()
+    return written
   }
 
   /** After a rollback: forget what was staged. */
