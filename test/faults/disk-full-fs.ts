@@ -35,7 +35,12 @@ function mountTmpfs(dir: string, sizeMib: number): string | null {
 
 async function metric(url: string, name: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text()
-  return Number(text.split('\n').find((l) => l.startsWith(`${name} `))?.split(' ')[1] ?? Number.NaN)
+  return Number(
+    text
+      .split('\n')
+      .find((l) => l.startsWith(`${name} `))
+      ?.split(' ')[1] ?? Number.NaN,
+  )
 }
 
 async function main(): Promise<number> {
@@ -65,7 +70,13 @@ async function main(): Promise<number> {
     for (const id of ['n1', 'n2', 'n3'])
       procs.set(id, await startNode({ id, data: id === 'n1' ? join(small, 'n1') : join(root, id), token: TOKEN, readyTimeoutMs: 20_000 }))
     const defs: NodeDef[] = [...procs].map(([id, p]) => ({ id, url: p.url }))
-    const def: ClusterDef = { version: 1, partitions: 64, nodes: defs, assignment: initialAssignment(defs, 64), stores: [storeDef({ name: 'default', n: 3, r: 2, w: 2 })] }
+    const def: ClusterDef = {
+      version: 1,
+      partitions: 64,
+      nodes: defs,
+      assignment: initialAssignment(defs, 64),
+      stores: [storeDef({ name: 'default', n: 3, r: 2, w: 2 })],
+    }
     const transport = new HttpTransport({ token: TOKEN })
     for (const n of defs) await transport.node(n).putCluster({ timeoutMs: 5000 }, def)
     const n1 = defs[0] as NodeDef
@@ -96,7 +107,9 @@ async function main(): Promise<number> {
     let readsOk = 0
     for (let i = 0; i < puts + failed; i++) if ((await s.get(`k${i}`)).values[0] === value(i)) readsOk++
     const own = (await transport.node(n1).get({ timeoutMs: 5000 }, 'default', [new TextEncoder().encode('k0')]))[0]
-    note(`| reads | ${readsOk} of ${puts + failed} keys read back whole (r=2); n1 still serves its own copy of k0: ${own?.ok ? 'yes' : `no (${JSON.stringify(own)})`} |`)
+    note(
+      `| reads | ${readsOk} of ${puts + failed} keys read back whole (r=2); n1 still serves its own copy of k0: ${own?.ok ? 'yes' : `no (${JSON.stringify(own)})`} |`,
+    )
     if (readsOk !== puts) problems.push(`${puts - readsOk} keys did not read back`)
     if (!own?.ok) problems.push('n1 stopped serving reads')
 
@@ -108,7 +121,9 @@ async function main(): Promise<number> {
       const got = (await transport.node(n1).get({ timeoutMs: 5000 }, 'default', [new TextEncoder().encode(`after-${i}`)]))[0]
       back = got?.ok === true && got.value.length > 0
     }
-    note(`| space back | after deleting 1 MiB of ballast n1 took new writes again without a restart: ${back ? 'yes' : 'no'}; \`kvorum_node_disk_full\` = ${await metric(n1.url, 'kvorum_node_disk_full')} |`)
+    note(
+      `| space back | after deleting 1 MiB of ballast n1 took new writes again without a restart: ${back ? 'yes' : 'no'}; \`kvorum_node_disk_full\` = ${await metric(n1.url, 'kvorum_node_disk_full')} |`,
+    )
     if (!back) problems.push('n1 did not take writes once space came back')
     await kv.close(500)
     await transport.close()
