@@ -24,6 +24,7 @@ import {
   type TombstoneRequest,
   type Version,
   ClusterVersionConflictError,
+  DataCorruptError,
   NodeClosedError,
   BRANCHES,
   BRANCH_FANOUT,
@@ -52,6 +53,18 @@ import {
 } from '@kvorum/core'
 import { DiskState, Quota, isDiskFull } from './disk-full.js'
 import { GroupCommit } from './group-commit.js'
+import {
+  type CheckReport,
+  type CorruptRow,
+  type OpenCheck,
+  CorruptRows,
+  OPEN_CHECK_MAX_BYTES,
+  checkRows,
+  isCorruptPage,
+  openCheck,
+  pageCheck,
+  rowFault,
+} from './integrity.js'
 import { MovedAt } from './moved.js'
 import { Hints } from './hints.js'
 import { type LeavesOpened, LeafStore } from './leaves.js'
@@ -88,6 +101,10 @@ export interface EngineOptions {
   readonly maxDbBytes?: number
   /** Told when the node turns unable to write for want of room (true), and when it writes again (false). Default nobody. */
   readonly onDiskFull?: (full: boolean) => void
+  /** Largest file checked with SQLite's quick_check at open, bytes (larger ones open unchecked). Default 1 GiB. */
+  readonly openCheckMaxBytes?: number
+  /** Told of each damaged row found (once per key). Default nobody. */
+  readonly onCorruptRow?: (row: CorruptRow) => void
 }
 
 /** The defaults of EngineOptions. */
@@ -155,6 +172,12 @@ export class StorageEngine implements NodeProtocol {
   /** Whether writes find room, and how many were refused for want of it. */
   readonly disk: DiskState
   private readonly quota: Quota | null = null
+  /** Damaged rows found since the open. */
+  readonly corrupt: CorruptRows
+  /** SQLite's page check at open. */
+  readonly atOpen: OpenCheck
+  /** Keys whose damaged row a queued job will drop. */
+  private readonly dropping = new Set<string>()
   private readonly time: Time
   private readonly now: () => number
   private readonly maxHintsPerTarget: number
@@ -177,11 +200,13 @@ export class StorageEngine implements NodeProtocol {
     this.maxHintAgeMs = options.maxHintAgeMs ?? ENGINE_DEFAULTS.maxHintAgeMs
     this.db = new Database(options.path)
     this.disk = new DiskState(options.nodeId, options.onDiskFull)
+    this.corrupt = new CorruptRows(this.now, options.onCorruptRow)
     // Whatever fails once the file is open (a newer format, a file that is not SQLite, a corrupt
     // definition) closes it again, so the caller is left with no handle to close.
     try {
       applySchema(this.db, options.durability ?? ENGINE_DEFAULTS.durability)
       if (options.maxDbBytes !== undefined) this.quota = new Quota(this.db, options.maxDbBytes)
+      this.atOpen = openCheck(this.db, options.path, options.openCheckMaxBytes ?? OPEN_CHECK_MAX_BYTES)
       this.sql = this.prepare()
       this.newIncarnation = options.incarnationId ?? randomIncarnation
       this.zone = options.zone
@@ -191,7 +216,7 @@ export class StorageEngine implements NodeProtocol {
       this.moved = MovedAt.parse((this.sql.getMeta.get('moved-at') as { v: string } | undefined)?.v)
       this.leaves = new LeafStore(this.db)
       this.sizes = new StoreSizes(this.db)
-      this.rows = new Rows(this.db, this.leaves, this.sizes, this.now, options.cache)
+      this.rows = new Rows(this.db, this.leaves, this.sizes, this.now, options.cache, (store, place, key, why) => this.foundCorrupt(store, place, key, why))
       this.hints = new Hints(this.db)
       this.writes = new GroupCommit(
         this.db,
@@ -203,6 +228,7 @@ export class StorageEngine implements NodeProtocol {
           commit: () => {
             if (this.rows.commit() > 0) this.disk.committed()
             this.leaves.commit()
+            for (const { store, place } of this.rows.takeReplaced()) this.leaves.recount(store, place.part, place.seg)
             this.sizes.commit()
             this.hints.commit()
             this.undoInstall = null
@@ -243,11 +269,11 @@ export class StorageEngine implements NodeProtocol {
     return {
       getMeta: db.prepare('SELECT v FROM meta WHERE k = ?'),
       putMeta: db.prepare('INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v'),
-      scanAll: db.prepare('SELECT key, data FROM kv WHERE store = ? AND part = ? AND (seg, key) > (?, ?) ORDER BY seg, key LIMIT ?'),
-      scanSegment: db.prepare('SELECT key, data FROM kv WHERE store = ? AND part = ? AND seg = ? AND key > ? ORDER BY key LIMIT ?'),
+      scanAll: db.prepare('SELECT key, data, sum FROM kv WHERE store = ? AND part = ? AND (seg, key) > (?, ?) ORDER BY seg, key LIMIT ?'),
+      scanSegment: db.prepare('SELECT key, data, sum FROM kv WHERE store = ? AND part = ? AND seg = ? AND key > ? ORDER BY key LIMIT ?'),
       partsWithRows: db.prepare('SELECT DISTINCT part FROM kv WHERE store = ?'),
       partitionKeys: db.prepare('SELECT key FROM kv WHERE store = ? AND part = ?'),
-      tombstones: db.prepare('SELECT key, data FROM kv WHERE store = ? AND part = ? AND tomb_ms IS NOT NULL AND tomb_ms < ? LIMIT ?'),
+      tombstones: db.prepare('SELECT key, data, sum FROM kv WHERE store = ? AND part = ? AND tomb_ms IS NOT NULL AND tomb_ms < ? LIMIT ?'),
     }
   }
 
@@ -304,6 +330,33 @@ export class StorageEngine implements NodeProtocol {
       : `node ${this.nodeId} does not ${role} partition ${part} of store ${store.name} (key ${showKey(key)}) under cluster version ${version}`
     const err = new StaleMetadataError(why, version)
     return { ok: false, error: { code: err.code, message: err.message, clusterVersion: version } }
+  }
+
+  /**
+   * A damaged row was read: report it, and queue a job that drops it (if it
+   * is still damaged then), so that its Merkle leaf differs from its peers'
+   * and repair restores the key. Nothing waits for the job; one that fails
+   * (a full disk) leaves the row to the next read.
+   */
+  private foundCorrupt(store: string, place: Place, key: Uint8Array, why: string): void {
+    this.corrupt.note(store, place.part, key, why)
+    const id = `${store}\u0000${Buffer.from(key).toString('latin1')}`
+    if (this.closed || this.dropping.has(id)) return
+    this.dropping.add(id)
+    const copy = key.slice()
+    this.writes
+      .submit(() => this.rows.dropIfCorrupt(store, place, copy))
+      .catch(() => false)
+      .finally(() => this.dropping.delete(id))
+  }
+
+  /** Rows read straight from SQLite that pass their checksum; the others are reported and left out. */
+  private trusted<R extends { key: Uint8Array; data: Uint8Array; sum: number | null }>(store: string, rows: readonly R[]): R[] {
+    return rows.filter((r) => {
+      const fault = rowFault(r.key, r.data, r.sum)
+      if (fault) this.foundCorrupt(store, this.placeOf(r.key), r.key, fault)
+      return fault === null
+    })
   }
 
   private itemError(e: unknown): ItemResult<never> {
@@ -378,6 +431,12 @@ export class StorageEngine implements NodeProtocol {
       if (stale) return stale
       return this.rows.committedRead(store.name, place, key)
     } catch (e) {
+      if (isCorruptPage(e))
+        return this.itemError(
+          new DataCorruptError(
+            `key ${showKey(key)} of store ${store.name} on node ${this.nodeId}: its database page is damaged (${(e as Error).message}); the other replicas serve it, and \`kvorum check\` lists the damage`,
+          ),
+        )
       return this.itemError(e)
     }
   }
@@ -415,6 +474,27 @@ export class StorageEngine implements NodeProtocol {
           })
     const now = this.ring ?? ring
     return { gets: batch.keys.map((key) => this.readItem(store, now, key, batch.version ?? 0)), ...written }
+  }
+
+  /**
+   * The on-demand check: SQLite's page check (`integrity_check` when `full`,
+   * which also holds every index against its table; else `quick_check`),
+   * then every row's checksum, decode and Merkle digest. Damaged rows are
+   * reported and dropped before the answer, so repair restores them.
+   */
+  async check(options: { readonly full?: boolean } = {}): Promise<CheckReport> {
+    this.requireOpen()
+    const started = performance.now()
+    const pages = pageCheck(this.db, options.full ? 'integrity_check' : 'quick_check')
+    const rowsChecked = await checkRows(
+      this.db,
+      (row, why) => this.foundCorrupt(row.store, { part: row.part, seg: row.seg }, row.key, why),
+      () => new Promise((resolve) => this.time.setImmediate(resolve)),
+    )
+    // The drops were queued before this job: once it commits, they have.
+    await this.writes.submit(() => null)
+    const corruptRows = this.corrupt.rows
+    return { node: this.nodeId, atOpen: this.atOpen, pages, rowsChecked, corruptRows, corruptTotal: this.corrupt.total, ms: performance.now() - started }
   }
 
   /** How the Merkle leaves were opened: from the last clean close, or rebuilt after a crash (keys, ms). */
@@ -507,28 +587,33 @@ export class StorageEngine implements NodeProtocol {
     // cost of a repair follows the differences, not the size of the partition.
     const segments = req.segments ? [...new Set(req.segments)].filter((x) => x >= afterSeg).sort((a, b) => a - b) : null
     const items: KeySet[] = []
-    const add = (rows: { key: Uint8Array; data: Uint8Array }[]) => {
-      for (const r of rows) items.push({ key: r.key, siblings: req.headsOnly ? heads(decodeSet(r.data)) : decodeSet(r.data) })
+    // Pages count the rows read, damaged ones too (left out of the answer): the next page starts after the last row read.
+    let read = 0
+    let last: Uint8Array | undefined
+    const add = (rows: { key: Uint8Array; data: Uint8Array; sum: number | null }[]) => {
+      read += rows.length
+      last = rows[rows.length - 1]?.key ?? last
+      for (const r of this.trusted(store.name, rows)) items.push({ key: r.key, siblings: req.headsOnly ? heads(decodeSet(r.data)) : decodeSet(r.data) })
     }
+    type Stored = { key: Uint8Array; data: Uint8Array; sum: number | null }
     if (!segments) {
-      add(this.sql.scanAll.all(store.name, req.partition, afterSeg, afterKey, req.limit) as { key: Uint8Array; data: Uint8Array }[])
+      add(this.sql.scanAll.all(store.name, req.partition, afterSeg, afterKey, req.limit) as Stored[])
     } else {
       for (const seg of segments) {
-        if (items.length >= req.limit) break
+        if (read >= req.limit) break
         const from = seg === afterSeg ? afterKey : new Uint8Array(0)
-        add(this.sql.scanSegment.all(store.name, req.partition, seg, from, req.limit - items.length) as { key: Uint8Array; data: Uint8Array }[])
+        add(this.sql.scanSegment.all(store.name, req.partition, seg, from, req.limit - read) as Stored[])
       }
     }
-    const last = items[items.length - 1]
-    return items.length >= req.limit && last ? { items, next: last.key } : { items }
+    return read >= req.limit && last ? { items, next: last } : { items }
   }
 
   async listTombstones(storeName: string, req: TombstoneRequest): Promise<KeySet[]> {
     const { cluster } = this.requireCluster()
     const store = findStore(cluster, storeName)
     this.checkPartition(req.partition)
-    const rows = this.sql.tombstones.all(store.name, req.partition, req.beforeMs, req.limit) as { key: Uint8Array; data: Uint8Array }[]
-    return rows.map((r) => ({ key: r.key, siblings: heads(decodeSet(r.data)) }))
+    const rows = this.sql.tombstones.all(store.name, req.partition, req.beforeMs, req.limit) as { key: Uint8Array; data: Uint8Array; sum: number | null }[]
+    return this.trusted(store.name, rows).map((r) => ({ key: r.key, siblings: heads(decodeSet(r.data)) }))
   }
 
   async reap(storeName: string, items: readonly KeySet[]): Promise<number> {
