@@ -14,6 +14,7 @@ import {
 } from '@kvorum/core'
 import type { StorageEngine } from '@kvorum/storage'
 import { authentication } from './auth.js'
+import { serveCheck } from './check-route.js'
 import { errorResponse } from './errors.js'
 import { nodeMetrics } from './metrics.js'
 
@@ -95,6 +96,7 @@ export function createApp({ engine, logger, token, metricsToken }: AppOptions) {
     return next()
   })
 
+  serveCheck(app, engine, logger)
   app.get('/metrics', async (c) => c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }))
   for (const route of ROUTE_LIST) {
     app.on(route.method, route.path, async (c) => {

@@ -50,6 +50,8 @@ function openEngine(opts: NodeOptions, logger: Logger): StorageEngine {
       maxHintAgeMs: opts.maxHintAgeS * 1000,
       ...(opts.maxDbMib === undefined ? {} : { maxDbBytes: opts.maxDbMib * 1024 * 1024 }),
       onDiskFull: (full) => diskFullChanged(logger, opts, full),
+      onCorruptRow: (row) =>
+        logger.error(row, 'damaged row (checksum or decode failed): served as missing, never as a value; kvorum repair restores it from peers'),
     })
   } catch (e) {
     // A newer format says so with its own code; anything else (not SQLite, unreadable, read-only) is the directory's.
@@ -66,6 +68,19 @@ function diskFullChanged(logger: Logger, opts: NodeOptions, full: boolean): void
       'out of disk space: refusing writes with KV_DISK_FULL, still serving reads; free space on the disk or raise --max-db-mib (no restart needed)',
     )
   else logger.warn({ data: opts.data }, 'disk space is back: taking writes again')
+}
+
+/** What SQLite's page check at open found, when it found something or could not run. */
+function logOpenCheck(logger: Logger, engine: StorageEngine): void {
+  const check = engine.atOpen
+  if (!check.ran) logger.warn({ why: check.skipped }, 'database not checked at open: run kvorum check --seeds URL to check it while the node serves')
+  else if (check.problems.length > 0)
+    logger.error(
+      { problems: check.problems.slice(0, 10), reindexed: check.reindexed, remaining: check.remaining.slice(0, 10), ms: Math.round(check.ms) },
+      check.remaining.length === 0
+        ? 'the database was damaged in its indexes: rebuilt them from the tables (REINDEX); nothing is lost'
+        : "the database is damaged in its tables: rows there read as missing or fail as KV_DATA_CORRUPT; kvorum repair restores what peers hold, or replace this node's data directory",
+    )
 }
 
 /** Listen, or say in one sentence why not. */
@@ -174,6 +189,7 @@ async function main(): Promise<void> {
       { bytes: engine.databaseBytes, quotaBytes: engine.quotaBytes },
       'the database is already at its --max-db-mib quota: writes that add data will get KV_DISK_FULL',
     )
+  logOpenCheck(logger, engine)
   const sizes = engine.sizesOpened
   if (sizes.counted && engine.storeSizes.size > 0)
     logger.info({ ms: Math.round(sizes.ms) }, 'keys and bytes per store counted from the table (no snapshot of a clean close)')
