@@ -23,6 +23,7 @@ interface NodeCheck {
   readonly rowsChecked: number
   readonly corruptRows: readonly { store: string; partition: number; key: string; reason: string }[]
   readonly corruptTotal: number
+  readonly sinceOpenTotal: number
   readonly ms: number
 }
 
@@ -55,6 +56,7 @@ function print(outcome: Outcome): void {
   if (c.atOpen.problems.length > 0)
     console.log(`  at its last start: ${c.atOpen.problems.length} page problem(s)${c.atOpen.reindexed ? ', indexes rebuilt' : ''}`)
   if (!c.atOpen.ran) console.log(`  not checked at its last start: ${c.atOpen.skipped}`)
+  if (c.sinceOpenTotal > c.corruptTotal) console.log(`  since its last start: ${c.sinceOpenTotal} damaged row(s) found in all (by reads and checks)`)
   for (const p of c.pages.problems.slice(0, MAX_PRINTED_ROWS)) console.log(`  page: ${p.replaceAll('\n', ' ')}`)
   for (const r of c.corruptRows.slice(0, MAX_PRINTED_ROWS)) console.log(`  row: store ${r.store} partition ${r.partition} key ${r.key}: ${r.reason}`)
   if (c.corruptRows.length > MAX_PRINTED_ROWS) console.log(`  ... and ${c.corruptRows.length - MAX_PRINTED_ROWS} more (--json lists them)`)

@@ -58,6 +58,7 @@ import {
   type CorruptRow,
   type OpenCheck,
   CorruptRows,
+  MAX_REPORTED_ROWS,
   OPEN_CHECK_MAX_BYTES,
   checkRows,
   isCorruptPage,
@@ -486,15 +487,30 @@ export class StorageEngine implements NodeProtocol {
     this.requireOpen()
     const started = performance.now()
     const pages = pageCheck(this.db, options.full ? 'integrity_check' : 'quick_check')
+    const found: CorruptRow[] = []
+    let corruptTotal = 0
     const rowsChecked = await checkRows(
       this.db,
-      (row, why) => this.foundCorrupt(row.store, { part: row.part, seg: row.seg }, row.key, why),
+      (row, why) => {
+        corruptTotal++
+        if (found.length < MAX_REPORTED_ROWS) found.push({ store: row.store, partition: row.part, key: showKey(row.key), reason: why, atMs: this.now() })
+        this.foundCorrupt(row.store, { part: row.part, seg: row.seg }, row.key, why)
+      },
       () => new Promise((resolve) => this.time.setImmediate(resolve)),
     )
     // The drops were queued before this job: once it commits, they have.
     await this.writes.submit(() => null)
-    const corruptRows = this.corrupt.rows
-    return { node: this.nodeId, atOpen: this.atOpen, pages, rowsChecked, corruptRows, corruptTotal: this.corrupt.total, ms: performance.now() - started }
+    return {
+      node: this.nodeId,
+      atOpen: this.atOpen,
+      pages,
+      rowsChecked,
+      corruptRows: found,
+      corruptTotal,
+      sinceOpen: this.corrupt.rows,
+      sinceOpenTotal: this.corrupt.total,
+      ms: performance.now() - started,
+    }
   }
 
   /** How the Merkle leaves were opened: from the last clean close, or rebuilt after a crash (keys, ms). */

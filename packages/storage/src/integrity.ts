@@ -205,8 +205,11 @@ export interface CheckReport {
   /** The page check just run. */
   readonly pages: PageCheck
   readonly rowsChecked: number
-  /** Damaged rows found since the open (at most MAX_REPORTED_ROWS listed), each dropped so that repair restores it. */
+  /** Damaged rows this check found (at most MAX_REPORTED_ROWS listed), each dropped so that repair restores it. */
   readonly corruptRows: readonly CorruptRow[]
   readonly corruptTotal: number
+  /** Damaged rows found since the open, by reads and checks (at most MAX_REPORTED_ROWS listed). */
+  readonly sinceOpen: readonly CorruptRow[]
+  readonly sinceOpenTotal: number
   readonly ms: number
 }
