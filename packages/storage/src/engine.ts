@@ -53,19 +53,8 @@ import {
 } from '@kvorum/core'
 import { DiskState, Quota, isDiskFull } from './disk-full.js'
 import { GroupCommit } from './group-commit.js'
-import {
-  type CheckReport,
-  type CorruptRow,
-  type OpenCheck,
-  CorruptRows,
-  MAX_REPORTED_ROWS,
-  OPEN_CHECK_MAX_BYTES,
-  checkRows,
-  isCorruptPage,
-  openCheck,
-  pageCheck,
-  rowFault,
-} from './integrity.js'
+import { Damage } from './damage.js'
+import { type CheckReport, type CorruptRow, type CorruptRows, type OpenCheck, OPEN_CHECK_MAX_BYTES, isCorruptPage, openCheck } from './integrity.js'
 import { MovedAt } from './moved.js'
 import { Hints } from './hints.js'
 import { type LeavesOpened, LeafStore } from './leaves.js'
@@ -173,12 +162,8 @@ export class StorageEngine implements NodeProtocol {
   /** Whether writes find room, and how many were refused for want of it. */
   readonly disk: DiskState
   private readonly quota: Quota | null = null
-  /** Damaged rows found since the open. */
-  readonly corrupt: CorruptRows
-  /** SQLite's page check at open. */
-  readonly atOpen: OpenCheck
-  /** Keys whose damaged row a queued job will drop. */
-  private readonly dropping = new Set<string>()
+  /** Damaged rows: found, reported, dropped for repair. */
+  private readonly damage: Damage
   private readonly time: Time
   private readonly now: () => number
   private readonly maxHintsPerTarget: number
@@ -201,13 +186,13 @@ export class StorageEngine implements NodeProtocol {
     this.maxHintAgeMs = options.maxHintAgeMs ?? ENGINE_DEFAULTS.maxHintAgeMs
     this.db = new Database(options.path)
     this.disk = new DiskState(options.nodeId, options.onDiskFull)
-    this.corrupt = new CorruptRows(this.now, options.onCorruptRow)
     // Whatever fails once the file is open (a newer format, a file that is not SQLite, a corrupt
     // definition) closes it again, so the caller is left with no handle to close.
     try {
       applySchema(this.db, options.durability ?? ENGINE_DEFAULTS.durability)
       if (options.maxDbBytes !== undefined) this.quota = new Quota(this.db, options.maxDbBytes)
-      this.atOpen = openCheck(this.db, options.path, options.openCheckMaxBytes ?? OPEN_CHECK_MAX_BYTES)
+      const atOpen = openCheck(this.db, options.path, options.openCheckMaxBytes ?? OPEN_CHECK_MAX_BYTES)
+      this.damage = new Damage(this.db, this.nodeId, this.time, atOpen, options.onCorruptRow)
       this.sql = this.prepare()
       this.newIncarnation = options.incarnationId ?? randomIncarnation
       this.zone = options.zone
@@ -217,7 +202,7 @@ export class StorageEngine implements NodeProtocol {
       this.moved = MovedAt.parse((this.sql.getMeta.get('moved-at') as { v: string } | undefined)?.v)
       this.leaves = new LeafStore(this.db)
       this.sizes = new StoreSizes(this.db)
-      this.rows = new Rows(this.db, this.leaves, this.sizes, this.now, options.cache, (store, place, key, why) => this.foundCorrupt(store, place, key, why))
+      this.rows = new Rows(this.db, this.leaves, this.sizes, this.now, options.cache, (store, place, key, why) => this.damage.found(store, place, key, why))
       this.hints = new Hints(this.db)
       this.writes = new GroupCommit(
         this.db,
@@ -257,6 +242,7 @@ export class StorageEngine implements NodeProtocol {
         options.maxQueuedRequests,
         (fn) => this.time.setImmediate(fn),
       )
+      this.damage.attach({ rows: this.rows, writes: this.writes, closed: () => this.closed })
       this.sql.putMeta.run('incarnation', this.incarnation)
     } catch (e) {
       this.db.close()
@@ -331,33 +317,6 @@ export class StorageEngine implements NodeProtocol {
       : `node ${this.nodeId} does not ${role} partition ${part} of store ${store.name} (key ${showKey(key)}) under cluster version ${version}`
     const err = new StaleMetadataError(why, version)
     return { ok: false, error: { code: err.code, message: err.message, clusterVersion: version } }
-  }
-
-  /**
-   * A damaged row was read: report it, and queue a job that drops it (if it
-   * is still damaged then), so that its Merkle leaf differs from its peers'
-   * and repair restores the key. Nothing waits for the job; one that fails
-   * (a full disk) leaves the row to the next read.
-   */
-  private foundCorrupt(store: string, place: Place, key: Uint8Array, why: string): void {
-    this.corrupt.note(store, place.part, key, why)
-    const id = `${store}\u0000${Buffer.from(key).toString('latin1')}`
-    if (this.closed || this.dropping.has(id)) return
-    this.dropping.add(id)
-    const copy = key.slice()
-    this.writes
-      .submit(() => this.rows.dropIfCorrupt(store, place, copy))
-      .catch(() => false)
-      .finally(() => this.dropping.delete(id))
-  }
-
-  /** Rows read straight from SQLite that pass their checksum; the others are reported and left out. */
-  private trusted<R extends { key: Uint8Array; data: Uint8Array; sum: number | null }>(store: string, rows: readonly R[]): R[] {
-    return rows.filter((r) => {
-      const fault = rowFault(r.key, r.data, r.sum)
-      if (fault) this.foundCorrupt(store, this.placeOf(r.key), r.key, fault)
-      return fault === null
-    })
   }
 
   private itemError(e: unknown): ItemResult<never> {
@@ -477,40 +436,10 @@ export class StorageEngine implements NodeProtocol {
     return { gets: batch.keys.map((key) => this.readItem(store, now, key, batch.version ?? 0)), ...written }
   }
 
-  /**
-   * The on-demand check: SQLite's page check (`integrity_check` when `full`,
-   * which also holds every index against its table; else `quick_check`),
-   * then every row's checksum, decode and Merkle digest. Damaged rows are
-   * reported and dropped before the answer, so repair restores them.
-   */
+  /** The on-demand check (Damage.check): SQLite's page check, then every row; damaged rows are dropped for repair. */
   async check(options: { readonly full?: boolean } = {}): Promise<CheckReport> {
     this.requireOpen()
-    const started = performance.now()
-    const pages = pageCheck(this.db, options.full ? 'integrity_check' : 'quick_check')
-    const found: CorruptRow[] = []
-    let corruptTotal = 0
-    const rowsChecked = await checkRows(
-      this.db,
-      (row, why) => {
-        corruptTotal++
-        if (found.length < MAX_REPORTED_ROWS) found.push({ store: row.store, partition: row.part, key: showKey(row.key), reason: why, atMs: this.now() })
-        this.foundCorrupt(row.store, { part: row.part, seg: row.seg }, row.key, why)
-      },
-      () => new Promise((resolve) => this.time.setImmediate(resolve)),
-    )
-    // The drops were queued before this job: once it commits, they have.
-    await this.writes.submit(() => null)
-    return {
-      node: this.nodeId,
-      atOpen: this.atOpen,
-      pages,
-      rowsChecked,
-      corruptRows: found,
-      corruptTotal,
-      sinceOpen: this.corrupt.rows,
-      sinceOpenTotal: this.corrupt.total,
-      ms: performance.now() - started,
-    }
+    return this.damage.check(options.full ?? false)
   }
 
   /** How the Merkle leaves were opened: from the last clean close, or rebuilt after a crash (keys, ms). */
@@ -609,7 +538,8 @@ export class StorageEngine implements NodeProtocol {
     const add = (rows: { key: Uint8Array; data: Uint8Array; sum: number | null }[]) => {
       read += rows.length
       last = rows[rows.length - 1]?.key ?? last
-      for (const r of this.trusted(store.name, rows)) items.push({ key: r.key, siblings: req.headsOnly ? heads(decodeSet(r.data)) : decodeSet(r.data) })
+      for (const r of this.damage.trusted(store.name, (key) => this.placeOf(key), rows))
+        items.push({ key: r.key, siblings: req.headsOnly ? heads(decodeSet(r.data)) : decodeSet(r.data) })
     }
     type Stored = { key: Uint8Array; data: Uint8Array; sum: number | null }
     if (!segments) {
@@ -629,7 +559,7 @@ export class StorageEngine implements NodeProtocol {
     const store = findStore(cluster, storeName)
     this.checkPartition(req.partition)
     const rows = this.sql.tombstones.all(store.name, req.partition, req.beforeMs, req.limit) as { key: Uint8Array; data: Uint8Array; sum: number | null }[]
-    return this.trusted(store.name, rows).map((r) => ({ key: r.key, siblings: heads(decodeSet(r.data)) }))
+    return this.damage.trusted(store.name, (key) => this.placeOf(key), rows).map((r) => ({ key: r.key, siblings: heads(decodeSet(r.data)) }))
   }
 
   async reap(storeName: string, items: readonly KeySet[]): Promise<number> {
@@ -771,6 +701,16 @@ export class StorageEngine implements NodeProtocol {
   get databaseBytes(): number {
     if (this.closed) return 0
     return (this.db.pragma('page_count', { simple: true }) as number) * (this.db.pragma('page_size', { simple: true }) as number)
+  }
+
+  /** Damaged rows found since the open. */
+  get corrupt(): CorruptRows {
+    return this.damage.corrupt
+  }
+
+  /** SQLite's page check at open, and what it mended. */
+  get atOpen(): OpenCheck {
+    return this.damage.atOpen
   }
 
   /** The database quota (EngineOptions.maxDbBytes) in whole pages, bytes; 0 without one. */
