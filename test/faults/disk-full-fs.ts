@@ -9,7 +9,7 @@
  * skipped and why, and exits 0.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -30,6 +30,22 @@ function mountTmpfs(dir: string, sizeMib: number): string | null {
     return null
   } catch (e) {
     return `mount -t tmpfs failed: ${String((e as { stderr?: Buffer }).stderr ?? e).trim()}`
+  }
+}
+
+/** Most bytes a ballast file takes: more than any file system the run mounts. */
+const MAX_BALLAST_BYTES = 1024 * 1024 * 1024
+
+/** Write `path` until the file system is full (ENOSPC). */
+function fillDisk(path: string): void {
+  const fd = openSync(path, 'w')
+  const chunk = Buffer.alloc(64 * 1024)
+  try {
+    for (let written = 0; written < MAX_BALLAST_BYTES; written += chunk.length) writeSync(fd, chunk)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e
+  } finally {
+    closeSync(fd)
   }
 }
 
@@ -125,6 +141,32 @@ async function main(): Promise<number> {
       `| space back | after deleting 1 MiB of ballast n1 took new writes again without a restart: ${back ? 'yes' : 'no'}; \`kvorum_node_disk_full\` = ${await metric(n1.url, 'kvorum_node_disk_full')} |`,
     )
     if (!back) problems.push('n1 did not take writes once space came back')
+
+    // Full again (a file takes the rest of the disk): a stop, and a start, while it is.
+    const ballast = join(small, 'ballast-2')
+    fillDisk(ballast)
+    const first = procs.get('n1') as NodeProcess
+    const stopped = await first.stop('SIGTERM')
+    note(`| stop while full | n1 stopped on SIGTERM with exit code ${stopped.code} |`)
+    if (stopped.code !== 0) problems.push(`n1 stopped while full with ${JSON.stringify(stopped)}: ${first.output()}`)
+    const start = () => startNode({ id: 'n1', data: join(small, 'n1'), token: TOKEN, port: first.port, readyTimeoutMs: 20_000 })
+    let running = false
+    try {
+      procs.set('n1', await start())
+      running = true
+      const read = (await transport.node(n1).get({ timeoutMs: 5000 }, 'default', [new TextEncoder().encode('k0')]))[0]
+      note(`| start while full | n1 started and serves its own copy of k0: ${read?.ok ? 'yes' : 'no'} |`)
+    } catch (e) {
+      const why = /kvorum-node: (KV_\w+: [^\n]*)/.exec(String((e as Error).message))?.[1] ?? String(e).slice(0, 200)
+      note(`| start while full | n1 refused to start: ${why} |`)
+    }
+    rmSync(ballast)
+    if (!running) procs.set('n1', await start())
+    await s.put('after-restart', 'room again')
+    const got = (await transport.node(n1).get({ timeoutMs: 5000 }, 'default', [new TextEncoder().encode('after-restart')]))[0]
+    const stored = got?.ok === true && got.value.length > 0
+    note(`| after the start | with the second ballast deleted, n1 stores a new write: ${stored ? 'yes' : 'no'} |`)
+    if (!stored) problems.push('n1 did not store a write after the start')
     await kv.close(500)
     await transport.close()
 

@@ -478,12 +478,12 @@ export class StorageEngine implements NodeProtocol {
     if (!Number.isInteger(limit) || limit < 1 || limit > LIMITS.maxPageItems) throw new InvalidInputError(`hint page limit must be 1..${LIMITS.maxPageItems}`)
     const cutoff = this.now() - this.maxHintAgeMs
     // Expiry is upkeep: on a full disk the hints are still listed (delivering them frees room).
-    const expired = await this.writes
-      .submit(() => this.hints.expire(cutoff))
-      .catch((e) => {
-        if (e instanceof KvorumError && e.code === 'KV_DISK_FULL') return 0
-        throw e
-      })
+    let expired = 0
+    try {
+      expired = await this.writes.submit(() => this.hints.expire(cutoff))
+    } catch (e) {
+      if (!(e instanceof KvorumError && e.code === 'KV_DISK_FULL')) throw e
+    }
     this.stats.hintsExpired += expired
     return this.hints.list(target, afterId, limit)
   }
