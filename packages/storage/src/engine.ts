@@ -25,6 +25,7 @@ import {
   type Version,
   ClusterVersionConflictError,
   DataCorruptError,
+  DiskFullError,
   NodeClosedError,
   BRANCHES,
   BRANCH_FANOUT,
@@ -247,7 +248,7 @@ export class StorageEngine implements NodeProtocol {
     } catch (e) {
       this.db.close()
       // Opening marks the leaves snapshot stale and stores the incarnation: with no room for that, the node cannot start.
-      throw this.disk.translate(e)
+      throw isDiskFull(e) ? new DiskFullError(options.nodeId, true) : e
     }
   }
 
