@@ -60,7 +60,7 @@ import { MovedAt } from './moved.js'
 import { Hints } from './hints.js'
 import { type LeavesOpened, LeafStore } from './leaves.js'
 import { type Place, type RowCacheLimits, Rows } from './rows.js'
-import { type Durability, applySchema } from './schema.js'
+import { type Durability, type SqliteMemory, applySchema } from './schema.js'
 import { type SizesOpened, type StoreSize, StoreSizes } from './store-sizes.js'
 
 /** Options of a storage engine. */
@@ -96,6 +96,8 @@ export interface EngineOptions {
   readonly openCheckMaxBytes?: number
   /** Told of each damaged row found (once per key). Default nobody. */
   readonly onCorruptRow?: (row: CorruptRow) => void
+  /** SQLite's page cache and memory-mapped bytes. Default SQLITE_MEMORY. */
+  readonly sqlite?: SqliteMemory
 }
 
 /** The defaults of EngineOptions. */
@@ -190,7 +192,7 @@ export class StorageEngine implements NodeProtocol {
     // Whatever fails once the file is open (a newer format, a file that is not SQLite, a corrupt
     // definition) closes it again, so the caller is left with no handle to close.
     try {
-      applySchema(this.db, options.durability ?? ENGINE_DEFAULTS.durability)
+      applySchema(this.db, options.durability ?? ENGINE_DEFAULTS.durability, options.sqlite)
       if (options.maxDbBytes !== undefined) this.quota = new Quota(this.db, options.maxDbBytes)
       const atOpen = openCheck(this.db, options.path, options.openCheckMaxBytes ?? OPEN_CHECK_MAX_BYTES)
       this.damage = new Damage(this.db, this.nodeId, this.time, atOpen, options.onCorruptRow)
