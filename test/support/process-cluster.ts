@@ -44,6 +44,8 @@ export interface ProcessClusterOptions {
   readonly durability?: 'normal' | 'full'
   /** Extra kvorum-node flags for every node. */
   readonly nodeArgs?: readonly string[]
+  /** More kvorum-node flags for some nodes, by id (e.g. a small --max-db-mib for one). */
+  readonly args?: Readonly<Record<string, readonly string[]>>
 }
 
 export async function startCluster(options: ProcessClusterOptions = {}): Promise<ProcessCluster> {
@@ -54,7 +56,8 @@ export async function startCluster(options: ProcessClusterOptions = {}): Promise
   const clients: Kvorum[] = []
   const durability = options.durability ?? 'normal'
   const launch = async (node: ClusterNode) => {
-    node.proc = await startNode({ data: node.dir, id: node.id, port: node.port, token, durability, ...(options.nodeArgs ? { args: options.nodeArgs } : {}) })
+    const args = [...(options.nodeArgs ?? []), ...(options.args?.[node.id] ?? [])]
+    node.proc = await startNode({ data: node.dir, id: node.id, port: node.port, token, durability, ...(args.length > 0 ? { args } : {}) })
     node.port = node.proc.port
     return node.proc
   }

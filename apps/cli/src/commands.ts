@@ -134,6 +134,13 @@ export const COMMANDS: Readonly<Record<string, Command | Group>> = {
       return { help: m.REPAIR_HELP, run: m.repair }
     },
   },
+  check: {
+    summary: 'check every node’s database for damaged pages and rows (repair restores the rows)',
+    load: async () => {
+      const m = await import('./check.js')
+      return { help: m.CHECK_HELP, run: m.check }
+    },
+  },
   bench: {
     summary: 'YCSB-style benchmark (starts its own cluster unless --seeds; needs kvorum-node)',
     load: async () => {

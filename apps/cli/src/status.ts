@@ -36,7 +36,7 @@ interface NodeStatus {
  * every seed's reason; when every seed that answered refused the token, it is
  * KV_UNAUTHORIZED (the token is wrong, not the cluster).
  */
-async function seedDefinition(transport: HttpTransport, seeds: string[]): Promise<ClusterDef> {
+export async function seedDefinition(transport: HttpTransport, seeds: string[]): Promise<ClusterDef> {
   const reasons: string[] = []
   let refused = 0
   let answered = 0

@@ -15,6 +15,7 @@ import {
 import type { StorageEngine } from '@kvorum/storage'
 import { guard } from './auth.js'
 import { Credentials } from './credentials.js'
+import { serveCheck } from './check-route.js'
 import { errorResponse } from './errors.js'
 import { nodeMetrics } from './metrics.js'
 
@@ -100,6 +101,7 @@ export function createApp({ engine, logger, token, metricsToken, credentials }: 
     return next()
   })
 
+  serveCheck(app, engine, logger, auth.authorize('admin'))
   app.get('/metrics', auth.authorize('metrics'), async (c) => c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }))
   for (const route of ROUTE_LIST) {
     const handler = async (c: Context) => {

@@ -31,7 +31,7 @@ function refuseToStart(e: unknown): never {
 }
 
 /** The data directory, created if missing, and the engine over its database; any failure is KV_DATA_DIR (or KV_DATA_FORMAT). */
-function openEngine(opts: NodeOptions): StorageEngine {
+function openEngine(opts: NodeOptions, logger: Logger): StorageEngine {
   const file = join(opts.data, 'kvorum.db')
   try {
     mkdirSync(opts.data, { recursive: true })
@@ -49,6 +49,10 @@ function openEngine(opts: NodeOptions): StorageEngine {
       durability: opts.durability,
       maxHintsPerTarget: opts.maxHints,
       maxHintAgeMs: opts.maxHintAgeS * 1000,
+      ...(opts.maxDbMib === undefined ? {} : { maxDbBytes: opts.maxDbMib * 1024 * 1024 }),
+      onDiskFull: (full) => diskFullChanged(logger, opts, full),
+      onCorruptRow: (row) =>
+        logger.error(row, 'damaged row (checksum or decode failed): served as missing, never as a value; kvorum repair restores it from peers'),
       sqlite: { pageCacheMiB: opts.cacheMiB / 2, mmapMiB: opts.mmapMiB },
       cache: { maxBytes: (opts.cacheMiB / 2) * 1024 * 1024 },
     })
@@ -57,6 +61,29 @@ function openEngine(opts: NodeOptions): StorageEngine {
     if (e instanceof KvorumError) throw e
     throw new DataDirError(`cannot open ${file}: ${(e as Error).message}`)
   }
+}
+
+/** One line when the node turns unable to write for want of room, and one when it writes again. */
+function diskFullChanged(logger: Logger, opts: NodeOptions, full: boolean): void {
+  if (full)
+    logger.error(
+      { code: 'KV_DISK_FULL', data: opts.data, maxDbMib: opts.maxDbMib },
+      'out of disk space: refusing writes with KV_DISK_FULL, still serving reads; free space on the disk or raise --max-db-mib (no restart needed)',
+    )
+  else logger.warn({ data: opts.data }, 'disk space is back: taking writes again')
+}
+
+/** What SQLite's page check at open found, when it found something or could not run. */
+function logOpenCheck(logger: Logger, engine: StorageEngine): void {
+  const check = engine.atOpen
+  if (!check.ran) logger.warn({ why: check.skipped }, 'database not checked at open: run kvorum check --seeds URL to check it while the node serves')
+  else if (check.problems.length > 0)
+    logger.error(
+      { problems: check.problems.slice(0, 10), reindexed: check.reindexed, remaining: check.remaining.slice(0, 10), ms: Math.round(check.ms) },
+      check.remaining.length === 0
+        ? 'the database was damaged in its indexes: rebuilt them from the tables (REINDEX); nothing is lost'
+        : "the database is damaged in its tables: rows there read as missing or fail as KV_DATA_CORRUPT; kvorum repair restores what peers hold, or replace this node's data directory",
+    )
 }
 
 /** Listen, or say in one sentence why not. */
@@ -169,13 +196,19 @@ async function main(): Promise<void> {
   const logger = nodeLogger(opts.logLevel, opts.id)
   let engine: StorageEngine
   try {
-    engine = openEngine(opts)
+    engine = openEngine(opts, logger)
   } catch (e) {
     refuseToStart(e)
   }
   const leaves = engine.leavesOpened
   if (leaves.rebuilt && leaves.keys > 0)
     logger.warn({ keys: leaves.keys, ms: Math.round(leaves.ms) }, 'not closed cleanly last time: Merkle leaves rebuilt from the stored keys')
+  if (engine.quotaBytes > 0 && engine.databaseBytes >= engine.quotaBytes)
+    logger.warn(
+      { bytes: engine.databaseBytes, quotaBytes: engine.quotaBytes },
+      'the database is already at its --max-db-mib quota: writes that add data will get KV_DISK_FULL',
+    )
+  logOpenCheck(logger, engine)
   const sizes = engine.sizesOpened
   if (sizes.counted && engine.storeSizes.size > 0)
     logger.info({ ms: Math.round(sizes.ms) }, 'keys and bytes per store counted from the table (no snapshot of a clean close)')

@@ -56,6 +56,8 @@ export function nodeMetrics(engine: StorageEngine) {
   counter('kvorum_node_item_errors_total', 'Batch items refused', () => engine.stats.itemErrors)
   counter('kvorum_node_tombstones_reaped_total', 'Tombstones removed by reaping', () => engine.stats.tombstonesReaped)
   counter('kvorum_node_partitions_dropped_total', 'Partitions whose rows this node dropped on a placement change', () => engine.stats.partitionsDropped)
+  counter('kvorum_node_corrupt_rows_total', 'Damaged rows found (checksum or decode failed): served as missing, restored by repair', () => engine.corrupt.total)
+  counter('kvorum_node_disk_full_refusals_total', 'Writes refused with KV_DISK_FULL (no room on the disk or under --max-db-mib)', () => engine.disk.refusals)
   counter(
     'kvorum_node_group_commits_total',
     'SQLite transactions committed (writes per transaction = (coordinated + merged) / this)',
@@ -78,6 +80,15 @@ export function nodeMetrics(engine: StorageEngine) {
     engine.leavesOpened.rebuilt ? engine.leavesOpened.ms / 1000 : 0,
   )
   gauge('kvorum_node_write_queue_depth', 'Writes waiting for the next group commit', () => engine.queueDepth)
+  gauge('kvorum_node_disk_full', '1 while the last write found no room (the disk or --max-db-mib is full; reads still served), else 0', () =>
+    engine.disk.full ? 1 : 0,
+  )
+  gauge(
+    'kvorum_node_damaged_pages_at_open',
+    "Problems SQLite's quick_check found at the last start (0 when none, or when the check was skipped)",
+    () => engine.atOpen.problems.length,
+  )
+  gauge('kvorum_node_database_quota_bytes', 'The database quota (--max-db-mib), 0 without one', () => engine.quotaBytes)
   gauge('kvorum_node_database_bytes', 'Size of the SQLite database file (pages x page size; the WAL not included)', () => engine.databaseBytes)
 
   new Gauge({

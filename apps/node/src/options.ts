@@ -4,7 +4,7 @@ import { UsageError } from '@kvorum/core'
 import type { Secrets } from './credentials.js'
 import { type Layer, argvLayer, configLayer, envLayer, envName, lookup, readSmall } from './layers.js'
 import { secretsFrom } from './secrets.js'
-import { MAX_HINTS_LIMIT, MAX_HINT_AGE_S_LIMIT } from './setting-limits.js'
+import { MAX_DB_MIB_LIMIT, MAX_HINTS_LIMIT, MAX_HINT_AGE_S_LIMIT } from './setting-limits.js'
 
 export { USAGE } from './usage.js'
 
@@ -35,6 +35,8 @@ export interface NodeOptions {
   readonly cacheMiB: number
   /** MiB of the database file SQLite maps into memory (0: none, reads copy through its page cache). */
   readonly mmapMiB: number
+  /** The database's quota, MiB: past it writes that add data get KV_DISK_FULL. Default none. */
+  readonly maxDbMib?: number
 }
 
 /** What the command line asks for: run a node, or print the help or the version. */
@@ -81,6 +83,7 @@ export const FLAGS = {
   'max-hint-age-s': { type: 'string' },
   'cache-mib': { type: 'string' },
   'mmap-mib': { type: 'string' },
+  'max-db-mib': { type: 'string' },
   version: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const
@@ -156,6 +159,7 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv): C
   const id = setting('id')
   const zone = setting('zone')
   const tls = tlsFrom(layers)
+  const maxDbMib = setting('max-db-mib')
   return {
     run: {
       port,
@@ -171,6 +175,7 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv): C
       maxHintAgeS: integer(need('max-hint-age-s').label, need('max-hint-age-s').value, 1, MAX_HINT_AGE_S_LIMIT),
       cacheMiB: integer(need('cache-mib').label, need('cache-mib').value, 4, 65536),
       mmapMiB: integer(need('mmap-mib').label, need('mmap-mib').value, 0, 65536),
+      ...(maxDbMib === undefined ? {} : { maxDbMib: integer(maxDbMib.label, maxDbMib.value, 1, MAX_DB_MIB_LIMIT) }),
     },
   }
 }

@@ -1,4 +1,4 @@
-import { MAX_HINTS_LIMIT, MAX_HINT_AGE_S_LIMIT } from './setting-limits.js'
+import { MAX_DB_MIB_LIMIT, MAX_HINTS_LIMIT, MAX_HINT_AGE_S_LIMIT } from './setting-limits.js'
 
 export const USAGE = `kvorum-node: a Kvorum storage node
 
@@ -36,6 +36,8 @@ TLS (default plain HTTP):
                             (default 64; a node's resident memory is about 200 MiB plus this, whatever it holds)
   --mmap-mib N              bytes of the database SQLite maps into memory, 0..65536 MiB (default 0); mapped pages count
                             in the node's resident memory and save a copy per read
+  --max-db-mib N            quota of the database, 1..${MAX_DB_MIB_LIMIT} MiB: past it, writes that add data are refused with
+                            KV_DISK_FULL while reads, deletes and hint delivery go on (default none: the disk's size)
   --version                 print the version and exit
   -h, --help                print this help and exit
 

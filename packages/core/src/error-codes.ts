@@ -40,6 +40,10 @@ export const ERROR_CODES = {
   KV_NODE_CLOSED: { status: 503, fatal: false, mayHaveApplied: false, retryable: true },
   KV_HINT_BACKLOG_FULL: { status: 503, fatal: false, mayHaveApplied: false, retryable: true },
   KV_DATA_FORMAT: { status: 500, fatal: false, mayHaveApplied: false, retryable: false },
+  // The node's disk (or its --max-db-mib quota) is full: the write rolled back whole; reads still work, and writes again once space returns.
+  KV_DISK_FULL: { status: 507, fatal: false, mayHaveApplied: false, retryable: true },
+  // A stored row failed its checksum (or a database page is damaged): it is treated as missing, and repair restores it from peers.
+  KV_DATA_CORRUPT: { status: 500, fatal: false, mayHaveApplied: false, retryable: true },
   // Raised by kvorum-node when it cannot start (printed on one line, never sent over HTTP).
   KV_LISTEN_FAILED: { status: 500, fatal: false, mayHaveApplied: false, retryable: false },
   KV_DATA_DIR: { status: 500, fatal: false, mayHaveApplied: false, retryable: false },

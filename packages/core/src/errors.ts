@@ -154,6 +154,26 @@ export class DataFormatError extends KvorumError {
   }
 }
 
+/** The node cannot write: its disk, or the quota of its database (`kvorum-node --max-db-mib`), is full. Nothing of the write was stored. */
+export class DiskFullError extends KvorumError {
+  /** `starting`: the node found no room for the few pages it writes when it opens its database. */
+  constructor(nodeId: string, starting = false) {
+    super(
+      'KV_DISK_FULL',
+      starting
+        ? `node ${nodeId} cannot start: its disk is full (opening the database writes a few pages); free space on its disk and start it again`
+        : `node ${nodeId} is out of disk space (its disk or its --max-db-mib quota is full): it refuses writes and still serves reads; free space on its disk or raise --max-db-mib, and it takes writes again without a restart`,
+    )
+  }
+}
+
+/** A stored row failed its checksum or decode, or the database page holding it is damaged: the node treats it as missing. */
+export class DataCorruptError extends KvorumError {
+  constructor(message: string) {
+    super('KV_DATA_CORRUPT', message)
+  }
+}
+
 /** kvorum-node could not listen on its address: the port is taken, privileged, or the host is not this machine's. */
 export class ListenFailedError extends KvorumError {
   constructor(message: string) {

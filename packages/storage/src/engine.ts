@@ -24,6 +24,8 @@ import {
   type TombstoneRequest,
   type Version,
   ClusterVersionConflictError,
+  DataCorruptError,
+  DiskFullError,
   NodeClosedError,
   BRANCHES,
   BRANCH_FANOUT,
@@ -50,7 +52,10 @@ import {
   showKey,
   validateCluster,
 } from '@kvorum/core'
+import { DiskState, Quota, isDiskFull } from './disk-full.js'
 import { GroupCommit } from './group-commit.js'
+import { Damage } from './damage.js'
+import { type CheckReport, type CorruptRow, type CorruptRows, type OpenCheck, OPEN_CHECK_MAX_BYTES, isCorruptPage, openCheck } from './integrity.js'
 import { MovedAt } from './moved.js'
 import { Hints } from './hints.js'
 import { type LeavesOpened, LeafStore } from './leaves.js'
@@ -83,6 +88,14 @@ export interface EngineOptions {
   readonly incarnationId?: () => string
   /** Bounds of the cache of recently used keys. */
   readonly cache?: RowCacheLimits
+  /** Most bytes the database file may hold (SQLite's max_page_count); writes past it fail with KV_DISK_FULL. Default none (the disk's size). */
+  readonly maxDbBytes?: number
+  /** Told when the node turns unable to write for want of room (true), and when it writes again (false). Default nobody. */
+  readonly onDiskFull?: (full: boolean) => void
+  /** Largest file checked with SQLite's quick_check at open, bytes (larger ones open unchecked). Default 1 GiB. */
+  readonly openCheckMaxBytes?: number
+  /** Told of each damaged row found (once per key). Default nobody. */
+  readonly onCorruptRow?: (row: CorruptRow) => void
   /** SQLite's page cache and memory-mapped bytes. Default SQLITE_MEMORY. */
   readonly sqlite?: SqliteMemory
 }
@@ -149,6 +162,11 @@ export class StorageEngine implements NodeProtocol {
   private readonly hints: Hints
   private readonly sizes: StoreSizes
   private readonly writes: GroupCommit
+  /** Whether writes find room, and how many were refused for want of it. */
+  readonly disk: DiskState
+  private readonly quota: Quota | null = null
+  /** Damaged rows: found, reported, dropped for repair. */
+  private readonly damage: Damage
   private readonly time: Time
   private readonly now: () => number
   private readonly maxHintsPerTarget: number
@@ -170,10 +188,14 @@ export class StorageEngine implements NodeProtocol {
     this.maxHintsPerTarget = options.maxHintsPerTarget ?? ENGINE_DEFAULTS.maxHintsPerTarget
     this.maxHintAgeMs = options.maxHintAgeMs ?? ENGINE_DEFAULTS.maxHintAgeMs
     this.db = new Database(options.path)
+    this.disk = new DiskState(options.nodeId, options.onDiskFull)
     // Whatever fails once the file is open (a newer format, a file that is not SQLite, a corrupt
     // definition) closes it again, so the caller is left with no handle to close.
     try {
       applySchema(this.db, options.durability ?? ENGINE_DEFAULTS.durability, options.sqlite)
+      if (options.maxDbBytes !== undefined) this.quota = new Quota(this.db, options.maxDbBytes)
+      const atOpen = openCheck(this.db, options.path, options.openCheckMaxBytes ?? OPEN_CHECK_MAX_BYTES)
+      this.damage = new Damage(this.db, this.nodeId, this.time, atOpen, options.onCorruptRow)
       this.sql = this.prepare()
       this.newIncarnation = options.incarnationId ?? randomIncarnation
       this.zone = options.zone
@@ -183,7 +205,7 @@ export class StorageEngine implements NodeProtocol {
       this.moved = MovedAt.parse((this.sql.getMeta.get('moved-at') as { v: string } | undefined)?.v)
       this.leaves = new LeafStore(this.db)
       this.sizes = new StoreSizes(this.db)
-      this.rows = new Rows(this.db, this.leaves, this.sizes, this.now, options.cache)
+      this.rows = new Rows(this.db, this.leaves, this.sizes, this.now, options.cache, (store, place, key, why) => this.damage.found(store, place, key, why))
       this.hints = new Hints(this.db)
       this.writes = new GroupCommit(
         this.db,
@@ -193,8 +215,9 @@ export class StorageEngine implements NodeProtocol {
             this.rows.persist()
           },
           commit: () => {
-            this.rows.commit()
+            if (this.rows.commit() > 0) this.disk.committed()
             this.leaves.commit()
+            for (const { store, place } of this.rows.takeReplaced()) this.leaves.recount(store, place.part, place.seg)
             this.sizes.commit()
             this.hints.commit()
             this.undoInstall = null
@@ -217,14 +240,17 @@ export class StorageEngine implements NodeProtocol {
               }
             }
           },
+          failed: (e) => this.disk.translate(e),
         },
         options.maxQueuedRequests,
         (fn) => this.time.setImmediate(fn),
       )
+      this.damage.attach({ rows: this.rows, writes: this.writes, closed: () => this.closed })
       this.sql.putMeta.run('incarnation', this.incarnation)
     } catch (e) {
       this.db.close()
-      throw e
+      // Opening marks the leaves snapshot stale and stores the incarnation: with no room for that, the node cannot start.
+      throw isDiskFull(e) ? new DiskFullError(options.nodeId, true) : e
     }
   }
 
@@ -233,11 +259,11 @@ export class StorageEngine implements NodeProtocol {
     return {
       getMeta: db.prepare('SELECT v FROM meta WHERE k = ?'),
       putMeta: db.prepare('INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v'),
-      scanAll: db.prepare('SELECT key, data FROM kv WHERE store = ? AND part = ? AND (seg, key) > (?, ?) ORDER BY seg, key LIMIT ?'),
-      scanSegment: db.prepare('SELECT key, data FROM kv WHERE store = ? AND part = ? AND seg = ? AND key > ? ORDER BY key LIMIT ?'),
+      scanAll: db.prepare('SELECT key, data, sum FROM kv WHERE store = ? AND part = ? AND (seg, key) > (?, ?) ORDER BY seg, key LIMIT ?'),
+      scanSegment: db.prepare('SELECT key, data, sum FROM kv WHERE store = ? AND part = ? AND seg = ? AND key > ? ORDER BY key LIMIT ?'),
       partsWithRows: db.prepare('SELECT DISTINCT part FROM kv WHERE store = ?'),
       partitionKeys: db.prepare('SELECT key FROM kv WHERE store = ? AND part = ?'),
-      tombstones: db.prepare('SELECT key, data FROM kv WHERE store = ? AND part = ? AND tomb_ms IS NOT NULL AND tomb_ms < ? LIMIT ?'),
+      tombstones: db.prepare('SELECT key, data, sum FROM kv WHERE store = ? AND part = ? AND tomb_ms IS NOT NULL AND tomb_ms < ? LIMIT ?'),
     }
   }
 
@@ -329,9 +355,15 @@ export class StorageEngine implements NodeProtocol {
     return { ok: true, value: { siblings: next, dot } }
   }
 
+  /** Refuse a write that adds data once the quota is reached (deletes, reaping and hint delivery still run, and make room). */
+  private requireRoom(): void {
+    if (this.quota?.reached) throw this.disk.refuse()
+  }
+
   async mergePut(storeName: string, items: readonly KeySet[]): Promise<ItemResult<null>[]> {
     const { cluster, ring } = this.requireCluster()
     const store = findStore(cluster, storeName)
+    this.requireRoom()
     return this.writes.submit(() => items.map((item) => this.mergeItem(store, this.ring ?? ring, item)))
   }
 
@@ -362,6 +394,12 @@ export class StorageEngine implements NodeProtocol {
       if (stale) return stale
       return this.rows.committedRead(store.name, place, key)
     } catch (e) {
+      if (isCorruptPage(e))
+        return this.itemError(
+          new DataCorruptError(
+            `key ${showKey(key)} of store ${store.name} on node ${this.nodeId}: its database page is damaged (${(e as Error).message}); the other replicas serve it, and \`kvorum check\` lists the damage`,
+          ),
+        )
       return this.itemError(e)
     }
   }
@@ -385,6 +423,7 @@ export class StorageEngine implements NodeProtocol {
   async batch(storeName: string, batch: StoreBatch): Promise<StoreBatchResults> {
     const { cluster, ring } = this.requireCluster()
     const store = findStore(cluster, storeName)
+    if (batch.merges.length > 0 || batch.coordinates.some((c) => c.value !== null)) this.requireRoom()
     const written =
       batch.coordinates.length + batch.merges.length === 0
         ? { coordinates: [], merges: [] }
@@ -400,6 +439,12 @@ export class StorageEngine implements NodeProtocol {
     return { gets: batch.keys.map((key) => this.readItem(store, now, key, batch.version ?? 0)), ...written }
   }
 
+  /** The on-demand check (Damage.check): SQLite's page check, then every row; damaged rows are dropped for repair. */
+  async check(options: { readonly full?: boolean } = {}): Promise<CheckReport> {
+    this.requireOpen()
+    return this.damage.check(options.full ?? false)
+  }
+
   /** How the Merkle leaves were opened: from the last clean close, or rebuilt after a crash (keys, ms). */
   get leavesOpened(): LeavesOpened {
     return this.leaves.opened
@@ -413,6 +458,7 @@ export class StorageEngine implements NodeProtocol {
   async putHints(target: string, items: readonly HintItem[]): Promise<ItemResult<null>[]> {
     const { cluster } = this.requireCluster()
     const stores = new Map(items.map((it) => [it.store, findStore(cluster, it.store)]))
+    this.requireRoom()
     return this.writes.submit(() => {
       let count = this.hints.count(target)
       return items.map((item): ItemResult<null> => {
@@ -434,7 +480,13 @@ export class StorageEngine implements NodeProtocol {
     this.requireCluster()
     if (!Number.isInteger(limit) || limit < 1 || limit > LIMITS.maxPageItems) throw new InvalidInputError(`hint page limit must be 1..${LIMITS.maxPageItems}`)
     const cutoff = this.now() - this.maxHintAgeMs
-    const expired = await this.writes.submit(() => this.hints.expire(cutoff))
+    // Expiry is upkeep: on a full disk the hints are still listed (delivering them frees room).
+    let expired = 0
+    try {
+      expired = await this.writes.submit(() => this.hints.expire(cutoff))
+    } catch (e) {
+      if (!(e instanceof KvorumError && e.code === 'KV_DISK_FULL')) throw e
+    }
     this.stats.hintsExpired += expired
     return this.hints.list(target, afterId, limit)
   }
@@ -483,28 +535,34 @@ export class StorageEngine implements NodeProtocol {
     // cost of a repair follows the differences, not the size of the partition.
     const segments = req.segments ? [...new Set(req.segments)].filter((x) => x >= afterSeg).sort((a, b) => a - b) : null
     const items: KeySet[] = []
-    const add = (rows: { key: Uint8Array; data: Uint8Array }[]) => {
-      for (const r of rows) items.push({ key: r.key, siblings: req.headsOnly ? heads(decodeSet(r.data)) : decodeSet(r.data) })
+    // Pages count the rows read, damaged ones too (left out of the answer): the next page starts after the last row read.
+    let read = 0
+    let last: Uint8Array | undefined
+    const add = (rows: { key: Uint8Array; data: Uint8Array; sum: number | null }[]) => {
+      read += rows.length
+      last = rows[rows.length - 1]?.key ?? last
+      for (const r of this.damage.trusted(store.name, (key) => this.placeOf(key), rows))
+        items.push({ key: r.key, siblings: req.headsOnly ? heads(decodeSet(r.data)) : decodeSet(r.data) })
     }
+    type Stored = { key: Uint8Array; data: Uint8Array; sum: number | null }
     if (!segments) {
-      add(this.sql.scanAll.all(store.name, req.partition, afterSeg, afterKey, req.limit) as { key: Uint8Array; data: Uint8Array }[])
+      add(this.sql.scanAll.all(store.name, req.partition, afterSeg, afterKey, req.limit) as Stored[])
     } else {
       for (const seg of segments) {
-        if (items.length >= req.limit) break
+        if (read >= req.limit) break
         const from = seg === afterSeg ? afterKey : new Uint8Array(0)
-        add(this.sql.scanSegment.all(store.name, req.partition, seg, from, req.limit - items.length) as { key: Uint8Array; data: Uint8Array }[])
+        add(this.sql.scanSegment.all(store.name, req.partition, seg, from, req.limit - read) as Stored[])
       }
     }
-    const last = items[items.length - 1]
-    return items.length >= req.limit && last ? { items, next: last.key } : { items }
+    return read >= req.limit && last ? { items, next: last } : { items }
   }
 
   async listTombstones(storeName: string, req: TombstoneRequest): Promise<KeySet[]> {
     const { cluster } = this.requireCluster()
     const store = findStore(cluster, storeName)
     this.checkPartition(req.partition)
-    const rows = this.sql.tombstones.all(store.name, req.partition, req.beforeMs, req.limit) as { key: Uint8Array; data: Uint8Array }[]
-    return rows.map((r) => ({ key: r.key, siblings: heads(decodeSet(r.data)) }))
+    const rows = this.sql.tombstones.all(store.name, req.partition, req.beforeMs, req.limit) as { key: Uint8Array; data: Uint8Array; sum: number | null }[]
+    return this.damage.trusted(store.name, (key) => this.placeOf(key), rows).map((r) => ({ key: r.key, siblings: heads(decodeSet(r.data)) }))
   }
 
   async reap(storeName: string, items: readonly KeySet[]): Promise<number> {
@@ -652,6 +710,21 @@ export class StorageEngine implements NodeProtocol {
     return (this.db.pragma('page_count', { simple: true }) as number) * (this.db.pragma('page_size', { simple: true }) as number)
   }
 
+  /** Damaged rows found since the open. */
+  get corrupt(): CorruptRows {
+    return this.damage.corrupt
+  }
+
+  /** SQLite's page check at open, and what it mended. */
+  get atOpen(): OpenCheck {
+    return this.damage.atOpen
+  }
+
+  /** The database quota (EngineOptions.maxDbBytes) in whole pages, bytes; 0 without one. */
+  get quotaBytes(): number {
+    return this.quota?.maxBytes ?? 0
+  }
+
   /** The version of the cluster definition held, 0 before one. */
   get clusterVersion(): number {
     return this.cluster?.version ?? 0
@@ -672,8 +745,13 @@ export class StorageEngine implements NodeProtocol {
     if (this.closed) return
     this.writes.flush()
     this.closed = true
-    this.leaves.snapshot()
-    this.sizes.snapshot()
+    try {
+      this.leaves.snapshot()
+      this.sizes.snapshot()
+    } catch (e) {
+      // No room for the snapshots: the next open rebuilds the leaves and counts the sizes, as after a crash.
+      if (!isDiskFull(e)) throw e
+    }
     this.db.close()
   }
 

@@ -24,7 +24,8 @@ export class GroupCommit {
 
   constructor(
     db: Database.Database,
-    private readonly hooks: { beforeCommit: () => void; commit: () => void; rollback: () => void },
+    /** `failed` turns what a job or the commit threw into what its caller sees (SQLite's "disk is full" into KV_DISK_FULL). */
+    private readonly hooks: { beforeCommit: () => void; commit: () => void; rollback: () => void; failed?: (error: unknown) => unknown },
     /** Most jobs (write requests) waiting at once before new ones are refused. */
     private readonly maxQueued = DEFAULT_MAX_QUEUED_REQUESTS,
     /** Runs the next group once this turn's I/O callbacks are done (setImmediate, or the simulator's). */
@@ -81,7 +82,7 @@ export class GroupCommit {
         try {
           job.resolve(this.runGroup([job])[0])
         } catch (error) {
-          job.reject(error)
+          job.reject(this.hooks.failed ? this.hooks.failed(error) : error)
         }
       }
       return

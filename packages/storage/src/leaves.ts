@@ -30,11 +30,13 @@ export class LeafStore {
   private readonly changed = new Map<string, { store: string; part: number; bits: Uint8Array }>()
   private readonly load: Database.Statement<[string, number]>
   private readonly save: Database.Statement<[string, number, number, Uint8Array]>
+  private readonly segmentDigests: Database.Statement<[string, number, number]>
   readonly opened: LeavesOpened
 
   constructor(private readonly db: Database.Database) {
     this.load = db.prepare('SELECT seg, hash FROM leaves WHERE store = ? AND part = ?')
     this.save = db.prepare('INSERT INTO leaves (store, part, seg, hash) VALUES (?, ?, ?, ?) ON CONFLICT (store, part, seg) DO UPDATE SET hash = excluded.hash')
+    this.segmentDigests = db.prepare('SELECT digest FROM kv WHERE store = ? AND part = ? AND seg = ?')
     const started = performance.now()
     const clean = (db.prepare("SELECT v FROM meta WHERE k = 'leaves'").get() as { v: string } | undefined)?.v === 'clean'
     const keys = db.transaction(() => {
@@ -116,6 +118,18 @@ export class LeafStore {
       this.changed.set(id, entry)
     }
     entry.bits[seg >> 3] = (entry.bits[seg >> 3] as number) | (1 << (seg & 7))
+  }
+
+  /**
+   * After a commit that replaced a damaged row: the segment's leaf anew from
+   * the digests its rows keep. The damaged row's own digest may have been
+   * the damaged part, so XOR-ing it out could leave the leaf wrong for good.
+   */
+  recount(store: string, part: number, seg: number): void {
+    let hash: Uint8Array = new Uint8Array(HASH_BYTES)
+    for (const [digest] of this.segmentDigests.raw().iterate(store, part, seg) as Iterable<[Uint8Array | null]>) if (digest) hash = xorHash(hash, digest)
+    this.partition(store, part).set(hash, seg * HASH_BYTES)
+    this.markChanged(store, part, seg)
   }
 
   /** After a rollback: forget what was staged. */

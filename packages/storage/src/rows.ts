@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3'
 import { type ItemResult, type SiblingSet, type Version, decodeSet, encodeSet, goneFromMs, keyDigest, storedRead, xorHash } from '@kvorum/core'
+import { rowFault, rowSum } from './integrity.js'
 import type { LeafStore } from './leaves.js'
 import type { StoreSizes } from './store-sizes.js'
 
@@ -18,8 +19,10 @@ interface KeyState {
   readonly bytes: Uint8Array | null
   /** When the key became a tombstone on this node (or its last version expires), ms; null when a value never expires. */
   readonly tombMs: number | null
-  /** keyDigest of the set, worked out when first needed. */
+  /** keyDigest of the set, worked out when first needed (for a damaged row: the digest it stores). */
   digest: Uint8Array | null
+  /** The row failed its checksum or decode: its set reads as empty, and its next write replaces it whatever the digests say. */
+  readonly corrupt?: true
 }
 
 /** A key written during the open transaction: its state before, and its set now. */
@@ -35,7 +38,12 @@ interface Row {
   id: number
   data: Uint8Array
   tomb_ms: number | null
+  sum: number | null
+  digest: Uint8Array | null
 }
+
+/** Told of a damaged row when a read finds it. */
+export type CorruptRowListener = (store: string, place: Place, key: Uint8Array, reason: string) => void
 
 /** Limits of the cache of recently used keys. */
 export interface RowCacheLimits {
@@ -67,6 +75,8 @@ export class Rows {
   private readonly staged = new Map<string, Staged>()
   /** States written by persist(), cached once the transaction commits. */
   private readonly pending = new Map<string, KeyState>()
+  /** Where damaged rows were replaced in the open transaction: their leaves are recounted after the commit. */
+  private readonly replaced: { store: string; place: Place }[] = []
   private readonly maxKeys: number
   private readonly maxBytes: number
   private readonly sql
@@ -77,13 +87,14 @@ export class Rows {
     private readonly sizes: StoreSizes,
     private readonly now: () => number,
     limits: RowCacheLimits = {},
+    private readonly onCorrupt: CorruptRowListener = () => {},
   ) {
     this.maxKeys = limits.maxKeys ?? 16_384
     this.maxBytes = limits.maxBytes ?? 64 * 1024 * 1024
     this.sql = {
-      get: db.prepare('SELECT id, data, tomb_ms FROM kv WHERE store = ? AND part = ? AND seg = ? AND key = ?'),
-      insert: db.prepare('INSERT INTO kv (store, part, seg, key, data, tomb_ms, digest) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-      update: db.prepare('UPDATE kv SET data = ?, tomb_ms = ?, digest = ? WHERE id = ?'),
+      get: db.prepare('SELECT id, data, tomb_ms, sum, digest FROM kv WHERE store = ? AND part = ? AND seg = ? AND key = ?'),
+      insert: db.prepare('INSERT INTO kv (store, part, seg, key, data, tomb_ms, digest, sum) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+      update: db.prepare('UPDATE kv SET data = ?, tomb_ms = ?, digest = ?, sum = ? WHERE id = ?'),
       remove: db.prepare('DELETE FROM kv WHERE id = ?'),
     }
   }
@@ -103,8 +114,14 @@ export class Rows {
     const hit = this.cache.get(cacheId(store, key))
     if (hit) return storedRead(hit.bytes ?? ENCODED_EMPTY_SET, hit.set)
     const row = this.sql.get.get(store, place.part, place.seg, key) as Row | undefined
+    if (!row) return storedRead(ENCODED_EMPTY_SET)
     // A plain Uint8Array view, as committed() keeps: sets decoded from it hold plain Uint8Array values.
-    return storedRead(row ? new Uint8Array(row.data.buffer, row.data.byteOffset, row.data.byteLength) : ENCODED_EMPTY_SET)
+    const bytes = new Uint8Array(row.data.buffer, row.data.byteOffset, row.data.byteLength)
+    const fault = rowFault(key, bytes, row.sum)
+    if (fault === null) return storedRead(bytes)
+    // Never served as a value: the key reads as missing here, and the other replicas' copies win.
+    this.onCorrupt(store, place, key, fault)
+    return storedRead(ENCODED_EMPTY_SET)
   }
 
   /** Inside a transaction: keys of one partition written (and not yet stored) by this transaction. */
@@ -152,7 +169,7 @@ export class Rows {
       const digest = keyDigest(s.key, s.after)
       s.before.digest ??= keyDigest(s.key, s.before.set)
       const delta = xorHash(s.before.digest, digest)
-      if (delta.every((b) => b === 0)) {
+      if (delta.every((b) => b === 0) && !s.before.corrupt) {
         s.after = null
         continue
       }
@@ -173,31 +190,48 @@ export class Rows {
         const bytes = encodeSet(after)
         // The row keeps its digest: the Merkle leaves are rebuilt from these after a crash.
         let id: number
+        const sum = rowSum(s.key, bytes)
         if (before.id !== null) {
-          this.sql.update.run(bytes, tombMs, digest, before.id)
+          this.sql.update.run(bytes, tombMs, digest, sum, before.id)
           id = before.id
         } else {
-          id = Number(this.sql.insert.run(s.store, s.place.part, s.place.seg, s.key, bytes, tombMs, digest).lastInsertRowid)
+          id = Number(this.sql.insert.run(s.store, s.place.part, s.place.seg, s.key, bytes, tombMs, digest, sum).lastInsertRowid)
         }
         this.sizes.change(s.store, before.id === null ? 1 : 0, s.key.length + bytes.length - sizeBefore)
         state = { id, set: compact(after), bytes, tombMs, digest }
       }
       this.leaves.apply(s.store, s.place.part, s.place.seg, delta)
+      if (before.corrupt) this.replaced.push({ store: s.store, place: s.place })
       this.pending.set(cacheId(s.store, s.key), state)
     }
   }
 
-  /** After the commit: the written states become the cached ones. */
-  commit(): void {
+  /** After the commit: the written states become the cached ones. Returns how many keys were written. */
+  commit(): number {
+    const written = this.pending.size
     for (const [id, state] of this.pending) this.remember(id, state)
     this.pending.clear()
     this.staged.clear()
+    return written
   }
 
   /** After a rollback: forget what was staged. */
   rollback(): void {
     this.pending.clear()
     this.staged.clear()
+    this.replaced.length = 0
+  }
+
+  /** After the commit: where damaged rows were replaced (their leaves must be recounted from the rows), once. */
+  takeReplaced(): { store: string; place: Place }[] {
+    return this.replaced.splice(0)
+  }
+
+  /** Inside a transaction: remove the key's row if it is (still) damaged; true when it was. A key written since is left alone. */
+  dropIfCorrupt(store: string, place: Place, key: Uint8Array): boolean {
+    if (this.staged.has(cacheId(store, key)) || !this.committed(store, place, key).corrupt) return false
+    this.write(store, place, key, [])
+    return true
   }
 
   private committed(store: string, place: Place, key: Uint8Array): KeyState {
@@ -212,7 +246,21 @@ export class Rows {
     }
     // A plain Uint8Array view, so values read from disk and from the cache are of one type.
     const bytes = new Uint8Array(row.data.buffer, row.data.byteOffset, row.data.byteLength)
-    const state: KeyState = { id: row.id, set: decodeSet(bytes), bytes, tombMs: row.tomb_ms, digest: null }
+    let fault = rowFault(key, bytes, row.sum)
+    let set: SiblingSet = []
+    if (fault === null) {
+      try {
+        set = decodeSet(bytes)
+      } catch (e) {
+        fault = `does not decode (${e instanceof Error ? e.message : String(e)})`
+      }
+    }
+    if (fault !== null) {
+      // Read as missing, and not cached: the next write of the key replaces the row.
+      this.onCorrupt(store, place, key, fault)
+      return { id: row.id, set: [], bytes, tombMs: null, digest: row.digest, corrupt: true }
+    }
+    const state: KeyState = { id: row.id, set, bytes, tombMs: row.tomb_ms, digest: null }
     this.remember(id, state)
     return state
   }

@@ -11,10 +11,13 @@ export type Durability = 'normal' | 'full'
  */
 /**
  * The file format this build writes. 1: rows keep their key's Merkle digest
- * and the leaves table is a snapshot valid only after a clean close. A build
+ * and the leaves table is a snapshot valid only after a clean close. 2: rows
+ * keep a checksum of their key and set (`sum`; rows written before it have
+ * none, and are checked once rewritten); a build of format 1 would rewrite
+ * rows without it, leaving stale sums, so it must not open the file. A build
  * that finds a newer format refuses to open the file rather than corrupt it.
  */
-export const FORMAT = 1
+export const FORMAT = 2
 
 /** SQLite's memory: its page cache and how much of the file it maps, MiB. */
 export interface SqliteMemory {
@@ -46,7 +49,8 @@ export function applySchema(db: Database.Database, durability: Durability, memor
       key BLOB NOT NULL,
       data BLOB NOT NULL,
       tomb_ms INTEGER,
-      digest BLOB
+      digest BLOB,
+      sum INTEGER
     );
     CREATE UNIQUE INDEX IF NOT EXISTS kv_place ON kv (store, part, seg, key);
     CREATE INDEX IF NOT EXISTS kv_tombs ON kv (store, tomb_ms) WHERE tomb_ms IS NOT NULL;
@@ -69,5 +73,6 @@ export function applySchema(db: Database.Database, durability: Durability, memor
   // Databases from before rows kept their key's Merkle digest: LeafStore fills it in at the first open.
   const columns = db.prepare('PRAGMA table_info(kv)').all() as { name: string }[]
   if (!columns.some((c) => c.name === 'digest')) db.exec('ALTER TABLE kv ADD COLUMN digest BLOB')
+  if (!columns.some((c) => c.name === 'sum')) db.exec('ALTER TABLE kv ADD COLUMN sum INTEGER')
   db.pragma(`user_version = ${FORMAT}`)
 }
