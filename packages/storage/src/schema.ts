@@ -11,10 +11,13 @@ export type Durability = 'normal' | 'full'
  */
 /**
  * The file format this build writes. 1: rows keep their key's Merkle digest
- * and the leaves table is a snapshot valid only after a clean close. A build
- * that finds a newer format refuses to open the file rather than corrupt it.
+ * and the leaves table is a snapshot valid only after a clean close. 2: taken
+ * by the disk work (rows keep a checksum of their key and set). 3: a stored
+ * version's flag byte may carry the expiry bit (2) and its expiresAt, which a
+ * build of format 1 or 2 would misread as a bad row. A build that finds a
+ * newer format refuses to open the file rather than corrupt it.
  */
-export const FORMAT = 1
+export const FORMAT = 3
 
 export function applySchema(db: Database.Database, durability: Durability): void {
   const format = db.pragma('user_version', { simple: true }) as number
