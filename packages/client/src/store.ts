@@ -223,11 +223,12 @@ export class Store<T> {
       // The merged value lives as long as the longest-lived value it merges (for ever, if one never expires).
       const expiresAt = goneFromMs(set, 0) ?? undefined
       const written = await this.write(def, key, this.encode(key, merged), setContext(all), call, scope, expiresAt)
-      // Writers racing this write-back may have left siblings beside it: fold them in too,
+      // Writers racing this write-back may have left siblings beside it: fold them in too (the
+      // unexpired ones: an expired sibling the reads missed reads as absent here as well),
       // and hand back a context that covers exactly what the returned value holds.
-      const others = written.siblings.length > 1 ? this.decodeSet(key, written.siblings) : []
-      if (others.length > 1)
-        return { found: true, values: [merge(others)], context: encodeContext(setContext(written.siblings)), siblings: written.siblings.length }
+      const live = unexpired(written.siblings, this.rt.time.now())
+      const others = live.length > 1 ? this.decodeSet(key, live) : []
+      if (others.length > 1) return { found: true, values: [merge(others)], context: encodeContext(setContext(written.siblings)), siblings: live.length }
       return { found: true, values: [merged], context: encodeContext(written.clock), siblings: set.length }
     } catch (e) {
       // The merged value is still right; the siblings stay until the next successful merge.
