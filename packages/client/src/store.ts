@@ -21,10 +21,10 @@ import {
 import { type CallScope, type RetryOp, checkAborted, untilAborted, withRetry } from './call.js'
 import { type Codec, type CodecName, type NamedCodec, codecFor } from './codecs.js'
 import { type DeleteItem, type KeyResult, type PutItem, checkCount, checkDistinct, settle } from './many.js'
-import { type Condition, type PutConditions, type TtlOption, checkCondition, checkTtl, conditionOf, expiresAtFor } from './put-conditions.js'
+import { type ConditionalPut, type PutConditions, type TtlOption, checkTtl, conditionalPut, expiresAtFor } from './put-conditions.js'
 import { readRound } from './read-round.js'
 import type { Runtime } from './runtime.js'
-import { type WriteOutcome, writeRound } from './write-round.js'
+import { type Stored, type WriteOutcome, writeRound } from './write-round.js'
 
 /** Options of a store handle besides its codec (not the store definition's settings); quorum fields override the definition. */
 export interface HandleSettings<T> {
@@ -89,7 +89,7 @@ type Key = string | Uint8Array
 /** What a put writes with besides its value: a context, or a condition that reads one; and its ttl (undefined: the store's). */
 interface PutPlan {
   readonly context: VersionVector
-  readonly condition: Condition | null
+  readonly condition: ConditionalPut | null
   readonly ttlMs: number | undefined
 }
 
@@ -245,9 +245,10 @@ export class Store<T> {
     call: CallOptions,
     scope: CallScope,
     expiresAt?: number,
+    stored?: Stored,
   ): Promise<WriteOutcome> {
     checkAborted(scope.signal, `${value ? 'put' : 'delete'} of ${showKey(key)}`)
-    return writeRound(this.rt, def, key, value, context, this.quorum(def, call, scope), expiresAt)
+    return writeRound(this.rt, def, key, value, context, this.quorum(def, call, scope), expiresAt, stored)
   }
 
   /**
@@ -284,7 +285,7 @@ export class Store<T> {
     const scope = this.begin(call, 'put')
     const bytes = this.key(key)
     const encoded = this.encode(bytes, value)
-    const plan: PutPlan = { context: decodeContext(call.context ?? ''), condition: conditionOf(call), ttlMs: checkTtl(call.ttlMs) }
+    const plan: PutPlan = { context: decodeContext(call.context ?? ''), condition: conditionalPut(call), ttlMs: checkTtl(call.ttlMs) }
     return untilAborted(
       this.retried('put', key, scope, () => this.putOne(bytes, encoded, plan, call, scope)),
       scope.signal,
@@ -298,8 +299,13 @@ export class Store<T> {
       const def = this.def()
       const { condition } = plan
       const read = condition ? (await readRound(this.rt, def, key, this.quorum(def, call, scope))).set : null
-      const context = condition && read ? checkCondition(condition, read, this.rt.time.now(), `put of ${showKey(key)}`) : plan.context
-      const written = await this.write(def, key, value, context, call, scope, expiresAtFor(def, plan.ttlMs, this.rt.time.now()))
+      const checked = condition && read ? condition.check(read, this.rt.time.now(), `put of ${showKey(key)}`) : null
+      if (checked?.applied) return { context: encodeContext(checked.clock) }
+      const expiresAt = expiresAtFor(def, plan.ttlMs, this.rt.time.now())
+      const written = await this.write(def, key, value, checked?.clock ?? plan.context, call, scope, expiresAt, condition ?? undefined).catch((e) => {
+        condition?.failed(e)
+        throw e
+      })
       return { context: encodeContext(written.clock) }
     })
   }
