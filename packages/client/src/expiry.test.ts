@@ -43,6 +43,18 @@ describe('expiry', () => {
     for (const r of [1, 2, 3]) expect(await s.get('session', { r })).toMatchObject({ found: false, values: [], siblings: 0 })
   })
 
+  it("a put's expiry counts from the coordinating node's clock: a writer ten minutes behind still writes a value that lives its ttl", async () => {
+    const { c, clock, client } = await setup()
+    const { s } = await client()
+    const first = await s.put('session', 'old', { w: 3 })
+    const { s: behind } = await client(-600_000)
+    await behind.put('session', 'token', { context: first.context, ttlMs: 60_000, w: 3 })
+    expect(await storedExpiries(c, 'session')).toEqual([[1_060_000], [1_060_000], [1_060_000]])
+    expect(await s.get('session', { r: 3 })).toMatchObject({ found: true, values: ['token'] })
+    clock.nowMs += 60_000
+    expect(await s.get('session', { r: 3 })).toMatchObject({ found: false, values: [] })
+  })
+
   it("the store's ttlMs applies to puts that name none; a put's ttlMs overrides it, and ttlMs 0 never expires", async () => {
     const { clock, client } = await setup({ stores: [{ name: 'default', ttlMs: 1_000 }] })
     const { s } = await client()

@@ -17,8 +17,8 @@ import {
 /** How long a written value lives. */
 export interface TtlOption {
   /**
-   * Time to live, ms: from the writer's clock at the write plus this, the
-   * value reads as absent on every replica. 0: never expires. Default the
+   * Time to live, ms: from the coordinating node's clock at the write plus
+   * this, the value reads as absent on every replica. 0: never expires. Default the
    * store's `ttlMs` (none unless the store sets one).
    */
   readonly ttlMs?: number | undefined
@@ -43,10 +43,10 @@ export function checkTtl(ttlMs: number | undefined): number | undefined {
   return ttlMs
 }
 
-/** When a version written now expires: the call's ttl, else the store's; undefined when it never does. */
-export function expiresAtFor(store: StoreDef, ttlMs: number | undefined, nowMs: number): number | undefined {
+/** The ttl a put writes with (the coordinating node adds it to its clock): the call's, else the store's; undefined when it never expires. */
+export function ttlFor(store: StoreDef, ttlMs: number | undefined): number | undefined {
   const ttl = ttlMs ?? store.ttlMs ?? 0
-  return ttl === 0 ? undefined : nowMs + ttl
+  return ttl === 0 ? undefined : ttl
 }
 
 /** A put's condition, checked: at most one of ifAbsent, ifUnchanged and context, since each fixes the context written with. */

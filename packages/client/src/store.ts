@@ -2,6 +2,7 @@ import {
   type SiblingSet,
   type StoreDef,
   type VersionVector,
+  CLUSTER_LIMITS,
   ClientClosedError,
   DecodeFailedError,
   InvalidInputError,
@@ -21,7 +22,7 @@ import {
 import { type CallScope, type RetryOp, checkAborted, untilAborted, withRetry } from './call.js'
 import { type Codec, type CodecName, type NamedCodec, codecFor } from './codecs.js'
 import { type DeleteItem, type KeyResult, type PutItem, checkCount, checkDistinct, settle } from './many.js'
-import { type ConditionalPut, type PutConditions, type TtlOption, checkTtl, conditionalPut, expiresAtFor } from './put-conditions.js'
+import { type ConditionalPut, type PutConditions, type TtlOption, checkTtl, conditionalPut, ttlFor } from './put-conditions.js'
 import { readRound } from './read-round.js'
 import type { Runtime } from './runtime.js'
 import { type Stored, type WriteOutcome, writeRound } from './write-round.js'
@@ -220,9 +221,11 @@ export class Store<T> {
     const merged = merge(values)
     if (scope.signal?.aborted) return { found: true, values: [merged], context, siblings: set.length }
     try {
-      // The merged value lives as long as the longest-lived value it merges (for ever, if one never expires).
-      const expiresAt = goneFromMs(set, 0) ?? undefined
-      const written = await this.write(def, key, this.encode(key, merged), setContext(all), call, scope, expiresAt)
+      // The merged value lives as long as the longest-lived value it merges (for ever, if one never expires),
+      // as this reader's clock sees it (the node stamps its expiry from its own clock plus that ttl).
+      const gone = goneFromMs(set, 0)
+      const ttlMs = gone === null ? undefined : Math.min(Math.max(1, gone - this.rt.time.now()), CLUSTER_LIMITS.maxTtlMs)
+      const written = await this.write(def, key, this.encode(key, merged), setContext(all), call, scope, ttlMs)
       // Writers racing this write-back may have left siblings beside it: fold them in too (the
       // unexpired ones: an expired sibling the reads missed reads as absent here as well),
       // and hand back a context that covers exactly what the returned value holds.
@@ -244,11 +247,11 @@ export class Store<T> {
     context: VersionVector,
     call: CallOptions,
     scope: CallScope,
-    expiresAt?: number,
+    ttlMs?: number,
     stored?: Stored,
   ): Promise<WriteOutcome> {
     checkAborted(scope.signal, `${value ? 'put' : 'delete'} of ${showKey(key)}`)
-    return writeRound(this.rt, def, key, value, context, this.quorum(def, call, scope), expiresAt, stored)
+    return writeRound(this.rt, def, key, value, context, this.quorum(def, call, scope), ttlMs, stored)
   }
 
   /**
@@ -301,8 +304,8 @@ export class Store<T> {
       const read = condition ? (await readRound(this.rt, def, key, this.quorum(def, call, scope))).set : null
       const checked = condition && read ? condition.check(read, this.rt.time.now(), `put of ${showKey(key)}`) : null
       if (checked?.applied) return { context: encodeContext(checked.clock) }
-      const expiresAt = expiresAtFor(def, plan.ttlMs, this.rt.time.now())
-      const written = await this.write(def, key, value, checked?.clock ?? plan.context, call, scope, expiresAt, condition ?? undefined).catch((e) => {
+      const ttlMs = ttlFor(def, plan.ttlMs)
+      const written = await this.write(def, key, value, checked?.clock ?? plan.context, call, scope, ttlMs, condition ?? undefined).catch((e) => {
         condition?.failed(e)
         throw e
       })

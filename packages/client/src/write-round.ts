@@ -76,7 +76,7 @@ interface Coordinated {
 
 /**
  * Write a value (null deletes) with the context the writer saw (and the
- * version's expiry, if it has one): the first
+ * version's ttl, if it has one, which the coordinator turns into its expiry): the first
  * reachable primary assigns the dot, then its resulting sibling set goes to
  * the other primaries, or as hints to fallbacks for the ones that are down.
  * Answers once `w` acks (and `pw` from primaries) are in; late replies go on.
@@ -88,13 +88,13 @@ export async function writeRound(
   value: Uint8Array | null,
   context: VersionVector,
   q: WriteQuorum,
-  expiresAt?: number,
+  ttlMs?: number,
   stored?: Stored,
 ): Promise<WriteOutcome> {
   const placement = rt.view.placement
   const part = placement.ring.partitionOf(key)
   const version = rt.view.cluster.version
-  const item = { key, value, context, expiresAt }
+  const item = { key, value, context, ttlMs }
   const coordinated = await coordinate(rt, store, item, [...placement.coordinators(part, store)], q, version)
   stored?.storedAs(coordinated.dot, coordinated.own)
   try {

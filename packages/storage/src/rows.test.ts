@@ -144,7 +144,7 @@ describe('the file format', () => {
     const beforeExpiry = 2
     const path = newPath()
     const e = await open(path)
-    ok((await coordinatePut(e, 'kv', [{ key: utf8('k'), value: utf8('v'), context: {}, timestamp: 1, expiresAt: Date.now() + 60_000 }]))[0])
+    ok((await coordinatePut(e, 'kv', [{ key: utf8('k'), value: utf8('v'), context: {}, timestamp: 1, ttlMs: 60_000 }]))[0])
     e.close()
     forget(e)
     const raw = new Database(path, { readonly: true })
