@@ -95,8 +95,8 @@ describe('a store ttlMs through the real binary and nodes', () => {
     const before = Date.now()
     expect((await kvorum('put', 'sessions', 's1', 'token')).code).toBe(0)
     const after = Date.now()
-    // Every replica holds the expiry the writer stamped (read over HTTP, so through the wire format):
-    // its clock at the write plus the store's ttl. (A second CLI run could take longer than the ttl.)
+    // Every replica holds the expiry the coordinating node stamped (read over HTTP, so through the wire
+    // format): its clock at the write plus the store's ttl. (A second CLI run could take longer than the ttl.)
     const stamped = new Set<number | undefined>()
     for (const id of ['n1', 'n2', 'n3']) {
       const [res] = await cluster.replica(id).get({ timeoutMs: 2000 }, 'sessions', [new TextEncoder().encode('s1')])

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { type NodeProtocol, type StoreBatch, realTime } from '@kvorum/core'
+import { type NodeProtocol, type StoreBatch, NodeUnavailableError, OverloadedError, realTime } from '@kvorum/core'
 import { type MemoryCluster, memoryCluster } from '../../../test/support/memory-cluster.js'
 import { MemoryTransport } from './testing.js'
 
@@ -62,6 +62,69 @@ describe('put ifUnchanged', () => {
     await expect(s.put('k', 'v', { ifAbsent: true, context: '' })).rejects.toMatchObject({ code: 'KV_INVALID_INPUT', message: expect.stringMatching(both) })
     await expect(s.put('k', 'v', { ifUnchanged: '!!' })).rejects.toMatchObject({ code: 'KV_INVALID_INPUT' })
     expect((await s.get('k')).found).toBe(false)
+  })
+})
+
+/** Engines behind a proxy whose batch `gate` may fail (after or before the engine ran it), and a client retrying once at once. */
+async function gatedClient(gate: (id: string, batch: StoreBatch, run: () => Promise<unknown>) => Promise<void>) {
+  const c = await memoryCluster()
+  cluster = c
+  const gated = new Map<string, NodeProtocol>(
+    [...c.engines].map(([id, engine]) => [
+      id,
+      new Proxy(engine, {
+        get(target, prop) {
+          const v = Reflect.get(target, prop)
+          if (prop !== 'batch') return typeof v === 'function' ? v.bind(target) : v
+          return async (store: string, batch: StoreBatch) => {
+            let out: Awaited<ReturnType<NodeProtocol['batch']>> | undefined
+            await gate(id, batch, async () => {
+              out = await target.batch(store, batch)
+            })
+            return out ?? target.batch(store, batch)
+          }
+        },
+      }) as NodeProtocol,
+    ]),
+  )
+  const { kv } = await c.client({ transport: new MemoryTransport(gated), retry: ({ attempt }) => (attempt === 1 ? 0 : undefined) })
+  return kv.store<string>('default', { codec: 'utf8' })
+}
+
+describe('a retried conditional put', () => {
+  it('whose first attempt stored its value but missed the quorum succeeds on the retry, not KV_CONDITION_FAILED', async () => {
+    let failMerges = true
+    const s = await gatedClient(async (_id, batch) => {
+      if (failMerges && batch.merges.length > 0) throw new OverloadedError(1)
+    })
+    const first = await s.put('lock', 'mine', { ifAbsent: true })
+    failMerges = false
+    expect((await s.get('lock', { r: 3 })).values).toEqual(['mine'])
+    // The context handed back is the put's own: a put with it supersedes 'mine', leaving no sibling.
+    await s.put('lock', 'next', { context: first.context })
+    expect(await s.get('lock', { r: 3 })).toMatchObject({ values: ['next'], siblings: 1 })
+  })
+
+  it("whose first attempt may have applied, unseen by its coordinator's answer, fails with that attempt's error, never KV_CONDITION_FAILED", async () => {
+    let lose = true
+    let coordinated = 0
+    const s = await gatedClient(async (id, batch, run) => {
+      coordinated += batch.coordinates.length
+      if (!lose || batch.coordinates.length === 0) return
+      // The coordinator stores the write, and its answer is lost.
+      lose = false
+      await run()
+      throw new NodeUnavailableError(id, 'connection reset', { mayHaveApplied: true })
+    })
+    // r=3: the retry's condition read reaches the coordinator that holds the value.
+    const answer = await s.put('lock', 'mine', { ifAbsent: true, r: 3 }).then(
+      () => null,
+      (e) => e,
+    )
+    // The retry read its own value and wrote nothing more: the first attempt's error stands.
+    expect(answer).toMatchObject({ code: 'KV_INDETERMINATE_WRITE', message: expect.stringMatching(/may or may not have applied/) })
+    expect(coordinated).toBe(1)
+    expect((await s.get('lock', { r: 3 })).values).toEqual(['mine'])
   })
 })
 

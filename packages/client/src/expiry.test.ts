@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { realTime, utf8 } from '@kvorum/core'
+import { type NodeProtocol, type StoreBatch, realTime, utf8 } from '@kvorum/core'
 import { type MemoryCluster, type MemoryClusterOptions, memoryCluster } from '../../../test/support/memory-cluster.js'
+import { MemoryTransport } from './testing.js'
 
 let cluster: MemoryCluster | undefined
 afterEach(async () => {
@@ -40,6 +41,18 @@ describe('expiry', () => {
     expect(await s.get('session', { r: 1 })).toMatchObject({ found: true, values: ['token'] })
     clock.nowMs += 1
     for (const r of [1, 2, 3]) expect(await s.get('session', { r })).toMatchObject({ found: false, values: [], siblings: 0 })
+  })
+
+  it("a put's expiry counts from the coordinating node's clock: a writer ten minutes behind still writes a value that lives its ttl", async () => {
+    const { c, clock, client } = await setup()
+    const { s } = await client()
+    const first = await s.put('session', 'old', { w: 3 })
+    const { s: behind } = await client(-600_000)
+    await behind.put('session', 'token', { context: first.context, ttlMs: 60_000, w: 3 })
+    expect(await storedExpiries(c, 'session')).toEqual([[1_060_000], [1_060_000], [1_060_000]])
+    expect(await s.get('session', { r: 3 })).toMatchObject({ found: true, values: ['token'] })
+    clock.nowMs += 60_000
+    expect(await s.get('session', { r: 3 })).toMatchObject({ found: false, values: [] })
   })
 
   it("the store's ttlMs applies to puts that name none; a put's ttlMs overrides it, and ttlMs 0 never expires", async () => {
@@ -104,6 +117,35 @@ describe('expiry', () => {
     expect((await s.get('m')).values).toEqual(['a+b'])
     clock.nowMs += 1_000
     expect((await s.get('m')).found).toBe(false)
+  })
+
+  it("a merge's write-back hands back only unexpired values, though the set it wrote holds an expired sibling the reads missed", async () => {
+    const { clock, c } = await setup()
+    // Every replica holds an expired sibling x; the read replies leave it out (as replies from replicas that lacked it would).
+    const hidden = 'zzzzzzzzzzzz'
+    const x = { dot: { actor: hidden, counter: 1 }, context: {}, timestamp: 1, value: utf8('x-expired'), expiresAt: clock.nowMs + 500 }
+    for (const e of c.engines.values()) await e.mergePut('default', [{ key: utf8('k'), siblings: [x] }])
+    const hiding = new Map<string, NodeProtocol>(
+      [...c.engines].map(([id, engine]) => [
+        id,
+        new Proxy(engine, {
+          get(target, prop) {
+            const v = Reflect.get(target, prop)
+            if (prop !== 'batch') return typeof v === 'function' ? v.bind(target) : v
+            return async (store: string, batch: StoreBatch) => {
+              const out = await target.batch(store, batch)
+              return { ...out, gets: out.gets.map((g) => (g.ok ? { ok: true as const, value: g.value.filter((v) => v.dot.actor !== hidden) } : g)) }
+            }
+          },
+        }) as NodeProtocol,
+      ]),
+    )
+    const { kv } = await c.client({ transport: new MemoryTransport(hiding), time: { ...realTime, now: () => clock.nowMs } })
+    await kv.store<string>('default', { codec: 'utf8' }).put('k', 'a', { w: 3 })
+    await kv.store<string>('default', { codec: 'utf8' }).put('k', 'b', { w: 3 })
+    clock.nowMs += 1_000
+    const merging = kv.store<string>('default', { codec: 'utf8', merge: (vs) => vs.sort().join('+') })
+    expect(await merging.get('k')).toMatchObject({ found: true, values: ['a+b'], siblings: 2 })
   })
 
   it('an expired key is reaped by repair after the grace period, as a tombstone is, and not before', async () => {

@@ -3,6 +3,7 @@ import {
   type SiblingSet,
   type StoreDef,
   type VersionVector,
+  CLUSTER_LIMITS,
   ClientClosedError,
   DecodeFailedError,
   InvalidInputError,
@@ -23,12 +24,12 @@ import { type CallScope, type RetryOp, checkAborted, untilAborted, withRetry } f
 import { type Codec, type CodecName, type NamedCodec, codecFor } from './codecs.js'
 import { type Entry, type ListOptions, type ListSource, type Listing, listEntries, listKeys, listVersions } from './listing.js'
 import { type DeleteItem, type KeyResult, type PutItem, checkCount, checkDistinct, settle } from './many.js'
-import { type Condition, type PutConditions, type TtlOption, checkCondition, checkTtl, conditionOf, expiresAtFor } from './put-conditions.js'
+import { type ConditionalPut, type PutConditions, type TtlOption, checkTtl, conditionalPut, ttlFor } from './put-conditions.js'
 import { readRound } from './read-round.js'
 import { MAX_RESTORE_ITEMS, restoreSets } from './restore.js'
 import { UpdateCombiner, type UpdateResult } from './update-combiner.js'
 import type { Runtime } from './runtime.js'
-import { type WriteOutcome, writeRound } from './write-round.js'
+import { type Stored, type WriteOutcome, writeRound } from './write-round.js'
 
 /** Options of a store handle besides its codec (not the store definition's settings); quorum fields override the definition. */
 export interface HandleSettings<T> {
@@ -93,7 +94,7 @@ type Key = string | Uint8Array
 /** What a put writes with besides its value: a context, or a condition that reads one; and its ttl (undefined: the store's). */
 interface PutPlan {
   readonly context: VersionVector
-  readonly condition: Condition | null
+  readonly condition: ConditionalPut | null
   readonly ttlMs: number | undefined
 }
 
@@ -227,14 +228,17 @@ export class Store<T> {
     const merged = merge(values)
     if (scope.signal?.aborted) return { found: true, values: [merged], context, siblings: set.length }
     try {
-      // The merged value lives as long as the longest-lived value it merges (for ever, if one never expires).
-      const expiresAt = goneFromMs(set, 0) ?? undefined
-      const written = await this.write(def, key, this.encode(key, merged), setContext(all), call, scope, expiresAt)
-      // Writers racing this write-back may have left siblings beside it: fold them in too,
+      // The merged value lives as long as the longest-lived value it merges (for ever, if one never expires),
+      // as this reader's clock sees it (the node stamps its expiry from its own clock plus that ttl).
+      const gone = goneFromMs(set, 0)
+      const ttlMs = gone === null ? undefined : Math.min(Math.max(1, gone - this.rt.time.now()), CLUSTER_LIMITS.maxTtlMs)
+      const written = await this.write(def, key, this.encode(key, merged), setContext(all), call, scope, ttlMs)
+      // Writers racing this write-back may have left siblings beside it: fold them in too (the
+      // unexpired ones: an expired sibling the reads missed reads as absent here as well),
       // and hand back a context that covers exactly what the returned value holds.
-      const others = written.siblings.length > 1 ? this.decodeSet(key, written.siblings) : []
-      if (others.length > 1)
-        return { found: true, values: [merge(others)], context: encodeContext(setContext(written.siblings)), siblings: written.siblings.length }
+      const live = unexpired(written.siblings, this.rt.time.now())
+      const others = live.length > 1 ? this.decodeSet(key, live) : []
+      if (others.length > 1) return { found: true, values: [merge(others)], context: encodeContext(setContext(written.siblings)), siblings: live.length }
       return { found: true, values: [merged], context: encodeContext(written.clock), siblings: set.length }
     } catch (e) {
       // The merged value is still right; the siblings stay until the next successful merge.
@@ -250,10 +254,11 @@ export class Store<T> {
     context: VersionVector,
     call: CallOptions,
     scope: CallScope,
-    expiresAt?: number,
+    ttlMs?: number,
+    stored?: Stored,
   ): Promise<WriteOutcome> {
     checkAborted(scope.signal, `${value ? 'put' : 'delete'} of ${showKey(key)}`)
-    return writeRound(this.rt, def, key, value, context, this.quorum(def, call, scope), expiresAt)
+    return writeRound(this.rt, def, key, value, context, this.quorum(def, call, scope), ttlMs, stored)
   }
 
   /**
@@ -290,7 +295,7 @@ export class Store<T> {
     const scope = this.begin(call, 'put')
     const bytes = this.key(key)
     const encoded = this.encode(bytes, value)
-    const plan: PutPlan = { context: decodeContext(call.context ?? ''), condition: conditionOf(call), ttlMs: checkTtl(call.ttlMs) }
+    const plan: PutPlan = { context: decodeContext(call.context ?? ''), condition: conditionalPut(call), ttlMs: checkTtl(call.ttlMs) }
     return untilAborted(
       this.retried('put', key, scope, () => this.putOne(bytes, encoded, plan, call, scope)),
       scope.signal,
@@ -304,8 +309,13 @@ export class Store<T> {
       const def = this.def()
       const { condition } = plan
       const read = condition ? (await readRound(this.rt, def, key, this.quorum(def, call, scope))).set : null
-      const context = condition && read ? checkCondition(condition, read, this.rt.time.now(), `put of ${showKey(key)}`) : plan.context
-      const written = await this.write(def, key, value, context, call, scope, expiresAtFor(def, plan.ttlMs, this.rt.time.now()))
+      const checked = condition && read ? condition.check(read, this.rt.time.now(), `put of ${showKey(key)}`) : null
+      if (checked?.applied) return { context: encodeContext(checked.clock) }
+      const ttlMs = ttlFor(def, plan.ttlMs)
+      const written = await this.write(def, key, value, checked?.clock ?? plan.context, call, scope, ttlMs, condition ?? undefined).catch((e) => {
+        condition?.failed(e)
+        throw e
+      })
       return { context: encodeContext(written.clock) }
     })
   }

@@ -30,6 +30,11 @@ export interface WriteOutcome {
   readonly clock: VersionVector
 }
 
+/** Told of the writer's new version once its coordinator has stored it, before it spreads (so even when the write then fails). */
+export interface Stored {
+  storedAs(dot: Dot, clock: VersionVector): void
+}
+
 /** Quorum settings and the one deadline of a write. */
 export interface WriteQuorum {
   readonly w: number
@@ -63,6 +68,7 @@ export function ownClock(context: VersionVector, dot: Dot, siblings: SiblingSet)
 /** The coordinating primary's answer: the key's new set, the writer's clock and who gave the dot. */
 interface Coordinated {
   readonly set: SiblingSet
+  readonly dot: Dot
   readonly own: VersionVector
   readonly coordinator: string
   readonly failures: ReplicaFailure[]
@@ -70,7 +76,7 @@ interface Coordinated {
 
 /**
  * Write a value (null deletes) with the context the writer saw (and the
- * version's expiry, if it has one): the first
+ * version's ttl, if it has one, which the coordinator turns into its expiry): the first
  * reachable primary assigns the dot, then its resulting sibling set goes to
  * the other primaries, or as hints to fallbacks for the ones that are down.
  * Answers once `w` acks (and `pw` from primaries) are in; late replies go on.
@@ -82,13 +88,15 @@ export async function writeRound(
   value: Uint8Array | null,
   context: VersionVector,
   q: WriteQuorum,
-  expiresAt?: number,
+  ttlMs?: number,
+  stored?: Stored,
 ): Promise<WriteOutcome> {
   const placement = rt.view.placement
   const part = placement.ring.partitionOf(key)
   const version = rt.view.cluster.version
-  const item = { key, value, context, expiresAt }
+  const item = { key, value, context, ttlMs }
   const coordinated = await coordinate(rt, store, item, [...placement.coordinators(part, store)], q, version)
+  stored?.storedAs(coordinated.dot, coordinated.own)
   try {
     const sets = placement.writeSets(part, store)
     const out = await spread(rt, store, key, coordinated, sets, placement.fallbacks(part, store), q, version)
@@ -117,7 +125,7 @@ async function coordinate(
     let step: CoordinatorStep
     try {
       const res = await rt.nodes.batcher(node).coordinatePut(store.name, { ...item, timestamp: rt.time.now() }, q.deadline, version, q.signal)
-      if (res.ok) return { set: res.value.siblings, own: ownClock(context, res.value.dot, res.value.siblings), coordinator: node, failures }
+      if (res.ok) return { set: res.value.siblings, dot: res.value.dot, own: ownClock(context, res.value.dot, res.value.siblings), coordinator: node, failures }
       const fatal = fatalItemError(res.error)
       if (fatal) throw fatal
       failures.push({ node, code: res.error.code, message: res.error.message })

@@ -48,7 +48,7 @@ function codec<T>(name: string, arb: fc.Arbitrary<T>, encode: (x: T) => Uint8Arr
 }
 
 const coordinateItem: fc.Arbitrary<CoordinateItem> = fc.record(
-  { key, value, context: clock, timestamp: fc.maxSafeNat(), expiresAt: fc.maxSafeNat() },
+  { key, value, context: clock, timestamp: fc.maxSafeNat(), ttlMs: fc.maxSafeNat() },
   { requiredKeys: ['key', 'value', 'context', 'timestamp'] },
 )
 const CODECS: Codec[] = [

@@ -84,7 +84,8 @@ function writeCoordinateItems(w: Writer, items: readonly CoordinateItem[]): void
   for (const it of items) {
     w.bytes(it.key).uint(it.timestamp)
     writeClock(w, it.context)
-    writePayload(w, it.value, it.expiresAt)
+    // A write carries its ttl where a version carries its expiresAt (the coordinator turns one into the other).
+    writePayload(w, it.value, it.ttlMs)
   }
 }
 
@@ -99,7 +100,8 @@ function readCoordinateItems(r: Reader, maxItems: number): CoordinateItem[] {
     const key = readKey(r)
     const timestamp = r.uint()
     const context = readClock(r)
-    out.push({ key, timestamp, context, ...readPayload(r, LIMITS.maxValueBytesCeiling) })
+    const { value, expiresAt: ttlMs } = readPayload(r, LIMITS.maxValueBytesCeiling)
+    out.push(ttlMs === undefined ? { key, timestamp, context, value } : { key, timestamp, context, value, ttlMs })
   }
   return out
 }

@@ -16,8 +16,12 @@ export interface CoordinateItem {
   readonly context: VersionVector
   /** Writer's wall clock, ms; used only by `lww` stores. */
   readonly timestamp: number
-  /** When the written version expires, wall-clock ms (the writer's clock plus its ttl); absent: never. */
-  readonly expiresAt?: number | undefined
+  /**
+   * The written version's time to live, ms (1..10 years): the coordinating
+   * node stamps `expiresAt` = its own clock + this, so a writer's clock never
+   * decides the expiry. Absent: never expires.
+   */
+  readonly ttlMs?: number | undefined
 }
 
 /** What the coordinating primary answers for one write: the key's new sibling set and the dot it gave the write. */

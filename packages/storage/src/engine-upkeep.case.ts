@@ -113,10 +113,11 @@ export function engineUpkeepSuite(kind: string, factory: EngineFactory): void {
       it('an expiring value is listed and reaped as a tombstone only once it has expired here, counting its grace from the expiry', async () => {
         let nowMs = 1000
         const e = await engine({ time: { ...realTime, now: () => nowMs } })
-        const expiring = async (key: string, expiresAt: number) =>
-          ok((await coordinatePut(e, 'kv', [{ key: utf8(key), value: utf8('v'), context: {}, timestamp: nowMs, expiresAt }]))[0]).siblings
-        const soon = await expiring('soon', 2000)
-        const late = await expiring('late', 9000)
+        const expiring = async (key: string, ttlMs: number) =>
+          ok((await coordinatePut(e, 'kv', [{ key: utf8(key), value: utf8('v'), context: {}, timestamp: nowMs, ttlMs }]))[0]).siblings
+        // Expiring at 2000 and 9000 on the node's clock.
+        const soon = await expiring('soon', 1000)
+        const late = await expiring('late', 8000)
         await put(e, 'kv', 'forever', 'v')
         const listed = async (beforeMs: number) =>
           (await Promise.all(Array.from({ length: Q }, (_, partition) => e.listTombstones('kv', { partition, beforeMs, limit: 10 }))))
@@ -137,6 +138,17 @@ export function engineUpkeepSuite(kind: string, factory: EngineFactory): void {
         expect(await read(e, 'kv', 'soon')).toEqual([])
         expect(values(await read(e, 'kv', 'late'))).toEqual(['v'])
         expect((await listed(Number.MAX_SAFE_INTEGER)).sort()).toEqual(['late'])
+      })
+
+      it("a write's expiry is stamped from the node's clock, whatever the writer's timestamp; a ttl outside 1 ms..10 years is refused, nothing stored", async () => {
+        const e = await engine({ time: { ...realTime, now: () => 50_000 } })
+        const [stamped] = ok((await coordinatePut(e, 'kv', [{ key: utf8('k'), value: utf8('v'), context: {}, timestamp: 1, ttlMs: 5_000 }]))[0]).siblings
+        expect(stamped?.expiresAt).toBe(55_000)
+        for (const ttlMs of [0, 1.5, 10 * 365 * 24 * 3600 * 1000 + 1]) {
+          const [res] = await coordinatePut(e, 'kv', [{ key: utf8('bad'), value: utf8('v'), context: {}, timestamp: 1, ttlMs }])
+          expect(res).toMatchObject({ ok: false, error: { code: 'KV_INVALID_INPUT', message: expect.stringMatching(/ttlMs must be 1\.\./) } })
+        }
+        expect(await read(e, 'kv', 'bad')).toEqual([])
       })
 
       it('reap removes a key only while its set is still exactly the listed tombstones', async () => {

@@ -31,6 +31,7 @@ import {
   BRANCH_FANOUT,
   HASH_BYTES,
   HintBacklogFullError,
+  CLUSTER_LIMITS,
   InvalidInputError,
   KvorumError,
   NoClusterError,
@@ -338,6 +339,18 @@ export class StorageEngine implements NodeProtocol {
     return this.itemError(new InvalidInputError(`value of ${value.length} bytes is over store ${store.name}'s limit of ${store.maxValueBytes}`))
   }
 
+  /**
+   * When a write expires: this node's clock plus the write's ttl (the writer's
+   * clock may be off by more than a short ttl), or undefined for never.
+   */
+  private expiryOf(item: CoordinateItem): ItemResult<number | undefined> {
+    const { ttlMs } = item
+    if (ttlMs === undefined) return { ok: true, value: undefined }
+    if (!Number.isInteger(ttlMs) || ttlMs < 1 || ttlMs > CLUSTER_LIMITS.maxTtlMs)
+      return this.itemError(new InvalidInputError(`a write's ttlMs must be 1..${CLUSTER_LIMITS.maxTtlMs} (10 years), got ${ttlMs}`))
+    return { ok: true, value: this.now() + ttlMs }
+  }
+
   /** Inside a group commit: one write as the coordinating primary. */
   private coordinateItem(store: StoreDef, ring: Placement, item: CoordinateItem, version?: number): ItemResult<CoordinateResult> {
     const refused = this.overLimit(store, item.value)
@@ -347,7 +360,9 @@ export class StorageEngine implements NodeProtocol {
     if (stale) return stale
     const set = this.rows.read(store.name, place, item.key)
     const dot = { actor: this.actor, counter: this.counter + 1 }
-    const next = coordinatedSet(store.conflict, set, item, dot)
+    const expiry = this.expiryOf(item)
+    if (!expiry.ok) return expiry
+    const next = coordinatedSet(store.conflict, set, { ...item, expiresAt: expiry.value }, dot)
     if (next.length > store.maxSiblings) return this.itemError(TooManySiblingsError.forKey(showKey(item.key), next.length, store.maxSiblings))
     this.counter++
     this.rows.write(store.name, place, item.key, next)

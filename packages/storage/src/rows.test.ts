@@ -138,4 +138,17 @@ describe('the file format', () => {
     expect(check.pragma('user_version', { simple: true })).toBe(99)
     check.close()
   })
+
+  it('a database holding an expiring row is marked past format 2, so a build from before expiry refuses it instead of misreading the row', async () => {
+    // The last format whose builds read a version's flag byte as only 0 or 1 (the disk work's, merged before expiry).
+    const beforeExpiry = 2
+    const path = newPath()
+    const e = await open(path)
+    ok((await coordinatePut(e, 'kv', [{ key: utf8('k'), value: utf8('v'), context: {}, timestamp: 1, ttlMs: 60_000 }]))[0])
+    e.close()
+    forget(e)
+    const raw = new Database(path, { readonly: true })
+    expect(raw.pragma('user_version', { simple: true })).toBeGreaterThan(beforeExpiry)
+    raw.close()
+  })
 })

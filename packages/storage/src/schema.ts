@@ -13,11 +13,12 @@ export type Durability = 'normal' | 'full'
  * The file format this build writes. 1: rows keep their key's Merkle digest
  * and the leaves table is a snapshot valid only after a clean close. 2: rows
  * keep a checksum of their key and set (`sum`; rows written before it have
- * none, and are checked once rewritten); a build of format 1 would rewrite
- * rows without it, leaving stale sums, so it must not open the file. A build
- * that finds a newer format refuses to open the file rather than corrupt it.
+ * none, and are checked once rewritten). 3: a stored
+ * version's flag byte may carry the expiry bit (2) and its expiresAt, which a
+ * build of format 1 or 2 would misread as a bad row. A build that finds a
+ * newer format refuses to open the file rather than corrupt it.
  */
-export const FORMAT = 2
+export const FORMAT = 3
 
 /** SQLite's memory: its page cache and how much of the file it maps, MiB. */
 export interface SqliteMemory {
