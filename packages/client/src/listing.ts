@@ -14,9 +14,14 @@ export interface ListOptions {
   /** Resume where an earlier listing of the same store stopped (its `cursor`). Default: from the start. */
   readonly cursor?: string | undefined
   /**
-   * Replicas of each partition read and merged. Default n − w + 1 (w of the
-   * handle, else the store's): every key a write acknowledged with w replicas
-   * is on at least one of them.
+   * Replicas of each partition read and merged. Default for keys() and
+   * entries() n − w + 1 (w of the handle, else the store's): every key a write
+   * acknowledged with w replicas is on at least one of them. Default for
+   * versions() every primary: a delete acknowledged through a hint may sit
+   * on its coordinating primary alone until the hint is delivered, and an
+   * export that missed that tombstone would bring the key back once it is
+   * reaped; so versions() fails with KV_QUORUM_NOT_MET when a primary does
+   * not answer.
    */
   readonly replicas?: number | undefined
   /**
@@ -71,6 +76,9 @@ interface Position {
 }
 
 const CURSOR_VERSION = 1
+
+/** More replicas than a partition has: the scan reads every one of its readers (during a move too, whatever n it has there). */
+const EVERY_READER = Number.MAX_SAFE_INTEGER
 
 function encodeCursor(store: string, partitions: number, pos: Position): string {
   const body = { v: CURSOR_VERSION, s: store, q: partitions, p: pos.partition, k: pos.after ? toHex(pos.after) : null }
@@ -139,15 +147,20 @@ export class Listing<I> implements AsyncIterable<I> {
   }
 }
 
+/** What a listing hands out: keys (heads only), entries (live values), or versions (whole sets, from every primary). */
+type ListKind = 'keys' | 'entries' | 'versions'
+
 /** Partition by partition, the merged sets of every key of the store; `pick` turns each into an item, or skips it. */
-function listing<T, I>(src: ListSource<T>, options: ListOptions, headsOnly: boolean, pick: (item: KeySet) => I | undefined): Listing<I> {
+function listing<T, I>(src: ListSource<T>, options: ListOptions, kind: ListKind, pick: (item: KeySet) => I | undefined): Listing<I> {
+  const headsOnly = kind === 'keys'
   src.begin()
   const def = src.def()
   const partitions = src.rt.view.placement.partitions
   const start = options.cursor === undefined ? { partition: 0, after: undefined } : decodeCursor(options.cursor, def.name, partitions)
   const limit = positiveInt(options.limit, 'limit', Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)
   const pageSize = positiveInt(options.pageSize, 'pageSize', LIMITS.maxPageItems, headsOnly ? 1000 : 100)
-  const replicas = positiveInt(options.replicas, 'replicas', def.n, Math.max(1, def.n - (src.w ?? def.w) + 1))
+  const fallback = kind === 'versions' ? EVERY_READER : Math.max(1, def.n - (src.w ?? def.w) + 1)
+  const replicas = options.replicas === undefined ? fallback : positiveInt(options.replicas, 'replicas', def.n, fallback)
   const prefix = options.prefix === undefined ? undefined : keyBytes(options.prefix)
   const rt = src.rt
   const request = { timeoutMs: Math.max(rt.settings.requestTimeoutMs, 5000) }
@@ -195,12 +208,12 @@ function shows(set: SiblingSet, _nowMs: number): boolean {
 
 /** Every live key of the store, as UTF-8 text. */
 export function listKeys<T>(src: ListSource<T>, options: ListOptions): Listing<string> {
-  return listing(src, options, true, (item) => (shows(item.siblings, src.rt.time.now()) ? Buffer.from(item.key).toString('utf8') : undefined))
+  return listing(src, options, 'keys', (item) => (shows(item.siblings, src.rt.time.now()) ? Buffer.from(item.key).toString('utf8') : undefined))
 }
 
 /** Every live key with its values and context. */
 export function listEntries<T>(src: ListSource<T>, options: ListOptions): Listing<Entry<T>> {
-  return listing(src, options, false, (item) => {
+  return listing(src, options, 'entries', (item) => {
     if (!shows(item.siblings, src.rt.time.now())) return undefined
     const decoded = src.decode(item.key, item.siblings)
     if (decoded.length === 0) return undefined
@@ -210,7 +223,7 @@ export function listEntries<T>(src: ListSource<T>, options: ListOptions): Listin
   })
 }
 
-/** Every key with its whole merged set, tombstones and clocks included: what an export writes. */
+/** Every key with its whole merged set, tombstones and clocks included, read from every primary: what an export writes. */
 export function listVersions<T>(src: ListSource<T>, options: ListOptions): Listing<KeySet> {
-  return listing(src, options, false, (item) => item)
+  return listing(src, options, 'versions', (item) => item)
 }

@@ -23,7 +23,7 @@ export interface PartitionScanSpec {
   readonly n: number
   readonly conflict: ConflictMode
   readonly partition: number
-  /** Replicas read at once; a replica that fails is replaced by the next of the partition's readers. */
+  /** Replicas read at once (more than the partition has: all of them); a replica that fails is replaced by the next of the partition's readers. */
   readonly replicas: number
   /** Resume after this key (the scan's order, not byte order: see below). */
   readonly after: Uint8Array | undefined
