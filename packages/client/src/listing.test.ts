@@ -220,6 +220,26 @@ describe('a listing under failures', () => {
   })
 })
 
+describe('a listing by a client whose cluster definition is stale', () => {
+  it('is refused by the nodes (KV_STALE_METADATA), refreshes and lists every key from the new replicas', async () => {
+    cluster = await memoryCluster({ nodes: 6, partitions: 8 })
+    const { kv: stale } = await cluster.client({ pollIntervalMs: 0 })
+    // Version 2 moves every partition to three other nodes (n1 ↔ n4, n2 ↔ n5, n3 ↔ n6): the old
+    // replicas hold none of its keys, as nodes that left a partition and dropped its rows.
+    const swap = (id: string) => `n${((Number(id.slice(1)) + 2) % 6) + 1}`
+    const v2 = { ...cluster.cluster, version: 2, assignment: cluster.cluster.assignment.map(swap), placement: cluster.cluster.assignment.map(() => 2) }
+    await cluster.install(v2)
+    const { kv: fresh } = await cluster.client()
+    const keys = Array.from({ length: 60 }, (_, i) => `moved${i}`)
+    await fresh.store<string>('default', { codec: 'utf8' }).putMany(keys.map((key) => ({ key, value: key })))
+    expect(stale.cluster.version).toBe(1)
+    const s = stale.store<string>('default', { codec: 'utf8' })
+    expect(new Set(await all(s.keys({ pageSize: 7 })))).toEqual(new Set(keys))
+    expect(stale.cluster.version).toBe(2)
+    expect((await all(s.entries())).map((e) => e.key).sort()).toEqual([...keys].sort())
+  })
+})
+
 describe('store.restore()', () => {
   it('merges whole sets into every replica, and fails a key that fewer than w replicas took', async () => {
     cluster = await memoryCluster()

@@ -1,5 +1,17 @@
-import { type KeySet, type SiblingSet, type StoreDef, InvalidInputError, LIMITS, encodeContext, keyBytes, setContext, toHex } from '@kvorum/core'
+import {
+  type KeySet,
+  type SiblingSet,
+  type StoreDef,
+  InvalidInputError,
+  LIMITS,
+  StaleMetadataError,
+  encodeContext,
+  keyBytes,
+  setContext,
+  toHex,
+} from '@kvorum/core'
 import { checkAborted } from './call.js'
+import { MAX_REFRESH_RETRIES } from './cluster-view.js'
 import { type PartitionScanSpec, partitionSets } from './partition-scan.js'
 import type { Runtime } from './runtime.js'
 
@@ -166,29 +178,43 @@ function listing<T, I>(src: ListSource<T>, options: ListOptions, kind: ListKind,
   const request = { timeoutMs: Math.max(rt.settings.requestTimeoutMs, 5000) }
   async function* run(mark: (cursor: string | undefined) => void): AsyncGenerator<I> {
     let items = 0
+    let refreshes = 0
     for (let partition = start.partition; partition < partitions; partition++) {
-      const spec: PartitionScanSpec = {
-        store: def.name,
-        n: def.n,
-        conflict: def.conflict,
-        partition,
-        replicas,
-        after: partition === start.partition ? start.after : undefined,
-        pageSize,
-        adaptive: !headsOnly && options.pageSize === undefined,
-        headsOnly,
-        signal: options.signal,
-        request,
-      }
-      for await (const set of partitionSets(rt, spec)) {
-        if (prefix && !startsWith(set.key, prefix)) continue
-        const item = pick(set)
-        if (item === undefined) continue
-        checkAborted(options.signal, `listing of store ${def.name}`)
-        items++
-        mark(encodeCursor(def.name, partitions, { partition, after: set.key }))
-        yield item
-        if (items >= limit) return
+      let after = partition === start.partition ? start.after : undefined
+      // A node refused the scan as routed with an old definition (it may have left the partition
+      // and dropped its rows): refresh, and go on after the last key this partition handed out.
+      for (;;) {
+        const spec: PartitionScanSpec = {
+          store: def.name,
+          n: def.n,
+          conflict: def.conflict,
+          partition,
+          replicas,
+          after,
+          pageSize,
+          adaptive: !headsOnly && options.pageSize === undefined,
+          headsOnly,
+          signal: options.signal,
+          request,
+        }
+        try {
+          for await (const set of partitionSets(rt, spec)) {
+            after = set.key
+            if (prefix && !startsWith(set.key, prefix)) continue
+            const item = pick(set)
+            if (item === undefined) continue
+            checkAborted(options.signal, `listing of store ${def.name}`)
+            items++
+            mark(encodeCursor(def.name, partitions, { partition, after: set.key }))
+            yield item
+            if (items >= limit) return
+          }
+          break
+        } catch (e) {
+          if (!(e instanceof StaleMetadataError) || refreshes >= MAX_REFRESH_RETRIES) throw e
+          refreshes++
+          await rt.view.refresh()
+        }
       }
       options.onProgress?.({ partitionsDone: partition + 1, partitionsTotal: partitions, items })
     }
