@@ -141,6 +141,17 @@ export const COMMANDS: Readonly<Record<string, Command | Group>> = {
       return { help: m.BENCH_HELP, run: m.bench }
     },
   },
+  dashboard: {
+    summary: 'serve a live page of the cluster: ring, node health, hints, rebalance, charts',
+    load: async () => {
+      const m = await import('./dashboard/command.js')
+      const run = async (argv: string[]) => {
+        await m.dashboard(argv)
+        return KEEP_RUNNING
+      }
+      return { help: m.DASHBOARD_HELP, run }
+    },
+  },
 }
 
 export function isGroup(c: Command | Group): c is Group {

@@ -5,6 +5,7 @@ import { HttpTransport, type Kvorum, connect } from '@kvorum/client'
 import { type ClusterDef, ClusterExistsError, storeDef } from '@kvorum/core'
 import { UsageError, intFlag, parse } from './args.js'
 import { initCluster } from './cluster-init.js'
+import { DASHBOARD_PORT, type Dashboard, startDashboard } from './dashboard/command.js'
 import { type LocalNode, nodeMainPath, startNodes, stopNodes } from './local-cluster.js'
 import { LogFollower } from './log-follow.js'
 
@@ -12,11 +13,15 @@ export const DEV_HELP = `kvorum dev [--nodes 3] [--base-port 7070] [--data ./dat
   Start a local cluster on 127.0.0.1 with a store "default" (n=3, r=2, w=2), or restart the one
   kept in --data. Data, the cluster token and each node's log (DATA/n1/node.log, ...) live under
   --data; --logs also prints the nodes' logs here, each line prefixed with its node id. Every port
-  is checked free first; if anything fails, every node started is stopped. Ctrl-C stops them all.`
+  is checked free first; if anything fails, every node started is stopped. Ctrl-C stops them all.
+  It also serves the dashboard on 127.0.0.1:--dashboard-port (default 7180; 0 picks a free port).`
 
-/** The token of a local cluster: kept in the data directory so restarts keep it. */
+/** The file of a local cluster's token, in its data directory so restarts keep it; the nodes read it with --token-file. */
+const tokenFileOf = (dataDir: string) => join(dataDir, 'token')
+
+/** The token of a local cluster, made on the first run. */
 function devToken(dataDir: string): string {
-  const file = join(dataDir, 'token')
+  const file = tokenFileOf(dataDir)
   if (existsSync(file)) return readFileSync(file, 'utf8').trim()
   const token = randomBytes(16).toString('hex')
   mkdirSync(dataDir, { recursive: true })
@@ -51,7 +56,7 @@ async function clusterFor(nodes: readonly LocalNode[], dataDir: string, token: s
   }
   const n = Math.min(3, nodes.length)
   const stores = [storeDef({ name: 'default', n, r: Math.min(2, n), w: Math.min(2, n) })]
-  return { def: await initCluster({ urls: nodes.map((x) => x.url), partitions: 256, stores, token }), reused: false }
+  return { def: await initCluster({ urls: nodes.map((x) => x.url), partitions: 256, stores, access: { token } }), reused: false }
 }
 
 export async function dev(argv: string[]): Promise<void> {
@@ -61,24 +66,28 @@ export async function dev(argv: string[]): Promise<void> {
     data: { type: 'string', default: './data' },
     durability: { type: 'string', default: 'normal' },
     logs: { type: 'boolean', default: false },
+    'dashboard-port': { type: 'string' },
   })
   const count = intFlag(values.nodes, 'nodes', 1, 16, 3)
   const basePort = intFlag(values['base-port'], 'base-port', 1024, 65000, 7070)
   const dataDir = resolve(values.data as string)
   if (values.durability !== 'normal' && values.durability !== 'full') throw new UsageError(`--durability must be normal or full, got ${values.durability}`)
   const durability = values.durability
+  const dashboardPort = intFlag(values['dashboard-port'], 'dashboard-port', 0, 65535, DASHBOARD_PORT)
   // Before anything is written: without the kvorum-node package there is nothing to start.
   nodeMainPath()
   const token = devToken(dataDir)
   // Known from each spawn on, so a signal or a failure at any later point stops every one.
   const started: LocalNode[] = []
   let kv: Kvorum | undefined
+  let board: Dashboard | undefined
   let follower: LogFollower | undefined
   let stopping = false
   let signalled: Promise<void> | undefined
   const shutdown = async () => {
     stopping = true
     console.log('\nstopping nodes...')
+    await board?.close()
     await kv?.close(500)
     await stopNodes(started)
     follower?.stop()
@@ -96,7 +105,7 @@ export async function dev(argv: string[]): Promise<void> {
       started.push(n)
       console.log(`  ${n.id} ${n.url}: pid ${n.pid}, log ${n.logPath}`)
     }
-    const nodes = await startNodes({ nodes: count, basePort, dataDir, token, durability, onSpawn })
+    const nodes = await startNodes({ nodes: count, basePort, dataDir, tokenFile: tokenFileOf(dataDir), durability, onSpawn })
     if (values.logs)
       follower = new LogFollower(
         nodes.map((n) => ({ prefix: n.id, path: n.logPath, offset: n.logOffset })),
@@ -126,6 +135,12 @@ export async function dev(argv: string[]): Promise<void> {
   console.log(`cluster ready: ${started.map((x) => `${x.id} ${x.url}`).join(', ')}`)
   console.log(`seed:  ${seed}`)
   console.log(`token: ${token}`)
-  console.log(`try:   npx kvorum put default hello world --seeds ${seed} --token ${token}`)
+  console.log(`try:   npx kvorum put default hello world --seeds ${seed} --token-file ${tokenFileOf(dataDir)}`)
   console.log('Ctrl-C stops the cluster.')
+  // Last, so the lines above come as soon as the cluster is ready; a taken port leaves the cluster running: the page is an extra.
+  board = await startDashboard({ seeds: started.map((x) => x.url), token, port: dashboardPort }).catch((e: Error) => {
+    console.error(`dashboard not started: ${e.message}`)
+    return undefined
+  })
+  if (board) console.log(`dashboard: ${board.url}`)
 }

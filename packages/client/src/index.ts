@@ -5,7 +5,7 @@ export { MAX_MANY_KEYS, type KeyResult, type PutItem, type DeleteItem } from './
 export { Listing, type ListOptions, type ListProgress, type Entry } from './listing.js'
 export { MAX_RESTORE_ITEMS } from './restore.js'
 export { MAX_CALL_ATTEMPTS, type RetryPolicy, type RetryInfo, type RetryOp } from './call.js'
-export { HttpTransport, type HttpTransportOptions, type HttpExchange, type HttpAnswer } from './http-transport.js'
+export { HttpTransport, type HttpTransportOptions, type HttpExchange, type HttpAnswer, type TlsOptions } from './http-transport.js'
 export type { Transport, NodeClient, RequestOptions } from './transport.js'
 export { BATCH_DEFAULTS, type BatchOptions } from './batcher.js'
 export { DETECTOR_DEFAULTS, type FailureDetectorOptions } from './failure-detector.js'

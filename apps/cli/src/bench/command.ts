@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type Kvorum, connect } from '@kvorum/client'
 import { storeDef } from '@kvorum/core'
-import { UsageError, intFlag, parse, seedList, tokenFlag } from '../args.js'
+import { ACCESS_FLAGS, UsageError, accessFlags, intFlag, parse, seedList } from '../args.js'
 import { initCluster } from '../cluster-init.js'
 import { type LocalNode, startNodes, stopNodes } from '../local-cluster.js'
 import { Progress } from '../progress.js'
@@ -13,10 +13,11 @@ import { ETCD_INSTALL, EtcdPeer, etcdVersion } from './etcd.js'
 import { type WorkloadName, type WorkloadResult, load, runWorkload } from './workload.js'
 import type { BenchConfig } from './config.js'
 import { printReport, reportJson } from './report.js'
+import { benchTls } from './tls.js'
 
 export const BENCH_HELP = `kvorum bench [--workload A|B|C|update] [--concurrency 64] [--duration 10] [--records 10000]
              [--value-size 512] [--durability normal|full] [--conflict siblings|lww] [--seeds URL --token T] [--json] [--no-ceilings]
-             [--against etcd] [--rate OPS] [--nodes 3]
+             [--against etcd] [--rate OPS] [--nodes 3] [--tls]
   YCSB-style benchmark (A 50/50 read/update, B 95/5, C read only, update = read-modify-write with a merge),
   scrambled-zipfian keys, N=3 R=2 W=2. Starts its own cluster of --nodes node processes (default 3, 256
   partitions) unless --seeds is given. Measures this
@@ -32,6 +33,7 @@ export const BENCH_HELP = `kvorum bench [--workload A|B|C|update] [--concurrency
   percentiles instead of slowing the load (no coordinated omission). At most ${MAX_OUTSTANDING} in flight; those due
   beyond that start late and carry the wait. The report adds the rate achieved, the late starts, and the
   p50 < 2 ms, p99 < 10 ms, p99.9 < 15 ms targets.
+  --tls serves the bench's own cluster over HTTPS (a throwaway CA made with openssl), to measure what TLS costs.
   Exits 1 when any operation failed or an acknowledged increment was lost.`
 
 function config(values: Record<string, string | boolean | undefined>): BenchConfig {
@@ -54,21 +56,35 @@ function config(values: Record<string, string | boolean | undefined>): BenchConf
   }
 }
 
-async function ownCluster(cfg: BenchConfig): Promise<{ nodes: LocalNode[]; seeds: string[]; token: string; dir: string }> {
+async function ownCluster(cfg: BenchConfig, https: boolean): Promise<{ nodes: LocalNode[]; seeds: string[]; token: string; dir: string; ca?: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'kvorum-bench-'))
   const token = 'bench'
+  const tls = https ? benchTls(dir) : undefined
   let nodes: LocalNode[] | undefined
   // A random port range may be taken by another program: try a few.
   for (let attempt = 0; !nodes; attempt++) {
     const basePort = 20000 + Math.floor(Math.random() * 20000)
     try {
-      nodes = await startNodes({ nodes: cfg.nodes, basePort, dataDir: dir, token, durability: cfg.durability, nodeFlags: nodeFlagsFromEnv() })
+      nodes = await startNodes({
+        nodes: cfg.nodes,
+        basePort,
+        dataDir: dir,
+        token,
+        durability: cfg.durability,
+        nodeFlags: nodeFlagsFromEnv(),
+        ...(tls ? { tls } : {}),
+      })
     } catch (e) {
       if (attempt >= 4) throw e
     }
   }
-  await initCluster({ urls: nodes.map((n) => n.url), partitions: 256, stores: [storeDef({ name: 'bench', n: 3, r: 2, w: 2, conflict: cfg.conflict })], token })
-  return { nodes, seeds: nodes.map((n) => n.url), token, dir }
+  await initCluster({
+    urls: nodes.map((n) => n.url),
+    partitions: 256,
+    stores: [storeDef({ name: 'bench', n: 3, r: 2, w: 2, conflict: cfg.conflict })],
+    access: { token, ...(tls ? { tls: { ca: tls.ca } } : {}) },
+  })
+  return { nodes, seeds: nodes.map((n) => n.url), token, dir, ...(tls ? { ca: tls.ca } : {}) }
 }
 
 /** KVORUM_BENCH_NODE_FLAGS: Node.js flags for the bench's own nodes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
@@ -86,13 +102,14 @@ export async function bench(argv: string[]): Promise<number> {
     durability: { type: 'string' },
     conflict: { type: 'string' },
     seeds: { type: 'string' },
-    token: { type: 'string' },
+    ...ACCESS_FLAGS,
     json: { type: 'boolean', default: false },
     'no-ceilings': { type: 'boolean', default: false },
     store: { type: 'string' },
     against: { type: 'string' },
     rate: { type: 'string' },
     nodes: { type: 'string' },
+    tls: { type: 'boolean', default: false },
   })
   const cfg = config(values)
   if (values.against !== undefined && values.against !== 'etcd') throw new UsageError(`--against takes etcd, got ${values.against}`)
@@ -135,9 +152,14 @@ export async function bench(argv: string[]): Promise<number> {
       peer = started
       await peer.load(cfg.records, cfg.valueBytes)
     }
-    own = values.seeds ? null : await ownCluster(cfg)
+    if (values.tls && values.seeds) throw new UsageError("--tls is for the bench's own cluster; with --seeds, pass https:// seeds and --tls-ca")
+    own = values.seeds ? null : await ownCluster(cfg, values.tls === true)
     const inflight = process.env.KVORUM_BENCH_INFLIGHT ? { batch: { maxInFlightPerNode: Number(process.env.KVORUM_BENCH_INFLIGHT) } } : {}
-    kv = await connect({ seeds: own?.seeds ?? seedList(values.seeds as string), ...(own ? { token: own.token } : tokenFlag(values.token)), ...inflight })
+    kv = await connect({
+      seeds: own?.seeds ?? seedList(values.seeds as string),
+      ...(own ? { token: own.token, ...(own.ca ? { tls: { ca: own.ca } } : {}) } : accessFlags(values)),
+      ...inflight,
+    })
     const storeName = (values.store as string | undefined) ?? 'bench'
     const store = kv.store<Uint8Array>(storeName)
     if (cfg.workload !== 'update') {
