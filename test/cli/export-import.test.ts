@@ -180,6 +180,23 @@ describe('an export older than the tombstone grace', { timeout: 60_000 }, () => 
     expect((await cli(target, ['import', path, '--past-grace'])).code).toBe(0)
     expect((await s.get('from-old-export', { r: 3 })).values).toEqual(['old'])
   })
+
+  it('is refused within 5 minutes of the grace too, since the exporting machine, this one and the nodes may disagree on the time', async () => {
+    const path = join(dir, 'nearly-old.kvx')
+    const out = createWriteStream(path)
+    const writer = new ExportWriter(out)
+    // Two minutes short of the one-day grace by this clock: a node whose clock runs ahead may already have reaped.
+    const startedAt = new Date(Date.now() - 86_400_000 + 2 * 60_000).toISOString()
+    await writer.start({ format: 1, store: 'default', conflict: 'siblings', startedAt })
+    await writer.add({ key: utf8('from-nearly-old-export'), siblings: [{ dot: { actor: 'old2', counter: 1 }, context: {}, timestamp: 1, value: utf8('old') }] })
+    await writer.finish()
+    await new Promise<void>((resolve) => out.end(resolve))
+    const refused = await cli(target, ['import', path])
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toMatch(/^kvorum: KV_INVALID_INPUT: the export started 24\.0 h ago, .*\(24\.0 h\) less 5 min for clock skew.*nothing was imported/)
+    const kv = await target.connect()
+    expect((await kv.store<string>('default', { codec: 'utf8' }).get('from-nearly-old-export', { r: 3 })).found).toBe(false)
+  })
 })
 
 async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {

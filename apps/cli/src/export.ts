@@ -11,8 +11,10 @@ export const EXPORT_HELP = `kvorum export <store> [flags]
   Write every key of the store with its whole sibling set (values, dots, causal contexts, timestamps,
   tombstones) to a file in the Kvorum export format ${EXPORT_FORMAT} (length-prefixed binary with a header
   and a SHA-256 checksum; docs/operations.md describes it), with a progress display on stderr.
-  Partitions are read one after another from n - w + 1 replicas each and merged. Not a
-  point-in-time snapshot: writes during the export may or may not be in it. kvorum import reads it.
+  Partitions are read one after another from every primary each and merged (a tombstone may be on
+  its coordinating primary alone, its hint not yet delivered), so a primary that does not answer
+  fails the export. Not a point-in-time snapshot: writes during the export may or may not be in it.
+  kvorum import reads it.
 
 Flags:
   --out FILE              write to FILE (via FILE.partial, renamed when complete); default stdout,

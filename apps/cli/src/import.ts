@@ -18,8 +18,9 @@ export const IMPORT_HELP = `kvorum import <file> [flags]
 Flags:
   --store S               import into store S; default the store the export came from
   --past-grace            import an export that started longer ago than the store's tombstoneGraceMs
-                            (refused without it: keys deleted since, whose tombstones were reaped, would
-                            come back; into an empty cluster that is the export's state, so pass it)
+                            less 5 min for clock skew (refused without it: keys deleted since, whose
+                            tombstones were reaped, would come back; into an empty cluster that is the
+                            export's state, so pass it)
   --json                  print a summary {"store", "keys", "failed", "ms"}
 ${CONNECTION_HELP} (here: of each frame's merges, default 30s)
 
@@ -63,16 +64,22 @@ async function check(path: string): Promise<{ header: ExportHeader; keys: number
 }
 
 /**
- * Refuse an export older than the store's tombstone grace: a key deleted
- * after it may have had its tombstone reaped, and nothing would then keep
- * the exported version out.
+ * How much the clocks involved may disagree, ms: startedAt is the exporting
+ * machine's, the age is taken on this one, and the nodes reap by theirs.
+ */
+const CLOCK_SKEW_MARGIN_MS = 5 * 60_000
+
+/**
+ * Refuse an export older than the store's tombstone grace less the clock
+ * margin: a key deleted after it may have had its tombstone reaped, and
+ * nothing would then keep the exported version out.
  */
 function refuseReaped(header: ExportHeader, store: string, graceMs: number): void {
   const ageMs = Date.now() - Date.parse(header.startedAt)
-  if (!(ageMs > graceMs)) return
+  if (!(ageMs > graceMs - CLOCK_SKEW_MARGIN_MS)) return
   const hours = (ms: number) => `${(ms / 3_600_000).toFixed(1)} h`
   throw new InvalidInputError(
-    `the export started ${hours(ageMs)} ago, longer than store ${store}'s tombstoneGraceMs (${hours(graceMs)}): keys deleted since whose tombstones were reaped would come back; nothing was imported (pass --past-grace to import it anyway, e.g. into an empty cluster)`,
+    `the export started ${hours(ageMs)} ago, longer than store ${store}'s tombstoneGraceMs (${hours(graceMs)}) less ${CLOCK_SKEW_MARGIN_MS / 60_000} min for clock skew: keys deleted since whose tombstones were reaped would come back; nothing was imported (pass --past-grace to import it anyway, e.g. into an empty cluster)`,
   )
 }
 

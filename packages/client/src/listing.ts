@@ -4,6 +4,7 @@ import {
   type StoreDef,
   InvalidInputError,
   LIMITS,
+  StaleMetadataError,
   encodeContext,
   isGone,
   keyBytes,
@@ -12,6 +13,7 @@ import {
   unexpired,
 } from '@kvorum/core'
 import { checkAborted } from './call.js'
+import { MAX_REFRESH_RETRIES } from './cluster-view.js'
 import { type PartitionScanSpec, partitionSets } from './partition-scan.js'
 import type { Runtime } from './runtime.js'
 
@@ -26,9 +28,14 @@ export interface ListOptions {
   /** Resume where an earlier listing of the same store stopped (its `cursor`). Default: from the start. */
   readonly cursor?: string | undefined
   /**
-   * Replicas of each partition read and merged. Default n − w + 1 (w of the
-   * handle, else the store's): every key a write acknowledged with w replicas
-   * is on at least one of them.
+   * Replicas of each partition read and merged. Default for keys() and
+   * entries() n − w + 1 (w of the handle, else the store's): every key a write
+   * acknowledged with w replicas is on at least one of them. Default for
+   * versions() every primary: a delete acknowledged through a hint may sit
+   * on its coordinating primary alone until the hint is delivered, and an
+   * export that missed that tombstone would bring the key back once it is
+   * reaped; so versions() fails with KV_QUORUM_NOT_MET when a primary does
+   * not answer.
    */
   readonly replicas?: number | undefined
   /**
@@ -83,6 +90,9 @@ interface Position {
 }
 
 const CURSOR_VERSION = 1
+
+/** More replicas than a partition has: the scan reads every one of its readers (during a move too, whatever n it has there). */
+const EVERY_READER = Number.MAX_SAFE_INTEGER
 
 function encodeCursor(store: string, partitions: number, pos: Position): string {
   const body = { v: CURSOR_VERSION, s: store, q: partitions, p: pos.partition, k: pos.after ? toHex(pos.after) : null }
@@ -151,43 +161,62 @@ export class Listing<I> implements AsyncIterable<I> {
   }
 }
 
+/** What a listing hands out: keys (heads only), entries (live values), or versions (whole sets, from every primary). */
+type ListKind = 'keys' | 'entries' | 'versions'
+
 /** Partition by partition, the merged sets of every key of the store; `pick` turns each into an item, or skips it. */
-function listing<T, I>(src: ListSource<T>, options: ListOptions, headsOnly: boolean, pick: (item: KeySet) => I | undefined): Listing<I> {
+function listing<T, I>(src: ListSource<T>, options: ListOptions, kind: ListKind, pick: (item: KeySet) => I | undefined): Listing<I> {
+  const headsOnly = kind === 'keys'
   src.begin()
   const def = src.def()
   const partitions = src.rt.view.placement.partitions
   const start = options.cursor === undefined ? { partition: 0, after: undefined } : decodeCursor(options.cursor, def.name, partitions)
   const limit = positiveInt(options.limit, 'limit', Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)
   const pageSize = positiveInt(options.pageSize, 'pageSize', LIMITS.maxPageItems, headsOnly ? 1000 : 100)
-  const replicas = positiveInt(options.replicas, 'replicas', def.n, Math.max(1, def.n - (src.w ?? def.w) + 1))
+  const fallback = kind === 'versions' ? EVERY_READER : Math.max(1, def.n - (src.w ?? def.w) + 1)
+  const replicas = options.replicas === undefined ? fallback : positiveInt(options.replicas, 'replicas', def.n, fallback)
   const prefix = options.prefix === undefined ? undefined : keyBytes(options.prefix)
   const rt = src.rt
   const request = { timeoutMs: Math.max(rt.settings.requestTimeoutMs, 5000) }
   async function* run(mark: (cursor: string | undefined) => void): AsyncGenerator<I> {
     let items = 0
+    let refreshes = 0
     for (let partition = start.partition; partition < partitions; partition++) {
-      const spec: PartitionScanSpec = {
-        store: def.name,
-        n: def.n,
-        conflict: def.conflict,
-        partition,
-        replicas,
-        after: partition === start.partition ? start.after : undefined,
-        pageSize,
-        adaptive: !headsOnly && options.pageSize === undefined,
-        headsOnly,
-        signal: options.signal,
-        request,
-      }
-      for await (const set of partitionSets(rt, spec)) {
-        if (prefix && !startsWith(set.key, prefix)) continue
-        const item = pick(set)
-        if (item === undefined) continue
-        checkAborted(options.signal, `listing of store ${def.name}`)
-        items++
-        mark(encodeCursor(def.name, partitions, { partition, after: set.key }))
-        yield item
-        if (items >= limit) return
+      let after = partition === start.partition ? start.after : undefined
+      // A node refused the scan as routed with an old definition (it may have left the partition
+      // and dropped its rows): refresh, and go on after the last key this partition handed out.
+      for (;;) {
+        const spec: PartitionScanSpec = {
+          store: def.name,
+          n: def.n,
+          conflict: def.conflict,
+          partition,
+          replicas,
+          after,
+          pageSize,
+          adaptive: !headsOnly && options.pageSize === undefined,
+          headsOnly,
+          signal: options.signal,
+          request,
+        }
+        try {
+          for await (const set of partitionSets(rt, spec)) {
+            after = set.key
+            if (prefix && !startsWith(set.key, prefix)) continue
+            const item = pick(set)
+            if (item === undefined) continue
+            checkAborted(options.signal, `listing of store ${def.name}`)
+            items++
+            mark(encodeCursor(def.name, partitions, { partition, after: set.key }))
+            yield item
+            if (items >= limit) return
+          }
+          break
+        } catch (e) {
+          if (!(e instanceof StaleMetadataError) || refreshes >= MAX_REFRESH_RETRIES) throw e
+          refreshes++
+          await rt.view.refresh()
+        }
       }
       options.onProgress?.({ partitionsDone: partition + 1, partitionsTotal: partitions, items })
     }
@@ -203,12 +232,12 @@ function shows(set: SiblingSet, nowMs: number): boolean {
 
 /** Every live key of the store, as UTF-8 text. */
 export function listKeys<T>(src: ListSource<T>, options: ListOptions): Listing<string> {
-  return listing(src, options, true, (item) => (shows(item.siblings, src.rt.time.now()) ? Buffer.from(item.key).toString('utf8') : undefined))
+  return listing(src, options, 'keys', (item) => (shows(item.siblings, src.rt.time.now()) ? Buffer.from(item.key).toString('utf8') : undefined))
 }
 
 /** Every live key with its values and context. */
 export function listEntries<T>(src: ListSource<T>, options: ListOptions): Listing<Entry<T>> {
-  return listing(src, options, false, (item) => {
+  return listing(src, options, 'entries', (item) => {
     const nowMs = src.rt.time.now()
     if (!shows(item.siblings, nowMs)) return undefined
     // As a get: expired versions are not shown, but the context covers them, so a put supersedes them.
@@ -221,7 +250,7 @@ export function listEntries<T>(src: ListSource<T>, options: ListOptions): Listin
   })
 }
 
-/** Every key with its whole merged set, tombstones and clocks included: what an export writes. */
+/** Every key with its whole merged set, tombstones and clocks included, read from every primary: what an export writes. */
 export function listVersions<T>(src: ListSource<T>, options: ListOptions): Listing<KeySet> {
-  return listing(src, options, false, (item) => item)
+  return listing(src, options, 'versions', (item) => item)
 }

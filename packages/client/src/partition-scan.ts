@@ -23,7 +23,7 @@ export interface PartitionScanSpec {
   readonly n: number
   readonly conflict: ConflictMode
   readonly partition: number
-  /** Replicas read at once; a replica that fails is replaced by the next of the partition's readers. */
+  /** Replicas read at once (more than the partition has: all of them); a replica that fails is replaced by the next of the partition's readers. */
   readonly replicas: number
   /** Resume after this key (the scan's order, not byte order: see below). */
   readonly after: Uint8Array | undefined
@@ -85,6 +85,8 @@ class ReplicaStream {
     readonly node: string,
     after: Uint8Array | undefined,
     private readonly partitions: number,
+    /** The definition version the scan was routed with, for the node's fencing. */
+    private readonly version: number,
   ) {
     this.next = after
   }
@@ -117,6 +119,7 @@ class ReplicaStream {
       partition: spec.partition,
       limit: this.limit(spec),
       headsOnly: spec.headsOnly,
+      version: this.version,
       ...(this.next ? { after: this.next } : {}),
     })
     this.buffer = page.items.map((it) => ({ ...it, seg: segmentOfHash(keyHash(it.key), this.partitions) }))
@@ -133,19 +136,22 @@ class ReplicaStream {
  * tombstones included, in scan order. Memory: one page per replica read. A
  * replica that fails is replaced by a spare reader that resumes after the
  * last key handed out; with no spare left the scan fails with
- * KV_QUORUM_NOT_MET naming each replica's error.
+ * KV_QUORUM_NOT_MET naming each replica's error. A replica that refuses the
+ * scan as routed with an old definition (KV_STALE_METADATA) fails it at
+ * once: every reader may be wrong, so the caller refreshes and resumes.
  */
 export async function* partitionSets(rt: Runtime, spec: PartitionScanSpec): AsyncGenerator<KeySet> {
-  const placement = rt.view.placement
+  const { placement } = rt.view
+  const version = rt.view.cluster.version
   const readers = upFirst(placement.readers(spec.partition, { name: spec.store, n: spec.n }), (n) => rt.nodes.isUp(n))
   const want = Math.min(spec.replicas, readers.length)
   const spares = readers.slice(want)
   const failures: ReplicaFailure[] = []
   let last = spec.after
-  let active = readers.slice(0, want).map((node) => new ReplicaStream(node, last, placement.partitions))
+  let active = readers.slice(0, want).map((node) => new ReplicaStream(node, last, placement.partitions, version))
   for (;;) {
     checkAborted(spec.signal, `listing of store ${spec.store}`)
-    active = await refill(rt, spec, active, spares, failures, last, want)
+    active = await refill(rt, spec, active, { spares, failures, last, want, version })
     const heads = active.filter((s) => s.head)
     if (heads.length === 0) return
     const first = heads.map((s) => s.head as Item).reduce((a, b) => (compareItems(a, b) <= 0 ? a : b))
@@ -156,16 +162,18 @@ export async function* partitionSets(rt: Runtime, spec: PartitionScanSpec): Asyn
   }
 }
 
-/** Give every stream with an empty buffer its next page; replace the streams that fail. */
-async function refill(
-  rt: Runtime,
-  spec: PartitionScanSpec,
-  streams: ReplicaStream[],
-  spares: string[],
-  failures: ReplicaFailure[],
-  last: Uint8Array | undefined,
-  want: number,
-): Promise<ReplicaStream[]> {
+/** A partition scan's state across refills: spare readers, failures so far, the last key handed out, replicas wanted. */
+interface ScanState {
+  readonly spares: string[]
+  readonly failures: ReplicaFailure[]
+  readonly last: Uint8Array | undefined
+  readonly want: number
+  readonly version: number
+}
+
+/** Give every stream with an empty buffer its next page; replace the streams that fail (not the stale: see partitionSets). */
+async function refill(rt: Runtime, spec: PartitionScanSpec, streams: ReplicaStream[], state: ScanState): Promise<ReplicaStream[]> {
+  const { spares, failures, last, want } = state
   let current = streams
   // Each round either fills every stream or uses up a spare, so it ends within (spares + 1) rounds.
   for (let round = 0; round <= spares.length + want; round++) {
@@ -175,7 +183,7 @@ async function refill(
         .filter((s) => s.needsPage)
         .map((s) =>
           s.fill(rt, spec).catch((e: unknown) => {
-            if (!(e instanceof KvorumError)) throw e
+            if (!(e instanceof KvorumError) || e.code === 'KV_STALE_METADATA') throw e
             failures.push(failureOf(s.node, e))
             failed.push(s)
           }),
@@ -189,7 +197,7 @@ async function refill(
         const got = current.length
         throw new QuorumNotMetError(`listing of partition ${spec.partition} of store ${spec.store}`, want, got, failures, 'replicas')
       }
-      current.push(new ReplicaStream(spare, last, rt.view.placement.partitions))
+      current.push(new ReplicaStream(spare, last, rt.view.placement.partitions, state.version))
     }
   }
   throw new QuorumNotMetError(`listing of partition ${spec.partition} of store ${spec.store}`, want, 0, failures, 'replicas')

@@ -73,6 +73,7 @@ const CODECS: Codec[] = [
         segments: fc.array(fc.nat({ max: 1023 }), { minLength: 1, maxLength: 8 }),
         after: key,
         headsOnly: fc.boolean(),
+        version: fc.integer({ min: 1, max: 2 ** 40 }),
       },
       // The decoder always states headsOnly, so it is required here.
       { requiredKeys: ['partition', 'limit', 'headsOnly'] },
@@ -234,7 +235,8 @@ describe('scan frames: flags and segments are strict', () => {
     const { encodeScanRequest, decodeScanRequest, encodeScanPage, decodeScanPage } = await import('./messages.js')
     const req = encodeScanRequest({ partition: 1, limit: 10, segments: [3], headsOnly: true })
     const badFlag = new Uint8Array(req)
-    badFlag[badFlag.length - 1] = 2
+    // The headsOnly flag, before the one-byte version (0: none).
+    badFlag[badFlag.length - 2] = 2
     expect(() => decodeScanRequest(badFlag)).toThrow(/headsOnly flag must be 0 or 1/)
     expect(() => decodeScanRequest(encodeScanRequest({ partition: 1, limit: 10, segments: [1024] }))).toThrow(/segment 1024 is out of range/)
     const page = encodeScanPage({ items: [] })

@@ -343,6 +343,8 @@ export function encodeScanRequest(req: ScanRequest): Uint8Array {
     if (req.after) w.byte(1).bytes(req.after)
     else w.byte(0)
     w.byte(req.headsOnly ? 1 : 0)
+    // The sender's definition version, 0 for none (as a store batch carries it).
+    w.uint(req.version ?? 0)
   })
 }
 
@@ -360,8 +362,10 @@ export function decodeScanRequest(bytes: Uint8Array): ScanRequest {
     const hasAfter = flag(r, 'after')
     const after = hasAfter === 1 ? readKey(r) : undefined
     const headsOnly = flag(r, 'headsOnly') === 1
+    const version = r.uint()
     const base = segCount > 0 ? { partition, limit, segments, headsOnly } : { partition, limit, headsOnly }
-    return after ? { ...base, after } : base
+    const fenced = version > 0 ? { ...base, version } : base
+    return after ? { ...fenced, after } : fenced
   })
 }
 

@@ -92,6 +92,13 @@ export interface ScanRequest {
   readonly limit: number
   /** Leave values out (live versions come back with empty values): for comparing clocks cheaply. */
   readonly headsOnly?: boolean
+  /**
+   * The sender's cluster definition version (a listing sends it): the node
+   * refuses the scan with KV_STALE_METADATA when it is below the partition's
+   * placement version or the node does not read the partition (fencing,
+   * MEMBERSHIP rule 5). Absent: no fencing (repair's and tools' scans).
+   */
+  readonly version?: number
 }
 
 /** Which tombstones to list for reaping. */

@@ -540,10 +540,30 @@ export class StorageEngine implements NodeProtocol {
     return leaves.slice(branch * size, (branch + 1) * size)
   }
 
+  /**
+   * A scan that carries its sender's version (a listing) is fenced as a get
+   * is (MEMBERSHIP rule 5): refused, as a whole, below the partition's last
+   * placement change or where this node does not read the partition, so a
+   * lister with an old definition refreshes instead of taking this node's
+   * (perhaps dropped) rows for the partition's.
+   */
+  private fenceScan(store: StoreDef, req: ScanRequest): void {
+    if (req.version === undefined) return
+    const { cluster, ring } = this.requireCluster()
+    const placed = cluster.placement?.[req.partition] ?? 0
+    if (req.version >= placed && ring.canRead(this.nodeId, req.partition, store)) return
+    const why =
+      req.version < placed
+        ? `partition ${req.partition} moved at cluster version ${placed}, after the scan's version ${req.version}`
+        : `node ${this.nodeId} does not read partition ${req.partition} of store ${store.name} under cluster version ${cluster.version}`
+    throw new StaleMetadataError(why, cluster.version)
+  }
+
   async scan(storeName: string, req: ScanRequest): Promise<ScanPage> {
     const { cluster } = this.requireCluster()
     const store = findStore(cluster, storeName)
     this.checkPartition(req.partition)
+    this.fenceScan(store, req)
     const afterSeg = req.after ? this.placeOf(req.after).seg : -1
     const afterKey = req.after ?? new Uint8Array(0)
     // With segments, read only those (the index is ordered by segment), so the
