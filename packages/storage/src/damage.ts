@@ -9,16 +9,27 @@ export interface DamageParts {
   readonly rows: Rows
   readonly writes: GroupCommit
   readonly closed: () => boolean
+  /** Inside a group commit: take a new actor id (the damaged row may have held dots of the current one). */
+  readonly renew: () => void
 }
 
 /**
- * An engine's damaged rows: reported once each, treated as missing, and
- * dropped by a queued job so that their Merkle leaves differ from the peers'
- * and repair restores them; and the on-demand check that looks for more.
+ * An engine's damaged rows: reported once each, never served (reads and
+ * coordinates of the key fail with KV_DATA_CORRUPT, so they never count
+ * toward a quorum), and marked by a queued job so that their Merkle leaves
+ * count them as empty, differ from the peers', and repair merges them back;
+ * and the on-demand check that looks for more.
+ *
+ * A damaged row is kept, not dropped: its failing checksum is the mark that
+ * survives a restart. Marking one also gives the node a new actor id
+ * (MEMBERSHIP rule 4): the row may have held versions this node
+ * coordinated, and a new dot of the same actor would cover them in the
+ * clock the writer gets back, which would let its next put drop them on
+ * the replicas that still hold them.
  */
 export class Damage {
   readonly corrupt: CorruptRows
-  /** Keys whose damaged row a queued job will drop. */
+  /** Keys whose damaged row a queued job will mark. */
   private readonly dropping = new Set<string>()
   private parts: DamageParts | null = null
 
@@ -43,19 +54,24 @@ export class Damage {
   }
 
   /**
-   * A damaged row was read: report it, and queue a job that drops it (if it
-   * is still damaged then). Nothing waits for the job; one that fails (a full
-   * disk) leaves the row to the next read.
+   * A damaged row was read: report it, and queue a job that marks it (if it
+   * is still damaged and unmarked then) and renews the actor id. Nothing
+   * waits for the job; one that fails (a full disk) leaves the row to the
+   * next read, refused meanwhile all the same.
    */
   found(store: string, place: Place, key: Uint8Array, why: string): void {
     this.corrupt.note(store, place.part, key, why)
-    const { rows, writes, closed } = this.lent
+    const { rows, writes, closed, renew } = this.lent
     const id = `${store}\u0000${Buffer.from(key).toString('latin1')}`
     if (closed() || this.dropping.has(id)) return
     this.dropping.add(id)
     const copy = key.slice()
     writes
-      .submit(() => rows.dropIfCorrupt(store, place, copy))
+      .submit(() => {
+        const marked = rows.markDamaged(store, place, copy)
+        if (marked) renew()
+        return marked
+      })
       .catch(() => false)
       .finally(() => this.dropping.delete(id))
   }
@@ -73,7 +89,7 @@ export class Damage {
    * The on-demand check: SQLite's page check (`integrity_check` when `full`,
    * which also holds every index against its table; else `quick_check`),
    * then every row's checksum, decode and Merkle digest. Damaged rows are
-   * reported and dropped before the answer, so repair restores them.
+   * reported and marked before the answer, so repair restores them.
    */
   async check(full: boolean): Promise<CheckReport> {
     const started = performance.now()
@@ -89,7 +105,7 @@ export class Damage {
       },
       () => new Promise((resolve) => this.time.setImmediate(resolve)),
     )
-    // The drops were queued before this job: once it commits, they have.
+    // The marks were queued before this job: once it commits, they have.
     await this.lent.writes.submit(() => null)
     return {
       node: this.nodeId,

@@ -163,7 +163,7 @@ export class StorageEngine implements NodeProtocol {
   /** Whether writes find room, and how many were refused for want of it. */
   readonly disk: DiskState
   private readonly quota: Quota | null = null
-  /** Damaged rows: found, reported, dropped for repair. */
+  /** Damaged rows: found, reported, refused and marked for repair. */
   private readonly damage: Damage
   private readonly time: Time
   private readonly now: () => number
@@ -172,7 +172,7 @@ export class StorageEngine implements NodeProtocol {
   private counter = 0
   private cluster: ClusterDef | null = null
   private ring: Placement | null = null
-  /** What a definition installed inside the open group replaced, to put back if the group rolls back. */
+  /** What a definition installed (or an actor renewed) inside the open group replaced, to put back if the group rolls back. */
   private undoInstall: { cluster: ClusterDef | null; actor: string; moved: MovedAt } | null = null
   /** When partitions last moved here: their tombstones wait a grace period before reaping. */
   private moved: MovedAt = MovedAt.none
@@ -243,7 +243,7 @@ export class StorageEngine implements NodeProtocol {
         options.maxQueuedRequests,
         (fn) => this.time.setImmediate(fn),
       )
-      this.damage.attach({ rows: this.rows, writes: this.writes, closed: () => this.closed })
+      this.damage.attach({ rows: this.rows, writes: this.writes, closed: () => this.closed, renew: () => this.renewIncarnation() })
       this.sql.putMeta.run('incarnation', this.incarnation)
     } catch (e) {
       this.db.close()
@@ -343,6 +343,11 @@ export class StorageEngine implements NodeProtocol {
     const place = this.placeOf(item.key)
     const stale = this.checkOwner(store, ring, item.key, place.part, 'coordinate', version)
     if (stale) return stale
+    try {
+      this.rows.requireSound(store.name, place, item.key)
+    } catch (e) {
+      return this.itemError(e)
+    }
     const set = this.rows.read(store.name, place, item.key)
     const dot = { actor: this.actor, counter: this.counter + 1 }
     const next = coordinatedSet(store.conflict, set, item, dot)
@@ -437,7 +442,7 @@ export class StorageEngine implements NodeProtocol {
     return { gets: batch.keys.map((key) => this.readItem(store, now, key, batch.version ?? 0)), ...written }
   }
 
-  /** The on-demand check (Damage.check): SQLite's page check, then every row; damaged rows are dropped for repair. */
+  /** The on-demand check (Damage.check): SQLite's page check, then every row; damaged rows are marked for repair. */
   async check(options: { readonly full?: boolean } = {}): Promise<CheckReport> {
     this.requireOpen()
     return this.damage.check(options.full ?? false)
@@ -662,13 +667,19 @@ export class StorageEngine implements NodeProtocol {
    * its new dots can never be mistaken for ones whose versions it dropped.
    */
   private dropPartitions(drops: readonly { store: string; part: number }[]): void {
-    this.actor = this.newIncarnation()
-    this.sql.putMeta.run('incarnation', this.actor)
+    this.renewIncarnation()
     for (const { store, part } of drops) {
       const keys = [...(this.sql.partitionKeys.all(store, part) as { key: Uint8Array }[]).map((r) => r.key), ...this.rows.stagedKeys(store, part)]
       for (const key of keys) this.rows.write(store, this.placeOf(key), key, [])
       this.stats.partitionsDropped++
     }
+  }
+
+  /** Inside a group commit: a new actor id, put back if the group rolls back. */
+  private renewIncarnation(): void {
+    this.undoInstall ??= { cluster: this.cluster, actor: this.actor, moved: this.moved }
+    this.actor = this.newIncarnation()
+    this.sql.putMeta.run('incarnation', this.actor)
   }
 
   async health(options?: HealthOptions): Promise<NodeHealth> {

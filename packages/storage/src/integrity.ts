@@ -8,8 +8,11 @@ import { decodeSet, keyDigest, showKey } from '@kvorum/core'
  * set, kept in the row's `sum` column and checked whenever the row is read
  * from SQLite), and SQLite's own page checks (`PRAGMA quick_check` at open,
  * `quick_check` or `integrity_check` on demand). A row that fails is
- * reported and served as missing, never as a value; the engine then drops
- * it, so its Merkle leaf differs from its peers' and repair restores it.
+ * reported and never served: reads and coordinates of its key fail with
+ * KV_DATA_CORRUPT (never an empty answer, which would count toward a
+ * quorum). The row stays until a merge replaces it, and its Merkle leaf
+ * counts it as empty, so the leaf differs from its peers' and repair
+ * restores it.
  */
 
 /** Largest database file checked with `quick_check` at open, by default (bytes): 1 GiB took 2.4 s here from the page cache (docs/reliability.md). */
@@ -205,7 +208,7 @@ export interface CheckReport {
   /** The page check just run. */
   readonly pages: PageCheck
   readonly rowsChecked: number
-  /** Damaged rows this check found (at most MAX_REPORTED_ROWS listed), each dropped so that repair restores it. */
+  /** Damaged rows this check found (at most MAX_REPORTED_ROWS listed), each marked so that repair restores it. */
   readonly corruptRows: readonly CorruptRow[]
   readonly corruptTotal: number
   /** Damaged rows found since the open, by reads and checks (at most MAX_REPORTED_ROWS listed). */

@@ -1,5 +1,18 @@
 import type Database from 'better-sqlite3'
-import { type ItemResult, type SiblingSet, type Version, decodeSet, encodeSet, isDeleted, keyDigest, storedRead, xorHash } from '@kvorum/core'
+import {
+  type ItemResult,
+  type SiblingSet,
+  type Version,
+  DataCorruptError,
+  ZERO_HASH,
+  decodeSet,
+  encodeSet,
+  isDeleted,
+  keyDigest,
+  showKey,
+  storedRead,
+  xorHash,
+} from '@kvorum/core'
 import { rowFault, rowSum } from './integrity.js'
 import type { LeafStore } from './leaves.js'
 import type { StoreSizes } from './store-sizes.js'
@@ -21,8 +34,12 @@ interface KeyState {
   readonly tombMs: number | null
   /** keyDigest of the set, worked out when first needed (for a damaged row: the digest it stores). */
   digest: Uint8Array | null
-  /** The row failed its checksum or decode: its set reads as empty, and its next write replaces it whatever the digests say. */
-  readonly corrupt?: true
+  /**
+   * The row failed its checksum or decode. It stays in the table, so the damage is found again after
+   * a restart, until a merge replaces it with the incoming set (whatever the digests say); meanwhile
+   * reads and coordinates of the key are refused, and its Merkle leaf counts it as empty (markDamaged).
+   */
+  readonly corrupt?: string
 }
 
 /** A key written during the open transaction: its state before, and its set now. */
@@ -96,6 +113,7 @@ export class Rows {
       insert: db.prepare('INSERT INTO kv (store, part, seg, key, data, tomb_ms, digest, sum) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
       update: db.prepare('UPDATE kv SET data = ?, tomb_ms = ?, digest = ?, sum = ? WHERE id = ?'),
       remove: db.prepare('DELETE FROM kv WHERE id = ?'),
+      markDamaged: db.prepare('UPDATE kv SET digest = ? WHERE id = ?'),
     }
   }
 
@@ -119,9 +137,22 @@ export class Rows {
     const bytes = new Uint8Array(row.data.buffer, row.data.byteOffset, row.data.byteLength)
     const fault = rowFault(key, bytes, row.sum)
     if (fault === null) return storedRead(bytes)
-    // Never served as a value: the key reads as missing here, and the other replicas' copies win.
+    // Never served, not even as missing: an empty answer would count toward a read quorum (and
+    // let a deleted value win over the lost tombstone). The SDK asks the next replica instead.
     this.onCorrupt(store, place, key, fault)
-    return storedRead(ENCODED_EMPTY_SET)
+    throw damagedError(store, key, fault)
+  }
+
+  /**
+   * Inside a transaction: the key's row is damaged (and not written in this
+   * transaction): coordinating a write over it would build on a set that
+   * lost versions, so it is refused (DataCorruptError) and another primary
+   * coordinates. A merge replaces the row instead.
+   */
+  requireSound(store: string, place: Place, key: Uint8Array): void {
+    if (this.staged.has(cacheId(store, key))) return
+    const state = this.committed(store, place, key)
+    if (state.corrupt) throw damagedError(store, key, state.corrupt)
   }
 
   /** Inside a transaction: keys of one partition written (and not yet stored) by this transaction. */
@@ -220,10 +251,20 @@ export class Rows {
     return this.replaced.splice(0)
   }
 
-  /** Inside a transaction: remove the key's row if it is (still) damaged; true when it was. A key written since is left alone. */
-  dropIfCorrupt(store: string, place: Place, key: Uint8Array): boolean {
-    if (this.staged.has(cacheId(store, key)) || !this.committed(store, place, key).corrupt) return false
-    this.write(store, place, key, [])
+  /**
+   * Inside a transaction: mark the key's row, if it is (still) damaged and
+   * not marked yet, as counting for nothing in its Merkle leaf (its stored
+   * digest becomes the empty set's, and the leaf is recounted from the
+   * rows), so that anti-entropy finds the key different from its peers'
+   * and merges it back. The row itself stays, failing its checksum. True
+   * when it marked the row; a key written since is left alone.
+   */
+  markDamaged(store: string, place: Place, key: Uint8Array): boolean {
+    if (this.staged.has(cacheId(store, key))) return false
+    const state = this.committed(store, place, key)
+    if (!state.corrupt || state.id === null || state.digest?.every((b) => b === 0)) return false
+    this.sql.markDamaged.run(ZERO_HASH, state.id)
+    this.replaced.push({ store, place })
     return true
   }
 
@@ -249,9 +290,9 @@ export class Rows {
       }
     }
     if (fault !== null) {
-      // Read as missing, and not cached: the next write of the key replaces the row.
+      // Not cached: the next merge of the key replaces the row.
       this.onCorrupt(store, place, key, fault)
-      return { id: row.id, set: [], bytes, tombMs: null, digest: row.digest, corrupt: true }
+      return { id: row.id, set: [], bytes, tombMs: null, digest: row.digest, corrupt: fault }
     }
     const state: KeyState = { id: row.id, set, bytes, tombMs: row.tomb_ms, digest: null }
     this.remember(id, state)
@@ -270,6 +311,12 @@ export class Rows {
       this.cachedBytes -= sizeOf(s)
     }
   }
+}
+
+function damagedError(store: string, key: Uint8Array, fault: string): DataCorruptError {
+  return new DataCorruptError(
+    `key ${showKey(key)} of store ${store}: its stored row is damaged (${fault}); the other replicas serve it, and a merge from them (read by \`kvorum repair\`) restores it`,
+  )
 }
 
 function cacheId(store: string, key: Uint8Array): string {
