@@ -51,7 +51,17 @@ function openEngine(opts: NodeOptions, logger: Logger): StorageEngine {
       ...(opts.maxDbMib === undefined ? {} : { maxDbBytes: opts.maxDbMib * 1024 * 1024 }),
       onDiskFull: (full) => diskFullChanged(logger, opts, full),
       onCorruptRow: (row) =>
-        logger.error(row, 'damaged row (checksum or decode failed): its key is refused with KV_DATA_CORRUPT, never served; kvorum repair restores it from peers'),
+        logger.error(
+          row,
+          'damaged row (checksum or decode failed): its key is refused with KV_DATA_CORRUPT, never served; kvorum repair restores it from peers',
+        ),
+      onDamagedHint: (hint) =>
+        logger.error(
+          hint,
+          hint.dropped
+            ? 'damaged hint (checksum failed): dropped, never delivered; kvorum repair brings the key to its target'
+            : 'hint that does not decode (another build wrote it?): kept, never delivered',
+        ),
     })
   } catch (e) {
     // A newer format says so with its own code; anything else (not SQLite, unreadable, read-only) is the directory's.

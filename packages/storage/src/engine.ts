@@ -57,7 +57,7 @@ import { GroupCommit } from './group-commit.js'
 import { Damage } from './damage.js'
 import { type CheckReport, type CorruptRow, type CorruptRows, type OpenCheck, OPEN_CHECK_MAX_BYTES, isCorruptPage, openCheck } from './integrity.js'
 import { MovedAt } from './moved.js'
-import { Hints } from './hints.js'
+import { type DamagedHint, Hints } from './hints.js'
 import { type LeavesOpened, LeafStore } from './leaves.js'
 import { type Place, type RowCacheLimits, Rows } from './rows.js'
 import { type Durability, applySchema } from './schema.js'
@@ -96,6 +96,19 @@ export interface EngineOptions {
   readonly openCheckMaxBytes?: number
   /** Told of each damaged row found (once per key). Default nobody. */
   readonly onCorruptRow?: (row: CorruptRow) => void
+  /** Told of each kept hint that cannot be delivered (its checksum fails: dropped; it does not decode: kept), each time it is met. Default nobody. */
+  readonly onDamagedHint?: (hint: DamagedHintReport) => void
+}
+
+/** A kept hint that cannot be delivered, as the log tells it. */
+export interface DamagedHintReport {
+  readonly target: string
+  readonly store: string
+  /** The key, shown as text when it is printable (showKey). */
+  readonly key: string
+  readonly reason: string
+  /** True when its checksum failed and it was dropped (anti-entropy repairs the key); false when it is kept (another build wrote it). */
+  readonly dropped: boolean
 }
 
 /** The defaults of EngineOptions. */
@@ -119,6 +132,8 @@ export interface EngineStats {
   tombstonesReaped: number
   /** Partitions whose rows this node dropped (it left them, or entered them holding leftovers). */
   partitionsDropped: number
+  /** Kept hints found undeliverable (checksum failed, or they do not decode). */
+  hintsDamaged: number
 }
 
 /** A set with values left out (live versions keep an empty value), for comparing clocks. */
@@ -153,6 +168,7 @@ export class StorageEngine implements NodeProtocol {
     itemErrors: 0,
     tombstonesReaped: 0,
     partitionsDropped: 0,
+    hintsDamaged: 0,
   }
   private readonly db: Database.Database
   private readonly leaves: LeafStore
@@ -169,6 +185,7 @@ export class StorageEngine implements NodeProtocol {
   private readonly now: () => number
   private readonly maxHintsPerTarget: number
   private readonly maxHintAgeMs: number
+  private readonly onDamagedHint: (hint: DamagedHintReport) => void
   private counter = 0
   private cluster: ClusterDef | null = null
   private ring: Placement | null = null
@@ -185,6 +202,7 @@ export class StorageEngine implements NodeProtocol {
     this.now = () => this.time.now()
     this.maxHintsPerTarget = options.maxHintsPerTarget ?? ENGINE_DEFAULTS.maxHintsPerTarget
     this.maxHintAgeMs = options.maxHintAgeMs ?? ENGINE_DEFAULTS.maxHintAgeMs
+    this.onDamagedHint = options.onDamagedHint ?? (() => {})
     this.db = new Database(options.path)
     this.disk = new DiskState(options.nodeId, options.onDiskFull)
     // Whatever fails once the file is open (a newer format, a file that is not SQLite, a corrupt
@@ -465,7 +483,13 @@ export class StorageEngine implements NodeProtocol {
     return this.writes.submit(() => {
       let count = this.hints.count(target)
       return items.map((item): ItemResult<null> => {
-        if (!this.hints.mergeInto(target, item, (stores.get(item.store) as StoreDef).conflict)) {
+        let merged: boolean
+        try {
+          merged = this.hints.mergeInto(target, item, (stores.get(item.store) as StoreDef).conflict, (h) => this.damagedHint(h))
+        } catch (e) {
+          return this.itemError(e)
+        }
+        if (!merged) {
           if (count >= this.maxHintsPerTarget) {
             this.stats.hintsRefused++
             return this.itemError(new HintBacklogFullError(target, this.maxHintsPerTarget))
@@ -491,7 +515,27 @@ export class StorageEngine implements NodeProtocol {
       if (!(e instanceof KvorumError && e.code === 'KV_DISK_FULL')) throw e
     }
     this.stats.hintsExpired += expired
-    return this.hints.list(target, afterId, limit)
+    const damaged: DamagedHint[] = []
+    const page = this.hints.list(target, afterId, limit, (h) => {
+      this.damagedHint(h)
+      if (h.damaged) damaged.push(h)
+    })
+    // Hints whose bytes are not what was written are dropped (a kept hint blocks reaping, and
+    // anti-entropy repairs the key); on a full disk they wait for the next listing.
+    if (damaged.length > 0) {
+      try {
+        await this.writes.submit(() => this.hints.drop(damaged))
+      } catch (e) {
+        if (!(e instanceof KvorumError && e.code === 'KV_DISK_FULL')) throw e
+      }
+    }
+    return page
+  }
+
+  /** A kept hint that cannot be delivered: counted and told, never delivered or merged into. */
+  private damagedHint(h: DamagedHint): void {
+    this.stats.hintsDamaged++
+    this.onDamagedHint({ target: h.target, store: h.store, key: showKey(h.key), reason: h.reason, dropped: h.damaged })
   }
 
   async deleteHints(target: string, acks: readonly { id: number; seq: number }[]): Promise<number> {

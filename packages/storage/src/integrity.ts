@@ -29,6 +29,11 @@ export function rowSum(key: Uint8Array, data: Uint8Array): number {
   return crc32(data, crc32(key))
 }
 
+/** The checksum a hint keeps: CRC-32 of its target, store (each ended by a zero byte), key, then its stored set. */
+export function hintSum(target: string, store: string, key: Uint8Array, data: Uint8Array): number {
+  return crc32(data, crc32(key, crc32(`${target}\u0000${store}\u0000`)))
+}
+
 /** Why a stored row cannot be trusted, or null. A row without a sum (written before sums were kept) passes unchecked. */
 export function rowFault(key: Uint8Array, data: Uint8Array, sum: number | null): string | null {
   if (sum === null) return null

@@ -13,7 +13,8 @@ export type Durability = 'normal' | 'full'
  * The file format this build writes. 1: rows keep their key's Merkle digest
  * and the leaves table is a snapshot valid only after a clean close. 2: rows
  * keep a checksum of their key and set (`sum`; rows written before it have
- * none, and are checked once rewritten); a build of format 1 would rewrite
+ * none, and are checked once rewritten), and hints one of their target,
+ * store, key and set; a build of format 1 would rewrite
  * rows without it, leaving stale sums, so it must not open the file. A build
  * that finds a newer format refuses to open the file rather than corrupt it.
  */
@@ -55,7 +56,8 @@ export function applySchema(db: Database.Database, durability: Durability): void
       key BLOB NOT NULL,
       data BLOB NOT NULL,
       seq INTEGER NOT NULL,
-      created_ms INTEGER NOT NULL
+      created_ms INTEGER NOT NULL,
+      sum INTEGER
     );
     CREATE UNIQUE INDEX IF NOT EXISTS hints_key ON hints (target, store, key);
     CREATE INDEX IF NOT EXISTS hints_order ON hints (target, id);
@@ -64,5 +66,8 @@ export function applySchema(db: Database.Database, durability: Durability): void
   const columns = db.prepare('PRAGMA table_info(kv)').all() as { name: string }[]
   if (!columns.some((c) => c.name === 'digest')) db.exec('ALTER TABLE kv ADD COLUMN digest BLOB')
   if (!columns.some((c) => c.name === 'sum')) db.exec('ALTER TABLE kv ADD COLUMN sum INTEGER')
+  // Hints keep a checksum too (hints written before it have none and pass unchecked).
+  const hintColumns = db.prepare('PRAGMA table_info(hints)').all() as { name: string }[]
+  if (!hintColumns.some((c) => c.name === 'sum')) db.exec('ALTER TABLE hints ADD COLUMN sum INTEGER')
   db.pragma(`user_version = ${FORMAT}`)
 }
