@@ -53,7 +53,7 @@ function openEngine(opts: NodeOptions, logger: Logger): StorageEngine {
       onCorruptRow: (row) =>
         logger.error(
           row,
-          'damaged row (checksum or decode failed): its key is refused with KV_DATA_CORRUPT, never served; kvorum repair restores it from peers',
+          'damaged row (checksum or decode failed, see reason): a checksum failure is refused with KV_DATA_CORRUPT until kvorum repair restores it from peers; a row that does not decode is kept, its writes refused',
         ),
       onDamagedHint: (hint) =>
         logger.error(

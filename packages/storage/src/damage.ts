@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3'
-import { type Time, assert, showKey } from '@kvorum/core'
+import { type KeySet, type Time, assert, decodeSet, showKey } from '@kvorum/core'
 import type { GroupCommit } from './group-commit.js'
-import { type CheckReport, type CorruptRow, type OpenCheck, CorruptRows, MAX_REPORTED_ROWS, checkRows, pageCheck, rowFault } from './integrity.js'
+import { type CheckReport, type CorruptRow, type OpenCheck, CorruptRows, MAX_REPORTED_ROWS, checkRows, pageCheck, rowFault, undecodable } from './integrity.js'
 import type { Place, Rows } from './rows.js'
 
 /** What the damage handling uses of its engine, lent once the engine has built them. */
@@ -76,13 +76,30 @@ export class Damage {
       .finally(() => this.dropping.delete(id))
   }
 
-  /** Rows read straight from SQLite that pass their checksum; the others are reported and left out. */
-  trusted<R extends { key: Uint8Array; data: Uint8Array; sum: number | null }>(store: string, placeOf: (key: Uint8Array) => Place, rows: readonly R[]): R[] {
-    return rows.filter((r) => {
+  /**
+   * A row this build cannot read though it passes its checksum (another build wrote it): reported
+   * (the log, the count), never marked or replaced; its key is refused with KV_DATA_FORMAT.
+   */
+  unreadable(store: string, place: Place, key: Uint8Array, why: string): void {
+    this.corrupt.note(store, place.part, key, why)
+  }
+
+  /** Rows read straight from SQLite, decoded, that pass their checksum and decode; the others are reported and left out. */
+  readable(store: string, placeOf: (key: Uint8Array) => Place, rows: readonly { key: Uint8Array; data: Uint8Array; sum: number | null }[]): KeySet[] {
+    const out: KeySet[] = []
+    for (const r of rows) {
       const fault = rowFault(r.key, r.data, r.sum)
-      if (fault) this.found(store, placeOf(r.key), r.key, fault)
-      return fault === null
-    })
+      if (fault) {
+        this.found(store, placeOf(r.key), r.key, fault)
+        continue
+      }
+      try {
+        out.push({ key: r.key, siblings: decodeSet(r.data) })
+      } catch (e) {
+        this.unreadable(store, placeOf(r.key), r.key, undecodable(e))
+      }
+    }
+    return out
   }
 
   /**
@@ -98,10 +115,14 @@ export class Damage {
     let corruptTotal = 0
     const rowsChecked = await checkRows(
       this.db,
-      (row, why) => {
+      (row, fault) => {
         corruptTotal++
-        if (found.length < MAX_REPORTED_ROWS) found.push({ store: row.store, partition: row.part, key: showKey(row.key), reason: why, atMs: this.time.now() })
-        this.found(row.store, { part: row.part, seg: row.seg }, row.key, why)
+        if (found.length < MAX_REPORTED_ROWS)
+          found.push({ store: row.store, partition: row.part, key: showKey(row.key), reason: fault.reason, atMs: this.time.now() })
+        // Only damage is marked for repair: a row that passes its checksum is never replaced from peers.
+        const place = { part: row.part, seg: row.seg }
+        if (fault.damaged) this.found(row.store, place, row.key, fault.reason)
+        else this.unreadable(row.store, place, row.key, fault.reason)
       },
       () => new Promise((resolve) => this.time.setImmediate(resolve)),
     )

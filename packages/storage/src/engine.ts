@@ -39,7 +39,6 @@ import {
   TooManySiblingsError,
   branchesOf,
   coordinatedSet,
-  decodeSet,
   LIMITS,
   findStore,
   isDeleted,
@@ -221,7 +220,9 @@ export class StorageEngine implements NodeProtocol {
       this.moved = MovedAt.parse((this.sql.getMeta.get('moved-at') as { v: string } | undefined)?.v)
       this.leaves = new LeafStore(this.db)
       this.sizes = new StoreSizes(this.db)
-      this.rows = new Rows(this.db, this.leaves, this.sizes, this.now, options.cache, (store, place, key, why) => this.damage.found(store, place, key, why))
+      this.rows = new Rows(this.db, this.leaves, this.sizes, this.now, options.cache, (store, place, key, why, damaged) =>
+        damaged ? this.damage.found(store, place, key, why) : this.damage.unreadable(store, place, key, why),
+      )
       this.hints = new Hints(this.db)
       this.writes = new GroupCommit(
         this.db,
@@ -361,11 +362,8 @@ export class StorageEngine implements NodeProtocol {
     const place = this.placeOf(item.key)
     const stale = this.checkOwner(store, ring, item.key, place.part, 'coordinate', version)
     if (stale) return stale
-    try {
-      this.rows.requireSound(store.name, place, item.key)
-    } catch (e) {
-      return this.itemError(e)
-    }
+    const unsound = this.rows.refusal(store.name, place, item.key, 'coordinate')
+    if (unsound) return this.itemError(unsound)
     const set = this.rows.read(store.name, place, item.key)
     const dot = { actor: this.actor, counter: this.counter + 1 }
     const next = coordinatedSet(store.conflict, set, item, dot)
@@ -397,6 +395,8 @@ export class StorageEngine implements NodeProtocol {
     const place = this.placeOf(item.key)
     const stale = this.checkOwner(store, ring, item.key, place.part, 'merge', version)
     if (stale) return stale
+    const unreadable = this.rows.refusal(store.name, place, item.key, 'merge')
+    if (unreadable) return this.itemError(unreadable)
     const set = this.rows.read(store.name, place, item.key)
     this.rows.write(store.name, place, item.key, resolveSets(store.conflict, set, item.siblings))
     this.stats.merged++
@@ -588,8 +588,8 @@ export class StorageEngine implements NodeProtocol {
     const add = (rows: { key: Uint8Array; data: Uint8Array; sum: number | null }[]) => {
       read += rows.length
       last = rows[rows.length - 1]?.key ?? last
-      for (const r of this.damage.trusted(store.name, (key) => this.placeOf(key), rows))
-        items.push({ key: r.key, siblings: req.headsOnly ? heads(decodeSet(r.data)) : decodeSet(r.data) })
+      for (const r of this.damage.readable(store.name, (key) => this.placeOf(key), rows))
+        items.push(req.headsOnly ? { key: r.key, siblings: heads(r.siblings) } : r)
     }
     type Stored = { key: Uint8Array; data: Uint8Array; sum: number | null }
     if (!segments) {
@@ -609,7 +609,7 @@ export class StorageEngine implements NodeProtocol {
     const store = findStore(cluster, storeName)
     this.checkPartition(req.partition)
     const rows = this.sql.tombstones.all(store.name, req.partition, req.beforeMs, req.limit) as { key: Uint8Array; data: Uint8Array; sum: number | null }[]
-    return this.damage.trusted(store.name, (key) => this.placeOf(key), rows).map((r) => ({ key: r.key, siblings: heads(decodeSet(r.data)) }))
+    return this.damage.readable(store.name, (key) => this.placeOf(key), rows).map((r) => ({ key: r.key, siblings: heads(r.siblings) }))
   }
 
   async reap(storeName: string, items: readonly KeySet[]): Promise<number> {

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { type KeySet, covers, toHex, utf8, withDot } from '@kvorum/core'
 import { StorageEngine } from './engine.js'
 import { coordinatePut, failed, ok, partOf, singleNodeCluster, values } from './engine.case.js'
-import type { CorruptRow } from './integrity.js'
+import { type CorruptRow, rowSum } from './integrity.js'
 
 let dir = ''
 let files = 0
@@ -130,6 +130,30 @@ describe('damaged rows', () => {
     ok((await engine.mergePut('kv', [sets.get('k1') as KeySet, sets.get('k8') as KeySet]))[0])
     expect(await engine.check()).toMatchObject({ rowsChecked: KEYS.length, corruptTotal: 0 })
     expect(toHex(await engine.merkleRoots('kv'))).toBe(roots)
+  })
+
+  it('a row that passes its checksum but does not decode (another build wrote it) is reported, never dropped or replaced: writes of its key are refused with KV_DATA_FORMAT', async () => {
+    const { path, sets, roots } = await stored()
+    const foreign = Buffer.from([0xff, 0xfe, 0xfd, 0xfc])
+    const db = new Database(path)
+    db.prepare('UPDATE kv SET data = ?, sum = ? WHERE key = ?').run(foreign, rowSum(utf8('k2'), foreign), utf8('k2'))
+    db.close()
+    const engine = open(path)
+    const report = await engine.check()
+    expect(report.corruptRows).toEqual([expect.objectContaining({ key: '"k2"', reason: expect.stringMatching(/^passes its checksum but does not decode/) })])
+    const [coordinated] = await coordinatePut(engine, 'kv', [{ key: utf8('k2'), value: utf8('over it'), context: {}, timestamp: 2 }])
+    expect(failed(coordinated)).toMatchObject({
+      code: 'KV_DATA_FORMAT',
+      message: expect.stringMatching(/key "k2" of store kv: its stored row passes its checksum but does not decode/),
+    })
+    expect(failed((await engine.mergePut('kv', [sets.get('k2') as KeySet]))[0]).code).toBe('KV_DATA_FORMAT')
+    // Not marked either: the leaves still count it, so repair does not replace it from a peer.
+    expect(toHex(await engine.merkleRoots('kv'))).toBe(roots)
+    engine.close()
+    opened.splice(0)
+    const left = new Database(path)
+    expect(left.prepare('SELECT data FROM kv WHERE key = ?').get(utf8('k2'))).toEqual({ data: foreign })
+    left.close()
   })
 
   it('a damaged row gives its node a new actor: a clock it hands out later never covers a version it lost but a peer holds', async () => {

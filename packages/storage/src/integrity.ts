@@ -138,17 +138,28 @@ export interface StoredRow {
   readonly digest: Uint8Array | null
 }
 
+/** What a row fails: `damaged` when its bytes are not what was written (the checksum), else a row this build cannot read or a stale digest. */
+export interface RowFault {
+  readonly reason: string
+  readonly damaged: boolean
+}
+
+/** Why a row that passes its checksum cannot be read by this build (another build wrote it, or a bug did): never treated as damage. */
+export function undecodable(e: unknown): string {
+  return `passes its checksum but does not decode (${e instanceof Error ? e.message : String(e)})`
+}
+
 /** What the full row check adds to the checksum: the set must decode, and its dots hash to the stored Merkle digest. */
-export function deepRowFault(row: StoredRow): string | null {
+export function deepRowFault(row: StoredRow): RowFault | null {
   const fault = rowFault(row.key, row.data, row.sum)
-  if (fault) return fault
+  if (fault) return { reason: fault, damaged: true }
   let digest: Uint8Array
   try {
     digest = keyDigest(row.key, decodeSet(row.data))
   } catch (e) {
-    return `does not decode (${e instanceof Error ? e.message : String(e)})`
+    return { reason: undecodable(e), damaged: false }
   }
-  if (row.digest && Buffer.compare(Buffer.from(row.digest), Buffer.from(digest)) !== 0) return 'Merkle digest mismatch'
+  if (row.digest && Buffer.compare(Buffer.from(row.digest), Buffer.from(digest)) !== 0) return { reason: 'Merkle digest mismatch', damaged: false }
   return null
 }
 
@@ -189,7 +200,7 @@ export class CorruptRows {
  * the node serves requests meanwhile), and tell `found` of each that fails
  * deepRowFault. Returns the rows read.
  */
-export async function checkRows(db: Database.Database, found: (row: StoredRow, reason: string) => void, pause: () => Promise<void>): Promise<number> {
+export async function checkRows(db: Database.Database, found: (row: StoredRow, fault: RowFault) => void, pause: () => Promise<void>): Promise<number> {
   const page = db.prepare('SELECT id, store, part, seg, key, data, sum, digest FROM kv WHERE id > ? ORDER BY id LIMIT ?')
   let checked = 0
   for (let after = 0; ; ) {
@@ -213,7 +224,10 @@ export interface CheckReport {
   /** The page check just run. */
   readonly pages: PageCheck
   readonly rowsChecked: number
-  /** Damaged rows this check found (at most MAX_REPORTED_ROWS listed), each marked so that repair restores it. */
+  /**
+   * Rows this check found at fault (at most MAX_REPORTED_ROWS listed): damaged ones (checksum) are
+   * marked so that repair restores them; ones that pass their checksum but do not decode are kept.
+   */
   readonly corruptRows: readonly CorruptRow[]
   readonly corruptTotal: number
   /** Damaged rows found since the open, by reads and checks (at most MAX_REPORTED_ROWS listed). */

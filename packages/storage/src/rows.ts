@@ -3,7 +3,9 @@ import {
   type ItemResult,
   type SiblingSet,
   type Version,
+  type KvorumError,
   DataCorruptError,
+  DataFormatError,
   ZERO_HASH,
   decodeSet,
   encodeSet,
@@ -13,7 +15,7 @@ import {
   storedRead,
   xorHash,
 } from '@kvorum/core'
-import { rowFault, rowSum } from './integrity.js'
+import { rowFault, rowSum, undecodable } from './integrity.js'
 import type { LeafStore } from './leaves.js'
 import type { StoreSizes } from './store-sizes.js'
 
@@ -35,11 +37,16 @@ interface KeyState {
   /** keyDigest of the set, worked out when first needed (for a damaged row: the digest it stores). */
   digest: Uint8Array | null
   /**
-   * The row failed its checksum or decode. It stays in the table, so the damage is found again after
+   * The row failed its checksum. It stays in the table, so the damage is found again after
    * a restart, until a merge replaces it with the incoming set (whatever the digests say); meanwhile
    * reads and coordinates of the key are refused, and its Merkle leaf counts it as empty (markDamaged).
    */
   readonly corrupt?: string
+  /**
+   * The row passes its checksum but does not decode (another build wrote it, or a bug did): not
+   * damage, so it is never replaced or dropped for repair; writes of the key are refused instead.
+   */
+  readonly unreadable?: string
 }
 
 /** A key written during the open transaction: its state before, and its set now. */
@@ -59,8 +66,8 @@ interface Row {
   digest: Uint8Array | null
 }
 
-/** Told of a damaged row when a read finds it. */
-export type CorruptRowListener = (store: string, place: Place, key: Uint8Array, reason: string) => void
+/** Told of a row at fault when a read finds it: `damaged` when it fails its checksum, else it does not decode. */
+export type CorruptRowListener = (store: string, place: Place, key: Uint8Array, reason: string, damaged: boolean) => void
 
 /** Limits of the cache of recently used keys. */
 export interface RowCacheLimits {
@@ -139,20 +146,27 @@ export class Rows {
     if (fault === null) return storedRead(bytes)
     // Never served, not even as missing: an empty answer would count toward a read quorum (and
     // let a deleted value win over the lost tombstone). The SDK asks the next replica instead.
-    this.onCorrupt(store, place, key, fault)
+    this.onCorrupt(store, place, key, fault, true)
     throw damagedError(store, key, fault)
   }
 
   /**
-   * Inside a transaction: the key's row is damaged (and not written in this
-   * transaction): coordinating a write over it would build on a set that
-   * lost versions, so it is refused (DataCorruptError) and another primary
-   * coordinates. A merge replaces the row instead.
+   * Inside a transaction: why a write of the key must be refused, or null.
+   * A damaged row (not written in this transaction) refuses a coordinate:
+   * building on a set that lost versions would hand the writer a clock over
+   * them (DataCorruptError, and another primary coordinates); a merge
+   * replaces it instead. A row that passes its checksum but does not decode
+   * refuses both (DataFormatError): it is never replaced or dropped.
    */
-  requireSound(store: string, place: Place, key: Uint8Array): void {
-    if (this.staged.has(cacheId(store, key))) return
+  refusal(store: string, place: Place, key: Uint8Array, role: 'coordinate' | 'merge'): KvorumError | null {
+    if (this.staged.has(cacheId(store, key))) return null
     const state = this.committed(store, place, key)
-    if (state.corrupt) throw damagedError(store, key, state.corrupt)
+    if (state.unreadable)
+      return new DataFormatError(
+        `key ${showKey(key)} of store ${store}: its stored row ${state.unreadable}; another build may have written it, so it is kept as it is and this write refused`,
+      )
+    if (state.corrupt && role === 'coordinate') return damagedError(store, key, state.corrupt)
+    return null
   }
 
   /** Inside a transaction: keys of one partition written (and not yet stored) by this transaction. */
@@ -280,19 +294,20 @@ export class Rows {
     }
     // A plain Uint8Array view, so values read from disk and from the cache are of one type.
     const bytes = new Uint8Array(row.data.buffer, row.data.byteOffset, row.data.byteLength)
-    let fault = rowFault(key, bytes, row.sum)
-    let set: SiblingSet = []
-    if (fault === null) {
-      try {
-        set = decodeSet(bytes)
-      } catch (e) {
-        fault = `does not decode (${e instanceof Error ? e.message : String(e)})`
-      }
-    }
+    const fault = rowFault(key, bytes, row.sum)
     if (fault !== null) {
       // Not cached: the next merge of the key replaces the row.
-      this.onCorrupt(store, place, key, fault)
+      this.onCorrupt(store, place, key, fault, true)
       return { id: row.id, set: [], bytes, tombMs: null, digest: row.digest, corrupt: fault }
+    }
+    let set: SiblingSet
+    try {
+      set = decodeSet(bytes)
+    } catch (e) {
+      // Sound bytes this build cannot read: kept as they are (not cached), and writes of the key refused.
+      const why = undecodable(e)
+      this.onCorrupt(store, place, key, why, false)
+      return { id: row.id, set: [], bytes, tombMs: row.tomb_ms, digest: row.digest, unreadable: why }
     }
     const state: KeyState = { id: row.id, set, bytes, tombMs: row.tomb_ms, digest: null }
     this.remember(id, state)
