@@ -230,11 +230,11 @@ export class StorageEngine implements NodeProtocol {
           beforeCommit: () => {
             // No counter is stored: the incarnation is new at every open, so counters never need to survive one.
             this.rows.persist()
+            for (const { store, place } of this.rows.takeReplaced()) this.leaves.recount(store, place.part, place.seg)
           },
           commit: () => {
             if (this.rows.commit() > 0) this.disk.committed()
             this.leaves.commit()
-            for (const { store, place } of this.rows.takeReplaced()) this.leaves.recount(store, place.part, place.seg)
             this.sizes.commit()
             this.hints.commit()
             this.undoInstall = null

@@ -156,6 +156,30 @@ describe('damaged rows', () => {
     left.close()
   })
 
+  it('replacing a damaged row recounts its leaf inside the transaction: a read failing after the commit cannot run the group again (one put, one version)', async () => {
+    const { path, sets } = await stored()
+    flipValueByte(path, 'k3')
+    const engine = open(path)
+    // From here on a read of the segment's digests fails outside a transaction (an I/O error after the commit).
+    const inside = engine as unknown as { db: { inTransaction: boolean }; leaves: { segmentDigests: { raw(): unknown } } }
+    const statement = inside.leaves.segmentDigests
+    inside.leaves.segmentDigests = {
+      raw: () => {
+        if (!inside.db.inTransaction) throw new Error('disk I/O error')
+        return statement.raw()
+      },
+    }
+    // One group: the merge that replaces the damaged row, and a put of another key.
+    const [merged, put] = await Promise.all([
+      engine.mergePut('kv', [sets.get('k3') as KeySet]),
+      coordinatePut(engine, 'kv', [{ key: utf8('fresh'), value: utf8('once'), context: {}, timestamp: 2 }]),
+    ])
+    ok(merged[0])
+    ok(put[0])
+    expect(values(ok((await engine.get('kv', [utf8('fresh')]))[0]))).toEqual(['once'])
+    expect(values(ok((await engine.get('kv', [utf8('k3')]))[0]))).toEqual(['value of k3'])
+  })
+
   it('a damaged row gives its node a new actor: a clock it hands out later never covers a version it lost but a peer holds', async () => {
     // Node A runs on a file with a one-key cache, so k's row is read from disk again once other keys pass through.
     const pathA = join(dir, `actor-${files++}.db`)

@@ -99,7 +99,7 @@ export class Rows {
   private readonly staged = new Map<string, Staged>()
   /** States written by persist(), cached once the transaction commits. */
   private readonly pending = new Map<string, KeyState>()
-  /** Where damaged rows were replaced in the open transaction: their leaves are recounted after the commit. */
+  /** Where damaged rows were replaced or marked in the open transaction: their leaves are recounted before the commit. */
   private readonly replaced: { store: string; place: Place }[] = []
   private readonly maxKeys: number
   private readonly maxBytes: number
@@ -260,7 +260,7 @@ export class Rows {
     this.replaced.length = 0
   }
 
-  /** After the commit: where damaged rows were replaced (their leaves must be recounted from the rows), once. */
+  /** After persist(), inside the transaction: where damaged rows were replaced or marked (their leaves must be recounted from the rows), once. */
   takeReplaced(): { store: string; place: Place }[] {
     return this.replaced.splice(0)
   }
