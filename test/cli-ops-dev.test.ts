@@ -102,9 +102,14 @@ describe('kvorum dev', () => {
       expect(readFileSync(join(root, id, 'node.log'), 'utf8')).toContain('"msg":"kvorum-node listening"')
     }
     const token = readFileSync(join(root, 'token'), 'utf8').trim()
-    // The nodes got the token through their environment: ps shows no secret.
-    for (const pid of pids) expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).not.toContain(token)
-    const put = await runCli(['put', 'default', 'k', 'v', '--seeds', `http://127.0.0.1:${base}`, '--token', token])
+    // The nodes read the token from its file (--token-file): neither ps nor their environment shows the secret.
+    for (const pid of pids) {
+      expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toContain(`--token-file\0${join(root, 'token')}`)
+      expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).not.toContain(token)
+      expect(readFileSync(`/proc/${pid}/environ`, 'utf8')).not.toContain(token)
+    }
+    expect(out).toContain(`--token-file ${join(root, 'token')}`)
+    const put = await runCli(['put', 'default', 'k', 'v', '--seeds', `http://127.0.0.1:${base}`, '--token-file', join(root, 'token')])
     expect(put.code).toBe(0)
     expect(await dev.stop('SIGTERM')).toBe(0)
     for (const pid of pids) expect(alive(pid)).toBe(false)

@@ -40,6 +40,10 @@ export interface StartOptions {
   readonly token?: string
   /** More command-line flags for kvorum-node. */
   readonly args?: readonly string[]
+  /** More environment variables (over this process's own). */
+  readonly env?: NodeJS.ProcessEnv
+  /** The node serves HTTPS (its args carry --tls-cert and --tls-key): the url is https://. Default false. */
+  readonly https?: boolean
   /** How long to wait for the ready message, ms. Default 10,000. */
   readonly readyTimeoutMs?: number
 }
@@ -82,7 +86,8 @@ export async function startNode(options: StartOptions): Promise<NodeProcess> {
   ]
   if (options.token) args.push('--token', options.token)
   if (options.args) args.push(...options.args)
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
+  const env = options.env ? { ...process.env, ...options.env } : process.env
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env })
   const pid = child.pid
   if (pid === undefined) throw new Error('kvorum-node did not start')
   let log = ''
@@ -123,7 +128,7 @@ export async function startNode(options: StartOptions): Promise<NodeProcess> {
   void exited.then(() => running.delete(pid))
   try {
     const { port, incarnation } = await within(ready, options.readyTimeoutMs ?? 10_000, `ready message of node ${pid}`)
-    return Object.assign(node, { port, url: `http://127.0.0.1:${port}`, incarnation })
+    return Object.assign(node, { port, url: `${options.https ? 'https' : 'http'}://127.0.0.1:${port}`, incarnation })
   } catch (e) {
     await stop('SIGKILL').catch(() => undefined)
     throw e

@@ -42,6 +42,8 @@ export interface ProcessClusterOptions {
   readonly partitions?: number
   readonly stores?: readonly (Partial<StoreDef> & { name: string })[]
   readonly durability?: 'normal' | 'full'
+  /** Extra kvorum-node flags for every node. */
+  readonly nodeArgs?: readonly string[]
   /** More kvorum-node flags for some nodes, by id (e.g. a small --max-db-mib for one). */
   readonly args?: Readonly<Record<string, readonly string[]>>
 }
@@ -54,14 +56,16 @@ export async function startCluster(options: ProcessClusterOptions = {}): Promise
   const clients: Kvorum[] = []
   const durability = options.durability ?? 'normal'
   const launch = async (node: ClusterNode) => {
-    const args = options.args?.[node.id]
-    node.proc = await startNode({ data: node.dir, id: node.id, port: node.port, token, durability, ...(args ? { args } : {}) })
+    const args = [...(options.nodeArgs ?? []), ...(options.args?.[node.id] ?? [])]
+    node.proc = await startNode({ data: node.dir, id: node.id, port: node.port, token, durability, ...(args.length > 0 ? { args } : {}) })
     node.port = node.proc.port
     return node.proc
   }
   try {
     for (let i = 1; i <= count; i++) nodes.set(`n${i}`, { id: `n${i}`, dir: join(root, `n${i}`), port: 0, proc: null })
-    await Promise.all([...nodes.values()].map(launch))
+    // Eight at a time: dozens of nodes starting at once on two cores miss their ready deadline.
+    const all = [...nodes.values()]
+    for (let i = 0; i < all.length; i += 8) await Promise.all(all.slice(i, i + 8).map(launch))
   } catch (e) {
     await Promise.all([...nodes.values()].map((n) => n.proc?.kill9()))
     rmSync(root, { recursive: true, force: true })

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs'
 import { type ParseArgsConfig, parseArgs } from 'node:util'
+import type { TlsOptions } from '@kvorum/client'
 import { UsageError } from '@kvorum/core'
 import { didYouMean } from './suggest.js'
 
@@ -88,8 +90,77 @@ export function seedsFlag(value: string | undefined): string[] {
   return seedList(raw)
 }
 
-/** Token from --token or KVORUM_TOKEN. */
-export function tokenFlag(value: string | undefined): { token?: string } {
-  const token = value ?? process.env.KVORUM_TOKEN
-  return token ? { token } : {}
+/** The credential and TLS flags of every command that talks to a cluster (CONNECTION_HELP in help.ts documents them). */
+export const ACCESS_FLAGS = {
+  token: { type: 'string' },
+  'token-file': { type: 'string' },
+  'admin-token': { type: 'string' },
+  'admin-token-file': { type: 'string' },
+  'tls-ca': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+} as const
+
+/** What the access flags give: the credentials and TLS settings that connect and HttpTransport take. */
+export interface ClusterAccess {
+  readonly token?: string
+  readonly adminToken?: string
+  readonly tls?: TlsOptions
+}
+
+type AccessValues = Partial<Record<keyof typeof ACCESS_FLAGS, string | undefined>>
+
+/** Largest token or PEM file read, bytes. */
+const MAX_ACCESS_FILE_BYTES = 1024 * 1024
+
+/** A file the access flags name, read now; a missing one is a usage mistake naming the flag. */
+function accessFile(flag: string, path: string): string {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    throw new UsageError(
+      `cannot read --${flag} ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message}`,
+    )
+  }
+  if (text.length > MAX_ACCESS_FILE_BYTES) throw new UsageError(`--${flag} ${path} is over ${MAX_ACCESS_FILE_BYTES} bytes`)
+  return text
+}
+
+/** One token: from its flag, its file flag, or its environment variables (the same two), in that order; a file holds one token. */
+function tokenOf(values: AccessValues, flag: 'token' | 'admin-token', env: NodeJS.ProcessEnv): string | undefined {
+  const name = flag === 'token' ? 'KVORUM_TOKEN' : 'KVORUM_ADMIN_TOKEN'
+  const given = values[flag]
+  const givenFile = values[`${flag}-file`]
+  if (given !== undefined && givenFile !== undefined) throw new UsageError(`give --${flag} or --${flag}-file, not both`)
+  if (given !== undefined) return given
+  const file = givenFile ?? (env[name] ? undefined : env[`${name}_FILE`] || undefined)
+  if (file === undefined) return env[name] || undefined
+  const lines = accessFile(`${flag}-file`, file)
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+  if (lines.length !== 1) throw new UsageError(`--${flag}-file ${file} must hold one token (a client sends one), found ${lines.length}`)
+  return lines[0]
+}
+
+/**
+ * The credentials and TLS settings of a command: --token (the data
+ * credential, or the one token of the simple mode) and --admin-token (sent on
+ * admin routes and signing the definitions the command writes), each also as
+ * a -file flag and as KVORUM_TOKEN / KVORUM_ADMIN_TOKEN (or their _FILE
+ * variables); --tls-ca, --tls-cert, --tls-key (or KVORUM_TLS_CA, ...) are PEM files.
+ */
+export function accessFlags(values: AccessValues, env: NodeJS.ProcessEnv = process.env): ClusterAccess {
+  const token = tokenOf(values, 'token', env)
+  const adminToken = tokenOf(values, 'admin-token', env)
+  const pem = (flag: 'tls-ca' | 'tls-cert' | 'tls-key') => {
+    const path = values[flag] ?? (env[`KVORUM_${flag.toUpperCase().replace('-', '_')}`] || undefined)
+    return path === undefined ? undefined : accessFile(flag, path)
+  }
+  const [ca, cert, key] = [pem('tls-ca'), pem('tls-cert'), pem('tls-key')]
+  if ((cert === undefined) !== (key === undefined)) throw new UsageError('--tls-cert and --tls-key go together')
+  const tls = ca || cert ? { ...(ca ? { ca } : {}), ...(cert && key ? { cert, key } : {}) } : undefined
+  return { ...(token ? { token } : {}), ...(adminToken ? { adminToken } : {}), ...(tls ? { tls } : {}) }
 }

@@ -1,9 +1,9 @@
 import { HttpTransport } from '@kvorum/client'
 import type { NodeDef } from '@kvorum/core'
-import { parse, seedsFlag, tokenFlag } from './args.js'
+import { ACCESS_FLAGS, type ClusterAccess, accessFlags, parse, seedsFlag } from './args.js'
 import { seedDefinition } from './status.js'
 
-export const CHECK_HELP = `kvorum check --seeds URL [--full] [--token T] [--json]
+export const CHECK_HELP = `kvorum check --seeds URL [--full] [--admin-token T | --token T] [--json]
   Asks every node to check its database while it serves: SQLite's page check (quick_check; with
   --full, integrity_check, which also holds every index against its table and takes longer), then
   every row's checksum, decode and Merkle digest. Lists the damage per node: pages, and rows by
@@ -29,10 +29,12 @@ interface NodeCheck {
 
 type Outcome = { node: NodeDef; check: NodeCheck } | { node: NodeDef; error: string }
 
-async function checkNode(node: NodeDef, token: { token?: string }, full: boolean): Promise<Outcome> {
+/** The check is an admin route: the admin token when one is given, else the one token of the simple mode. */
+async function checkNode(node: NodeDef, access: ClusterAccess, full: boolean): Promise<Outcome> {
+  const token = access.adminToken ?? access.token
   try {
     const res = await fetch(`${node.url}/v1/check${full ? '?full=1' : ''}`, {
-      headers: token.token ? { authorization: `Bearer ${token.token}` } : {},
+      headers: token ? { authorization: `Bearer ${token}` } : {},
       signal: AbortSignal.timeout(CHECK_TIMEOUT_MS),
     })
     const body = (await res.json()) as NodeCheck | { code: string; message: string }
@@ -65,12 +67,12 @@ function print(outcome: Outcome): void {
 export async function check(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     seeds: { type: 'string' },
-    token: { type: 'string' },
+    ...ACCESS_FLAGS,
     full: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   })
-  const token = tokenFlag(values.token)
-  const transport = new HttpTransport(token)
+  const access = accessFlags(values)
+  const transport = new HttpTransport(access)
   let nodes: readonly NodeDef[]
   try {
     nodes = (await seedDefinition(transport, seedsFlag(values.seeds))).nodes
@@ -79,7 +81,7 @@ export async function check(argv: string[]): Promise<number> {
   }
   // One node at a time: each check reads its whole database, and nodes may share a disk.
   const outcomes: Outcome[] = []
-  for (const node of nodes) outcomes.push(await checkNode(node, token, values.full))
+  for (const node of nodes) outcomes.push(await checkNode(node, access, values.full))
   const damaged = outcomes.filter((o) => 'error' in o || o.check.pages.problems.length > 0 || o.check.corruptTotal > 0)
   if (values.json)
     console.log(

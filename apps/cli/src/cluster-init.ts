@@ -4,12 +4,13 @@ import {
   type StoreDef,
   ClusterExistsError,
   NodeUnavailableError,
+  sameDefinition,
   initialAssignment,
   storeDef,
   validateCluster,
 } from '@kvorum/core'
 import { HttpTransport } from '@kvorum/client'
-import { UsageError } from './args.js'
+import { type ClusterAccess, UsageError } from './args.js'
 
 /** Parse `name:n=3,r=2,w=2,conflict=lww` into a store definition. */
 export function parseStore(spec: string): StoreDef {
@@ -30,7 +31,8 @@ export interface InitOptions {
   readonly zones?: readonly string[]
   readonly partitions: number
   readonly stores: readonly StoreDef[]
-  readonly token?: string
+  /** Credentials and TLS (the admin credential signs the definition). */
+  readonly access?: ClusterAccess
 }
 
 /**
@@ -39,7 +41,7 @@ export interface InitOptions {
  * already holds a definition is left alone unless it is the same cluster.
  */
 export async function initCluster(opts: InitOptions): Promise<ClusterDef> {
-  const transport = new HttpTransport(opts.token ? { token: opts.token } : {})
+  const transport = new HttpTransport(opts.access ?? {})
   try {
     const nodes: NodeDef[] = []
     for (const [i, url] of opts.urls.entries()) {
@@ -53,7 +55,8 @@ export async function initCluster(opts: InitOptions): Promise<ClusterDef> {
     const def = validateCluster({ version: 1, partitions: opts.partitions, nodes, assignment: initialAssignment(nodes, opts.partitions), stores: opts.stores })
     for (const node of nodes) {
       const held = await transport.node(node).getCluster({ timeoutMs: 3000 })
-      if (held && JSON.stringify(held) !== JSON.stringify(def)) {
+      // The same cluster again (a re-run) is fine; its signature is not part of what it says.
+      if (held && !sameDefinition(held, def)) {
         throw new ClusterExistsError(node.url, held.version)
       }
     }

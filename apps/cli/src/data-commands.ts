@@ -1,6 +1,6 @@
 import { type CallOptions, type GetResult, type Kvorum, type Store, CONNECT_DEFAULTS, connect } from '@kvorum/client'
 import { InvalidInputError, KvorumError } from '@kvorum/core'
-import { UsageError, durationFlag, intFlag, parse, seedsFlag, tokenFlag } from './args.js'
+import { ACCESS_FLAGS, UsageError, accessFlags, durationFlag, intFlag, parse, seedsFlag } from './args.js'
 import { type CliCodec, codecFlag, showValue, valueBytes } from './values.js'
 
 /** Exit code of a get that found nothing, when --fail-missing asks for one. */
@@ -11,7 +11,7 @@ const MAX_QUORUM = 64
 
 const CONNECTION = {
   seeds: { type: 'string' },
-  token: { type: 'string' },
+  ...ACCESS_FLAGS,
   timeout: { type: 'string' },
   json: { type: 'boolean', default: false },
 } as const
@@ -44,7 +44,7 @@ const DELETE_FLAGS = {
   pw: { type: 'string' },
 } as const
 
-type Flags = Partial<Record<'seeds' | 'token' | 'timeout' | 'r' | 'w' | 'pr' | 'pw', string | undefined>>
+type Flags = Partial<Record<'seeds' | keyof typeof ACCESS_FLAGS | 'timeout' | 'r' | 'w' | 'pr' | 'pw', string | undefined>>
 
 /** The per-call options the flags name; absent flags leave the store's defaults. */
 function callOptions(values: Flags): CallOptions {
@@ -74,7 +74,7 @@ async function open(values: Flags, call: CallOptions): Promise<Kvorum> {
   const t = call.timeoutMs
   return connect({
     seeds: seedsFlag(values.seeds),
-    ...tokenFlag(values.token),
+    ...accessFlags(values),
     ...(t ? { timeoutMs: t, requestTimeoutMs: Math.min(t, CONNECT_DEFAULTS.requestTimeoutMs) } : {}),
   })
 }

@@ -14,9 +14,12 @@ export const DEV_HELP = `kvorum dev [--nodes 3] [--base-port 7070] [--data ./dat
   --data; --logs also prints the nodes' logs here, each line prefixed with its node id. Every port
   is checked free first; if anything fails, every node started is stopped. Ctrl-C stops them all.`
 
-/** The token of a local cluster: kept in the data directory so restarts keep it. */
+/** The file of a local cluster's token, in its data directory so restarts keep it; the nodes read it with --token-file. */
+const tokenFileOf = (dataDir: string) => join(dataDir, 'token')
+
+/** The token of a local cluster, made on the first run. */
 function devToken(dataDir: string): string {
-  const file = join(dataDir, 'token')
+  const file = tokenFileOf(dataDir)
   if (existsSync(file)) return readFileSync(file, 'utf8').trim()
   const token = randomBytes(16).toString('hex')
   mkdirSync(dataDir, { recursive: true })
@@ -51,7 +54,7 @@ async function clusterFor(nodes: readonly LocalNode[], dataDir: string, token: s
   }
   const n = Math.min(3, nodes.length)
   const stores = [storeDef({ name: 'default', n, r: Math.min(2, n), w: Math.min(2, n) })]
-  return { def: await initCluster({ urls: nodes.map((x) => x.url), partitions: 256, stores, token }), reused: false }
+  return { def: await initCluster({ urls: nodes.map((x) => x.url), partitions: 256, stores, access: { token } }), reused: false }
 }
 
 export async function dev(argv: string[]): Promise<void> {
@@ -96,7 +99,7 @@ export async function dev(argv: string[]): Promise<void> {
       started.push(n)
       console.log(`  ${n.id} ${n.url}: pid ${n.pid}, log ${n.logPath}`)
     }
-    const nodes = await startNodes({ nodes: count, basePort, dataDir, token, durability, onSpawn })
+    const nodes = await startNodes({ nodes: count, basePort, dataDir, tokenFile: tokenFileOf(dataDir), durability, onSpawn })
     if (values.logs)
       follower = new LogFollower(
         nodes.map((n) => ({ prefix: n.id, path: n.logPath, offset: n.logOffset })),
@@ -126,6 +129,6 @@ export async function dev(argv: string[]): Promise<void> {
   console.log(`cluster ready: ${started.map((x) => `${x.id} ${x.url}`).join(', ')}`)
   console.log(`seed:  ${seed}`)
   console.log(`token: ${token}`)
-  console.log(`try:   npx kvorum put default hello world --seeds ${seed} --token ${token}`)
+  console.log(`try:   npx kvorum put default hello world --seeds ${seed} --token-file ${tokenFileOf(dataDir)}`)
   console.log('Ctrl-C stops the cluster.')
 }

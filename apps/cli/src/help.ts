@@ -7,12 +7,18 @@
 
 /** Flags every command that talks to a cluster takes. */
 const CONNECTION_HELP = `  --seeds HOST:PORT,...   any node(s) of the cluster, host:port (http:// assumed) or a URL; default $KVORUM_SEEDS
-  --token T               the cluster token; default $KVORUM_TOKEN
+  --token T               the cluster token, or the data credential; default $KVORUM_TOKEN
+  --token-file F          read it from file F (one token); default $KVORUM_TOKEN_FILE. Keeps it off ps
+  --admin-token T         the admin credential (cluster init, rebalance, store changes): sent on admin routes
+                          and signs the definitions written; also --admin-token-file F, $KVORUM_ADMIN_TOKEN(_FILE)
+  --tls-ca F              PEM CA that signed the nodes' certificates (https:// seeds); default $KVORUM_TLS_CA
+  --tls-cert F, --tls-key F  a client certificate and key, for nodes run with --tls-client-ca; $KVORUM_TLS_CERT, _KEY
   --timeout DURATION      deadline of each step of the call (connect, read, write): 500ms, 2s, or ms; default 3s`
 
 const ENV_HELP = `Environment:
   KVORUM_SEEDS   seeds when --seeds is not given
-  KVORUM_TOKEN   cluster token when --token is not given
+  KVORUM_TOKEN   cluster token when --token is not given (KVORUM_TOKEN_FILE: a file holding it)
+  KVORUM_ADMIN_TOKEN, KVORUM_TLS_CA, KVORUM_TLS_CERT, KVORUM_TLS_KEY   as their flags
   KVORUM_DEBUG   set to 1 to print the stack of an unexpected error`
 
 export const GET_HELP = `kvorum get <store> <key> [flags]

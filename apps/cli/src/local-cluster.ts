@@ -35,16 +35,28 @@ export interface LocalNode {
   readonly exited: Promise<number | null>
 }
 
+/** HTTPS for a local cluster: each node's certificate and key files, and the CA (PEM) that signed them. */
+export interface LocalTls {
+  readonly certFile: string
+  readonly keyFile: string
+  readonly ca: string
+}
+
 export interface LocalClusterOptions {
   readonly nodes: number
   readonly basePort: number
   readonly dataDir: string
+  /** The cluster token (every role), handed to each node in its environment. Default none: open nodes. */
   readonly token?: string
+  /** A file holding the token, which each node reads itself (--token-file): then neither argv nor the environment holds it. Default none. */
+  readonly tokenFile?: string
   readonly durability?: 'normal' | 'full'
   /** pino level of the nodes' logs. Default `info`. */
   readonly logLevel?: string
   /** Extra Node.js flags for each node process (profiling: `--cpu-prof --cpu-prof-dir=DIR`). */
   readonly nodeFlags?: readonly string[]
+  /** Serve HTTPS with these files (the URLs are https://). Default plain HTTP. */
+  readonly tls?: LocalTls
   /** Called as each node is spawned, before it is ready: whoever stops the cluster on a signal must know it. */
   readonly onSpawn?: (node: LocalNode) => void
 }
@@ -92,8 +104,8 @@ function lastLogLine(path: string): string {
  * Check that `url` is served by the node we started: its /health must answer
  * with `id` and the incarnation the process reported, or another process holds the port.
  */
-export async function checkHealth(url: string, port: number, id: string, incarnation: string): Promise<void> {
-  const transport = new HttpTransport()
+export async function checkHealth(url: string, port: number, id: string, incarnation: string, ca?: string): Promise<void> {
+  const transport = new HttpTransport(ca ? { tls: { ca } } : {})
   try {
     const health = await transport.node({ id, url }).health({ timeoutMs: HEALTH_TIMEOUT_MS })
     if (health.id !== id || health.incarnation !== incarnation) {
@@ -106,7 +118,7 @@ export async function checkHealth(url: string, port: number, id: string, incarna
 }
 
 /** Wait for the node's ready message, then check that /health is answered by it. */
-async function waitReady(node: LocalNode): Promise<void> {
+async function waitReady(node: LocalNode, ca: string | undefined): Promise<void> {
   let timer: NodeJS.Timeout | undefined
   const ready = new Promise<string>((res, rej) => {
     node.child.on('message', (m: { ready?: boolean; incarnation?: string }) => {
@@ -119,7 +131,7 @@ async function waitReady(node: LocalNode): Promise<void> {
   })
   try {
     const incarnation = await ready
-    await checkHealth(node.url, node.port, node.id, incarnation)
+    await checkHealth(node.url, node.port, node.id, incarnation, ca)
   } finally {
     clearTimeout(timer)
   }
@@ -139,15 +151,17 @@ function spawnNode(opts: LocalClusterOptions, i: number): LocalNode {
     nodeMainPath(),
     ...['--id', id, '--port', String(port), '--data', dir, '--durability', opts.durability ?? 'normal', '--log-level', opts.logLevel ?? 'info'],
   ]
-  // The token goes in the environment: on the command line, anyone on the machine could read it with ps.
+  // The token goes in a file or the environment: on the command line, anyone on the machine could read it with ps.
   const { KVORUM_NODE_TOKEN: _inherited, ...rest } = process.env
-  const env = opts.token ? { ...rest, KVORUM_NODE_TOKEN: opts.token } : rest
+  if (opts.tokenFile) args.push('--token-file', opts.tokenFile)
+  if (opts.tls) args.push('--tls-cert', opts.tls.certFile, '--tls-key', opts.tls.keyFile)
+  const env = opts.token && !opts.tokenFile ? { ...rest, KVORUM_NODE_TOKEN: opts.token } : rest
   const log = openSync(logPath, 'a')
   try {
     const child = spawn(process.execPath, args, { stdio: ['ignore', log, log, 'ipc'], env })
     const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)))
     if (child.pid === undefined) throw new NodeUnavailableError(id, 'the process did not start')
-    return { id, port, pid: child.pid, url: `http://127.0.0.1:${port}`, logPath, logOffset, child, exited }
+    return { id, port, pid: child.pid, url: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`, logPath, logOffset, child, exited }
   } finally {
     closeSync(log)
   }
@@ -167,7 +181,7 @@ export async function startNodes(opts: LocalClusterOptions): Promise<LocalNode[]
       started.push(node)
       opts.onSpawn?.(node)
     }
-    await Promise.all(started.map(waitReady))
+    await Promise.all(started.map((node) => waitReady(node, opts.tls?.ca)))
     return started
   } catch (e) {
     await stopNodes(started)

@@ -1,6 +1,6 @@
 import { type ClusterDef, type MembershipChange, type MembershipPlan, type NodeDef, KvorumError, estimateCopy } from '@kvorum/core'
 import { type Kvorum, type RebalanceProgress, HttpTransport, REBALANCE_DEFAULTS, connect } from '@kvorum/client'
-import { UsageError, parse, seedUrl, seedsFlag, tokenFlag } from './args.js'
+import { ACCESS_FLAGS, type ClusterAccess, UsageError, accessFlags, parse, seedUrl, seedsFlag } from './args.js'
 
 export const PLAN_HELP = `kvorum cluster plan      --seeds URL (--add URL[@zone] ... | --remove ID ... | --replace ID=URL ...) [--dead] [--entries-per-step 8] [--json]
   Print what a change would move, and change nothing: steps, assignment entries and replica-partitions
@@ -21,7 +21,7 @@ export const CLUSTER_STATUS_HELP = `kvorum cluster status    --seeds URL [--json
 
 const FLAGS = {
   seeds: { type: 'string' },
-  token: { type: 'string' },
+  ...ACCESS_FLAGS,
   add: { type: 'string', multiple: true },
   remove: { type: 'string', multiple: true },
   replace: { type: 'string', multiple: true },
@@ -36,12 +36,12 @@ const FLAGS = {
 type Values = ReturnType<typeof parse<typeof FLAGS>>['values']
 
 /** A node that is about to join: its id comes from its own /health, so it must be running. */
-async function joiner(spec: string, token: string | undefined): Promise<NodeDef> {
+async function joiner(spec: string, access: ClusterAccess): Promise<NodeDef> {
   const at = spec.lastIndexOf('@')
   const zone = at > 0 ? spec.slice(at + 1) : undefined
   // host:port is enough, as for --seeds; a full http(s) URL works too.
   const url = seedUrl(at > 0 ? spec.slice(0, at) : spec)
-  const transport = new HttpTransport(token ? { token } : {})
+  const transport = new HttpTransport(access)
   try {
     const health = await transport.node({ id: 'joiner', url }).health({ timeoutMs: 2000 })
     const inZone = zone ?? health.zone
@@ -54,13 +54,13 @@ async function joiner(spec: string, token: string | undefined): Promise<NodeDef>
 }
 
 async function changeOf(values: Values): Promise<MembershipChange | null> {
-  const token = tokenFlag(values.token).token
-  const add = await Promise.all((values.add ?? []).map((spec) => joiner(spec, token)))
+  const access = accessFlags(values)
+  const add = await Promise.all((values.add ?? []).map((spec) => joiner(spec, access)))
   const replace: Record<string, NodeDef> = {}
   for (const spec of values.replace ?? []) {
     const eq = spec.indexOf('=')
     if (eq <= 0) throw new UsageError(`--replace takes ID=URL, got ${spec}`)
-    replace[spec.slice(0, eq)] = await joiner(spec.slice(eq + 1), token)
+    replace[spec.slice(0, eq)] = await joiner(spec.slice(eq + 1), access)
   }
   const remove = values.remove ?? []
   if (add.length + remove.length + Object.keys(replace).length === 0) return null
@@ -165,7 +165,7 @@ export function progressPrinter(): (p: RebalanceProgress) => void {
 }
 
 async function client(values: Values): Promise<Kvorum> {
-  return connect({ seeds: seedsFlag(values.seeds), ...tokenFlag(values.token) })
+  return connect({ seeds: seedsFlag(values.seeds), ...accessFlags(values) })
 }
 
 /** `kvorum cluster plan|rebalance|abort|status`. */

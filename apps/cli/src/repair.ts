@@ -1,6 +1,6 @@
 import { HttpTransport, type Kvorum, type RepairReport, connect } from '@kvorum/client'
 import type { NodeDef } from '@kvorum/core'
-import { intFlag, parse, seedsFlag, tokenFlag } from './args.js'
+import { ACCESS_FLAGS, accessFlags, intFlag, parse, seedsFlag } from './args.js'
 import { Progress } from './progress.js'
 
 export const REPAIR_HELP = `kvorum repair --seeds URL [--store S] [--partition P] [--max-keys-per-second N] [--token T] [--json]
@@ -89,7 +89,7 @@ async function pass(
 export async function repair(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     seeds: { type: 'string' },
-    token: { type: 'string' },
+    ...ACCESS_FLAGS,
     store: { type: 'string' },
     partition: { type: 'string' },
     'max-keys-per-second': { type: 'string' },
@@ -97,9 +97,9 @@ export async function repair(argv: string[]): Promise<number> {
     'pause-s': { type: 'string' },
     json: { type: 'boolean', default: false },
   })
-  const token = tokenFlag(values.token)
-  const kv = await connect({ seeds: seedsFlag(values.seeds), ...token })
-  const transport = new HttpTransport(token)
+  const access = accessFlags(values)
+  const kv = await connect({ seeds: seedsFlag(values.seeds), ...access })
+  const transport = new HttpTransport(access)
   const partitions = values.partition === undefined ? undefined : [intFlag(values.partition, 'partition', 0, kv.cluster.partitions - 1, 0)]
   const options = {
     ...(values.store ? { store: values.store } : {}),

@@ -1,6 +1,6 @@
 import { HttpTransport } from '@kvorum/client'
 import { type ClusterDef, BootstrapFailedError, NodeUnavailableError, TimeoutError, UnauthorizedError } from '@kvorum/core'
-import { parse, seedsFlag, tokenFlag } from './args.js'
+import { ACCESS_FLAGS, type ClusterAccess, accessFlags, parse, seedsFlag } from './args.js'
 
 export const STATUS_HELP = `kvorum status --seeds URL [--token T] [--json]
   Nodes and whether each answers, the cluster definition version each holds (a node with none, or an
@@ -57,8 +57,8 @@ export async function seedDefinition(transport: HttpTransport, seeds: string[]):
 }
 
 /** Ask every node of the cluster how it is, and sum the hints kept for each. */
-export async function collectStatus(seeds: string[], token: { token?: string }): Promise<{ cluster: ClusterDef; newestVersion: number; nodes: NodeStatus[] }> {
-  const transport = new HttpTransport(token)
+export async function collectStatus(seeds: string[], access: ClusterAccess): Promise<{ cluster: ClusterDef; newestVersion: number; nodes: NodeStatus[] }> {
+  const transport = new HttpTransport(access)
   try {
     const cluster = await seedDefinition(transport, seeds)
     const counts = new Map<string, number>()
@@ -106,8 +106,8 @@ function definitionText(n: NodeStatus, newest: number): string {
 }
 
 export async function status(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { seeds: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean', default: false } })
-  const { cluster, newestVersion, nodes } = await collectStatus(seedsFlag(values.seeds), tokenFlag(values.token))
+  const { values } = parse(argv, { seeds: { type: 'string' }, ...ACCESS_FLAGS, json: { type: 'boolean', default: false } })
+  const { cluster, newestVersion, nodes } = await collectStatus(seedsFlag(values.seeds), accessFlags(values))
   if (values.json) {
     const out = { clusterVersion: cluster.version, newestClusterVersion: newestVersion, partitions: cluster.partitions, stores: cluster.stores, nodes }
     console.log(JSON.stringify(out, null, 2))

@@ -1,6 +1,6 @@
 import { connect } from '@kvorum/client'
 import type { StoreDef, StoreSettings } from '@kvorum/core'
-import { UsageError, intFlag, parse, seedsFlag, tokenFlag } from './args.js'
+import { ACCESS_FLAGS, UsageError, accessFlags, intFlag, parse, seedsFlag } from './args.js'
 import { parseStore } from './cluster-init.js'
 import { progressPrinter } from './membership.js'
 
@@ -23,7 +23,7 @@ export const STORE_ALTER_HELP = `kvorum store alter NAME:field=value,... --seeds
 
 const FLAGS = {
   seeds: { type: 'string' },
-  token: { type: 'string' },
+  ...ACCESS_FLAGS,
   json: { type: 'boolean' },
   'drain-ms': { type: 'string' },
   'grace-ms': { type: 'string' },
@@ -60,7 +60,7 @@ export async function storeCommand(sub: 'list' | 'create' | 'alter', rest: strin
   // Checked before connecting: a mistake in the spec is a usage error, not a cluster one.
   const created = sub === 'create' ? parseStore(spec) : null
   const altered = sub === 'alter' ? settingsOf(spec) : null
-  const kv = await connect({ seeds: seedsFlag(values.seeds), ...tokenFlag(values.token) })
+  const kv = await connect({ seeds: seedsFlag(values.seeds), ...accessFlags(values) })
   try {
     if (!created && !altered) {
       const { version, stores } = kv.cluster

@@ -13,7 +13,8 @@ import {
   UnsupportedMediaTypeError,
 } from '@kvorum/core'
 import type { StorageEngine } from '@kvorum/storage'
-import { authentication } from './auth.js'
+import { guard } from './auth.js'
+import { Credentials } from './credentials.js'
 import { serveCheck } from './check-route.js'
 import { errorResponse } from './errors.js'
 import { nodeMetrics } from './metrics.js'
@@ -25,6 +26,8 @@ export interface AppOptions {
   readonly token?: string
   /** When set, GET /metrics also takes `Authorization: Bearer <metricsToken>` (and nothing else does). Default none. */
   readonly metricsToken?: string
+  /** The secrets by role (the node's flags); when set, `token` and `metricsToken` are not read. Default from those two. */
+  readonly credentials?: Credentials
 }
 
 /** A request id a caller may choose (`x-request-id`); anything else is replaced by one of ours. */
@@ -58,7 +61,7 @@ async function serve(c: Context, route: Route, engine: StorageEngine): Promise<R
 }
 
 /** The storage node's HTTP face: the routes of the node protocol's table (ROUTES in @kvorum/core), plus /metrics. */
-export function createApp({ engine, logger, token, metricsToken }: AppOptions) {
+export function createApp({ engine, logger, token, metricsToken, credentials }: AppOptions) {
   const app = new Hono<{ Variables: { requestId: string } }>()
   const metrics = nodeMetrics(engine)
   // Request ids: a random prefix per app (so restarts do not repeat them) and a counter, cheaper than a UUID each.
@@ -81,7 +84,9 @@ export function createApp({ engine, logger, token, metricsToken }: AppOptions) {
     if (logger.isLevelEnabled('debug'))
       logger.debug({ reqId: requestId, method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(seconds * 1e6) / 1000 }, 'request')
   })
-  app.use(authentication({ token, metricsToken }, logger, (c) => c.get('requestId')))
+  const secrets = credentials ?? new Credentials({ all: token ? [token] : [], data: [], admin: [], metrics: metricsToken ? [metricsToken] : [] })
+  const auth = guard(secrets, logger, (c) => c.get('requestId'))
+  app.use(auth.authenticate)
   // Hono's bodyLimit touches the web Request body, which makes @hono/node-server build a
   // full Request and stream for every call (~10% of a node's CPU under load). Checking
   // Content-Length keeps the body on the direct path; a body without one is refused.
@@ -96,14 +101,16 @@ export function createApp({ engine, logger, token, metricsToken }: AppOptions) {
     return next()
   })
 
-  serveCheck(app, engine, logger)
-  app.get('/metrics', async (c) => c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }))
+  serveCheck(app, engine, logger, auth.authorize('admin'))
+  app.get('/metrics', auth.authorize('metrics'), async (c) => c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }))
   for (const route of ROUTE_LIST) {
-    app.on(route.method, route.path, async (c) => {
+    const handler = async (c: Context) => {
       const res = await serve(c, route, engine)
       if (route.op === 'putCluster') logger.info({ version: (await engine.getCluster())?.version }, 'cluster definition installed')
       return res
-    })
+    }
+    if (route.role === 'open') app.on(route.method, route.path, handler)
+    else app.on(route.method, route.path, auth.authorize(route.role, route), handler)
   }
 
   app.notFound((c) => {

@@ -37,14 +37,14 @@ describe('node app: authentication failures in the log', () => {
     expect(JSON.stringify(lines)).not.toMatch(/wrong-\d/)
   })
 
-  it('name a metrics token used on a data route, which is refused even when it is long or odd', async () => {
+  it('name a metrics credential used on a data route, which is refused even when it is long or odd', async () => {
     const { app, lines } = appWithLog({ token: 'data', metricsToken: 'scrape' })
     expect((await app.request('/v1/cluster', { headers: { authorization: 'Bearer scrape' } })).status).toBe(401)
     expect((await app.request('/v1/cluster', { headers: { authorization: `Bearer ${'x'.repeat(5000)}` } })).status).toBe(401)
     expect((await app.request('/v1/cluster', { headers: { authorization: 'Basic ZGF0YQ==' } })).status).toBe(401)
     expect((await app.request('/metrics', { headers: { authorization: 'Bearer scrape' } })).status).toBe(200)
     expect(lines.filter((l) => l.msg === 'authentication failed').map((l) => l.reason)).toEqual([
-      'the metrics token is accepted on /metrics only',
+      'a metrics credential on a data route',
       'wrong token',
       'no bearer token',
     ])

@@ -7,12 +7,14 @@ import { randomBytes } from 'node:crypto'
 import Database from 'better-sqlite3'
 import { serve } from '@hono/node-server'
 import { Hono } from 'hono'
+import { noopNode } from './noop-node.js'
 
 /**
  * What this machine can do without Kvorum, for `kvorum bench` to compare
  * against in the same run:
  *   ceiling.js noop-server            a Hono server whose routes do nothing (HTTP ceiling)
  *   ceiling.js sqlite --durability D  raw better-sqlite3 upserts and point reads, one row per transaction
+ *   ceiling.js noop-node --data DIR   the node's app whose store batches do no work (batch ceiling)
  */
 
 function noopServer(): void {
@@ -72,11 +74,15 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '2' },
     'value-size': { type: 'string', default: '512' },
     rows: { type: 'string', default: '10000' },
+    data: { type: 'string' },
   },
 })
 if (mode === 'noop-server') noopServer()
+else if (mode === 'noop-node' && values.data) void noopNode(values.data, Number(values['value-size'])).then(({ port }) => process.send?.({ ready: true, port }))
 else if (mode === 'sqlite') sqlite(values.durability as string, Number(values.seconds), Number(values['value-size']), Number(values.rows))
 else {
-  console.error('usage: ceiling.js noop-server | sqlite [--durability normal|full] [--seconds 2] [--value-size 512] [--rows 10000]')
+  console.error(
+    'usage: ceiling.js noop-server | noop-node --data DIR [--value-size 512] | sqlite [--durability normal|full] [--seconds 2] [--value-size 512] [--rows 10000]',
+  )
   process.exit(2)
 }

@@ -1,4 +1,4 @@
-import type { Env, Hono } from 'hono'
+import type { Env, Hono, MiddlewareHandler } from 'hono'
 import type { Logger } from 'pino'
 import { InvalidInputError } from '@kvorum/core'
 import type { StorageEngine } from '@kvorum/storage'
@@ -16,11 +16,11 @@ function full(text: string | undefined): boolean {
 /**
  * GET /v1/check: the engine's on-demand check (SQLite's page check, then
  * every row's checksum, decode and digest), answered as JSON and logged
- * (a warning naming the damage when there is any). Behind the data token,
- * like every route but /health.
+ * (a warning naming the damage when there is any). `authorize` is the
+ * admin role's guard: a check drops damaged rows, and reads the whole file.
  */
-export function serveCheck<E extends Env>(app: Hono<E>, engine: StorageEngine, logger: Logger): void {
-  app.get(CHECK_PATH, async (c) => {
+export function serveCheck<E extends Env>(app: Hono<E>, engine: StorageEngine, logger: Logger, authorize: MiddlewareHandler): void {
+  app.get(CHECK_PATH, authorize, async (c) => {
     const report = await engine.check({ full: full(c.req.query('full')) })
     const damaged = report.pages.problems.length + report.corruptTotal
     const summary = { kind: report.pages.kind, rowsChecked: report.rowsChecked, pageProblems: report.pages.problems.length, corruptRows: report.corruptTotal }

@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { accessSync, constants, mkdirSync } from 'node:fs'
-import { type Server, createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { RequestError, getRequestListener } from '@hono/node-server'
@@ -9,8 +8,10 @@ import { DataDirError, InternalError, InvalidInputError, KvorumError, ListenFail
 import { StorageEngine } from '@kvorum/storage'
 import { createApp } from './app.js'
 import { errorResponse } from './errors.js'
+import { Credentials } from './credentials.js'
 import { afterLogWritten, nodeLogger } from './logger.js'
-import { type NodeOptions, USAGE, parseCommand } from './options.js'
+import { type NodeOptions, USAGE, parseCommand, reloadSecrets } from './options.js'
+import { type NodeServer, nodeServer } from './server.js'
 import { VERSION } from './version.js'
 
 /** How long a stop waits for in-flight requests before it closes the database anyway, ms. */
@@ -62,6 +63,8 @@ function openEngine(opts: NodeOptions, logger: Logger): StorageEngine {
             ? 'damaged hint (checksum failed): dropped, never delivered; kvorum repair brings the key to its target'
             : 'hint that does not decode (another build wrote it?): kept, never delivered',
         ),
+      sqlite: { pageCacheMiB: opts.cacheMiB / 2, mmapMiB: opts.mmapMiB },
+      cache: { maxBytes: (opts.cacheMiB / 2) * 1024 * 1024 },
     })
   } catch (e) {
     // A newer format says so with its own code; anything else (not SQLite, unreadable, read-only) is the directory's.
@@ -94,7 +97,7 @@ function logOpenCheck(logger: Logger, engine: StorageEngine): void {
 }
 
 /** Listen, or say in one sentence why not. */
-function listen(server: Server, opts: NodeOptions): Promise<AddressInfo> {
+function listen(server: NodeServer['listener'], opts: NodeOptions): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     const failed = (e: NodeJS.ErrnoException) => {
       const why =
@@ -127,7 +130,7 @@ function unbuiltRequest(e: unknown, logger: Logger): Response {
 }
 
 /** Stop on SIGTERM/SIGINT: no new requests, in-flight ones finish (at most STOP_DEADLINE_MS), then the database closes. */
-function stopOnSignals(server: Server, engine: StorageEngine, logger: Logger): void {
+function stopOnSignals({ listener, requests: server }: NodeServer, engine: StorageEngine, logger: Logger): void {
   let stopping = false
   // Keep-alive clients would hold a stopping node's connections open until the deadline below:
   // requests taken while stopping close their connection, and one that goes idle is closed at once.
@@ -153,7 +156,9 @@ function stopOnSignals(server: Server, engine: StorageEngine, logger: Logger): v
       engine.close()
       process.exit(0)
     }, STOP_DEADLINE_MS).unref()
-    server.close(() => {
+    // The listener counts every connection (with TLS, the HTTPS server only serves them): its close waits for all.
+    if (listener !== server) server.close()
+    listener.close(() => {
       engine.close()
       log(() => logger.info('stopped'))
       // The log drains in the background, for a moment at most: a slow reader loses the last lines.
@@ -166,6 +171,20 @@ function stopOnSignals(server: Server, engine: StorageEngine, logger: Logger): v
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
+}
+
+/** SIGHUP: re-read the credentials from the same flags, variables and files; a mistake keeps the old ones (and says so). */
+function reloadOnHangup(credentials: Credentials, logger: Logger): void {
+  process.on('SIGHUP', () => {
+    try {
+      const secrets = reloadSecrets(process.argv.slice(2), process.env)
+      credentials.replace(secrets)
+      const counts = { all: secrets.all.length, data: secrets.data.length, admin: secrets.admin.length, metrics: secrets.metrics.length }
+      logger.info({ secrets: counts }, 'credentials reloaded')
+    } catch (e) {
+      logger.error({ code: e instanceof KvorumError ? e.code : undefined, err: (e as Error).message }, 'credentials not reloaded: the old ones stay')
+    }
+  })
 }
 
 async function main(): Promise<void> {
@@ -203,25 +222,23 @@ async function main(): Promise<void> {
   const sizes = engine.sizesOpened
   if (sizes.counted && engine.storeSizes.size > 0)
     logger.info({ ms: Math.round(sizes.ms) }, 'keys and bytes per store counted from the table (no snapshot of a clean close)')
-  const app = createApp({
-    engine,
-    logger,
-    ...(opts.token ? { token: opts.token } : {}),
-    ...(opts.metricsToken ? { metricsToken: opts.metricsToken } : {}),
-  })
-  const server = createServer(getRequestListener(app.fetch, { hostname: opts.host, errorHandler: (e) => unbuiltRequest(e, logger) }))
+  const credentials = new Credentials(opts.secrets)
+  const app = createApp({ engine, logger, credentials })
+  const server = nodeServer(getRequestListener(app.fetch, { hostname: opts.host, errorHandler: (e) => unbuiltRequest(e, logger) }), opts.tls)
   let info: AddressInfo
   try {
-    info = await listen(server, opts)
+    info = await listen(server.listener, opts)
   } catch (e) {
     // The database was opened: close it (its leaves snapshot too) before going.
     engine.close()
     refuseToStart(e)
   }
-  logger.info({ port: info.port, host: opts.host, data: opts.data, durability: opts.durability, incarnation: engine.incarnation }, 'kvorum-node listening')
+  const tls = opts.tls ? (opts.tls.clientCa ? 'mutual' : 'server') : 'off'
+  logger.info({ port: info.port, host: opts.host, data: opts.data, durability: opts.durability, tls, incarnation: engine.incarnation }, 'kvorum-node listening')
   // One machine-readable line for whoever started us (tests, `kvorum dev`).
   if (process.send) process.send({ ready: true, port: info.port, incarnation: engine.incarnation })
   stopOnSignals(server, engine, logger)
+  reloadOnHangup(credentials, logger)
 }
 
 void main()

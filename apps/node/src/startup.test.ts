@@ -83,11 +83,21 @@ describe('kvorum-node refuses a bad command line in one line (KV_USAGE, exit 2),
     ['a zero --max-hint-age-s', ['--max-hint-age-s', '0'], /--max-hint-age-s must be a whole number in 1\.\./],
     ['a --max-hint-age-s in exponent form', ['--max-hint-age-s', '1e3'], /--max-hint-age-s must be a whole number/],
     ['a zero --max-db-mib', ['--max-db-mib', '0'], /--max-db-mib must be a whole number in 1\.\.16777216, got "0"/],
+    ['a --cache-mib under 4', ['--cache-mib', '1'], /--cache-mib must be a whole number in 4\.\.65536, got "1"/],
+    ['a --mmap-mib that is not a number', ['--mmap-mib', 'lots'], /--mmap-mib must be a whole number in 0\.\.65536/],
     ['a zone with a space', ['--zone', 'eu west'], /--zone must be 1\.\.64 of/],
     ['an id the cluster definition would refuse', ['--id', 'n/1'], /--id must be 1\.\.64 of/],
     ['a token with a space', ['--token', 'two words'], /--token must be 1\.\.1024 visible ASCII/],
     ['both --token and --token-file', ['--token', 't', '--token-file', '/dev/null'], /give --token or --token-file, not both/],
     ['a token file that is missing', ['--metrics-token-file', '/nonexistent/token'], /cannot read --metrics-token-file \/nonexistent\/token: no such file/],
+    [
+      'a data token without an admin token (admin left open)',
+      ['--data-token', 'd', '--metrics-token', 'm'],
+      /--data-token, --admin-token and --metrics-token go together/,
+    ],
+    ['a certificate without its key', ['--tls-cert', '/dev/null'], /--tls-cert and --tls-key go together/],
+    ['a config file that is missing', ['--config', '/nonexistent/node.json'], /cannot read --config \/nonexistent\/node\.json: no such file/],
+    ['a config file that is not JSON', ['--config', '/proc/self/mounts'], /--config \/proc\/self\/mounts is not JSON/],
     ['an unknown flag', ['--prot', '7070'], /Unknown option '--prot'/],
     ['a flag without its value', ['--port'], /'--port <value>' argument missing/],
     ['a stray argument', ['start'], /Unexpected argument 'start'/],
@@ -96,6 +106,19 @@ describe('kvorum-node refuses a bad command line in one line (KV_USAGE, exit 2),
     const data = freshDir()
     expectRefusal(await run(['--data', data, ...args]), 'KV_USAGE', 2, says)
     expect(existsSync(data)).toBe(false)
+  })
+
+  it('a bad setting from the environment or the config file names where it came from', async () => {
+    expectRefusal(await run(['--data', freshDir()], { KVORUM_NODE_PORT: '70000' }), 'KV_USAGE', 2, /KVORUM_NODE_PORT must be a whole number in 0\.\.65535/)
+    mkdirSync(root, { recursive: true })
+    const config = join(root, 'bad-key.json')
+    writeFileSync(config, JSON.stringify({ prot: 7070 }))
+    expectRefusal(await run(['--data', freshDir(), '--config', config]), 'KV_USAGE', 2, /unknown key "prot"/)
+    writeFileSync(config, JSON.stringify({ durability: 'fast' }))
+    expectRefusal(await run(['--data', freshDir()], { KVORUM_NODE_CONFIG: config }), 'KV_USAGE', 2, /"durability" in .*bad-key\.json must be normal or full/)
+    const tokens = join(root, 'three-tokens')
+    writeFileSync(tokens, 'one\ntwo\nthree\n')
+    expectRefusal(await run(['--data', freshDir(), '--token-file', tokens]), 'KV_USAGE', 2, /must hold 1\.\.2 tokens \(two while a rotation runs\)/)
   })
 
   it('a bad token in the environment is refused the same way, without echoing it', async () => {

@@ -32,7 +32,7 @@ import { HttpTransport } from './http-transport.js'
 import { InFlightWrites } from './in-flight.js'
 import { ClientMetrics, type MetricsSnapshot } from './metrics.js'
 import { NodePool } from './node-pool.js'
-import { CONNECT_DEFAULTS, type ConnectOptions, settingsOf } from './options.js'
+import { CONNECT_DEFAULTS, type ConnectOptions, settingsOf, transportOptionsOf } from './options.js'
 import type { Runtime } from './runtime.js'
 import type { RebalanceOptions } from './rebalance-options.js'
 import { Rebalancer } from './rebalance.js'
@@ -276,7 +276,7 @@ export async function connect(options: ConnectOptions): Promise<Kvorum> {
 
 async function bootstrap(options: ConnectOptions): Promise<Kvorum> {
   if (options.seeds.length === 0) throw new InvalidInputError('connect needs at least one seed URL')
-  const transport = options.transport ?? new HttpTransport(options.token ? { token: options.token } : {})
+  const transport = options.transport ?? new HttpTransport(transportOptionsOf(options))
   const errors: string[] = []
   let refused = 0
   let answered = 0

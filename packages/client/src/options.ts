@@ -2,14 +2,23 @@ import type { NodeDef, Time } from '@kvorum/core'
 import type { BatchOptions } from './batcher.js'
 import type { RetryPolicy } from './call.js'
 import type { FailureDetectorOptions } from './failure-detector.js'
+import type { HttpTransportOptions, TlsOptions } from './http-transport.js'
 import type { Transport } from './transport.js'
 
 /** Options of `connect`. Every default is stated once, in CONNECT_DEFAULTS below. */
 export interface ConnectOptions {
   /** Any node(s) of the cluster: URLs, or node definitions for the in-memory transport. */
   readonly seeds: readonly (string | NodeDef)[]
-  /** Cluster token, sent as a bearer token. Default none. */
+  /** The data credential (or, in the simple mode, the one cluster token), sent as a bearer token. Default none. */
   readonly token?: string | undefined
+  /**
+   * The admin credential, for clients that change the cluster (rebalance,
+   * store changes): sent on admin routes, and the secret the definitions this
+   * client writes are signed with. Default none. Applications leave it unset.
+   */
+  readonly adminToken?: string | undefined
+  /** TLS for https:// seeds: the CA, and a client certificate and key when nodes require one. Default: Node's bundled CAs. */
+  readonly tls?: TlsOptions | undefined
   /** How nodes are reached. Default: HTTP with undici. */
   readonly transport?: Transport | undefined
   /** Deadline of a whole operation, ms, retries and write-backs included. Default 3000. */
@@ -71,6 +80,15 @@ export interface Settings {
   readonly readSpeculateMs: number
   readonly pollIntervalMs: number
   readonly retry: RetryPolicy | undefined
+}
+
+/** The HTTP transport's options of `connect`'s: the credentials and TLS. */
+export function transportOptionsOf(options: ConnectOptions): HttpTransportOptions {
+  return {
+    ...(options.token ? { token: options.token } : {}),
+    ...(options.adminToken ? { adminToken: options.adminToken } : {}),
+    ...(options.tls ? { tls: options.tls } : {}),
+  }
 }
 
 export function settingsOf(options: ConnectOptions): Settings {

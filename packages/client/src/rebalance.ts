@@ -5,8 +5,11 @@ import {
   KvorumError,
   NodeUnavailableError,
   Placement,
+  UnauthorizedError,
+  UnsignedDefinitionError,
   abortMove,
   advance,
+  sameDefinition,
   unionOfStores,
   validateCluster,
 } from '@kvorum/core'
@@ -141,13 +144,15 @@ export class Rebalancer {
           }
           // The version alone does not say which definition a node holds: two drivers (or a
           // rebalance and an abort) could each have written a different one under it.
-          if (held && held.version === def.version && JSON.stringify(held) === JSON.stringify(def)) return
+          if (held && held.version === def.version && sameDefinition(held, def)) return
           if (held && held.version >= def.version)
             conflicts.push(`${node.id} holds ${held.version === def.version ? 'another' : 'a newer'} cluster version ${held.version}`)
           else {
             try {
               await client.putCluster(t, def)
             } catch (e) {
+              // A refused credential stays refused: waiting out the barrier would only hide why.
+              if (e instanceof UnsignedDefinitionError || e instanceof UnauthorizedError) throw e
               lagging.push(`${node.id} (${(e as Error).message})`)
             }
           }

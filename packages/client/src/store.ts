@@ -20,6 +20,7 @@ import { type CallScope, type RetryOp, checkAborted, untilAborted, withRetry } f
 import { type Codec, type CodecName, type NamedCodec, codecFor } from './codecs.js'
 import { type DeleteItem, type KeyResult, type PutItem, checkCount, checkDistinct, settle } from './many.js'
 import { readRound } from './read-round.js'
+import { UpdateCombiner, type UpdateResult } from './update-combiner.js'
 import type { Runtime } from './runtime.js'
 import { type WriteOutcome, writeRound } from './write-round.js'
 
@@ -87,6 +88,8 @@ function isKey<K extends Key>(item: K | DeleteItem<K>): item is K {
 /** A typed handle on one store. */
 export class Store<T> {
   private readonly codec: NamedCodec<T>
+  /** Concurrent updates of one key through this handle, combined into one read and one write. */
+  private readonly combiner: UpdateCombiner<T>
 
   constructor(
     private readonly rt: Runtime,
@@ -94,6 +97,7 @@ export class Store<T> {
     private readonly options: StoreOptions<T>,
   ) {
     this.codec = codecFor(options.codec)
+    this.combiner = new UpdateCombiner<T>((key, apply) => this.updateGroup(key, apply))
   }
 
   private def(): StoreDef {
@@ -336,8 +340,19 @@ export class Store<T> {
     return new Map(prepared.map((p, i) => [p.key, settled[i] as KeyResult<{ context: string }>]))
   }
 
-  /** Read, apply `fn` to the values (empty when absent), write the result back with the read's context; one deadline for both. */
-  async update(key: Key, fn: (values: T[]) => T, call: CallOptions = {}): Promise<{ value: T; context: string }> {
+  /**
+   * Read, apply `fn` to the values (empty when absent), write the result back
+   * with the read's context; one deadline for both. Concurrent updates of one
+   * key through this handle with no options but a signal are combined: one
+   * read, each function in turn on the value the one before made, one write
+   * (see UpdateCombiner). Updates with quorum or timeout options run alone.
+   */
+  async update(key: Key, fn: (values: T[]) => T, call: CallOptions = {}): Promise<UpdateResult<T>> {
+    if (combinable(call)) {
+      // Refuse a closed client or an aborted signal now, as a call alone would.
+      this.begin(call, 'update')
+      return this.combiner.update(this.key(key), fn, call.signal)
+    }
     const scope = this.begin(call, 'update')
     const bytes = this.key(key)
     return untilAborted(
@@ -353,4 +368,21 @@ export class Store<T> {
       `update of ${showKey(bytes)}`,
     )
   }
+
+  /** One combined group of updates: a read, the functions, a write; the store's own deadline (no caller's signal ends it). */
+  private updateGroup(bytes: Uint8Array, apply: (values: T[]) => { value: T } | null): Promise<{ context: string } | null> {
+    const scope = this.begin({}, 'update')
+    return this.retried('update', bytes, scope, async () => {
+      const read = await this.read(bytes, {}, scope)
+      const made = apply(read.values)
+      if (made === null) return null
+      return this.putOne(bytes, this.encode(bytes, made.value), decodeContext(read.context), {}, scope)
+    })
+  }
+}
+
+/** An update that may share a read and a write with others: one that sets nothing but (maybe) a signal. */
+function combinable(call: CallOptions): boolean {
+  for (const [name, value] of Object.entries(call)) if (name !== 'signal' && value !== undefined) return false
+  return true
 }

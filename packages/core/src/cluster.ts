@@ -88,6 +88,8 @@ export interface ClusterDef {
   readonly move?: MoveState
   /** The plan the last abort ended (so nodes can tell an abort from another plan). */
   readonly abortedPlan?: string
+  /** HMAC of the rest of the definition with the admin secret (signature.ts), so a data credential can relay it. */
+  readonly signature?: string
 }
 
 /** Defaults applied to a partial store definition. */
@@ -195,6 +197,8 @@ export function validateCluster(x: unknown): ClusterDef {
   }
   if (d.move !== undefined) validateMove(d.move, q, ids)
   if (d.abortedPlan !== undefined && (typeof d.abortedPlan !== 'string' || !NAME.test(d.abortedPlan))) fail(`abortedPlan must match ${NAME}`)
+  if (d.signature !== undefined && (typeof d.signature !== 'string' || !/^hmac-sha256:[0-9a-f]{64}$/.test(d.signature)))
+    fail('signature must be hmac-sha256: and 64 hex digits')
   if (!Array.isArray(d.stores) || d.stores.length > CLUSTER_LIMITS.maxStores) fail(`stores must be a list of at most ${CLUSTER_LIMITS.maxStores} stores`)
   const names = new Set<string>()
   // Preference lists walk partition owners: a node that owns no partition is never a replica.

@@ -70,6 +70,9 @@ export const ERROR_CODES = {
   KV_CLUSTER_EXISTS: { status: 409, fatal: true, mayHaveApplied: false, retryable: false },
   KV_PORT_IN_USE: { status: 409, fatal: true, mayHaveApplied: false, retryable: false },
   // A code this version does not know (sent by a newer node): assume the worst a write can do, and let another replica try.
+  // A data credential pushed a cluster definition the admin secret did not sign; TLS asked of a plain-HTTP caller.
+  KV_UNSIGNED_DEFINITION: { status: 403, fatal: true, mayHaveApplied: false, retryable: false },
+  KV_TLS_REQUIRED: { status: 400, fatal: true, mayHaveApplied: false, retryable: false },
   KV_UNKNOWN_CODE: { status: 502, fatal: false, mayHaveApplied: true, retryable: false },
 } satisfies Record<string, ErrorSpec>
 

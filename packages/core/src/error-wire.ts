@@ -37,6 +37,8 @@ import {
   PortInUseError,
   UnknownCodeError,
   MissingPackageError,
+  UnsignedDefinitionError,
+  TlsRequiredError,
 } from './errors.js'
 
 /*
@@ -103,6 +105,8 @@ const FROM_WIRE = {
   KV_USAGE: (w) => rebuilt(UsageError, w, {}),
   KV_CLUSTER_EXISTS: (w) => rebuilt(ClusterExistsError, w, {}),
   KV_PORT_IN_USE: (w) => rebuilt(PortInUseError, w, {}),
+  KV_UNSIGNED_DEFINITION: (w) => rebuilt(UnsignedDefinitionError, w, {}),
+  KV_TLS_REQUIRED: (w) => rebuilt(TlsRequiredError, w, {}),
   KV_UNKNOWN_CODE: (w) => rebuilt(UnknownCodeError, w, {}),
   KV_MISSING_PACKAGE: (w) => rebuilt(MissingPackageError, w, {}),
 } satisfies Record<ErrorCode, (wire: WireError) => KvorumError>

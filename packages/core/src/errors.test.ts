@@ -39,6 +39,8 @@ import {
   UnknownStoreError,
   UnsupportedMediaTypeError,
   UsageError,
+  UnsignedDefinitionError,
+  TlsRequiredError,
 } from './errors.js'
 import { codeOf, errorFromItem, errorFromWire, isFatal, isRetryable, mayHaveApplied, statusOf } from './error-wire.js'
 
@@ -80,6 +82,8 @@ const SAMPLES = {
   KV_PORT_IN_USE: new PortInUseError('port 7071 is in use'),
   KV_UNKNOWN_CODE: new UnknownCodeError('KV_FROM_THE_FUTURE', 'something new'),
   KV_MISSING_PACKAGE: new MissingPackageError('kvorum-node', 'kvorum dev starts kvorum-node processes'),
+  KV_UNSIGNED_DEFINITION: new UnsignedDefinitionError('the definition is not signed'),
+  KV_TLS_REQUIRED: new TlsRequiredError(),
 } satisfies Record<ErrorCode, KvorumError>
 
 const overWire = (e: KvorumError): KvorumError => errorFromWire(JSON.parse(JSON.stringify(e)))

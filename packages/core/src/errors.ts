@@ -370,6 +370,23 @@ export class PortInUseError extends KvorumError {
   }
 }
 
+/** A data credential pushed a cluster definition that no admin secret the node accepts signed. */
+export class UnsignedDefinitionError extends KvorumError {
+  constructor(why: string) {
+    super(
+      'KV_UNSIGNED_DEFINITION',
+      `${why}: a data credential may only relay a cluster definition signed with the admin secret; change the cluster with the admin credential`,
+    )
+  }
+}
+
+/** A plain-HTTP request reached a node that serves HTTPS only. */
+export class TlsRequiredError extends KvorumError {
+  constructor(message = 'this node serves HTTPS only: use an https:// URL (and the CA that signed its certificate)') {
+    super('KV_TLS_REQUIRED', message)
+  }
+}
+
 /**
  * An error whose code this version does not know, as a newer node may send.
  * Its code is KV_UNKNOWN_CODE and its message starts with the code that was sent.

@@ -62,10 +62,27 @@ export interface WireCall {
   readonly body?: Uint8Array
 }
 
+/**
+ * Which credential a request needs: `open` needs none; `data` the data
+ * credential (applications, hint delivery, repair); `admin` the admin
+ * credential (the cluster definition: membership, rebalance stages, drops,
+ * store changes); `metrics` the scrape credential (GET /metrics, which is not
+ * in this table).
+ */
+export type Role = 'open' | 'data' | 'admin' | 'metrics'
+
 /** One operation's HTTP form. */
 export interface Route<K extends Op = Op> {
   readonly op: K
   readonly method: 'GET' | 'POST' | 'PUT'
+  /** The credential the route needs. */
+  readonly role: Role
+  /**
+   * An admin route a data credential may also call when the body is a cluster
+   * definition signed with the admin secret (a client relaying a definition to
+   * a lagging node). Default false.
+   */
+  readonly signedRelay?: boolean
   /** Path pattern (Hono syntax): `:name` segments are path parameters. Also the metric label of the route. */
   readonly path: string
   readonly request: BodyForm
@@ -127,6 +144,7 @@ export const ROUTES: RouteTable = {
   mergePut: {
     op: 'mergePut',
     method: 'POST',
+    role: 'data',
     path: '/v1/stores/:store/merge',
     request: 'binary',
     answer: 'binary',
@@ -138,6 +156,7 @@ export const ROUTES: RouteTable = {
   get: {
     op: 'get',
     method: 'POST',
+    role: 'data',
     path: '/v1/stores/:store/get',
     request: 'binary',
     answer: 'binary',
@@ -149,6 +168,7 @@ export const ROUTES: RouteTable = {
   batch: {
     op: 'batch',
     method: 'POST',
+    role: 'data',
     path: '/v1/stores/:store/batch',
     request: 'binary',
     answer: 'binary',
@@ -160,6 +180,7 @@ export const ROUTES: RouteTable = {
   putHints: {
     op: 'putHints',
     method: 'POST',
+    role: 'data',
     path: '/v1/hints/:target',
     request: 'binary',
     answer: 'binary',
@@ -171,6 +192,7 @@ export const ROUTES: RouteTable = {
   listHints: {
     op: 'listHints',
     method: 'GET',
+    role: 'data',
     path: '/v1/hints/:target',
     request: 'none',
     answer: 'binary',
@@ -182,6 +204,7 @@ export const ROUTES: RouteTable = {
   deleteHints: {
     op: 'deleteHints',
     method: 'POST',
+    role: 'data',
     path: '/v1/hints/:target/ack',
     request: 'binary',
     answer: 'json',
@@ -193,6 +216,7 @@ export const ROUTES: RouteTable = {
   hintTargets: {
     op: 'hintTargets',
     method: 'GET',
+    role: 'data',
     path: '/v1/hints',
     request: 'none',
     answer: 'json',
@@ -204,6 +228,7 @@ export const ROUTES: RouteTable = {
   merkleRoots: {
     op: 'merkleRoots',
     method: 'GET',
+    role: 'data',
     path: '/v1/stores/:store/merkle',
     request: 'none',
     answer: 'binary',
@@ -215,6 +240,7 @@ export const ROUTES: RouteTable = {
   merkleBranches: {
     op: 'merkleBranches',
     method: 'GET',
+    role: 'data',
     path: '/v1/stores/:store/merkle/:partition',
     request: 'none',
     answer: 'binary',
@@ -226,6 +252,7 @@ export const ROUTES: RouteTable = {
   merkleLeaves: {
     op: 'merkleLeaves',
     method: 'GET',
+    role: 'data',
     path: '/v1/stores/:store/merkle/:partition/:branch',
     request: 'none',
     answer: 'binary',
@@ -237,6 +264,7 @@ export const ROUTES: RouteTable = {
   scan: {
     op: 'scan',
     method: 'POST',
+    role: 'data',
     path: '/v1/stores/:store/scan',
     request: 'binary',
     answer: 'binary',
@@ -248,6 +276,7 @@ export const ROUTES: RouteTable = {
   listTombstones: {
     op: 'listTombstones',
     method: 'POST',
+    role: 'data',
     path: '/v1/stores/:store/tombstones',
     request: 'binary',
     answer: 'binary',
@@ -259,6 +288,7 @@ export const ROUTES: RouteTable = {
   reap: {
     op: 'reap',
     method: 'POST',
+    role: 'data',
     path: '/v1/stores/:store/reap',
     request: 'binary',
     answer: 'json',
@@ -270,6 +300,7 @@ export const ROUTES: RouteTable = {
   getCluster: {
     op: 'getCluster',
     method: 'GET',
+    role: 'data',
     path: '/v1/cluster',
     request: 'none',
     answer: 'json',
@@ -282,6 +313,8 @@ export const ROUTES: RouteTable = {
   putCluster: {
     op: 'putCluster',
     method: 'PUT',
+    role: 'admin',
+    signedRelay: true,
     path: '/v1/cluster',
     request: 'json',
     answer: 'json',
@@ -302,6 +335,7 @@ export const ROUTES: RouteTable = {
   health: {
     op: 'health',
     method: 'GET',
+    role: 'open',
     path: '/health',
     request: 'none',
     answer: 'json',

@@ -110,6 +110,22 @@ describe('store sizes: keys and bytes per store, kept without scans', () => {
     expect(third.storeSizes.get('kv')?.keys).toBe(51)
   })
 
+  it("sizes SQLite's page cache and mapping as asked, with no mapping by default (mapped pages count in a node's resident memory)", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kvorum-memory-'))
+    const db = new Database(join(dir, 'kv.db'))
+    try {
+      applySchema(db, 'normal')
+      expect(db.pragma('cache_size', { simple: true })).toBe(-32 * 1024)
+      expect(db.pragma('mmap_size', { simple: true })).toBe(0)
+      applySchema(db, 'normal', { pageCacheMiB: 8, mmapMiB: 16 })
+      expect(db.pragma('cache_size', { simple: true })).toBe(-8 * 1024)
+      expect(db.pragma('mmap_size', { simple: true })).toBe(16 * 1024 * 1024)
+    } finally {
+      db.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it('a rolled-back transaction changes nothing', () => {
     const db = new Database(':memory:')
     try {
@@ -159,6 +175,22 @@ describe('hints pending per target, kept without scans', () => {
 
     const reopened = open(path)
     expect(Object.fromEntries(reopened.hintsPending)).toEqual({ n3: 1 })
+  })
+
+  it("sizes SQLite's page cache and mapping as asked, with no mapping by default (mapped pages count in a node's resident memory)", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kvorum-memory-'))
+    const db = new Database(join(dir, 'kv.db'))
+    try {
+      applySchema(db, 'normal')
+      expect(db.pragma('cache_size', { simple: true })).toBe(-32 * 1024)
+      expect(db.pragma('mmap_size', { simple: true })).toBe(0)
+      applySchema(db, 'normal', { pageCacheMiB: 8, mmapMiB: 16 })
+      expect(db.pragma('cache_size', { simple: true })).toBe(-8 * 1024)
+      expect(db.pragma('mmap_size', { simple: true })).toBe(16 * 1024 * 1024)
+    } finally {
+      db.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('a rolled-back transaction changes nothing', () => {

@@ -59,7 +59,7 @@ import { MovedAt } from './moved.js'
 import { type DamagedHint, Hints } from './hints.js'
 import { type LeavesOpened, LeafStore } from './leaves.js'
 import { type Place, type RowCacheLimits, Rows } from './rows.js'
-import { type Durability, applySchema } from './schema.js'
+import { type Durability, type SqliteMemory, applySchema } from './schema.js'
 import { type SizesOpened, type StoreSize, StoreSizes } from './store-sizes.js'
 
 /** Options of a storage engine. */
@@ -97,6 +97,8 @@ export interface EngineOptions {
   readonly onCorruptRow?: (row: CorruptRow) => void
   /** Told of each kept hint that cannot be delivered (its checksum fails: dropped; it does not decode: kept), each time it is met. Default nobody. */
   readonly onDamagedHint?: (hint: DamagedHintReport) => void
+  /** SQLite's page cache and memory-mapped bytes. Default SQLITE_MEMORY. */
+  readonly sqlite?: SqliteMemory
 }
 
 /** A kept hint that cannot be delivered, as the log tells it. */
@@ -207,7 +209,7 @@ export class StorageEngine implements NodeProtocol {
     // Whatever fails once the file is open (a newer format, a file that is not SQLite, a corrupt
     // definition) closes it again, so the caller is left with no handle to close.
     try {
-      applySchema(this.db, options.durability ?? ENGINE_DEFAULTS.durability)
+      applySchema(this.db, options.durability ?? ENGINE_DEFAULTS.durability, options.sqlite)
       if (options.maxDbBytes !== undefined) this.quota = new Quota(this.db, options.maxDbBytes)
       const atOpen = openCheck(this.db, options.path, options.openCheckMaxBytes ?? OPEN_CHECK_MAX_BYTES)
       this.damage = new Damage(this.db, this.nodeId, this.time, atOpen, options.onCorruptRow)

@@ -1,2 +1,2 @@
 export { StorageEngine, ENGINE_DEFAULTS, type EngineOptions } from './engine.js'
-export type { Durability } from './schema.js'
+export { type Durability, type SqliteMemory, SQLITE_MEMORY } from './schema.js'

@@ -20,16 +20,26 @@ export type Durability = 'normal' | 'full'
  */
 export const FORMAT = 2
 
-export function applySchema(db: Database.Database, durability: Durability): void {
+/** SQLite's memory: its page cache and how much of the file it maps, MiB. */
+export interface SqliteMemory {
+  readonly pageCacheMiB: number
+  readonly mmapMiB: number
+}
+
+/** The defaults of SqliteMemory: half of the node's default 64 MiB cache budget, and no mapping (see the node's --mmap-mib). */
+export const SQLITE_MEMORY: SqliteMemory = { pageCacheMiB: 32, mmapMiB: 0 }
+
+export function applySchema(db: Database.Database, durability: Durability, memory: SqliteMemory = SQLITE_MEMORY): void {
   const format = db.pragma('user_version', { simple: true }) as number
   if (format > FORMAT) throw new DataFormatError(format, FORMAT)
   db.pragma('journal_mode = WAL')
   db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`)
   db.pragma('busy_timeout = 5000')
-  db.pragma('cache_size = -65536')
+  // A negative cache_size is in KiB.
+  db.pragma(`cache_size = -${Math.round(memory.pageCacheMiB * 1024)}`)
   // Checkpoints fsync the database file; let the WAL grow to ~40 MB between them so they stay rare.
   db.pragma('wal_autocheckpoint = 10000')
-  db.pragma('mmap_size = 268435456')
+  db.pragma(`mmap_size = ${Math.round(memory.mmapMiB * 1024 * 1024)}`)
   db.exec(`
     CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS kv (

@@ -1,9 +1,11 @@
-import { type ChildProcess, fork, spawn } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { Pool } from 'undici'
 import { Histogram } from './histogram.js'
 import { totalCpu } from './cpu.js'
 import { nodePackageFile } from '../node-package.js'
+import { BatchCeiling, type BatchRate, startCeilingProcess } from './batch-ceiling.js'
+import type { WorkloadOptions } from './workload.js'
 
 const require = createRequire(import.meta.url)
 
@@ -21,25 +23,13 @@ export interface Ceilings {
   readonly fanout: Rate
   /** One no-op GET round trip. */
   readonly roundTrip: Rate
+  /**
+   * The run's workload through the same SDK and batching against no-op nodes (the real app and codecs, no storage
+   * work): the limit of this transport. Null for the `update` workload, whose values no-op nodes cannot hold.
+   */
+  readonly batch: BatchRate | null
   /** Raw better-sqlite3, one row per transaction, with the run's durability. */
   readonly sqlite: { upsertsPerSec: number; readsPerSec: number }
-}
-
-async function startNoop(): Promise<{ child: ChildProcess; url: string }> {
-  const child = fork(
-    nodePackageFile(() => require.resolve('kvorum-node/ceiling')),
-    ['noop-server'],
-    { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] },
-  )
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no-op server did not start within 10 s')), 10_000)
-    child.once('message', (m: { port: number }) => {
-      clearTimeout(timer)
-      resolve(m.port)
-    })
-    child.once('exit', (code) => reject(new Error(`no-op server exited with ${code}`)))
-  })
-  return { child, url: `http://127.0.0.1:${port}` }
 }
 
 /** Operations done, their latencies and the CPU they took, over one or more stretches of time. */
@@ -88,6 +78,8 @@ export interface CeilingOptions {
   readonly seconds: number
   readonly valueBytes: number
   readonly durability: string
+  /** The run's workload, for the batch ceiling. */
+  readonly workload: Omit<WorkloadOptions, 'onTick' | 'slices' | 'nodePids'> & { conflict: 'siblings' | 'lww' }
 }
 
 /**
@@ -102,12 +94,14 @@ export class CeilingRig {
     private readonly opts: CeilingOptions,
     private readonly servers: { child: ChildProcess; url: string }[],
     private readonly pools: Pool[],
+    private readonly batch: BatchCeiling | null,
   ) {}
 
   static async start(opts: CeilingOptions): Promise<CeilingRig> {
-    const servers = await Promise.all([startNoop(), startNoop(), startNoop()])
+    const servers = await Promise.all([0, 1, 2].map(() => startCeilingProcess(['noop-server'])))
     const pools = servers.map((s) => new Pool(s.url, { connections: Math.min(opts.concurrency, 64), pipelining: 1 }))
-    const rig = new CeilingRig(opts, servers, pools)
+    const batch = opts.workload.workload === 'update' ? null : await BatchCeiling.start(opts.workload)
+    const rig = new CeilingRig(opts, servers, pools, batch)
     await closedLoop(opts.concurrency, 0.5, rig.twoOfThree)
     return rig
   }
@@ -133,9 +127,10 @@ export class CeilingRig {
       }
     })
 
-  /** Measure the fan-out ceiling for `seconds` more. */
-  async fanoutSlice(seconds: number): Promise<void> {
+  /** Measure the fan-out and batch ceilings for `seconds` more each. */
+  async slice(seconds: number): Promise<void> {
     await closedLoop(this.opts.concurrency, seconds, this.twoOfThree, this.pids, this.fanout)
+    await this.batch?.slice(seconds)
   }
 
   /** The round trip and SQLite ceilings, with the fan-out measured so far. */
@@ -149,11 +144,17 @@ export class CeilingRig {
         this.pids.slice(0, 1),
       )
     ).rate()
-    return { fanout: this.fanout.rate(), roundTrip, sqlite: await sqliteCeiling(this.opts.durability, this.opts.seconds, this.opts.valueBytes) }
+    return {
+      fanout: this.fanout.rate(),
+      batch: (await this.batch?.rate()) ?? null,
+      roundTrip,
+      sqlite: await sqliteCeiling(this.opts.durability, this.opts.seconds, this.opts.valueBytes),
+    }
   }
 
   async close(): Promise<void> {
     await Promise.all(this.pools.map((p) => p.close()))
+    await this.batch?.close()
     for (const s of this.servers) s.child.kill('SIGTERM')
   }
 }

@@ -9,4 +9,8 @@ export interface BenchConfig {
   valueBytes: number
   durability: 'normal' | 'full'
   conflict: 'siblings' | 'lww'
+  /** Open loop at this many operations a second; null: closed loop at `concurrency`. */
+  rate: number | null
+  /** Node processes of the bench's own cluster. */
+  nodes: number
 }

@@ -5,6 +5,7 @@ import { KvorumError } from '@kvorum/core'
 import { Pool } from 'undici'
 import { totalCpu } from './cpu.js'
 import { Histogram } from './histogram.js'
+import { paced } from './pace.js'
 import { READ_SHARE, type WorkloadName, freshValue, keyOf } from './workload.js'
 import { ScrambledZipfian } from './zipf.js'
 
@@ -152,29 +153,24 @@ export class EtcdPeer {
     )
   }
 
-  /** One slice of the workload's mix for `seconds`, closed loop at the benchmark's concurrency. */
-  async slice(workload: WorkloadName, records: number, valueBytes: number, seconds: number): Promise<void> {
+  /** One slice of the workload's mix for `seconds`: closed loop at the benchmark's concurrency, or open loop at `rate` ops/s. */
+  async slice(workload: WorkloadName, records: number, valueBytes: number, seconds: number, rate?: number): Promise<void> {
     const zipf = new ScrambledZipfian(records)
     const pids = this.procs.map((p) => p.pid as number)
     const cpu0 = totalCpu(pids)
     const started = performance.now()
     const until = started + seconds * 1000
-    await Promise.all(
-      Array.from({ length: this.options.concurrency }, async () => {
-        while (performance.now() < until) {
-          const key = keyOf(zipf.next())
-          const t0 = performance.now()
-          try {
-            if (Math.random() < READ_SHARE[workload]) await this.get(key)
-            else await this.put(key, freshValue(valueBytes))
-            this.hist.record(performance.now() - t0)
-            this.ops++
-          } catch {
-            this.errors++
-          }
-        }
-      }),
-    )
+    await paced({ concurrency: this.options.concurrency, ...(rate === undefined ? {} : { rate }) }, until, async (t0) => {
+      const key = keyOf(zipf.next())
+      try {
+        if (Math.random() < READ_SHARE[workload]) await this.get(key)
+        else await this.put(key, freshValue(valueBytes))
+        this.hist.record(performance.now() - t0)
+        this.ops++
+      } catch {
+        this.errors++
+      }
+    })
     this.seconds += (performance.now() - started) / 1000
     const cpu1 = totalCpu(pids)
     this.cpu = cpu0 === null || cpu1 === null || this.cpu === null ? null : this.cpu + (cpu1 - cpu0)

@@ -5,7 +5,21 @@ import type { PeerResult } from './etcd.js'
 import { Histogram } from './histogram.js'
 import type { WorkloadResult } from './workload.js'
 
-/** The benchmark's result as one JSON document. */
+/** The intra-region targets an open-loop run is held to (p50, p99, p99.9 in ms). */
+export const OPEN_LOOP_TARGETS = { p50Ms: 2, p99Ms: 10, p999Ms: 15 } as const
+
+/** An open-loop run: the schedule, what was achieved, and the latency targets (from each operation's intended start). */
+function openLoopJson(rate: number, result: WorkloadResult, all: Histogram) {
+  const t = OPEN_LOOP_TARGETS
+  return {
+    rate,
+    achievedOpsPerSec: result.pace.issued / Math.max(result.pace.scheduledS, 1e-9),
+    late: result.pace.late,
+    targets: t,
+    met: all.quantile(0.5) < t.p50Ms && all.quantile(0.99) < t.p99Ms && all.quantile(0.999) < t.p999Ms,
+  }
+}
+
 /** The peer's figures over its slices, as the benchmark reports them beside Kvorum's. */
 function peerJson(cfg: BenchConfig, peer: PeerResult & { version: string }, throughput: number, p99Ms: number, cpuUsPerOp: number | null) {
   const opsPerSec = peer.ops / Math.max(peer.seconds, 1e-9)
@@ -30,6 +44,7 @@ function peerJson(cfg: BenchConfig, peer: PeerResult & { version: string }, thro
   }
 }
 
+/** The benchmark's result as one JSON document. */
 export function reportJson(
   cfg: BenchConfig,
   result: WorkloadResult,
@@ -74,12 +89,17 @@ export function reportJson(
     increments: result.increments ?? null,
     ceilings,
     cpuUsPerOp,
+    p50Ms: all.quantile(0.5),
     p99Ms: all.quantile(0.99),
+    p999Ms: all.quantile(0.999),
+    openLoop: cfg.rate === null ? null : openLoopJson(cfg.rate, result, all),
     peer: peer ? peerJson(cfg, peer, throughput, all.quantile(0.99), cpuUsPerOp) : null,
     ratios: ceilings
       ? {
           fanout: throughput / ceilings.fanout.opsPerSec,
           roundTrip: throughput / ceilings.roundTrip.opsPerSec,
+          batch: ceilings.batch ? throughput / ceilings.batch.opsPerSec : null,
+          batchCpu: cpuUsPerOp !== null && ceilings.batch?.cpuUsPerOp ? ceilings.batch.cpuUsPerOp / cpuUsPerOp : null,
           // CPU per operation of the fan-out ceiling over Kvorum's: throughput's ratio on a machine with nothing else running.
           fanoutCpu: cpuUsPerOp !== null && ceilings.fanout.cpuUsPerOp !== null ? ceilings.fanout.cpuUsPerOp / cpuUsPerOp : null,
         }
@@ -92,6 +112,8 @@ export function reportJson(
       siblingsSeenMax: sdk.siblingsSeenMax,
       quorumFailures: sdk.quorumFailures,
       timeouts: sdk.timeouts,
+      /** Nodes the SDK sent requests to. */
+      nodes: Object.keys(sdk.nodes).length,
     },
     sdkRssMiB: process.memoryUsage().rss / 1024 / 1024,
     machine: { node: process.version, platform: `${process.platform}/${process.arch}` },
@@ -110,6 +132,16 @@ export function printReport(r: ReturnType<typeof reportJson>): void {
     )
   }
   console.log(`total    ${f(r.throughput).padStart(20)} ops/s${r.cpuUsPerOp !== null ? `, ${f(r.cpuUsPerOp)} µs CPU per op (client and nodes)` : ''}`)
+  if (r.openLoop) {
+    const o = r.openLoop
+    const t = o.targets
+    console.log(
+      `open loop at ${f(o.rate)} ops/s (latency from each operation's intended start): ${f(o.achievedOpsPerSec)} issued/s, ${f(o.late)} started over 1 ms late`,
+    )
+    console.log(
+      `  p50 ${f(r.p50Ms, 2)} ms (target < ${t.p50Ms}), p99 ${f(r.p99Ms, 2)} ms (< ${t.p99Ms}), p99.9 ${f(r.p999Ms, 2)} ms (< ${t.p999Ms}): ${o.met ? 'met' : 'NOT met'}`,
+    )
+  }
   if (r.ceilings) {
     const cl = r.ceilings
     console.log(`\nceilings measured in this run:`)
@@ -118,6 +150,14 @@ export function printReport(r: ReturnType<typeof reportJson>): void {
     )
     if (cl.fanout.cpuUsPerOp !== null && r.ratios?.fanoutCpu)
       console.log(`    fan-out CPU per op ${f(cl.fanout.cpuUsPerOp)} µs -> Kvorum at ${f(r.ratios.fanoutCpu, 2)}x by CPU per op`)
+    if (cl.batch) {
+      const b = cl.batch
+      console.log(
+        `  no-op nodes, same SDK and batching (${f(b.itemsPerBatch, 1)} ops per request): ${f(b.opsPerSec)} ops/s, p99 ${f(b.p99Ms, 2)} ms  -> Kvorum at ${f(r.ratios?.batch ?? 0, 2)}x`,
+      )
+      if (b.cpuUsPerOp !== null && r.ratios?.batchCpu)
+        console.log(`    batch ceiling CPU per op ${f(b.cpuUsPerOp)} µs -> Kvorum at ${f(r.ratios.batchCpu, 2)}x by CPU per op`)
+    }
     console.log(
       `  one no-op HTTP round trip:                   ${f(cl.roundTrip.opsPerSec)} req/s, p99 ${f(cl.roundTrip.p99Ms, 2)} ms  -> Kvorum at ${f(r.ratios?.roundTrip ?? 0, 2)}x`,
     )

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { type Kvorum, type Store, counter, type Counter } from '@kvorum/client'
 import { Histogram } from './histogram.js'
 import { totalCpu } from './cpu.js'
+import { type PaceStats, paced } from './pace.js'
 import { ScrambledZipfian } from './zipf.js'
 
 /** YCSB-style mixes, plus `update`: read-modify-write of a CRDT counter with a merge function. */
@@ -15,6 +16,8 @@ export interface WorkloadOptions {
   readonly seconds: number
   readonly records: number
   readonly valueBytes: number
+  /** Open loop at this many operations a second (latency from each one's intended start); absent: closed loop. */
+  readonly rate?: number | undefined
   /** Called about once a second with the operations done so far. */
   readonly onTick?: (done: number, elapsedS: number, recent: Histogram) => void
   /** Node processes whose CPU counts toward the run (own cluster only). */
@@ -40,6 +43,8 @@ export interface WorkloadResult {
   readonly cpuSeconds: number | null
   /** For `update`: increments acknowledged, and the counter total read back at the end. */
   readonly increments?: { acknowledged: number; readBack: number }
+  /** Operations issued, and (open loop) how many started over 1 ms after their intended time. */
+  readonly pace: PaceStats
 }
 
 export const keyOf = (i: number) => `user${String(i).padStart(12, '0')}`
@@ -85,83 +90,126 @@ function stats(): OpStats {
   return { count: 0, errors: 0, hist: new Histogram(), errorCodes: {} }
 }
 
-/** Closed-loop workers choosing keys by scrambled zipfian. */
-export async function runWorkload(kv: Kvorum, storeName: string, opts: WorkloadOptions): Promise<WorkloadResult> {
-  const zipf = new ScrambledZipfian(opts.records)
-  const store = kv.store<Uint8Array>(storeName)
-  const counters = kv.store<Counter>(storeName, { codec: 'json', merge: counter.merge })
-  // Updates carry the context of this process's last read or write of the key, as an application would.
-  const contexts = new Map<string, string>()
-  const ops: Record<string, OpStats> = { read: stats(), update: stats() }
-  const slices = opts.slices ?? { count: 1, before: async () => undefined }
-  let workSeconds = 0
-  let cpuSeconds: number | null = 0
-  let sliceStarted = performance.now()
-  let working = false
-  let done = 0
-  let acknowledged = 0
-  let recent = new Histogram()
-  const ticker = setInterval(() => {
-    // Progress counts workload time only: nothing is reported while a ceiling slice runs.
-    if (!working) return
-    opts.onTick?.(done, workSeconds + (performance.now() - sliceStarted) / 1000, recent)
-    recent = new Histogram()
-  }, 1000)
-  const record = (name: string, t0: number, error?: unknown) => {
+/**
+ * The workload's operations on keys chosen by scrambled zipfian, closed loop
+ * or open (`rate`), run in slices that add up: the benchmark interleaves
+ * slices of Kvorum, of its ceilings and of the peer, so all see the same
+ * minutes of this machine.
+ */
+export class Workload {
+  private readonly zipf: ScrambledZipfian
+  private readonly store: Store<Uint8Array>
+  private readonly counters: Store<Counter>
+  /** Updates carry the context of this process's last read or write of the key, as an application would. */
+  private readonly contexts = new Map<string, string>()
+  readonly ops: Record<string, OpStats> = { read: stats(), update: stats() }
+  private readonly pace: PaceStats = { issued: 0, late: 0, scheduledS: 0 }
+  private readonly writer = `bench-${process.pid}`
+  private workSeconds = 0
+  private cpuSeconds: number | null = 0
+  private acknowledged = 0
+  private sliceStarted = 0
+  /** True while a slice runs. */
+  working = false
+  /** Operations done, and their latencies since the last `takeRecent`. */
+  done = 0
+  private recent = new Histogram()
+
+  constructor(
+    private readonly opts: Omit<WorkloadOptions, 'onTick' | 'slices'>,
+    kv: Kvorum,
+    storeName: string,
+  ) {
+    this.zipf = new ScrambledZipfian(opts.records)
+    this.store = kv.store<Uint8Array>(storeName)
+    this.counters = kv.store<Counter>(storeName, { codec: 'json', merge: counter.merge })
+  }
+
+  /** Workload seconds so far, the running slice included. */
+  get elapsedS(): number {
+    return this.workSeconds + (this.working ? (performance.now() - this.sliceStarted) / 1000 : 0)
+  }
+
+  /** The latencies recorded since the last call. */
+  takeRecent(): Histogram {
+    const r = this.recent
+    this.recent = new Histogram()
+    return r
+  }
+
+  private record(name: string, t0: number, error?: unknown): void {
     const ms = performance.now() - t0
-    const s = ops[name] as OpStats
+    const s = this.ops[name] as OpStats
     s.count++
     s.hist.record(ms)
-    recent.record(ms)
-    done++
+    this.recent.record(ms)
+    this.done++
     if (error) {
       s.errors++
       const code = (error as { code?: string }).code ?? 'ERROR'
       s.errorCodes[code] = (s.errorCodes[code] ?? 0) + 1
     }
   }
-  const writer = `bench-${process.pid}`
-  const worker = async (w: number, until: number) => {
-    while (performance.now() < until) {
-      const key = keyOf(zipf.next())
-      const op = opts.workload === 'update' ? 'rmw' : Math.random() < READ_SHARE[opts.workload] ? 'read' : 'update'
-      const t0 = performance.now()
-      try {
-        if (op === 'rmw') {
-          await counters.update(`counter-${key}`, (vs) => counter.add(counter.merge(vs.length ? vs : [counter.empty()]), `${writer}-${w}`, 1))
-          acknowledged++
-        } else if (op === 'read') {
-          contexts.set(key, (await store.get(key)).context)
-        } else {
-          const context = contexts.get(key)
-          contexts.set(key, (await store.put(key, freshValue(opts.valueBytes), context === undefined ? {} : { context })).context)
-        }
-        record(op === 'read' ? 'read' : 'update', t0)
-      } catch (e) {
-        record(op === 'read' ? 'read' : 'update', t0, e)
+
+  private readonly one = async (t0: number, w: number): Promise<void> => {
+    const key = keyOf(this.zipf.next())
+    const workload = this.opts.workload
+    const op = workload === 'update' ? 'rmw' : Math.random() < READ_SHARE[workload] ? 'read' : 'update'
+    try {
+      if (op === 'rmw') {
+        await this.counters.update(`counter-${key}`, (vs) => counter.add(counter.merge(vs.length ? vs : [counter.empty()]), `${this.writer}-${w}`, 1))
+        this.acknowledged++
+      } else if (op === 'read') {
+        this.contexts.set(key, (await this.store.get(key)).context)
+      } else {
+        const context = this.contexts.get(key)
+        this.contexts.set(key, (await this.store.put(key, freshValue(this.opts.valueBytes), context === undefined ? {} : { context })).context)
       }
+      this.record(op === 'read' ? 'read' : 'update', t0)
+    } catch (e) {
+      this.record(op === 'read' ? 'read' : 'update', t0, e)
     }
   }
+
+  /** Run the workload for `seconds` more. */
+  async slice(seconds: number): Promise<void> {
+    const pids = this.opts.nodePids ?? []
+    const cpu0 = totalCpu(pids)
+    this.sliceStarted = performance.now()
+    this.working = true
+    const rate = this.opts.rate
+    await paced({ concurrency: this.opts.concurrency, ...(rate === undefined ? {} : { rate }) }, this.sliceStarted + seconds * 1000, this.one, this.pace)
+    this.working = false
+    this.workSeconds += (performance.now() - this.sliceStarted) / 1000
+    const cpu1 = totalCpu(pids)
+    this.cpuSeconds = cpu0 === null || cpu1 === null || this.cpuSeconds === null ? null : this.cpuSeconds + (cpu1 - cpu0)
+  }
+
+  /** What the slices did; for `update`, the counters read back to check nothing acknowledged was lost. */
+  async result(): Promise<WorkloadResult> {
+    const base = { seconds: this.workSeconds, ops: this.ops, cpuSeconds: this.opts.nodePids ? this.cpuSeconds : null, pace: this.pace }
+    if (this.opts.workload !== 'update') return base
+    return { ...base, increments: { acknowledged: this.acknowledged, readBack: await readBackCounters(this.counters, this.opts.records) } }
+  }
+}
+
+/** Run the workload in `opts.slices` slices (one by default), with progress about once a second. */
+export async function runWorkload(kv: Kvorum, storeName: string, opts: WorkloadOptions): Promise<WorkloadResult> {
+  const run = new Workload(opts, kv, storeName)
+  const slices = opts.slices ?? { count: 1, before: async () => undefined }
+  const ticker = setInterval(() => {
+    // Progress counts workload time only: nothing is reported while a ceiling slice runs.
+    if (run.working) opts.onTick?.(run.done, run.elapsedS, run.takeRecent())
+  }, 1000)
   try {
     for (let slice = 0; slice < slices.count; slice++) {
       await slices.before()
-      const cpu0 = totalCpu(opts.nodePids ?? [])
-      sliceStarted = performance.now()
-      working = true
-      const until = sliceStarted + (opts.seconds * 1000) / slices.count
-      await Promise.all(Array.from({ length: opts.concurrency }, (_, w) => worker(w, until)))
-      working = false
-      workSeconds += (performance.now() - sliceStarted) / 1000
-      const cpu1 = totalCpu(opts.nodePids ?? [])
-      cpuSeconds = cpu0 === null || cpu1 === null || cpuSeconds === null ? null : cpuSeconds + (cpu1 - cpu0)
+      await run.slice(opts.seconds / slices.count)
     }
   } finally {
     clearInterval(ticker)
   }
-  const seconds = workSeconds
-  if (!opts.nodePids) cpuSeconds = null
-  if (opts.workload !== 'update') return { seconds, ops, cpuSeconds }
-  return { seconds, ops, cpuSeconds, increments: { acknowledged, readBack: await readBackCounters(counters, opts.records) } }
+  return run.result()
 }
 
 /** Sum every counter key touched, read with r=n so nothing acknowledged is missed. */
