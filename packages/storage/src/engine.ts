@@ -446,20 +446,31 @@ export class StorageEngine implements NodeProtocol {
   async batch(storeName: string, batch: StoreBatch): Promise<StoreBatchResults> {
     const { cluster, ring } = this.requireCluster()
     const store = findStore(cluster, storeName)
-    if (batch.merges.length > 0 || batch.coordinates.some((c) => c.value !== null)) this.requireRoom()
-    const written =
-      batch.coordinates.length + batch.merges.length === 0
-        ? { coordinates: [], merges: [] }
-        : await this.writes.submit(() => {
-            // The placement as of this job: a definition installed earlier in the same group applies.
-            const now = this.ring as Placement
-            return {
-              coordinates: batch.coordinates.map((item) => this.coordinateItem(store, now, item, batch.version ?? 0)),
-              merges: batch.merges.map((item) => this.mergeItem(store, now, item, batch.version ?? 0)),
-            }
-          })
+    const written = batch.coordinates.length + batch.merges.length === 0 ? { coordinates: [], merges: [] } : await this.batchWrites(store, batch)
     const now = this.ring ?? ring
     return { gets: batch.keys.map((key) => this.readItem(store, now, key, batch.version ?? 0)), ...written }
+  }
+
+  /**
+   * A batch's writes, as one job. Without room (the quota reached before a
+   * write that adds data, or SQLite finding none) none of them runs, and each
+   * answers KV_DISK_FULL as an item: the batch's reads are still served.
+   */
+  private async batchWrites(store: StoreDef, batch: StoreBatch): Promise<Pick<StoreBatchResults, 'coordinates' | 'merges'>> {
+    try {
+      if (batch.merges.length > 0 || batch.coordinates.some((c) => c.value !== null)) this.requireRoom()
+      return await this.writes.submit(() => {
+        // The placement as of this job: a definition installed earlier in the same group applies.
+        const now = this.ring as Placement
+        return {
+          coordinates: batch.coordinates.map((item) => this.coordinateItem(store, now, item, batch.version ?? 0)),
+          merges: batch.merges.map((item) => this.mergeItem(store, now, item, batch.version ?? 0)),
+        }
+      })
+    } catch (e) {
+      if (!(e instanceof KvorumError && e.code === 'KV_DISK_FULL')) throw e
+      return { coordinates: batch.coordinates.map(() => this.itemError(e)), merges: batch.merges.map(() => this.itemError(e)) }
+    }
   }
 
   /** The on-demand check (Damage.check): SQLite's page check, then every row; damaged rows are marked for repair. */
