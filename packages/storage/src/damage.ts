@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3'
-import { type KeySet, type Time, assert, decodeSet, showKey } from '@kvorum/core'
+import { type KeySet, type Time, KvorumError, assert, decodeSet, showKey } from '@kvorum/core'
 import type { GroupCommit } from './group-commit.js'
 import { type CheckReport, type CorruptRow, type OpenCheck, CorruptRows, MAX_REPORTED_ROWS, checkRows, pageCheck, rowFault, undecodable } from './integrity.js'
 import type { Place, Rows } from './rows.js'
@@ -106,14 +106,15 @@ export class Damage {
    * The on-demand check: SQLite's page check (`integrity_check` when `full`,
    * which also holds every index against its table; else `quick_check`),
    * then every row's checksum, decode and Merkle digest. Damaged rows are
-   * reported and marked before the answer, so repair restores them.
+   * reported and marked before the answer, so repair restores them; sound
+   * rows written before sums were kept get theirs.
    */
   async check(full: boolean): Promise<CheckReport> {
     const started = performance.now()
     const pages = pageCheck(this.db, full ? 'integrity_check' : 'quick_check')
     const found: CorruptRow[] = []
     let corruptTotal = 0
-    const rowsChecked = await checkRows(
+    const { checked: rowsChecked, summed: rowsSummed } = await checkRows(
       this.db,
       (row, fault) => {
         corruptTotal++
@@ -125,6 +126,14 @@ export class Damage {
         else this.unreadable(row.store, place, row.key, fault.reason)
       },
       () => new Promise((resolve) => this.time.setImmediate(resolve)),
+      // On a full disk the rows keep no sum until a later check.
+      (sums) =>
+        this.lent.writes
+          .submit(() => this.lent.rows.addSums(sums))
+          .catch((e: unknown) => {
+            if (e instanceof KvorumError && e.code === 'KV_DISK_FULL') return 0
+            throw e
+          }),
     )
     // The marks were queued before this job: once it commits, they have.
     await this.lent.writes.submit(() => null)
@@ -133,6 +142,7 @@ export class Damage {
       atOpen: this.atOpen,
       pages,
       rowsChecked,
+      rowsSummed,
       corruptRows: found,
       corruptTotal,
       sinceOpen: this.corrupt.rows,

@@ -180,6 +180,18 @@ describe('damaged rows', () => {
     expect(values(ok((await engine.get('kv', [utf8('k3')]))[0]))).toEqual(['value of k3'])
   })
 
+  it('the check gives sound rows written before sums were kept their sum, so damage to them later is found', async () => {
+    const { path } = await stored()
+    const db = new Database(path)
+    db.prepare('UPDATE kv SET sum = NULL WHERE key IN (?, ?)').run(utf8('k4'), utf8('k6'))
+    db.close()
+    const engine = open(path)
+    expect(await engine.check()).toMatchObject({ rowsChecked: KEYS.length, rowsSummed: 2, corruptTotal: 0 })
+    expect(await engine.check()).toMatchObject({ rowsSummed: 0 })
+    flipValueByte(path, 'k4')
+    expect(failed((await engine.get('kv', [utf8('k4')]))[0]).code).toBe('KV_DATA_CORRUPT')
+  })
+
   it('a damaged row gives its node a new actor: a clock it hands out later never covers a version it lost but a peer holds', async () => {
     // Node A runs on a file with a one-key cache, so k's row is read from disk again once other keys pass through.
     const pathA = join(dir, `actor-${files++}.db`)

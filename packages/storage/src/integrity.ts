@@ -200,20 +200,37 @@ export class CorruptRows {
  * the node serves requests meanwhile), and tell `found` of each that fails
  * deepRowFault. Returns the rows read.
  */
-export async function checkRows(db: Database.Database, found: (row: StoredRow, fault: RowFault) => void, pause: () => Promise<void>): Promise<number> {
+export async function checkRows(
+  db: Database.Database,
+  found: (row: StoredRow, fault: RowFault) => void,
+  pause: () => Promise<void>,
+  /** Given a page's sound rows that keep no sum yet (written before sums were kept), with the sums to store; resolves to how many were stored. */
+  backfill: (sums: readonly UnsummedRow[]) => Promise<number>,
+): Promise<{ checked: number; summed: number }> {
   const page = db.prepare('SELECT id, store, part, seg, key, data, sum, digest FROM kv WHERE id > ? ORDER BY id LIMIT ?')
   let checked = 0
+  let summed = 0
   for (let after = 0; ; ) {
     const rows = page.all(after, CHECK_PAGE_ROWS) as (StoredRow & { id: number })[]
+    const unsummed: UnsummedRow[] = []
     for (const row of rows) {
       const fault = deepRowFault(row)
       if (fault) found(row, fault)
+      else if (row.sum === null) unsummed.push({ id: row.id, data: row.data, sum: rowSum(row.key, row.data) })
       after = row.id
     }
     checked += rows.length
-    if (rows.length < CHECK_PAGE_ROWS) return checked
+    if (unsummed.length > 0) summed += await backfill(unsummed)
+    if (rows.length < CHECK_PAGE_ROWS) return { checked, summed }
     await pause()
   }
+}
+
+/** A row the check found sound that keeps no sum yet, and the sum to store (only if its bytes are still these). */
+export interface UnsummedRow {
+  readonly id: number
+  readonly data: Uint8Array
+  readonly sum: number
 }
 
 /** The answer of an on-demand check of one node. */
@@ -224,6 +241,8 @@ export interface CheckReport {
   /** The page check just run. */
   readonly pages: PageCheck
   readonly rowsChecked: number
+  /** Rows written before sums were kept that this check found sound and gave their sum (checked on every read from now on). */
+  readonly rowsSummed: number
   /**
    * Rows this check found at fault (at most MAX_REPORTED_ROWS listed): damaged ones (checksum) are
    * marked so that repair restores them; ones that pass their checksum but do not decode are kept.

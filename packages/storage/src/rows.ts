@@ -121,6 +121,7 @@ export class Rows {
       update: db.prepare('UPDATE kv SET data = ?, tomb_ms = ?, digest = ?, sum = ? WHERE id = ?'),
       remove: db.prepare('DELETE FROM kv WHERE id = ?'),
       markDamaged: db.prepare('UPDATE kv SET digest = ? WHERE id = ?'),
+      addSum: db.prepare('UPDATE kv SET sum = ? WHERE id = ? AND sum IS NULL AND data = ?'),
     }
   }
 
@@ -280,6 +281,11 @@ export class Rows {
     this.sql.markDamaged.run(ZERO_HASH, state.id)
     this.replaced.push({ store, place })
     return true
+  }
+
+  /** Inside a transaction: store the sums of rows that keep none, each only if its bytes are still those checked; returns how many. */
+  addSums(rows: readonly { id: number; data: Uint8Array; sum: number }[]): number {
+    return rows.reduce((n, r) => n + this.sql.addSum.run(r.sum, r.id, r.data).changes, 0)
   }
 
   private committed(store: string, place: Place, key: Uint8Array): KeyState {
