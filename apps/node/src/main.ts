@@ -54,7 +54,7 @@ function openEngine(opts: NodeOptions, logger: Logger): StorageEngine {
       onCorruptRow: (row) =>
         logger.error(
           row,
-          'damaged row (checksum or decode failed, see reason): a checksum failure is refused with KV_DATA_CORRUPT until kvorum repair restores it from peers; a row that does not decode is kept, its writes refused',
+          'damaged row (checksum or decode failed): a checksum failure is refused with KV_DATA_CORRUPT until kvorum repair restores it from peers; a row that does not decode is kept, its writes refused',
         ),
       onDamagedHint: (hint) =>
         logger.error(
