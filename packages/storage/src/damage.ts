@@ -84,6 +84,19 @@ export class Damage {
     this.corrupt.note(store, place.part, key, why)
   }
 
+  /**
+   * A sound row (its sum passes, its set decodes) whose stored Merkle digest
+   * is wrong: its leaf would differ from its peers' for good, and repair
+   * would merge the same set in vain each pass. The row's set is the truth:
+   * a queued job stores its digest and recounts the leaf (if the row still
+   * holds these bytes). Nothing waits for the job.
+   */
+  private fixDigest(store: string, place: Place, key: Uint8Array, data: Uint8Array, digest: Uint8Array): void {
+    this.corrupt.note(store, place.part, key, 'Merkle digest mismatch')
+    const { rows, writes } = this.lent
+    writes.submit(() => rows.fixDigest(store, place, key, data, digest)).catch(() => false)
+  }
+
   /** Rows read straight from SQLite, decoded, that pass their checksum and decode; the others are reported and left out. */
   readable(store: string, placeOf: (key: Uint8Array) => Place, rows: readonly { key: Uint8Array; data: Uint8Array; sum: number | null }[]): KeySet[] {
     const out: KeySet[] = []
@@ -123,6 +136,7 @@ export class Damage {
         // Only damage is marked for repair: a row that passes its checksum is never replaced from peers.
         const place = { part: row.part, seg: row.seg }
         if (fault.damaged) this.found(row.store, place, row.key, fault.reason)
+        else if (fault.digest) this.fixDigest(row.store, place, row.key, row.data, fault.digest)
         else this.unreadable(row.store, place, row.key, fault.reason)
       },
       () => new Promise((resolve) => this.time.setImmediate(resolve)),

@@ -142,6 +142,8 @@ export interface StoredRow {
 export interface RowFault {
   readonly reason: string
   readonly damaged: boolean
+  /** For a sound row whose stored Merkle digest is not its set's (the digest is outside the sum): the right one. */
+  readonly digest?: Uint8Array
 }
 
 /** Why a row that passes its checksum cannot be read by this build (another build wrote it, or a bug did): never treated as damage. */
@@ -159,7 +161,7 @@ export function deepRowFault(row: StoredRow): RowFault | null {
   } catch (e) {
     return { reason: undecodable(e), damaged: false }
   }
-  if (row.digest && Buffer.compare(Buffer.from(row.digest), Buffer.from(digest)) !== 0) return { reason: 'Merkle digest mismatch', damaged: false }
+  if (row.digest && Buffer.compare(Buffer.from(row.digest), Buffer.from(digest)) !== 0) return { reason: 'Merkle digest mismatch', damaged: false, digest }
   return null
 }
 

@@ -122,6 +122,7 @@ export class Rows {
       remove: db.prepare('DELETE FROM kv WHERE id = ?'),
       markDamaged: db.prepare('UPDATE kv SET digest = ? WHERE id = ?'),
       addSum: db.prepare('UPDATE kv SET sum = ? WHERE id = ? AND sum IS NULL AND data = ?'),
+      fixDigest: db.prepare('UPDATE kv SET digest = ? WHERE store = ? AND part = ? AND seg = ? AND key = ? AND data = ?'),
     }
   }
 
@@ -279,6 +280,14 @@ export class Rows {
     const state = this.committed(store, place, key)
     if (!state.corrupt || state.id === null || state.digest?.every((b) => b === 0)) return false
     this.sql.markDamaged.run(ZERO_HASH, state.id)
+    this.replaced.push({ store, place })
+    return true
+  }
+
+  /** Inside a transaction: store the right Merkle digest of a sound row that still holds `data` (not written in this transaction), and recount its leaf; true when it did. */
+  fixDigest(store: string, place: Place, key: Uint8Array, data: Uint8Array, digest: Uint8Array): boolean {
+    if (this.staged.has(cacheId(store, key))) return false
+    if (this.sql.fixDigest.run(digest, store, place.part, place.seg, key, data).changes === 0) return false
     this.replaced.push({ store, place })
     return true
   }
