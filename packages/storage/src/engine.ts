@@ -192,6 +192,8 @@ export class StorageEngine implements NodeProtocol {
   private ring: Placement | null = null
   /** What a definition installed (or an actor renewed) inside the open group replaced, to put back if the group rolls back. */
   private undoInstall: { cluster: ClusterDef | null; actor: string; moved: MovedAt } | null = null
+  /** The actor was renewed for a damaged row in the open group. */
+  private renewedInGroup = false
   /** When partitions last moved here: their tombstones wait a grace period before reaping. */
   private moved: MovedAt = MovedAt.none
   private closed = false
@@ -235,6 +237,7 @@ export class StorageEngine implements NodeProtocol {
             for (const { store, place } of this.rows.takeReplaced()) this.leaves.recount(store, place.part, place.seg)
           },
           commit: () => {
+            this.renewedInGroup = false
             if (this.rows.commit() > 0) this.disk.committed()
             this.leaves.commit()
             this.sizes.commit()
@@ -242,6 +245,7 @@ export class StorageEngine implements NodeProtocol {
             this.undoInstall = null
           },
           rollback: () => {
+            this.renewedInGroup = false
             this.rows.rollback()
             this.leaves.rollback()
             this.sizes.rollback()
@@ -264,7 +268,7 @@ export class StorageEngine implements NodeProtocol {
         options.maxQueuedRequests,
         (fn) => this.time.setImmediate(fn),
       )
-      this.damage.attach({ rows: this.rows, writes: this.writes, closed: () => this.closed, renew: () => this.renewIncarnation() })
+      this.damage.attach({ rows: this.rows, writes: this.writes, closed: () => this.closed, renew: () => this.renewForDamage() })
       this.sql.putMeta.run('incarnation', this.incarnation)
     } catch (e) {
       this.db.close()
@@ -399,6 +403,8 @@ export class StorageEngine implements NodeProtocol {
     if (stale) return stale
     const unreadable = this.rows.refusal(store.name, place, item.key, 'merge')
     if (unreadable) return this.itemError(unreadable)
+    // A merge replaces a damaged row with what it brings, which may lack versions this node coordinated: new dots get a new actor.
+    if (this.rows.isDamaged(store.name, place, item.key)) this.renewForDamage()
     const set = this.rows.read(store.name, place, item.key)
     this.rows.write(store.name, place, item.key, resolveSets(store.conflict, set, item.siblings))
     this.stats.merged++
@@ -730,6 +736,17 @@ export class StorageEngine implements NodeProtocol {
       for (const key of keys) this.rows.write(store, this.placeOf(key), key, [])
       this.stats.partitionsDropped++
     }
+  }
+
+  /**
+   * Inside a group commit, when a damaged row is marked or replaced: a new
+   * actor id (the row may have held dots of the current one, which new dots
+   * of that actor would cover), once per group.
+   */
+  private renewForDamage(): void {
+    if (this.renewedInGroup) return
+    this.renewedInGroup = true
+    this.renewIncarnation()
   }
 
   /** Inside a group commit: a new actor id, put back if the group rolls back. */

@@ -239,6 +239,30 @@ describe('damaged rows', () => {
     const v3 = ok((await coordinatePut(b, 'kv', [{ key: utf8('k'), value: utf8('v3'), context: handedBack, timestamp: 3 }]))[0])
     expect(values(v3.siblings)).toEqual(['v0', 'v1', 'v3'])
   })
+
+  it('a merge that finds the row damaged (no read found it first) also gives the node a new actor before it coordinates there again', async () => {
+    const pathA = join(dir, `actor-${files++}.db`)
+    const a = new StorageEngine({ path: pathA, nodeId: 'n1', cache: { maxKeys: 1 } })
+    opened.push(a)
+    await a.putCluster(singleNodeCluster())
+    const v1 = ok((await coordinatePut(a, 'kv', [{ key: utf8('k'), value: utf8('v1'), context: {}, timestamp: 1 }]))[0])
+    await coordinatePut(a, 'kv', [{ key: utf8('other'), value: utf8('x'), context: {}, timestamp: 1 }])
+    flipValueByte(pathA, 'k')
+    const before = a.incarnation
+    // A replica lacking v1 sends its set, and a blind write is coordinated at A in the same group.
+    const b = new StorageEngine({ path: ':memory:', nodeId: 'n1' })
+    opened.push(b)
+    await b.putCluster(singleNodeCluster())
+    const v0 = ok((await coordinatePut(b, 'kv', [{ key: utf8('elsewhere'), value: utf8('v0'), context: {}, timestamp: 1 }]))[0])
+    const [merged, put] = await Promise.all([
+      a.mergePut('kv', [{ key: utf8('k'), siblings: v0.siblings }]),
+      coordinatePut(a, 'kv', [{ key: utf8('k'), value: utf8('v2'), context: {}, timestamp: 2 }]),
+    ])
+    ok(merged[0])
+    const v2 = ok(put[0])
+    expect(a.incarnation).not.toBe(before)
+    expect(covers(withDot({}, v2.dot), v1.dot)).toBe(false)
+  })
 })
 
 describe('a damaged database page', () => {

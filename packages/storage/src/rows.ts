@@ -152,6 +152,11 @@ export class Rows {
     throw damagedError(store, key, fault)
   }
 
+  /** Inside a transaction: the key's row is damaged (and not written in this transaction). */
+  isDamaged(store: string, place: Place, key: Uint8Array): boolean {
+    return !this.staged.has(cacheId(store, key)) && this.committed(store, place, key).corrupt !== undefined
+  }
+
   /**
    * Inside a transaction: why a write of the key must be refused, or null.
    * A damaged row (not written in this transaction) refuses a coordinate:
