@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { utf8 } from '@kvorum/core'
 import { runCli } from '../cli/run-cli.js'
 import { type ProcessCluster, startCluster } from '../support/process-cluster.js'
 import { replicaSets } from '../support/replicas.js'
@@ -76,15 +77,17 @@ describe('corruption on a real node’s disk', () => {
 
     const checked = await runCli(['check', ...seeds])
     expect(checked.code, checked.stderr).toBe(1)
-    expect(checked.stdout).toMatch(/^n1 {2}quick_check ok, 30 rows checked, 2 damaged row\(s\), dropped for repair/m)
+    expect(checked.stdout).toMatch(/^n1 {2}quick_check ok, 30 rows checked, 2 damaged row\(s\), refused and marked for repair/m)
     expect(checked.stdout).toMatch(/row: store default partition \d+ key "k7": checksum mismatch/)
     expect(checked.stdout).toMatch(/row: store default partition \d+ key "k8": checksum mismatch/)
     expect(checked.stdout).toMatch(/^n2 {2}quick_check ok, 30 rows checked, no damaged rows/m)
     expect(c.nodes.get('n1')?.proc?.output()).toMatch(/damaged row \(checksum or decode failed\)/)
 
-    // Nothing damaged is served: n1 holds neither key now, and reads asking all three replicas get the right value.
-    expect(await held(c, 'n1', 'k8')).toBe('')
-    expect((await s.get('k7', { r: 3 })).values).toEqual([expected('k7')])
+    // Nothing damaged is served, not even as missing: n1 refuses both keys, so a read needing all three replicas fails,
+    // and a read needing two gets the right value from the others.
+    expect((await c.replica('n1').get({ timeoutMs: 10_000 }, 'default', [utf8('k8')]))[0]).toMatchObject({ ok: false, error: { code: 'KV_DATA_CORRUPT' } })
+    await expect(s.get('k7', { r: 3 })).rejects.toMatchObject({ code: 'KV_QUORUM_NOT_MET', message: expect.stringMatching(/n1: KV_DATA_CORRUPT/) })
+    expect((await s.get('k7', { r: 2 })).values).toEqual([expected('k7')])
 
     const repaired = await runCli(['repair', ...seeds])
     expect(repaired.code, repaired.stderr + repaired.stdout).toBe(0)

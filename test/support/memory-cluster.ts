@@ -1,5 +1,5 @@
 import { type ClusterDef, type NodeDef, type NodeProtocol, type StoreDef, initialAssignment, realTime, storeDef } from '@kvorum/core'
-import { StorageEngine } from '@kvorum/storage'
+import { type EngineOptions, StorageEngine } from '@kvorum/storage'
 import { type ConnectOptions, type Kvorum, type NodeClient, connect } from '@kvorum/client'
 import { MemoryTransport } from '@kvorum/client/testing'
 
@@ -22,6 +22,8 @@ export interface MemoryClusterOptions {
   readonly partitions?: number
   readonly stores?: readonly (Partial<StoreDef> & { name: string })[]
   readonly now?: () => number
+  /** More options of each node's engine (a file path, cache bounds). */
+  readonly engine?: (id: string) => Partial<EngineOptions>
 }
 
 /** Start `nodes` in-memory engines (default 3) holding one cluster definition. */
@@ -33,7 +35,12 @@ export async function memoryCluster(options: MemoryClusterOptions = {}): Promise
   const cluster: ClusterDef = { version: 1, partitions, nodes, assignment: initialAssignment(nodes, partitions), stores }
   const engines = new Map<string, StorageEngine>()
   for (const n of nodes) {
-    const engine = new StorageEngine({ path: ':memory:', nodeId: n.id, ...(options.now ? { time: { ...realTime, now: options.now } } : {}) })
+    const engine = new StorageEngine({
+      path: ':memory:',
+      nodeId: n.id,
+      ...(options.now ? { time: { ...realTime, now: options.now } } : {}),
+      ...options.engine?.(n.id),
+    })
     await engine.putCluster(cluster)
     engines.set(n.id, engine)
   }

@@ -53,7 +53,7 @@ function print(outcome: Outcome): void {
   }
   const c = outcome.check
   const pages = c.pages.problems.length === 0 ? `${c.pages.kind} ok` : `${c.pages.kind}: ${c.pages.problems.length} problem(s)`
-  const rows = c.corruptTotal === 0 ? 'no damaged rows' : `${c.corruptTotal} damaged row(s), dropped for repair`
+  const rows = c.corruptTotal === 0 ? 'no damaged rows' : `${c.corruptTotal} damaged row(s), refused and marked for repair`
   console.log(`${node.id}  ${pages}, ${c.rowsChecked} rows checked, ${rows} (${Math.round(c.ms)} ms)`)
   if (c.atOpen.problems.length > 0)
     console.log(`  at its last start: ${c.atOpen.problems.length} page problem(s)${c.atOpen.reindexed ? ', indexes rebuilt' : ''}`)

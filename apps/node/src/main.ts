@@ -52,7 +52,17 @@ function openEngine(opts: NodeOptions, logger: Logger): StorageEngine {
       ...(opts.maxDbMib === undefined ? {} : { maxDbBytes: opts.maxDbMib * 1024 * 1024 }),
       onDiskFull: (full) => diskFullChanged(logger, opts, full),
       onCorruptRow: (row) =>
-        logger.error(row, 'damaged row (checksum or decode failed): served as missing, never as a value; kvorum repair restores it from peers'),
+        logger.error(
+          row,
+          'damaged row (checksum or decode failed): a checksum failure is refused with KV_DATA_CORRUPT until kvorum repair restores it from peers; a row that does not decode is kept, its writes refused',
+        ),
+      onDamagedHint: (hint) =>
+        logger.error(
+          hint,
+          hint.dropped
+            ? 'damaged hint (checksum failed): dropped, never delivered; kvorum repair brings the key to its target'
+            : 'hint that does not decode (another build wrote it?): kept, never delivered',
+        ),
       sqlite: { pageCacheMiB: opts.cacheMiB / 2, mmapMiB: opts.mmapMiB },
       cache: { maxBytes: (opts.cacheMiB / 2) * 1024 * 1024 },
     })

@@ -53,10 +53,15 @@ export function nodeMetrics(engine: StorageEngine) {
   counter('kvorum_node_hints_stored_total', 'Hints stored for other nodes', () => engine.stats.hintsStored)
   counter('kvorum_node_hints_refused_total', 'Hints refused because a target backlog was full', () => engine.stats.hintsRefused)
   counter('kvorum_node_hints_expired_total', 'Hints dropped for age (left to anti-entropy)', () => engine.stats.hintsExpired)
+  counter('kvorum_node_hints_damaged_total', 'Kept hints found undeliverable (checksum failed: dropped; undecodable: kept)', () => engine.stats.hintsDamaged)
   counter('kvorum_node_item_errors_total', 'Batch items refused', () => engine.stats.itemErrors)
   counter('kvorum_node_tombstones_reaped_total', 'Tombstones removed by reaping', () => engine.stats.tombstonesReaped)
   counter('kvorum_node_partitions_dropped_total', 'Partitions whose rows this node dropped on a placement change', () => engine.stats.partitionsDropped)
-  counter('kvorum_node_corrupt_rows_total', 'Damaged rows found (checksum or decode failed): served as missing, restored by repair', () => engine.corrupt.total)
+  counter(
+    'kvorum_node_corrupt_rows_total',
+    'Damaged rows found (checksum or decode failed): refused with KV_DATA_CORRUPT, restored by repair',
+    () => engine.corrupt.total,
+  )
   counter('kvorum_node_disk_full_refusals_total', 'Writes refused with KV_DISK_FULL (no room on the disk or under --max-db-mib)', () => engine.disk.refusals)
   counter(
     'kvorum_node_group_commits_total',

@@ -42,7 +42,7 @@ export const ERROR_CODES = {
   KV_DATA_FORMAT: { status: 500, fatal: false, mayHaveApplied: false, retryable: false },
   // The node's disk (or its --max-db-mib quota) is full: the write rolled back whole; reads still work, and writes again once space returns.
   KV_DISK_FULL: { status: 507, fatal: false, mayHaveApplied: false, retryable: true },
-  // A stored row failed its checksum (or a database page is damaged): it is treated as missing, and repair restores it from peers.
+  // A stored row failed its checksum (or a database page is damaged): its key is refused (never served), and repair restores it from peers.
   KV_DATA_CORRUPT: { status: 500, fatal: false, mayHaveApplied: false, retryable: true },
   // Raised by kvorum-node when it cannot start (printed on one line, never sent over HTTP).
   KV_LISTEN_FAILED: { status: 500, fatal: false, mayHaveApplied: false, retryable: false },

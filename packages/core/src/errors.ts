@@ -146,10 +146,13 @@ export class HintBacklogFullError extends KvorumError {
 
 /** The node's database was written by a newer format than this build reads; the node refuses to open it. */
 export class DataFormatError extends KvorumError {
-  constructor(format: number, supported: number) {
+  /** `format`: the newer file format found; or, as text, the stored item this build cannot read (it passes its checksum but does not decode). */
+  constructor(format: number | string, supported = 0) {
     super(
       'KV_DATA_FORMAT',
-      `this database was written by a newer kvorum-node (format ${format}; this one reads up to ${supported}): run the newer version, or wipe the directory and let repair refill it`,
+      typeof format === 'string'
+        ? format
+        : `this database was written by a newer kvorum-node (format ${format}; this one reads up to ${supported}): run the newer version, or wipe the directory and let repair refill it`,
     )
   }
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { type VersionVector, fromUtf8, setContext, utf8 } from '@kvorum/core'
 import { StorageEngine } from './engine.js'
-import { coordinatePut, ok, singleNodeCluster, values } from './engine.case.js'
+import { coordinatePut, failed, ok, singleNodeCluster, values } from './engine.case.js'
 
 let dir = ''
 let files = 0
@@ -36,26 +36,32 @@ describe('a node whose database quota is full', () => {
   const fill = async (engine: StorageEngine): Promise<[string, VersionVector][]> => {
     const stored: [string, VersionVector][] = []
     for (let i = 0; i < 200; i++) {
-      try {
-        const written = ok((await coordinatePut(engine, 'kv', [item(`k${i}`, big(`v${i}`))]))[0])
-        stored.push([`k${i}`, setContext(written.siblings)])
-      } catch (e) {
-        expect((e as { code?: string }).code, String(e)).toBe('KV_DISK_FULL')
+      const [res] = await coordinatePut(engine, 'kv', [item(`k${i}`, big(`v${i}`))])
+      if (!res?.ok) {
+        expect(failed(res).code).toBe('KV_DISK_FULL')
         return stored
       }
+      stored.push([`k${i}`, setContext(res.value.siblings)])
     }
     throw new Error('a 1 MiB quota took 200 values of 32 KiB')
   }
 
-  it('refuses writes with KV_DISK_FULL naming the node, still serves reads, and stores nothing of a refused batch', async () => {
+  it('refuses writes with KV_DISK_FULL naming the node, still serves reads (those of the same batch too), and stores nothing of a refused batch', async () => {
     const { engine, changes } = await open()
     const stored = (await fill(engine)).map(([key]) => key)
     expect(stored.length).toBeGreaterThan(5)
     // The last write taken may pass the quota by what it adds (the check runs before a write, not inside it).
     expect(engine.databaseBytes).toBeLessThanOrEqual(QUOTA_BYTES + 64 * 1024)
 
-    const refused = coordinatePut(engine, 'kv', [item('new-a', big('a')), item(stored[0] as string, big('over')), item('new-b', big('b'))])
-    await expect(refused).rejects.toMatchObject({ code: 'KV_DISK_FULL', message: expect.stringMatching(/^node n1 is out of disk space.*--max-db-mib/) })
+    // Each write of the batch answers KV_DISK_FULL as an item, and the batch's read is served.
+    const refused = await engine.batch('kv', {
+      keys: [utf8(stored[1] as string)],
+      coordinates: [item('new-a', big('a')), item(stored[0] as string, big('over')), item('new-b', big('b'))],
+      merges: [],
+    })
+    for (const r of refused.coordinates)
+      expect(failed(r)).toMatchObject({ code: 'KV_DISK_FULL', message: expect.stringMatching(/^node n1 is out of disk space.*--max-db-mib/) })
+    expect(values(ok(refused.gets[0]))).toEqual([`v1`.padEnd(32 * 1024, '.')])
     // All or nothing: neither new key exists, and the overwritten one keeps its value.
     const read = await engine.get('kv', [utf8('new-a'), utf8('new-b'), utf8(stored[0] as string)])
     expect(read.map((r) => values(ok(r)))).toEqual([[], [], [`v0`.padEnd(32 * 1024, '.')]])
@@ -68,13 +74,12 @@ describe('a node whose database quota is full', () => {
     const { engine, changes } = await open()
     // 70 values of 32 KiB pass the quota's check (the database is empty) but not its headroom (1 MiB over the quota).
     const keys = Array.from({ length: 70 }, (_, i) => `b${i}`)
-    await expect(
-      coordinatePut(
-        engine,
-        'kv',
-        keys.map((key) => item(key, big(key))),
-      ),
-    ).rejects.toMatchObject({ code: 'KV_DISK_FULL' })
+    const refused = await coordinatePut(
+      engine,
+      'kv',
+      keys.map((key) => item(key, big(key))),
+    )
+    expect(refused.map((r) => failed(r).code)).toEqual(keys.map(() => 'KV_DISK_FULL'))
     const read = await engine.get('kv', keys.map(utf8))
     expect(read.filter((r) => values(ok(r)).length > 0)).toEqual([])
     expect((await engine.health()).keys).toBe(0)

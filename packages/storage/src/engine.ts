@@ -40,7 +40,6 @@ import {
   TooManySiblingsError,
   branchesOf,
   coordinatedSet,
-  decodeSet,
   LIMITS,
   findStore,
   isGone,
@@ -58,7 +57,7 @@ import { GroupCommit } from './group-commit.js'
 import { Damage } from './damage.js'
 import { type CheckReport, type CorruptRow, type CorruptRows, type OpenCheck, OPEN_CHECK_MAX_BYTES, isCorruptPage, openCheck } from './integrity.js'
 import { MovedAt } from './moved.js'
-import { Hints } from './hints.js'
+import { type DamagedHint, Hints } from './hints.js'
 import { type LeavesOpened, LeafStore } from './leaves.js'
 import { type Place, type RowCacheLimits, Rows } from './rows.js'
 import { type Durability, type SqliteMemory, applySchema } from './schema.js'
@@ -97,8 +96,21 @@ export interface EngineOptions {
   readonly openCheckMaxBytes?: number
   /** Told of each damaged row found (once per key). Default nobody. */
   readonly onCorruptRow?: (row: CorruptRow) => void
+  /** Told of each kept hint that cannot be delivered (its checksum fails: dropped; it does not decode: kept), each time it is met. Default nobody. */
+  readonly onDamagedHint?: (hint: DamagedHintReport) => void
   /** SQLite's page cache and memory-mapped bytes. Default SQLITE_MEMORY. */
   readonly sqlite?: SqliteMemory
+}
+
+/** A kept hint that cannot be delivered, as the log tells it. */
+export interface DamagedHintReport {
+  readonly target: string
+  readonly store: string
+  /** The key, shown as text when it is printable (showKey). */
+  readonly key: string
+  readonly reason: string
+  /** True when its checksum failed and it was dropped (anti-entropy repairs the key); false when it is kept (another build wrote it). */
+  readonly dropped: boolean
 }
 
 /** The defaults of EngineOptions. */
@@ -122,6 +134,8 @@ export interface EngineStats {
   tombstonesReaped: number
   /** Partitions whose rows this node dropped (it left them, or entered them holding leftovers). */
   partitionsDropped: number
+  /** Kept hints found undeliverable (checksum failed, or they do not decode). */
+  hintsDamaged: number
 }
 
 /** A set with values left out (live versions keep an empty value), for comparing clocks. */
@@ -156,6 +170,7 @@ export class StorageEngine implements NodeProtocol {
     itemErrors: 0,
     tombstonesReaped: 0,
     partitionsDropped: 0,
+    hintsDamaged: 0,
   }
   private readonly db: Database.Database
   private readonly leaves: LeafStore
@@ -166,17 +181,20 @@ export class StorageEngine implements NodeProtocol {
   /** Whether writes find room, and how many were refused for want of it. */
   readonly disk: DiskState
   private readonly quota: Quota | null = null
-  /** Damaged rows: found, reported, dropped for repair. */
+  /** Damaged rows: found, reported, refused and marked for repair. */
   private readonly damage: Damage
   private readonly time: Time
   private readonly now: () => number
   private readonly maxHintsPerTarget: number
   private readonly maxHintAgeMs: number
+  private readonly onDamagedHint: (hint: DamagedHintReport) => void
   private counter = 0
   private cluster: ClusterDef | null = null
   private ring: Placement | null = null
-  /** What a definition installed inside the open group replaced, to put back if the group rolls back. */
+  /** What a definition installed (or an actor renewed) inside the open group replaced, to put back if the group rolls back. */
   private undoInstall: { cluster: ClusterDef | null; actor: string; moved: MovedAt } | null = null
+  /** The actor was renewed for a damaged row in the open group. */
+  private renewedInGroup = false
   /** When partitions last moved here: their tombstones wait a grace period before reaping. */
   private moved: MovedAt = MovedAt.none
   private closed = false
@@ -188,6 +206,7 @@ export class StorageEngine implements NodeProtocol {
     this.now = () => this.time.now()
     this.maxHintsPerTarget = options.maxHintsPerTarget ?? ENGINE_DEFAULTS.maxHintsPerTarget
     this.maxHintAgeMs = options.maxHintAgeMs ?? ENGINE_DEFAULTS.maxHintAgeMs
+    this.onDamagedHint = options.onDamagedHint ?? (() => {})
     this.db = new Database(options.path)
     this.disk = new DiskState(options.nodeId, options.onDiskFull)
     // Whatever fails once the file is open (a newer format, a file that is not SQLite, a corrupt
@@ -206,7 +225,9 @@ export class StorageEngine implements NodeProtocol {
       this.moved = MovedAt.parse((this.sql.getMeta.get('moved-at') as { v: string } | undefined)?.v)
       this.leaves = new LeafStore(this.db)
       this.sizes = new StoreSizes(this.db)
-      this.rows = new Rows(this.db, this.leaves, this.sizes, this.now, options.cache, (store, place, key, why) => this.damage.found(store, place, key, why))
+      this.rows = new Rows(this.db, this.leaves, this.sizes, this.now, options.cache, (store, place, key, why, damaged) =>
+        damaged ? this.damage.found(store, place, key, why) : this.damage.unreadable(store, place, key, why),
+      )
       this.hints = new Hints(this.db)
       this.writes = new GroupCommit(
         this.db,
@@ -214,16 +235,18 @@ export class StorageEngine implements NodeProtocol {
           beforeCommit: () => {
             // No counter is stored: the incarnation is new at every open, so counters never need to survive one.
             this.rows.persist()
+            for (const { store, place } of this.rows.takeReplaced()) this.leaves.recount(store, place.part, place.seg)
           },
           commit: () => {
+            this.renewedInGroup = false
             if (this.rows.commit() > 0) this.disk.committed()
             this.leaves.commit()
-            for (const { store, place } of this.rows.takeReplaced()) this.leaves.recount(store, place.part, place.seg)
             this.sizes.commit()
             this.hints.commit()
             this.undoInstall = null
           },
           rollback: () => {
+            this.renewedInGroup = false
             this.rows.rollback()
             this.leaves.rollback()
             this.sizes.rollback()
@@ -246,7 +269,7 @@ export class StorageEngine implements NodeProtocol {
         options.maxQueuedRequests,
         (fn) => this.time.setImmediate(fn),
       )
-      this.damage.attach({ rows: this.rows, writes: this.writes, closed: () => this.closed })
+      this.damage.attach({ rows: this.rows, writes: this.writes, closed: () => this.closed, renew: () => this.renewForDamage() })
       this.sql.putMeta.run('incarnation', this.incarnation)
     } catch (e) {
       this.db.close()
@@ -358,6 +381,8 @@ export class StorageEngine implements NodeProtocol {
     const place = this.placeOf(item.key)
     const stale = this.checkOwner(store, ring, item.key, place.part, 'coordinate', version)
     if (stale) return stale
+    const unsound = this.rows.refusal(store.name, place, item.key, 'coordinate')
+    if (unsound) return this.itemError(unsound)
     const set = this.rows.read(store.name, place, item.key)
     const dot = { actor: this.actor, counter: this.counter + 1 }
     const expiry = this.expiryOf(item)
@@ -391,6 +416,10 @@ export class StorageEngine implements NodeProtocol {
     const place = this.placeOf(item.key)
     const stale = this.checkOwner(store, ring, item.key, place.part, 'merge', version)
     if (stale) return stale
+    const unreadable = this.rows.refusal(store.name, place, item.key, 'merge')
+    if (unreadable) return this.itemError(unreadable)
+    // A merge replaces a damaged row with what it brings, which may lack versions this node coordinated: new dots get a new actor.
+    if (this.rows.isDamaged(store.name, place, item.key)) this.renewForDamage()
     const set = this.rows.read(store.name, place, item.key)
     this.rows.write(store.name, place, item.key, resolveSets(store.conflict, set, item.siblings))
     this.stats.merged++
@@ -438,23 +467,34 @@ export class StorageEngine implements NodeProtocol {
   async batch(storeName: string, batch: StoreBatch): Promise<StoreBatchResults> {
     const { cluster, ring } = this.requireCluster()
     const store = findStore(cluster, storeName)
-    if (batch.merges.length > 0 || batch.coordinates.some((c) => c.value !== null)) this.requireRoom()
-    const written =
-      batch.coordinates.length + batch.merges.length === 0
-        ? { coordinates: [], merges: [] }
-        : await this.writes.submit(() => {
-            // The placement as of this job: a definition installed earlier in the same group applies.
-            const now = this.ring as Placement
-            return {
-              coordinates: batch.coordinates.map((item) => this.coordinateItem(store, now, item, batch.version ?? 0)),
-              merges: batch.merges.map((item) => this.mergeItem(store, now, item, batch.version ?? 0)),
-            }
-          })
+    const written = batch.coordinates.length + batch.merges.length === 0 ? { coordinates: [], merges: [] } : await this.batchWrites(store, batch)
     const now = this.ring ?? ring
     return { gets: batch.keys.map((key) => this.readItem(store, now, key, batch.version ?? 0)), ...written }
   }
 
-  /** The on-demand check (Damage.check): SQLite's page check, then every row; damaged rows are dropped for repair. */
+  /**
+   * A batch's writes, as one job. Without room (the quota reached before a
+   * write that adds data, or SQLite finding none) none of them runs, and each
+   * answers KV_DISK_FULL as an item: the batch's reads are still served.
+   */
+  private async batchWrites(store: StoreDef, batch: StoreBatch): Promise<Pick<StoreBatchResults, 'coordinates' | 'merges'>> {
+    try {
+      if (batch.merges.length > 0 || batch.coordinates.some((c) => c.value !== null)) this.requireRoom()
+      return await this.writes.submit(() => {
+        // The placement as of this job: a definition installed earlier in the same group applies.
+        const now = this.ring as Placement
+        return {
+          coordinates: batch.coordinates.map((item) => this.coordinateItem(store, now, item, batch.version ?? 0)),
+          merges: batch.merges.map((item) => this.mergeItem(store, now, item, batch.version ?? 0)),
+        }
+      })
+    } catch (e) {
+      if (!(e instanceof KvorumError && e.code === 'KV_DISK_FULL')) throw e
+      return { coordinates: batch.coordinates.map(() => this.itemError(e)), merges: batch.merges.map(() => this.itemError(e)) }
+    }
+  }
+
+  /** The on-demand check (Damage.check): SQLite's page check, then every row; damaged rows are marked for repair. */
   async check(options: { readonly full?: boolean } = {}): Promise<CheckReport> {
     this.requireOpen()
     return this.damage.check(options.full ?? false)
@@ -477,7 +517,13 @@ export class StorageEngine implements NodeProtocol {
     return this.writes.submit(() => {
       let count = this.hints.count(target)
       return items.map((item): ItemResult<null> => {
-        if (!this.hints.mergeInto(target, item, (stores.get(item.store) as StoreDef).conflict)) {
+        let merged: boolean
+        try {
+          merged = this.hints.mergeInto(target, item, (stores.get(item.store) as StoreDef).conflict, (h) => this.damagedHint(h))
+        } catch (e) {
+          return this.itemError(e)
+        }
+        if (!merged) {
           if (count >= this.maxHintsPerTarget) {
             this.stats.hintsRefused++
             return this.itemError(new HintBacklogFullError(target, this.maxHintsPerTarget))
@@ -503,7 +549,27 @@ export class StorageEngine implements NodeProtocol {
       if (!(e instanceof KvorumError && e.code === 'KV_DISK_FULL')) throw e
     }
     this.stats.hintsExpired += expired
-    return this.hints.list(target, afterId, limit)
+    const damaged: DamagedHint[] = []
+    const page = this.hints.list(target, afterId, limit, (h) => {
+      this.damagedHint(h)
+      if (h.damaged) damaged.push(h)
+    })
+    // Hints whose bytes are not what was written are dropped (a kept hint blocks reaping, and
+    // anti-entropy repairs the key); on a full disk they wait for the next listing.
+    if (damaged.length > 0) {
+      try {
+        await this.writes.submit(() => this.hints.drop(damaged))
+      } catch (e) {
+        if (!(e instanceof KvorumError && e.code === 'KV_DISK_FULL')) throw e
+      }
+    }
+    return page
+  }
+
+  /** A kept hint that cannot be delivered: counted and told, never delivered or merged into. */
+  private damagedHint(h: DamagedHint): void {
+    this.stats.hintsDamaged++
+    this.onDamagedHint({ target: h.target, store: h.store, key: showKey(h.key), reason: h.reason, dropped: h.damaged })
   }
 
   async deleteHints(target: string, acks: readonly { id: number; seq: number }[]): Promise<number> {
@@ -576,8 +642,8 @@ export class StorageEngine implements NodeProtocol {
     const add = (rows: { key: Uint8Array; data: Uint8Array; sum: number | null }[]) => {
       read += rows.length
       last = rows[rows.length - 1]?.key ?? last
-      for (const r of this.damage.trusted(store.name, (key) => this.placeOf(key), rows))
-        items.push({ key: r.key, siblings: req.headsOnly ? heads(decodeSet(r.data)) : decodeSet(r.data) })
+      for (const r of this.damage.readable(store.name, (key) => this.placeOf(key), rows))
+        items.push(req.headsOnly ? { key: r.key, siblings: heads(r.siblings) } : r)
     }
     type Stored = { key: Uint8Array; data: Uint8Array; sum: number | null }
     if (!segments) {
@@ -597,7 +663,7 @@ export class StorageEngine implements NodeProtocol {
     const store = findStore(cluster, storeName)
     this.checkPartition(req.partition)
     const rows = this.sql.tombstones.all(store.name, req.partition, req.beforeMs, req.limit) as { key: Uint8Array; data: Uint8Array; sum: number | null }[]
-    return this.damage.trusted(store.name, (key) => this.placeOf(key), rows).map((r) => ({ key: r.key, siblings: heads(decodeSet(r.data)) }))
+    return this.damage.readable(store.name, (key) => this.placeOf(key), rows).map((r) => ({ key: r.key, siblings: heads(r.siblings) }))
   }
 
   async reap(storeName: string, items: readonly KeySet[]): Promise<number> {
@@ -703,13 +769,30 @@ export class StorageEngine implements NodeProtocol {
    * its new dots can never be mistaken for ones whose versions it dropped.
    */
   private dropPartitions(drops: readonly { store: string; part: number }[]): void {
-    this.actor = this.newIncarnation()
-    this.sql.putMeta.run('incarnation', this.actor)
+    this.renewIncarnation()
     for (const { store, part } of drops) {
       const keys = [...(this.sql.partitionKeys.all(store, part) as { key: Uint8Array }[]).map((r) => r.key), ...this.rows.stagedKeys(store, part)]
       for (const key of keys) this.rows.write(store, this.placeOf(key), key, [])
       this.stats.partitionsDropped++
     }
+  }
+
+  /**
+   * Inside a group commit, when a damaged row is marked or replaced: a new
+   * actor id (the row may have held dots of the current one, which new dots
+   * of that actor would cover), once per group.
+   */
+  private renewForDamage(): void {
+    if (this.renewedInGroup) return
+    this.renewedInGroup = true
+    this.renewIncarnation()
+  }
+
+  /** Inside a group commit: a new actor id, put back if the group rolls back. */
+  private renewIncarnation(): void {
+    this.undoInstall ??= { cluster: this.cluster, actor: this.actor, moved: this.moved }
+    this.actor = this.newIncarnation()
+    this.sql.putMeta.run('incarnation', this.actor)
   }
 
   async health(options?: HealthOptions): Promise<NodeHealth> {

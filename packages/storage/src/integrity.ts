@@ -8,8 +8,11 @@ import { decodeSet, keyDigest, showKey } from '@kvorum/core'
  * set, kept in the row's `sum` column and checked whenever the row is read
  * from SQLite), and SQLite's own page checks (`PRAGMA quick_check` at open,
  * `quick_check` or `integrity_check` on demand). A row that fails is
- * reported and served as missing, never as a value; the engine then drops
- * it, so its Merkle leaf differs from its peers' and repair restores it.
+ * reported and never served: reads and coordinates of its key fail with
+ * KV_DATA_CORRUPT (never an empty answer, which would count toward a
+ * quorum). The row stays until a merge replaces it, and its Merkle leaf
+ * counts it as empty, so the leaf differs from its peers' and repair
+ * restores it.
  */
 
 /** Largest database file checked with `quick_check` at open, by default (bytes): 1 GiB took 2.4 s here from the page cache (docs/reliability.md). */
@@ -24,6 +27,11 @@ export const CHECK_PAGE_ROWS = 2000
 /** The checksum a row keeps: CRC-32 of its key, then its stored set. */
 export function rowSum(key: Uint8Array, data: Uint8Array): number {
   return crc32(data, crc32(key))
+}
+
+/** The checksum a hint keeps: CRC-32 of its target, store (each ended by a zero byte), key, then its stored set. */
+export function hintSum(target: string, store: string, key: Uint8Array, data: Uint8Array): number {
+  return crc32(data, crc32(key, crc32(`${target}\u0000${store}\u0000`)))
 }
 
 /** Why a stored row cannot be trusted, or null. A row without a sum (written before sums were kept) passes unchecked. */
@@ -130,17 +138,30 @@ export interface StoredRow {
   readonly digest: Uint8Array | null
 }
 
+/** What a row fails: `damaged` when its bytes are not what was written (the checksum), else a row this build cannot read or a stale digest. */
+export interface RowFault {
+  readonly reason: string
+  readonly damaged: boolean
+  /** For a sound row whose stored Merkle digest is not its set's (the digest is outside the sum): the right one. */
+  readonly digest?: Uint8Array
+}
+
+/** Why a row that passes its checksum cannot be read by this build (another build wrote it, or a bug did): never treated as damage. */
+export function undecodable(e: unknown): string {
+  return `passes its checksum but does not decode (${e instanceof Error ? e.message : String(e)})`
+}
+
 /** What the full row check adds to the checksum: the set must decode, and its dots hash to the stored Merkle digest. */
-export function deepRowFault(row: StoredRow): string | null {
+export function deepRowFault(row: StoredRow): RowFault | null {
   const fault = rowFault(row.key, row.data, row.sum)
-  if (fault) return fault
+  if (fault) return { reason: fault, damaged: true }
   let digest: Uint8Array
   try {
     digest = keyDigest(row.key, decodeSet(row.data))
   } catch (e) {
-    return `does not decode (${e instanceof Error ? e.message : String(e)})`
+    return { reason: undecodable(e), damaged: false }
   }
-  if (row.digest && Buffer.compare(Buffer.from(row.digest), Buffer.from(digest)) !== 0) return 'Merkle digest mismatch'
+  if (row.digest && Buffer.compare(Buffer.from(row.digest), Buffer.from(digest)) !== 0) return { reason: 'Merkle digest mismatch', damaged: false, digest }
   return null
 }
 
@@ -181,20 +202,37 @@ export class CorruptRows {
  * the node serves requests meanwhile), and tell `found` of each that fails
  * deepRowFault. Returns the rows read.
  */
-export async function checkRows(db: Database.Database, found: (row: StoredRow, reason: string) => void, pause: () => Promise<void>): Promise<number> {
+export async function checkRows(
+  db: Database.Database,
+  found: (row: StoredRow, fault: RowFault) => void,
+  pause: () => Promise<void>,
+  /** Given a page's sound rows that keep no sum yet (written before sums were kept), with the sums to store; resolves to how many were stored. */
+  backfill: (sums: readonly UnsummedRow[]) => Promise<number>,
+): Promise<{ checked: number; summed: number }> {
   const page = db.prepare('SELECT id, store, part, seg, key, data, sum, digest FROM kv WHERE id > ? ORDER BY id LIMIT ?')
   let checked = 0
+  let summed = 0
   for (let after = 0; ; ) {
     const rows = page.all(after, CHECK_PAGE_ROWS) as (StoredRow & { id: number })[]
+    const unsummed: UnsummedRow[] = []
     for (const row of rows) {
       const fault = deepRowFault(row)
       if (fault) found(row, fault)
+      else if (row.sum === null) unsummed.push({ id: row.id, data: row.data, sum: rowSum(row.key, row.data) })
       after = row.id
     }
     checked += rows.length
-    if (rows.length < CHECK_PAGE_ROWS) return checked
+    if (unsummed.length > 0) summed += await backfill(unsummed)
+    if (rows.length < CHECK_PAGE_ROWS) return { checked, summed }
     await pause()
   }
+}
+
+/** A row the check found sound that keeps no sum yet, and the sum to store (only if its bytes are still these). */
+export interface UnsummedRow {
+  readonly id: number
+  readonly data: Uint8Array
+  readonly sum: number
 }
 
 /** The answer of an on-demand check of one node. */
@@ -205,7 +243,12 @@ export interface CheckReport {
   /** The page check just run. */
   readonly pages: PageCheck
   readonly rowsChecked: number
-  /** Damaged rows this check found (at most MAX_REPORTED_ROWS listed), each dropped so that repair restores it. */
+  /** Rows written before sums were kept that this check found sound and gave their sum (checked on every read from now on). */
+  readonly rowsSummed: number
+  /**
+   * Rows this check found at fault (at most MAX_REPORTED_ROWS listed): damaged ones (checksum) are
+   * marked so that repair restores them; ones that pass their checksum but do not decode are kept.
+   */
   readonly corruptRows: readonly CorruptRow[]
   readonly corruptTotal: number
   /** Damaged rows found since the open, by reads and checks (at most MAX_REPORTED_ROWS listed). */

@@ -121,15 +121,18 @@ export class LeafStore {
   }
 
   /**
-   * After a commit that replaced a damaged row: the segment's leaf anew from
-   * the digests its rows keep. The damaged row's own digest may have been
-   * the damaged part, so XOR-ing it out could leave the leaf wrong for good.
+   * Inside the transaction, once its rows are written, where a damaged row
+   * was replaced or marked: the segment's leaf anew from the digests its rows
+   * keep, staged like any other change. The damaged row's own digest may
+   * have been the damaged part, so XOR-ing it out could leave the leaf wrong
+   * for good. (Inside the transaction, not after the commit: a failing read
+   * there would roll back the memory of a group SQLite had committed, and
+   * the group commit would run its writes again.)
    */
   recount(store: string, part: number, seg: number): void {
     let hash: Uint8Array = new Uint8Array(HASH_BYTES)
     for (const [digest] of this.segmentDigests.raw().iterate(store, part, seg) as Iterable<[Uint8Array | null]>) if (digest) hash = xorHash(hash, digest)
-    this.partition(store, part).set(hash, seg * HASH_BYTES)
-    this.markChanged(store, part, seg)
+    this.staged.set(`${store}\u0000${part}\u0000${seg}`, { store, part, seg, hash })
   }
 
   /** After a rollback: forget what was staged. */

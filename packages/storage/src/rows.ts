@@ -1,6 +1,21 @@
 import type Database from 'better-sqlite3'
-import { type ItemResult, type SiblingSet, type Version, decodeSet, encodeSet, goneFromMs, keyDigest, storedRead, xorHash } from '@kvorum/core'
-import { rowFault, rowSum } from './integrity.js'
+import {
+  type ItemResult,
+  type SiblingSet,
+  type Version,
+  type KvorumError,
+  DataCorruptError,
+  DataFormatError,
+  ZERO_HASH,
+  decodeSet,
+  encodeSet,
+  goneFromMs,
+  keyDigest,
+  showKey,
+  storedRead,
+  xorHash,
+} from '@kvorum/core'
+import { rowFault, rowSum, undecodable } from './integrity.js'
 import type { LeafStore } from './leaves.js'
 import type { StoreSizes } from './store-sizes.js'
 
@@ -21,8 +36,17 @@ interface KeyState {
   readonly tombMs: number | null
   /** keyDigest of the set, worked out when first needed (for a damaged row: the digest it stores). */
   digest: Uint8Array | null
-  /** The row failed its checksum or decode: its set reads as empty, and its next write replaces it whatever the digests say. */
-  readonly corrupt?: true
+  /**
+   * The row failed its checksum. It stays in the table, so the damage is found again after
+   * a restart, until a merge replaces it with the incoming set (whatever the digests say); meanwhile
+   * reads and coordinates of the key are refused, and its Merkle leaf counts it as empty (markDamaged).
+   */
+  readonly corrupt?: string
+  /**
+   * The row passes its checksum but does not decode (another build wrote it, or a bug did): not
+   * damage, so it is never replaced or dropped for repair; writes of the key are refused instead.
+   */
+  readonly unreadable?: string
 }
 
 /** A key written during the open transaction: its state before, and its set now. */
@@ -42,8 +66,8 @@ interface Row {
   digest: Uint8Array | null
 }
 
-/** Told of a damaged row when a read finds it. */
-export type CorruptRowListener = (store: string, place: Place, key: Uint8Array, reason: string) => void
+/** Told of a row at fault when a read finds it: `damaged` when it fails its checksum, else it does not decode. */
+export type CorruptRowListener = (store: string, place: Place, key: Uint8Array, reason: string, damaged: boolean) => void
 
 /** Limits of the cache of recently used keys. */
 export interface RowCacheLimits {
@@ -75,7 +99,7 @@ export class Rows {
   private readonly staged = new Map<string, Staged>()
   /** States written by persist(), cached once the transaction commits. */
   private readonly pending = new Map<string, KeyState>()
-  /** Where damaged rows were replaced in the open transaction: their leaves are recounted after the commit. */
+  /** Where damaged rows were replaced or marked in the open transaction: their leaves are recounted before the commit. */
   private readonly replaced: { store: string; place: Place }[] = []
   private readonly maxKeys: number
   private readonly maxBytes: number
@@ -96,6 +120,9 @@ export class Rows {
       insert: db.prepare('INSERT INTO kv (store, part, seg, key, data, tomb_ms, digest, sum) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
       update: db.prepare('UPDATE kv SET data = ?, tomb_ms = ?, digest = ?, sum = ? WHERE id = ?'),
       remove: db.prepare('DELETE FROM kv WHERE id = ?'),
+      markDamaged: db.prepare('UPDATE kv SET digest = ? WHERE id = ?'),
+      addSum: db.prepare('UPDATE kv SET sum = ? WHERE id = ? AND sum IS NULL AND data = ?'),
+      fixDigest: db.prepare('UPDATE kv SET digest = ? WHERE store = ? AND part = ? AND seg = ? AND key = ? AND data = ?'),
     }
   }
 
@@ -119,9 +146,34 @@ export class Rows {
     const bytes = new Uint8Array(row.data.buffer, row.data.byteOffset, row.data.byteLength)
     const fault = rowFault(key, bytes, row.sum)
     if (fault === null) return storedRead(bytes)
-    // Never served as a value: the key reads as missing here, and the other replicas' copies win.
-    this.onCorrupt(store, place, key, fault)
-    return storedRead(ENCODED_EMPTY_SET)
+    // Never served, not even as missing: an empty answer would count toward a read quorum (and
+    // let a deleted value win over the lost tombstone). The SDK asks the next replica instead.
+    this.onCorrupt(store, place, key, fault, true)
+    throw damagedError(store, key, fault)
+  }
+
+  /** Inside a transaction: the key's row is damaged (and not written in this transaction). */
+  isDamaged(store: string, place: Place, key: Uint8Array): boolean {
+    return !this.staged.has(cacheId(store, key)) && this.committed(store, place, key).corrupt !== undefined
+  }
+
+  /**
+   * Inside a transaction: why a write of the key must be refused, or null.
+   * A damaged row (not written in this transaction) refuses a coordinate:
+   * building on a set that lost versions would hand the writer a clock over
+   * them (DataCorruptError, and another primary coordinates); a merge
+   * replaces it instead. A row that passes its checksum but does not decode
+   * refuses both (DataFormatError): it is never replaced or dropped.
+   */
+  refusal(store: string, place: Place, key: Uint8Array, role: 'coordinate' | 'merge'): KvorumError | null {
+    if (this.staged.has(cacheId(store, key))) return null
+    const state = this.committed(store, place, key)
+    if (state.unreadable)
+      return new DataFormatError(
+        `key ${showKey(key)} of store ${store}: its stored row ${state.unreadable}; another build may have written it, so it is kept as it is and this write refused`,
+      )
+    if (state.corrupt && role === 'coordinate') return damagedError(store, key, state.corrupt)
+    return null
   }
 
   /** Inside a transaction: keys of one partition written (and not yet stored) by this transaction. */
@@ -222,16 +274,39 @@ export class Rows {
     this.replaced.length = 0
   }
 
-  /** After the commit: where damaged rows were replaced (their leaves must be recounted from the rows), once. */
+  /** After persist(), inside the transaction: where damaged rows were replaced or marked (their leaves must be recounted from the rows), once. */
   takeReplaced(): { store: string; place: Place }[] {
     return this.replaced.splice(0)
   }
 
-  /** Inside a transaction: remove the key's row if it is (still) damaged; true when it was. A key written since is left alone. */
-  dropIfCorrupt(store: string, place: Place, key: Uint8Array): boolean {
-    if (this.staged.has(cacheId(store, key)) || !this.committed(store, place, key).corrupt) return false
-    this.write(store, place, key, [])
+  /**
+   * Inside a transaction: mark the key's row, if it is (still) damaged and
+   * not marked yet, as counting for nothing in its Merkle leaf (its stored
+   * digest becomes the empty set's, and the leaf is recounted from the
+   * rows), so that anti-entropy finds the key different from its peers'
+   * and merges it back. The row itself stays, failing its checksum. True
+   * when it marked the row; a key written since is left alone.
+   */
+  markDamaged(store: string, place: Place, key: Uint8Array): boolean {
+    if (this.staged.has(cacheId(store, key))) return false
+    const state = this.committed(store, place, key)
+    if (!state.corrupt || state.id === null || state.digest?.every((b) => b === 0)) return false
+    this.sql.markDamaged.run(ZERO_HASH, state.id)
+    this.replaced.push({ store, place })
     return true
+  }
+
+  /** Inside a transaction: store the right Merkle digest of a sound row that still holds `data` (not written in this transaction), and recount its leaf; true when it did. */
+  fixDigest(store: string, place: Place, key: Uint8Array, data: Uint8Array, digest: Uint8Array): boolean {
+    if (this.staged.has(cacheId(store, key))) return false
+    if (this.sql.fixDigest.run(digest, store, place.part, place.seg, key, data).changes === 0) return false
+    this.replaced.push({ store, place })
+    return true
+  }
+
+  /** Inside a transaction: store the sums of rows that keep none, each only if its bytes are still those checked; returns how many. */
+  addSums(rows: readonly { id: number; data: Uint8Array; sum: number }[]): number {
+    return rows.reduce((n, r) => n + this.sql.addSum.run(r.sum, r.id, r.data).changes, 0)
   }
 
   private committed(store: string, place: Place, key: Uint8Array): KeyState {
@@ -246,19 +321,20 @@ export class Rows {
     }
     // A plain Uint8Array view, so values read from disk and from the cache are of one type.
     const bytes = new Uint8Array(row.data.buffer, row.data.byteOffset, row.data.byteLength)
-    let fault = rowFault(key, bytes, row.sum)
-    let set: SiblingSet = []
-    if (fault === null) {
-      try {
-        set = decodeSet(bytes)
-      } catch (e) {
-        fault = `does not decode (${e instanceof Error ? e.message : String(e)})`
-      }
-    }
+    const fault = rowFault(key, bytes, row.sum)
     if (fault !== null) {
-      // Read as missing, and not cached: the next write of the key replaces the row.
-      this.onCorrupt(store, place, key, fault)
-      return { id: row.id, set: [], bytes, tombMs: null, digest: row.digest, corrupt: true }
+      // Not cached: the next merge of the key replaces the row.
+      this.onCorrupt(store, place, key, fault, true)
+      return { id: row.id, set: [], bytes, tombMs: null, digest: row.digest, corrupt: fault }
+    }
+    let set: SiblingSet
+    try {
+      set = decodeSet(bytes)
+    } catch (e) {
+      // Sound bytes this build cannot read: kept as they are (not cached), and writes of the key refused.
+      const why = undecodable(e)
+      this.onCorrupt(store, place, key, why, false)
+      return { id: row.id, set: [], bytes, tombMs: row.tomb_ms, digest: row.digest, unreadable: why }
     }
     const state: KeyState = { id: row.id, set, bytes, tombMs: row.tomb_ms, digest: null }
     this.remember(id, state)
@@ -277,6 +353,12 @@ export class Rows {
       this.cachedBytes -= sizeOf(s)
     }
   }
+}
+
+function damagedError(store: string, key: Uint8Array, fault: string): DataCorruptError {
+  return new DataCorruptError(
+    `key ${showKey(key)} of store ${store}: its stored row is damaged (${fault}); the other replicas serve it, and a merge from them (read by \`kvorum repair\`) restores it`,
+  )
 }
 
 function cacheId(store: string, key: Uint8Array): string {

@@ -13,10 +13,12 @@ export type Durability = 'normal' | 'full'
  * The file format this build writes. 1: rows keep their key's Merkle digest
  * and the leaves table is a snapshot valid only after a clean close. 2: rows
  * keep a checksum of their key and set (`sum`; rows written before it have
- * none, and are checked once rewritten). 3: a stored
- * version's flag byte may carry the expiry bit (2) and its expiresAt, which a
- * build of format 1 or 2 would misread as a bad row. A build that finds a
- * newer format refuses to open the file rather than corrupt it.
+ * none, and are checked once rewritten), and hints one of their target,
+ * store, key and set; a build of format 1 would rewrite rows without it,
+ * leaving stale sums. 3: a stored version's flag byte may carry the expiry
+ * bit (2) and its expiresAt, which a build of format 1 or 2 would misread as
+ * a bad row. A build that finds a newer format refuses to open the file
+ * rather than corrupt it.
  */
 export const FORMAT = 3
 
@@ -66,7 +68,8 @@ export function applySchema(db: Database.Database, durability: Durability, memor
       key BLOB NOT NULL,
       data BLOB NOT NULL,
       seq INTEGER NOT NULL,
-      created_ms INTEGER NOT NULL
+      created_ms INTEGER NOT NULL,
+      sum INTEGER
     );
     CREATE UNIQUE INDEX IF NOT EXISTS hints_key ON hints (target, store, key);
     CREATE INDEX IF NOT EXISTS hints_order ON hints (target, id);
@@ -75,5 +78,8 @@ export function applySchema(db: Database.Database, durability: Durability, memor
   const columns = db.prepare('PRAGMA table_info(kv)').all() as { name: string }[]
   if (!columns.some((c) => c.name === 'digest')) db.exec('ALTER TABLE kv ADD COLUMN digest BLOB')
   if (!columns.some((c) => c.name === 'sum')) db.exec('ALTER TABLE kv ADD COLUMN sum INTEGER')
+  // Hints keep a checksum too (hints written before it have none and pass unchecked).
+  const hintColumns = db.prepare('PRAGMA table_info(hints)').all() as { name: string }[]
+  if (!hintColumns.some((c) => c.name === 'sum')) db.exec('ALTER TABLE hints ADD COLUMN sum INTEGER')
   db.pragma(`user_version = ${FORMAT}`)
 }
