@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { type NodeProtocol, type StoreBatch, type Time, realTime } from '@kvorum/core'
-import { type MemoryCluster, memoryCluster } from '../../../test/support/memory-cluster.js'
+import { type NodeProtocol, type Time, realTime } from '@kvorum/core'
+import { type MemoryCluster, memoryCluster, wrapBatches } from '../../../test/support/memory-cluster.js'
 import { MemoryTransport, detectorOf, handoffWorker } from './testing.js'
 
 /**
@@ -48,29 +48,18 @@ async function settleWithin(work: Promise<unknown>): Promise<unknown> {
   }
 }
 
-/** Engines whose store batches carrying merges (a write spreading to replicas) are held while `hold()` says so, until the test ends. */
-function holdingMerges(engines: Map<string, NodeProtocol>, hold: () => boolean): Map<string, NodeProtocol> {
-  const wrap = (engine: NodeProtocol) =>
-    new Proxy(engine, {
-      get(target, prop) {
-        const v = Reflect.get(target, prop)
-        if (prop !== 'batch') return typeof v === 'function' ? v.bind(target) : v
-        return async (store: string, batch: StoreBatch) => {
-          if (hold() && batch.merges.length > 0) await new Promise<void>((go) => release.push(go))
-          return target.batch(store, batch)
-        }
-      },
-    })
-  return new Map([...engines].map(([id, engine]) => [id, wrap(engine)]))
-}
-
 describe('a wall clock stepping back minutes mid-call', () => {
   it('an update whose clock steps back between its read and its write ends at its deadline', async () => {
     cluster = await memoryCluster()
     const { time, stepBack } = steppedTime()
     let holding = false
+    // Store batches carrying merges (the write spreading to the replicas) are held until the test ends.
     // The in-memory transport does not time requests out: only the call's deadline ends the wait.
-    const transport = new MemoryTransport(holdingMerges(cluster.engines as Map<string, NodeProtocol>, () => holding))
+    const held = wrapBatches(cluster.engines as Map<string, NodeProtocol>, async (_id, _store, batch, run) => {
+      if (holding && batch.merges.length > 0) await new Promise<void>((go) => release.push(go))
+      return run()
+    })
+    const transport = new MemoryTransport(held)
     const { kv } = await cluster.client({ transport, time, timeoutMs: TIMEOUT_MS, readSpeculateMs: 10_000 })
     const s = kv.store<string>('default', { codec: 'utf8' })
     await s.put('k', 'v', { w: 3 })
