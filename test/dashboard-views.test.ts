@@ -126,7 +126,9 @@ describe('the collector', () => {
     } as unknown as Kvorum
     const sampler = { sample: async () => undefined, histogram: () => ({ counts: [0, 0, 0, 0, 0], reads: 0, partitionsSampled: 0 }) }
     const collector = new Collector(kv, sampler as unknown as SiblingSampler, {
-      token: undefined,
+      scrape: async () => {
+        throw new Error('down')
+      },
       intervalMs: 20,
       requestTimeoutMs: 200,
       repairEveryMs: 0,

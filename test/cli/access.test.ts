@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { makeTestCerts } from '../support/certs.js'
 import { startNode, stopAllNodes } from '../support/node-process.js'
+import { spawnCli } from '../support/cli-ops.js'
 import { runCli } from './run-cli.js'
 
 /** One node and a handful of CLI runs. */
@@ -77,6 +78,17 @@ describe('the CLI over TLS with credentials of one job each', () => {
       const checkNoCa = await runCli(['check', ...seeds, '--token-file', data, '--admin-token-file', admin, ...tls.slice(2)])
       expect(checkNoCa.code).toBe(1)
       expect(checkNoCa.stderr + checkNoCa.stdout).toMatch(/TLS: the node's certificate is not signed by the CA given \(--tls-ca/)
+      // The dashboard scrapes /metrics with the same TLS settings and its own metrics credential.
+      const dashboard = spawnCli(['dashboard', ...seeds, '--port', '0', '--token-file', data, '--metrics-token', 'scrape', ...tls])
+      try {
+        expect(await dashboard.waitForStdout(/^dashboard: http/m, 15_000), dashboard.stderr()).toBe(true)
+        const url = /^dashboard: (\S+)$/m.exec(dashboard.stdout())?.[1]
+        const node1 = async () => ((await (await fetch(`${url}/api/state`)).json()) as { nodes: { up: boolean; keys: number; error?: string }[] }).nodes[0]
+        await expect.poll(node1, { timeout: 10_000, interval: 100 }).toMatchObject({ up: true, keys: 1 })
+        expect((await node1())?.error).toBeUndefined()
+      } finally {
+        await dashboard.stop()
+      }
     },
     TEST_TIMEOUT_MS,
   )

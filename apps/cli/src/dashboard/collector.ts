@@ -1,9 +1,9 @@
 import type { Kvorum, RepairReport } from '@kvorum/client'
-import type { ClusterDef } from '@kvorum/core'
+import type { ClusterDef, NodeDef } from '@kvorum/core'
 import { type RebalanceView, RebalanceTracker } from './rebalance-view.js'
 import { type RingView, ringView } from './ring-view.js'
 import type { SiblingHistogram, SiblingSampler } from './siblings.js'
-import { type NodeScrape, scrapeNode } from './scrape.js'
+import type { NodeScrape } from './scrape.js'
 
 /** Samples of the charts kept: five minutes at the default interval. */
 export const HISTORY_SAMPLES = 300
@@ -67,7 +67,8 @@ export interface Snapshot {
 }
 
 export interface CollectorOptions {
-  readonly token: string | undefined
+  /** One node's /metrics, read (the dashboard's credential and TLS settings are the caller's). */
+  readonly scrape: (node: NodeDef) => Promise<NodeScrape>
   /** Pause between polls, ms. */
   readonly intervalMs: number
   /** Each node request's timeout, ms. */
@@ -146,7 +147,7 @@ export class Collector {
     const [versions, , scrapes] = await Promise.all([
       kv.clusterVersions().catch(() => null),
       this.probe(known),
-      Promise.all(known.nodes.map((n) => scrapeNode(n.url, options.token, options.requestTimeoutMs).catch((e: Error) => e))),
+      Promise.all(known.nodes.map((n) => options.scrape(n).catch((e: Error) => e))),
     ])
     // A newer definition seen by clusterVersions shows from the next poll on, so the nodes and their scrapes stay aligned.
     const def = known

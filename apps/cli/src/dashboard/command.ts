@@ -3,6 +3,7 @@ import { ACCESS_FLAGS, type ClusterAccess, UsageError, accessFlags, durationFlag
 import { Collector } from './collector.js'
 import { dashboardApp, serve } from './server.js'
 import { SiblingSampler } from './siblings.js'
+import { scrapeNode } from './scrape.js'
 
 export const DASHBOARD_HELP = `kvorum dashboard --seeds URL [--token T | --token-file F] [--metrics-token T] [--port 7180] [--host 127.0.0.1]
                  [--interval 1s] [--repair-every DURATION] [--tls-ca F --tls-cert F --tls-key F]
@@ -59,7 +60,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   })
   const transport = new HttpTransport(access)
   const collector = new Collector(kv, new SiblingSampler(kv, transport, REQUEST_TIMEOUT_MS), {
-    token: options.metricsToken ?? access.token,
+    scrape: (node) => scrapeNode(transport, node, options.metricsToken ?? access.token, REQUEST_TIMEOUT_MS),
     intervalMs: options.intervalMs ?? DEFAULT_INTERVAL_MS,
     requestTimeoutMs: REQUEST_TIMEOUT_MS,
     repairEveryMs: options.repairEveryMs ?? 0,

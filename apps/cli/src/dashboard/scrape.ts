@@ -1,4 +1,6 @@
 /// <reference path="./prometheus-text.d.ts" />
+import type { NodeDef } from '@kvorum/core'
+import type { HttpTransport } from '@kvorum/client'
 import parsePrometheusTextFormat, { type PrometheusFamily } from 'parse-prometheus-text-format'
 
 /** Longest /metrics body read, bytes: a node's is about 10 kB (100 hint targets at most). */
@@ -56,17 +58,16 @@ export function readScrape(text: string): NodeScrape {
   }
 }
 
-/** GET `url`/metrics with the cluster token, within `timeoutMs`; rejects on a non-200 answer. */
-export async function scrapeNode(url: string, token: string | undefined, timeoutMs: number): Promise<NodeScrape> {
+/**
+ * GET /metrics of `node` with `token`, within `timeoutMs`, through the
+ * dashboard's transport (so with its TLS settings); rejects on a non-200 answer.
+ */
+export async function scrapeNode(transport: HttpTransport, node: NodeDef, token: string | undefined, timeoutMs: number): Promise<NodeScrape> {
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {}
-  const res = await fetch(`${url}/metrics`, { headers, signal: AbortSignal.timeout(timeoutMs) })
-  if (res.status !== 200) {
-    await res.body?.cancel()
-    throw new Error(`/metrics answered ${res.status}`)
-  }
-  const text = await res.text()
-  if (text.length > MAX_METRICS_BYTES) throw new Error(`/metrics sent ${text.length} bytes, more than ${MAX_METRICS_BYTES}`)
-  return readScrape(text)
+  const res = await transport.send(node, { method: 'GET', path: '/metrics', headers, body: null, timeoutMs })
+  if (res.status !== 200) throw new Error(`/metrics answered ${res.status}`)
+  if (res.body.length > MAX_METRICS_BYTES) throw new Error(`/metrics sent ${res.body.length} bytes, more than ${MAX_METRICS_BYTES}`)
+  return readScrape(Buffer.from(res.body).toString('utf8'))
 }
 
 /** Every sample name a /metrics body can hold (a histogram's family adds _bucket, _sum and _count): for checking the names a dashboard queries. */
