@@ -104,6 +104,8 @@ describe('the checks catch planted bugs', () => {
     ['overwrite-import', 'lost acknowledged adds', IMPORTS],
     ['overwrite-import', 'resurrected', IMPORTS],
     ['overwrite-import', 'import changed replicas', IMPORTS],
+    // One write under two dots (a coordinate delivered twice): a delete that read the first leaves the second.
+    ['copy-coordinates', 'resurrected', {}],
   ]
   for (const [mutant, finding, options] of planted) {
     it(`${mutant}: some seeds fail with "${finding}"`, async () => {
@@ -120,6 +122,15 @@ describe('the checks catch planted bugs', () => {
 })
 
 describe('regressions found by the simulation', () => {
+  it('seed 307: a copy of a coordinate request, delivered after a delete, wrote the deleted document again under a new dot', async () => {
+    // Found once the checker judged resurrection by value as well as by dot. The network copied a
+    // store batch that coordinated c2w1.2; the copy landed 350 ms later, after the delete, and n2
+    // coordinated it again. HTTP delivers a POST at most once, so the network no longer copies a
+    // coordinating batch; the copy-coordinates mutant (above) keeps the check proven.
+    expect((await runSeed(307, IMPORTS)).failures).toEqual([])
+    expect((await runSeed(307, { mutant: 'copy-coordinates' })).failures).toContainEqual(expect.stringMatching(/^resurrected: doc-0 c2w1\.2 again as /))
+  })
+
   it('seed 2229: a repair pass that outlasted the tombstone grace reaped under hints stored since it began, and the key came back', async () => {
     // c2's pass read the hint backlog at 70 ms, waited on a 5 s request timeout, then at 5 s reaped
     // doc-0's tombstone; a hint stored at 400 ms with the versions it covered was delivered at the

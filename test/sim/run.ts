@@ -285,6 +285,7 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<S
     const clocked = skew ? { timeOf: (id: string) => skew.time(id), watchReaps: true } : {}
     cluster = new SimCluster({ ...config, spares: run.membership?.kind === 'add' ? 1 : 0, ...clocked }, rng.fork(), clock, run.trace)
     network = new Network(cluster, rng.fork(), clock, run.trace, CALM)
+    network.copiesCoordinates = config.mutant === 'copy-coordinates'
     const clients = await faultPhase(run, cluster, network)
     await healPhase(run, cluster, network, clients)
     report = await checkPhase(run, cluster, network)
