@@ -29,6 +29,8 @@ export interface ImportPlan {
 export interface ImportLog {
   readonly exports: ExportTaken[]
   exportsFailed: number
+  /** Exports that started while a membership change was moving partitions (the exporter's view). */
+  exportsDuringMove: number
   imports: number
   /** Imports not sent because their export was too old (the CLI refuses them the same way). */
   refused: number
@@ -44,7 +46,7 @@ export function importFigures(log: ImportLog): ImportFigures {
 }
 
 export function emptyImportLog(): ImportLog {
-  return { exports: [], exportsFailed: 0, imports: 0, refused: 0, keysImported: 0, keysFailed: 0 }
+  return { exports: [], exportsFailed: 0, exportsDuringMove: 0, imports: 0, refused: 0, keysImported: 0, keysFailed: 0 }
 }
 
 /**
@@ -84,13 +86,15 @@ export async function exportStore(kv: Kvorum, ctx: ImportContext, who: string): 
   const store = kv.store<Uint8Array>(ctx.store)
   for (let attempt = 1; attempt <= EXPORT_ATTEMPTS; attempt++) {
     const startedAtMs = ctx.clock.now
+    const stage = kv.cluster.move?.stage
     try {
       const sets: KeySet[] = []
       for await (const set of store.versions()) {
         if (sets.length >= MAX_EXPORT_SETS) throw new Error(`assertion failed: the simulated store has more than ${MAX_EXPORT_SETS} keys`)
         sets.push(set)
       }
-      ctx.trace.event(`${who} exported ${sets.length} keys (started at ${startedAtMs} ms)`)
+      ctx.trace.event(`${who} exported ${sets.length} keys (started at ${startedAtMs} ms${stage ? `, during ${stage}` : ''})`)
+      if (stage === 'write-both' || stage === 'read-new') ctx.log.exportsDuringMove++
       return { sets, startedAtMs, importedFully: 0 }
     } catch (e) {
       if (!(e instanceof KvorumError)) throw e
