@@ -57,7 +57,7 @@ export function emptyImportLog(): ImportLog {
  * the import's own deadline plus the slowest message (a 400 ms spike) with
  * room to spare, so every merge lands before such a reap may run.
  */
-export const MAX_EXPORT_AGE_MS = TOMBSTONE_GRACE_MS - CLIENT_TIMING.timeoutMs - 500
+const MAX_EXPORT_AGE_MS = TOMBSTONE_GRACE_MS - CLIENT_TIMING.timeoutMs - 500
 /** Attempts at a whole export (a primary that does not answer fails it), and the pause between them, ms. */
 const EXPORT_ATTEMPTS = 5
 const EXPORT_PAUSE_MS = 300
