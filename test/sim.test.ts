@@ -73,6 +73,15 @@ describe('simulation', () => {
     expect(result.healing.finalTombstonesReaped).toBeGreaterThan(0)
   })
 
+  // Regression: SDK deadlines, backoffs and rate limits ran on the wall clock. c2's clock steps back
+  // 125 s at 166 ms; its handoff worker's token bucket counted that as debt and slept it off, and the
+  // run stalled past its phase budget. They run on monotonic time now (client jumps are on by default).
+  it('clock seed 13: a client whose wall clock steps back two minutes mid-run still finishes on time', async () => {
+    const result = await runSeed(13, { clocks: true, trace: 'events' })
+    expect(result.failures).toEqual([])
+    expect(result.trace.some((line) => /clock of c2 jumps back 125494 ms/.test(line))).toBe(true)
+  })
+
   // Regression: a hint kept for a node that had left the key's partition was re-targeted to the
   // current replicas after the key's tombstone was reaped (the reaper only looked at hints for
   // the current replicas), and the deleted value came back. Reaps now wait for every hint.

@@ -1,10 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { connect as tlsConnect } from 'node:tls'
+import { X509Certificate } from 'node:crypto'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { HttpTransport, type TlsOptions, connect } from '@kvorum/client'
 import { type ClusterDef, type NodeDef, initialAssignment, storeDef } from '@kvorum/core'
-import { makeTestCerts } from './support/certs.js'
+import { makeTestCerts, renewedNodeCert } from './support/certs.js'
 import { type NodeProcess, startNode, stopAllNodes } from './support/node-process.js'
 
 /** Each case starts one node. */
@@ -39,6 +41,30 @@ async function health(url: string, tls?: TlsOptions) {
   } finally {
     await transport.close()
   }
+}
+
+/** Longest wait for a line in a node's log, ms. */
+const LOG_WAIT_MS = 10_000
+
+async function waitForLog(node: NodeProcess, text: string, count: number): Promise<void> {
+  const deadline = Date.now() + LOG_WAIT_MS
+  while (node.output().split(text).length - 1 < count) {
+    if (Date.now() > deadline) throw new Error(`no "${text}" (x${count}) in the node's log within ${LOG_WAIT_MS} ms:\n${node.output()}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+/** The SHA-256 fingerprint of the certificate a new connection to `url` is shown (verified against the test CA). */
+function servedFingerprint(url: string): Promise<string> {
+  const { hostname, port } = new URL(url)
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: hostname, port: Number(port), ca: certs.ca.cert, timeout: 5000 }, () => {
+      resolve(socket.getPeerCertificate().fingerprint256)
+      socket.end()
+    })
+    socket.once('error', reject)
+    socket.once('timeout', () => socket.destroy(new Error(`no TLS handshake with ${url} within 5 s`)))
+  })
 }
 
 describe('TLS between the SDK and the nodes (certificates made at run time with openssl)', () => {
@@ -122,6 +148,54 @@ describe('TLS between the SDK and the nodes (certificates made at run time with 
       await expect(health(plain.url.replace('http:', 'https:'), { ca: certs.ca.cert })).rejects.toMatchObject({
         message: expect.stringMatching(/TLS: the node does not serve TLS \(use an http:\/\/ URL\)/),
       })
+    },
+    TEST_TIMEOUT_MS,
+  )
+
+  it(
+    'SIGHUP reloads the certificate and key: new connections get the new one, same process; a broken pair keeps the old one serving',
+    async () => {
+      // The node reads its certificate from files an operator (or cert-manager) replaces in place.
+      const dir = freshDir()
+      mkdirSync(dir, { recursive: true })
+      const certFile = join(dir, 'served.pem')
+      const keyFile = join(dir, 'served.key')
+      copyFileSync(certs.node.certFile, certFile)
+      copyFileSync(certs.node.keyFile, keyFile)
+      const node = await startNode({
+        data: join(dir, 'db'),
+        token: TOKEN,
+        https: true,
+        args: ['--tls-cert', certFile, '--tls-key', keyFile, '--log-level', 'info'],
+      })
+      const fingerprintOf = (pem: string) => new X509Certificate(pem).fingerprint256
+      expect(await servedFingerprint(node.url)).toBe(fingerprintOf(certs.node.cert))
+      const transport = new HttpTransport({ token: TOKEN, tls: { ca: certs.ca.cert } })
+      try {
+        const client = transport.node({ id: 'n1', url: node.url })
+        expect(await client.health({ timeoutMs: 3000 })).toMatchObject({ id: 'n1' })
+
+        const renewed = renewedNodeCert(certs, 'renewed')
+        copyFileSync(renewed.certFile, certFile)
+        copyFileSync(renewed.keyFile, keyFile)
+        process.kill(node.pid, 'SIGHUP')
+        await waitForLog(node, 'TLS certificate reloaded', 1)
+        expect(await servedFingerprint(node.url)).toBe(fingerprintOf(renewed.cert))
+        // The client's kept connection and a new client both go on working: no restart, no refusal.
+        expect(await client.health({ timeoutMs: 3000 })).toMatchObject({ id: 'n1' })
+        expect(await health(node.url, { ca: certs.ca.cert })).toMatchObject({ id: 'n1' })
+
+        // A key that is not the certificate's: the node says so and keeps serving the renewed pair.
+        copyFileSync(certs.client.keyFile, keyFile)
+        process.kill(node.pid, 'SIGHUP')
+        await waitForLog(node, 'TLS certificate not reloaded: the node keeps serving the old one', 1)
+        expect(node.output()).toMatch(/"code":"KV_USAGE","err":"the TLS certificate, key and client CA files do not go together \(.*key values mismatch\)"/)
+        expect(await servedFingerprint(node.url)).toBe(fingerprintOf(renewed.cert))
+        expect(await health(node.url, { ca: certs.ca.cert })).toMatchObject({ id: 'n1' })
+      } finally {
+        await transport.close()
+      }
+      expect(node.output()).not.toMatch(/kvorum-node listening[\s\S]*kvorum-node listening/)
     },
     TEST_TIMEOUT_MS,
   )

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { type KeySet, type NodeDef, utf8 } from '@kvorum/core'
 import { startCluster } from '../support/process-cluster.js'
+import { mixedLoad } from './mixed-load.js'
 
 const { values } = parseArgs({
   options: {
@@ -68,24 +69,7 @@ try {
   sample()
   const loaded = peak.map((p) => ({ ...p }))
   const store = kv.store<Uint8Array>('default')
-  const until = performance.now() + seconds * 1000
-  let ops = 0
-  let errors = 0
-  await Promise.all(
-    Array.from({ length: Number(values.concurrency) }, async () => {
-      while (performance.now() < until) {
-        // Uniform over every key, the worst case for caches.
-        const key = `key-${Math.floor(Math.random() * keys)}`
-        try {
-          if (Math.random() < 0.5) await store.get(key)
-          else await store.put(key, new Uint8Array(valueBytes).fill(ops % 251))
-          ops++
-        } catch {
-          errors++
-        }
-      }
-    }),
-  )
+  const { ops, errors } = await mixedLoad(store, keys, valueBytes, Number(values.concurrency), seconds)
   sample()
   const f = (r: Rss) => `${r.total.toFixed(0)} MiB (anon ${r.anon.toFixed(0)}, file ${r.file.toFixed(0)})`
   console.log(`node flags: ${nodeArgs.join(' ') || '(defaults)'}; ${keys} keys of ${valueBytes} bytes on each of 3 nodes`)

@@ -6,6 +6,7 @@
  */
 import { parseArgs } from 'node:util'
 import { startCluster } from '../support/process-cluster.js'
+import { mixedLoad } from './mixed-load.js'
 
 const { values } = parseArgs({
   options: {
@@ -37,28 +38,12 @@ try {
   const kv = await cluster.connect({ requestTimeoutMs: 10_000, timeoutMs: 10_000 })
   const connected = memory()
   const store = kv.store<Uint8Array>('default')
-  const until = performance.now() + seconds * 1000
-  let ops = 0
-  let errors = 0
   let peak = connected
   const sampler = setInterval(() => {
     const m = process.memoryUsage()
     peak = { heap: Math.max(peak.heap, m.heapUsed), rss: Math.max(peak.rss, m.rss) }
   }, 250)
-  await Promise.all(
-    Array.from({ length: Number(values.concurrency) }, async () => {
-      while (performance.now() < until) {
-        const key = `key-${Math.floor(Math.random() * keys)}`
-        try {
-          if (Math.random() < 0.5) await store.get(key)
-          else await store.put(key, new Uint8Array(512).fill(ops % 251))
-          ops++
-        } catch {
-          errors++
-        }
-      }
-    }),
-  )
+  const { ops, errors } = await mixedLoad(store, keys, 512, Number(values.concurrency), seconds)
   clearInterval(sampler)
   const after = memory()
   const stats = kv.stats()

@@ -68,6 +68,15 @@ describe('the CLI over TLS with credentials of one job each', () => {
       const twoTokens = await runCli(['get', 'kv', 'k', ...seeds, '--token-file', secretFile('two', 'a\nb'), ...tls])
       expect(twoTokens.code).toBe(2)
       expect(twoTokens.stderr).toMatch(/must hold one token/)
+      // kvorum check goes through the same access plumbing: the client certificate, the CA and the admin credential.
+      const checked = await runCli(['check', ...seeds, '--token-file', data, '--admin-token-file', admin, ...tls])
+      expect(checked.stderr).toBe('')
+      expect(checked.stdout).toMatch(/^n1 {2}quick_check ok, 1 rows checked, no damaged rows/m)
+      expect(checked.code).toBe(0)
+      // The client certificate and no CA.
+      const checkNoCa = await runCli(['check', ...seeds, '--token-file', data, '--admin-token-file', admin, ...tls.slice(2)])
+      expect(checkNoCa.code).toBe(1)
+      expect(checkNoCa.stderr + checkNoCa.stdout).toMatch(/TLS: the node's certificate is not signed by the CA given \(--tls-ca/)
     },
     TEST_TIMEOUT_MS,
   )

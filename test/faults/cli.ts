@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { OutputWatch } from '../support/output-watch.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 /** The built CLI, run as an operator would run it; tests run after `npx tsc -b`. */
@@ -44,7 +45,7 @@ export function spawnCli(args: readonly string[]): CliProcess {
   let stderr = ''
   let partial = ''
   const lines: string[] = []
-  const watchers = new Set<() => void>()
+  const watch = new OutputWatch()
   child.stdout?.on('data', (chunk: Buffer) => {
     stdout = (stdout + chunk.toString()).slice(-OUTPUT_LIMIT)
   })
@@ -54,28 +55,19 @@ export function spawnCli(args: readonly string[]): CliProcess {
     const parts = (partial + text).split('\n')
     partial = parts.pop() ?? ''
     lines.push(...parts)
-    for (const w of watchers) w()
+    watch.notify()
   })
   const exited = exitOf(child)
   return {
     pid,
     exited,
     waitFor(pattern, count, ms) {
-      return new Promise((resolve) => {
-        let timer: NodeJS.Timeout | undefined
-        const finish = (ok: boolean) => {
-          watchers.delete(check)
-          clearTimeout(timer)
-          resolve(ok)
-        }
-        const check = () => {
-          if (lines.filter((l) => pattern.test(l)).length >= count) finish(true)
-        }
-        watchers.add(check)
-        timer = setTimeout(() => finish(false), ms)
-        void exited.then(() => finish(false))
-        check()
-      })
+      return watch.until(
+        () => lines.filter((l) => pattern.test(l)).length >= count,
+        exited,
+        () => false,
+        ms,
+      )
     },
     async kill() {
       // SIGKILL ends a SIGSTOPped process too.

@@ -5,7 +5,7 @@
  *   add --membership to either: each seed also adds or removes a node mid-run
  *   add --clocks to either: skewed and jumping clocks, expiring writes, reaps watched
  *   add --lww (with --clocks): the lww control, whose losses are the measurement
- *   add --client-jumps (with --clocks): client clocks jump backwards too
+ *   add --no-client-jumps (with --clocks): only node clocks jump backwards (--client-jumps, the default, is still taken)
  *   add --imports to either: an export mid-workload imported back once or twice, then again at the end
  * Exits 1 when any seed fails.
  */
@@ -71,13 +71,14 @@ const { values } = parseArgs({
     clocks: { type: 'boolean', default: false },
     lww: { type: 'boolean', default: false },
     'client-jumps': { type: 'boolean', default: false },
+    'no-client-jumps': { type: 'boolean', default: false },
     imports: { type: 'boolean', default: false },
   },
 })
 const options: RunOptions = {
   membership: values.membership ?? false,
   clocks: values.clocks ?? false,
-  clientJumps: values['client-jumps'] ?? false,
+  clientJumps: !(values['no-client-jumps'] ?? false),
   imports: values.imports ?? false,
   ...(values.lww ? { mutant: 'lww' as const } : {}),
 }

@@ -72,7 +72,7 @@ export interface RunOptions {
    * from its own stream, like `membership`. Default false.
    */
   readonly clocks?: boolean
-  /** With `clocks`: let client clocks jump backwards too (calls across a step then outlast their deadline). Default false. */
+  /** With `clocks`: client clocks jump backwards too (SDK deadlines run on monotonic time, so calls across a step still end on time). Default true. */
   readonly clientJumps?: boolean
   /**
    * The import race: a client exports the store mid-workload and another
@@ -96,7 +96,7 @@ export function replayCommand(seed: number, options: RunOptions = {}): string {
   const flags = [
     options.membership && '--membership',
     options.clocks && '--clocks',
-    options.clientJumps && '--client-jumps',
+    options.clocks && options.clientJumps === false && '--no-client-jumps',
     options.imports && '--imports',
     options.mutant === 'lww' && '--lww',
   ]
@@ -270,7 +270,7 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<S
     const own = new Random(seed ^ 0x636c6f63)
     const nodes = Array.from({ length: config.nodes }, (_, i) => `n${i + 1}`)
     const actors = [...nodes, ...Array.from({ length: config.clients }, (_, c) => `c${c + 1}`)]
-    const plan = planSkew(own, actors, options.clientJumps ? actors : nodes, config.faultWindowMs)
+    const plan = planSkew(own, actors, options.clientJumps === false ? nodes : actors, config.faultWindowMs)
     ;(run as { skew: SkewedClocks | null }).skew = new SkewedClocks(clock, plan, run.trace)
   }
   const failures: string[] = []

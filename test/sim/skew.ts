@@ -27,10 +27,9 @@ export interface SkewPlan {
 /**
  * Draw offsets for every actor (a third of the clocks true, the rest up to
  * MAX_SKEW_MS either way) and backward jumps of the `jumpers` within
- * `windowMs`. Clients are left out of the jumps by default: the SDK measures
- * a call's deadline on the wall clock, so a call in flight across a backward
- * step waits up to the step longer (found by this nemesis; replay with
- * --client-jumps).
+ * `windowMs` (clients among them unless the run says otherwise). This
+ * nemesis found that SDK deadlines ran on the wall clock, so a call across a
+ * backward step waited up to the step longer; they run on monotonic time now.
  */
 export function planSkew(rng: Random, actors: readonly string[], jumpers: readonly string[], windowMs: number): SkewPlan {
   const offsets = new Map<string, number>()

@@ -102,3 +102,8 @@ export function makeTestCerts(): TestCerts {
   const strangerClient = makeLeaf(dir, 'stranger', 'other-ca', 'extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE')
   return { ca, node, wrongName, client, otherCa, strangerClient, dir, remove: () => rmSync(dir, { recursive: true, force: true }) }
 }
+
+/** Another node certificate for 127.0.0.1 signed by the test CA, with its own key: what a certificate rotation installs. */
+export function renewedNodeCert(certs: TestCerts, name: string): Pem {
+  return makeLeaf(certs.dir, name, 'kvorum-test-ca', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE')
+}

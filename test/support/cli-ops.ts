@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
+import { OutputWatch } from './output-watch.js'
 
 /** The built CLI, run as an operator runs it; tests run after `npx tsc -b`. */
 const CLI_MAIN = fileURLToPath(new URL('../../apps/cli/dist/main.js', import.meta.url))
@@ -40,11 +41,11 @@ export function spawnCli(args: readonly string[], env: Record<string, string> = 
   if (pid === undefined) throw new Error('kvorum did not start')
   let out = ''
   let err = ''
-  const watchers = new Set<() => void>()
+  const watch = new OutputWatch()
   child.stdout?.on('data', (chunk: Buffer) => {
     out = (out + chunk.toString()).slice(-OUTPUT_LIMIT)
     for (const pid of nodePids(out)) reportedPids.add(pid)
-    for (const w of watchers) w()
+    watch.notify()
   })
   child.stderr?.on('data', (chunk: Buffer) => {
     err = (err + chunk.toString()).slice(-OUTPUT_LIMIT)
@@ -56,21 +57,12 @@ export function spawnCli(args: readonly string[], env: Record<string, string> = 
     stdout: () => out,
     stderr: () => err,
     waitForStdout(pattern, ms) {
-      return new Promise((resolve) => {
-        let timer: NodeJS.Timeout | undefined
-        const finish = (ok: boolean) => {
-          watchers.delete(check)
-          clearTimeout(timer)
-          resolve(ok)
-        }
-        const check = () => {
-          if (pattern.test(out)) finish(true)
-        }
-        watchers.add(check)
-        timer = setTimeout(() => finish(false), ms)
-        void exited.then(() => finish(pattern.test(out)))
-        check()
-      })
+      return watch.until(
+        () => pattern.test(out),
+        exited,
+        () => pattern.test(out),
+        ms,
+      )
     },
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) process.kill(pid, signal)

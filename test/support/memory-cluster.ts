@@ -1,4 +1,4 @@
-import { type ClusterDef, type NodeDef, type NodeProtocol, type StoreDef, initialAssignment, realTime, storeDef } from '@kvorum/core'
+import { type ClusterDef, type NodeDef, type NodeProtocol, type StoreBatch, type StoreDef, initialAssignment, realTime, storeDef } from '@kvorum/core'
 import { type EngineOptions, StorageEngine } from '@kvorum/storage'
 import { type ConnectOptions, type Kvorum, type NodeClient, connect } from '@kvorum/client'
 import { MemoryTransport } from '@kvorum/client/testing'
@@ -69,4 +69,29 @@ export async function memoryCluster(options: MemoryClusterOptions = {}): Promise
       for (const e of engines.values()) e.close()
     },
   }
+}
+
+type BatchReply = Awaited<ReturnType<NodeProtocol['batch']>>
+
+/**
+ * The engines behind a proxy whose store batches go through `wrap` (which
+ * may fail, delay or edit them, and calls `run` to reach the engine); every
+ * other call reaches the engine as it is.
+ */
+export function wrapBatches(
+  engines: ReadonlyMap<string, NodeProtocol>,
+  wrap: (id: string, store: string, batch: StoreBatch, run: () => Promise<BatchReply>) => Promise<BatchReply>,
+): Map<string, NodeProtocol> {
+  return new Map(
+    [...engines].map(([id, engine]) => [
+      id,
+      new Proxy(engine, {
+        get(target, prop) {
+          const v = Reflect.get(target, prop)
+          if (prop !== 'batch') return typeof v === 'function' ? v.bind(target) : v
+          return (store: string, batch: StoreBatch) => wrap(id, store, batch, () => target.batch(store, batch))
+        },
+      }),
+    ]),
+  )
 }

@@ -9,7 +9,8 @@ export const CHECK_HELP = `kvorum check --seeds URL [--full] [--admin-token T | 
   every row's checksum, decode and Merkle digest. Lists the damage per node: pages, and rows by
   store, partition and key. A damaged row is never served: the node reads it as missing and drops
   it, so \`kvorum repair\` restores it from the peers. Exit code 1 when anything is damaged or a node
-  does not answer.`
+  does not answer.
+  --token-file, --admin-token-file, --tls-ca, --tls-cert, --tls-key: as every command (kvorum --help)`
 
 /** Longest wait for one node's check, ms: it reads the whole database (about 1 GiB in a few seconds here). */
 const CHECK_TIMEOUT_MS = 10 * 60 * 1000
@@ -30,15 +31,23 @@ interface NodeCheck {
 type Outcome = { node: NodeDef; check: NodeCheck } | { node: NodeDef; error: string }
 
 /** The check is an admin route: the admin token when one is given, else the one token of the simple mode. */
-async function checkNode(node: NodeDef, access: ClusterAccess, full: boolean): Promise<Outcome> {
+async function checkNode(transport: HttpTransport, node: NodeDef, access: ClusterAccess, full: boolean): Promise<Outcome> {
   const token = access.adminToken ?? access.token
   try {
-    const res = await fetch(`${node.url}/v1/check${full ? '?full=1' : ''}`, {
+    const res = await transport.send(node, {
+      method: 'GET',
+      path: `/v1/check${full ? '?full=1' : ''}`,
       headers: token ? { authorization: `Bearer ${token}` } : {},
-      signal: AbortSignal.timeout(CHECK_TIMEOUT_MS),
+      body: null,
+      timeoutMs: CHECK_TIMEOUT_MS,
     })
-    const body = (await res.json()) as NodeCheck | { code: string; message: string }
-    if (!res.ok || 'code' in body) return { node, error: 'code' in body ? `${body.code}: ${body.message}` : `HTTP ${res.status}` }
+    let body: NodeCheck | { code: string; message: string }
+    try {
+      body = JSON.parse(Buffer.from(res.body).toString('utf8'))
+    } catch {
+      return { node, error: `HTTP ${res.status} with an answer that is not JSON` }
+    }
+    if (res.status >= 400 || 'code' in body) return { node, error: 'code' in body ? `${body.code}: ${body.message}` : `HTTP ${res.status}` }
     return { node, check: body }
   } catch (e) {
     return { node, error: (e as Error).message }
@@ -72,16 +81,16 @@ export async function check(argv: string[]): Promise<number> {
     json: { type: 'boolean', default: false },
   })
   const access = accessFlags(values)
+  // The same transport as every other command: its TLS settings (--tls-ca, --tls-cert, --tls-key) reach the check too.
   const transport = new HttpTransport(access)
-  let nodes: readonly NodeDef[]
+  const outcomes: Outcome[] = []
   try {
-    nodes = (await seedDefinition(transport, seedsFlag(values.seeds))).nodes
+    const nodes = (await seedDefinition(transport, seedsFlag(values.seeds))).nodes
+    // One node at a time: each check reads its whole database, and nodes may share a disk.
+    for (const node of nodes) outcomes.push(await checkNode(transport, node, access, values.full))
   } finally {
     await transport.close()
   }
-  // One node at a time: each check reads its whole database, and nodes may share a disk.
-  const outcomes: Outcome[] = []
-  for (const node of nodes) outcomes.push(await checkNode(node, access, values.full))
   const damaged = outcomes.filter((o) => 'error' in o || o.check.pages.problems.length > 0 || o.check.corruptTotal > 0)
   if (values.json)
     console.log(

@@ -10,8 +10,8 @@ import { createApp } from './app.js'
 import { errorResponse } from './errors.js'
 import { Credentials } from './credentials.js'
 import { afterLogWritten, nodeLogger } from './logger.js'
-import { type NodeOptions, USAGE, parseCommand, reloadSecrets } from './options.js'
-import { type NodeServer, nodeServer } from './server.js'
+import { type NodeOptions, type TlsFiles, USAGE, parseCommand, reloadSecrets, reloadTls } from './options.js'
+import { type NodeServer, nodeServer, replaceCertificate } from './server.js'
 import { VERSION } from './version.js'
 
 /** How long a stop waits for in-flight requests before it closes the database anyway, ms. */
@@ -173,18 +173,38 @@ function stopOnSignals({ listener, requests: server }: NodeServer, engine: Stora
   process.on('SIGINT', () => stop('SIGINT'))
 }
 
-/** SIGHUP: re-read the credentials from the same flags, variables and files; a mistake keeps the old ones (and says so). */
-function reloadOnHangup(credentials: Credentials, logger: Logger): void {
+/**
+ * SIGHUP: re-read the credentials, and the TLS certificate, key and client
+ * CA, from the same flags, variables and files; a mistake in either keeps
+ * what the node holds (and says so) and the other still reloads.
+ */
+function reloadOnHangup(credentials: Credentials, server: NodeServer, tls: TlsFiles | undefined, logger: Logger): void {
+  let certificate = tls
   process.on('SIGHUP', () => {
+    reloadCredentials(credentials, logger)
+    if (!certificate) return
     try {
-      const secrets = reloadSecrets(process.argv.slice(2), process.env)
-      credentials.replace(secrets)
-      const counts = { all: secrets.all.length, data: secrets.data.length, admin: secrets.admin.length, metrics: secrets.metrics.length }
-      logger.info({ secrets: counts }, 'credentials reloaded')
+      const { files, served } = replaceCertificate(server, certificate, reloadTls(process.argv.slice(2), process.env))
+      certificate = files
+      logger.info({ subject: served.subject, validTo: served.validTo, fingerprint256: served.fingerprint256 }, 'TLS certificate reloaded')
     } catch (e) {
-      logger.error({ code: e instanceof KvorumError ? e.code : undefined, err: (e as Error).message }, 'credentials not reloaded: the old ones stay')
+      logger.error(
+        { code: e instanceof KvorumError ? e.code : undefined, err: (e as Error).message },
+        'TLS certificate not reloaded: the node keeps serving the old one',
+      )
     }
   })
+}
+
+function reloadCredentials(credentials: Credentials, logger: Logger): void {
+  try {
+    const secrets = reloadSecrets(process.argv.slice(2), process.env)
+    credentials.replace(secrets)
+    const counts = { all: secrets.all.length, data: secrets.data.length, admin: secrets.admin.length, metrics: secrets.metrics.length }
+    logger.info({ secrets: counts }, 'credentials reloaded')
+  } catch (e) {
+    logger.error({ code: e instanceof KvorumError ? e.code : undefined, err: (e as Error).message }, 'credentials not reloaded: the old ones stay')
+  }
 }
 
 async function main(): Promise<void> {
@@ -238,7 +258,7 @@ async function main(): Promise<void> {
   // One machine-readable line for whoever started us (tests, `kvorum dev`).
   if (process.send) process.send({ ready: true, port: info.port, incarnation: engine.incarnation })
   stopOnSignals(server, engine, logger)
-  reloadOnHangup(credentials, logger)
+  reloadOnHangup(credentials, server, opts.tls, logger)
 }
 
 void main()

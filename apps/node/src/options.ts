@@ -133,14 +133,19 @@ function tlsFrom(layers: readonly Layer[]): TlsFiles | undefined {
   return { cert: pem(cert), key: pem(key), ...(clientCa ? { clientCa: pem(clientCa) } : {}) }
 }
 
+/** Where settings come from, first wins: the command line, the environment, then the config file. */
+function settingLayers(values: ReturnType<typeof flagValues>, env: NodeJS.ProcessEnv): Layer[] {
+  const { help: _h, version: _v, config, ...given } = values
+  const configPath = config ?? (env[ENV.config] || undefined)
+  return [argvLayer(given), envLayer(SETTINGS, env), ...(configPath ? [configLayer(configPath, SETTINGS)] : [])]
+}
+
 /** The command line, environment and config file, checked; throws UsageError (one line) on any mistake. */
 export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv): Command {
   const values = flagValues(argv)
   if (values.help) return { help: true }
   if (values.version) return { version: true }
-  const { help: _h, version: _v, config, ...given } = values
-  const configPath = config ?? (env[ENV.config] || undefined)
-  const layers = [argvLayer(given), envLayer(SETTINGS, env), ...(configPath ? [configLayer(configPath, SETTINGS)] : [])]
+  const layers = settingLayers(values, env)
   const setting = (flag: string) => {
     const found = lookup(layers, flag)
     return found ?? (DEFAULTS[flag] === undefined ? undefined : { value: DEFAULTS[flag], label: `--${flag}` })
@@ -185,4 +190,9 @@ export function reloadSecrets(argv: readonly string[], env: NodeJS.ProcessEnv): 
   const command = parseCommand(argv, env)
   if (!('run' in command)) throw new UsageError('no node options to reload')
   return command.run.secrets
+}
+
+/** Only the TLS files, read again from the same command line, environment and config file (SIGHUP: a certificate rotation). */
+export function reloadTls(argv: readonly string[], env: NodeJS.ProcessEnv): TlsFiles | undefined {
+  return tlsFrom(settingLayers(flagValues(argv), env))
 }

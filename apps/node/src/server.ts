@@ -1,8 +1,9 @@
 import { type RequestListener, type Server as HttpServer, createServer as createHttpServer } from 'node:http'
-import { type Server as HttpsServer, createServer as createHttpsServer } from 'node:https'
+import { type Server as HttpsServer, type ServerOptions as HttpsOptions, createServer as createHttpsServer } from 'node:https'
 import { type Server as NetServer, type Socket, createServer as createNetServer } from 'node:net'
+import { X509Certificate } from 'node:crypto'
 import type { TLSSocket } from 'node:tls'
-import { TlsRequiredError, UnauthorizedError } from '@kvorum/core'
+import { TlsRequiredError, UnauthorizedError, UsageError } from '@kvorum/core'
 import { errorResponse } from './errors.js'
 import type { TlsFiles } from './options.js'
 
@@ -49,6 +50,32 @@ function certifiedOnly(listener: RequestListener): RequestListener {
   }
 }
 
+/** What the certificate files make: the node's certificate and key, and the CA its clients' certificates must chain to. */
+function secureContext(tls: TlsFiles): Pick<HttpsOptions, 'cert' | 'key' | 'ca'> {
+  return { cert: tls.cert, key: tls.key, ...(tls.clientCa ? { ca: tls.clientCa } : {}) }
+}
+
+/**
+ * Present `next` to every new connection from now on (open ones keep the
+ * certificate they shook hands with): a certificate rotation without a
+ * restart. Throws, changing nothing, when the files make no context (bad
+ * PEM, a key that is not the certificate's) or would turn TLS or client
+ * certificates on or off, which only a restart does. Returns the files now
+ * served and their (first) certificate, for the log.
+ */
+export function replaceCertificate(server: NodeServer, was: TlsFiles, next: TlsFiles | undefined): { files: TlsFiles; served: X509Certificate } {
+  if (!next) throw new UsageError('TLS was on at start and the settings turn it off: that needs a restart')
+  if (!was.clientCa !== !next.clientCa)
+    throw new UsageError(`client certificates were ${was.clientCa ? '' : 'not '}required at start: adding or removing --tls-client-ca needs a restart`)
+  try {
+    const served = new X509Certificate(next.cert)
+    ;(server.requests as HttpsServer).setSecureContext(secureContext(next))
+    return { files: next, served }
+  } catch (e) {
+    throw new UsageError(`the TLS certificate, key and client CA files do not go together (${(e as Error).message})`)
+  }
+}
+
 /**
  * HTTP, or HTTPS (with client certificates required when `tls.clientCa` is
  * set). A TLS port looks at each connection's first byte: a handshake goes to
@@ -61,7 +88,7 @@ export function nodeServer(listener: RequestListener, tls: TlsFiles | undefined)
     return { listener: server, requests: server }
   }
   const https = createHttpsServer(
-    { cert: tls.cert, key: tls.key, ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: false } : {}) },
+    { ...secureContext(tls), ...(tls.clientCa ? { requestCert: true, rejectUnauthorized: false } : {}) },
     tls.clientCa ? certifiedOnly(listener) : listener,
   )
   const outer = createNetServer({ pauseOnConnect: true }, (socket) => {

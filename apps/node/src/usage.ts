@@ -28,6 +28,7 @@ TLS (default plain HTTP):
   --tls-cert F              serve HTTPS with this PEM certificate (chain) ...
   --tls-key F               ... and this PEM private key; a plain-HTTP request is answered 400 KV_TLS_REQUIRED
   --tls-client-ca F         require a client certificate signed by this PEM CA (mutual TLS)
+  SIGHUP re-reads the three files for new connections (a certificate that does not fit its key keeps the old pair)
 
   --log-level L             fatal, error, warn, info (default), debug (adds one access log line per request) or trace
   --max-hints N             hinted keys kept per target node before new hints are refused, 0..${MAX_HINTS_LIMIT} (default 100000)

@@ -82,7 +82,7 @@ export class AntiEntropy {
   async repair(options: RepairOptions = {}): Promise<RepairReport> {
     this.requireExcept = options.requireReplicasExcept
     const { view, time } = this.rt
-    const started = time.now()
+    const started = time.monotonicMs()
     const stores = options.store ? [view.cluster.stores.find((s) => s.name === options.store)] : view.cluster.stores
     const parts = options.partitions ?? Array.from({ length: view.cluster.partitions }, (_, p) => p)
     const report: RepairReport = {
@@ -117,14 +117,14 @@ export class AntiEntropy {
         for (let p = queue.shift(); p !== undefined && !options.signal?.aborted; p = queue.shift()) {
           await this.partition(t, store, p, roots, report, limiter, hinted)
           report.partitionsDone++
-          report.durationMs = time.now() - started
+          report.durationMs = time.monotonicMs() - started
           options.onProgress?.({ ...report })
         }
       }
       await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? REPAIR_DEFAULTS.concurrency) }, worker))
     }
     checkAborted(options.signal, 'repair')
-    report.durationMs = time.now() - started
+    report.durationMs = time.monotonicMs() - started
     return report
   }
 

@@ -37,7 +37,8 @@ function fakeNode(delayMs = 1, answer?: (b: StoreBatch) => StoreBatchResults) {
 
 const noReport = { success: () => undefined, failure: () => undefined, batch: () => undefined }
 const put = (key: string, bytes = 8): CoordinateItem => ({ key: utf8(key), value: new Uint8Array(bytes), context: {}, timestamp: 1 })
-const soon = () => Date.now() + 5000
+/** Deadlines are on the monotonic clock (realTime.monotonicMs). */
+const soon = () => performance.now() + 5000
 
 describe('NodeBatcher', () => {
   it('a steady stream of store operations does not starve another lane of the one request slot', async () => {
@@ -68,7 +69,7 @@ describe('NodeBatcher', () => {
     const b = new NodeBatcher('n1', client, { maxInFlightPerNode: 1 }, realTime, noReport)
     const first = b.coordinatePut('kv', put('a'), soon(), 1)
     await new Promise((r) => setImmediate(r))
-    const late = b.coordinatePut('kv', put('b'), Date.now() + 5, 1).then(
+    const late = b.coordinatePut('kv', put('b'), performance.now() + 5, 1).then(
       () => null,
       (e: unknown) => e,
     )

@@ -159,7 +159,7 @@ export class NodeBatcher {
 
   private flush(lane: Lane): void {
     const before = lane.size
-    const sent = lane.send({ items: this.maxBatch, bytes: this.maxBatchBytes, taken: 0 }, this.time.now(), this.requestTimeoutMs)
+    const sent = lane.send({ items: this.maxBatch, bytes: this.maxBatchBytes, taken: 0 }, this.time.monotonicMs(), this.requestTimeoutMs)
     this.queued -= before - lane.size
     assert(this.queued >= 0, 'queued items never go below zero')
     if (!sent) return

@@ -2,7 +2,7 @@ import { type Time, AbortedError, InvalidInputError, KvorumError } from '@kvorum
 
 /** The one deadline and the signal of a public call: fixed when it starts, shared by every step and retry. */
 export interface CallScope {
-  /** When the whole call must end, ms on the runtime's clock. */
+  /** When the whole call must end, ms on the runtime's monotonic clock (`Time.monotonicMs`): a wall-clock step does not move it. */
   readonly deadline: number
   /** The call's configured timeout, for messages. */
   readonly timeoutMs: number
@@ -81,7 +81,7 @@ export async function withRetry<R>(
       return await attempt()
     } catch (e) {
       if (!policy || !(e instanceof KvorumError) || !e.retryable || made >= MAX_CALL_ATTEMPTS) throw e
-      const remainingMs = scope.deadline - time.now()
+      const remainingMs = scope.deadline - time.monotonicMs()
       const delayMs = policy({ error: e, attempt: made, op: about.op, store: about.store, key: about.key, remainingMs })
       if (delayMs === undefined) throw e
       if (!Number.isFinite(delayMs) || delayMs < 0)

@@ -120,8 +120,8 @@ export class ClusterView {
     }
     // A node that stays behind (it refuses the push, or is restarted empty again) must not
     // turn every answer into a refresh: carry the definition to laggards at most this often.
-    if (version < ours && this.time.now() - this.lastLagRefresh >= LAG_REFRESH_MS) {
-      this.lastLagRefresh = this.time.now()
+    if (version < ours && this.time.monotonicMs() - this.lastLagRefresh >= LAG_REFRESH_MS) {
+      this.lastLagRefresh = this.time.monotonicMs()
       this.refreshSoon()
     }
   }

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { type NodeProtocol, type StoreBatch, NodeUnavailableError, OverloadedError, realTime } from '@kvorum/core'
-import { type MemoryCluster, memoryCluster } from '../../../test/support/memory-cluster.js'
+import { type StoreBatch, NodeUnavailableError, OverloadedError, realTime } from '@kvorum/core'
+import { type MemoryCluster, memoryCluster, wrapBatches } from '../../../test/support/memory-cluster.js'
 import { MemoryTransport } from './testing.js'
 
 let cluster: MemoryCluster | undefined
@@ -69,24 +69,13 @@ describe('put ifUnchanged', () => {
 async function gatedClient(gate: (id: string, batch: StoreBatch, run: () => Promise<unknown>) => Promise<void>) {
   const c = await memoryCluster()
   cluster = c
-  const gated = new Map<string, NodeProtocol>(
-    [...c.engines].map(([id, engine]) => [
-      id,
-      new Proxy(engine, {
-        get(target, prop) {
-          const v = Reflect.get(target, prop)
-          if (prop !== 'batch') return typeof v === 'function' ? v.bind(target) : v
-          return async (store: string, batch: StoreBatch) => {
-            let out: Awaited<ReturnType<NodeProtocol['batch']>> | undefined
-            await gate(id, batch, async () => {
-              out = await target.batch(store, batch)
-            })
-            return out ?? target.batch(store, batch)
-          }
-        },
-      }) as NodeProtocol,
-    ]),
-  )
+  const gated = wrapBatches(c.engines, async (id, _store, batch, run) => {
+    let out: Awaited<ReturnType<typeof run>> | undefined
+    await gate(id, batch, async () => {
+      out = await run()
+    })
+    return out ?? run()
+  })
   const { kv } = await c.client({ transport: new MemoryTransport(gated), retry: ({ attempt }) => (attempt === 1 ? 0 : undefined) })
   return kv.store<string>('default', { codec: 'utf8' })
 }
@@ -136,25 +125,12 @@ describe('conditions are best effort', () => {
     let readsAnswered = 0
     let release: () => void = () => undefined
     const bothRead = new Promise<void>((resolve) => (release = resolve))
-    const gated = new Map<string, NodeProtocol>(
-      [...c.engines].map(([id, engine]) => [
-        id,
-        new Proxy(engine, {
-          get(target, prop) {
-            if (prop !== 'batch') {
-              const v = Reflect.get(target, prop)
-              return typeof v === 'function' ? v.bind(target) : v
-            }
-            return async (store: string, batch: StoreBatch) => {
-              if (batch.coordinates.length > 0) await bothRead
-              const out = await target.batch(store, batch)
-              if (batch.keys.length > 0 && ++readsAnswered >= 4) release()
-              return out
-            }
-          },
-        }) as NodeProtocol,
-      ]),
-    )
+    const gated = wrapBatches(c.engines, async (_id, _store, batch, run) => {
+      if (batch.coordinates.length > 0) await bothRead
+      const out = await run()
+      if (batch.keys.length > 0 && ++readsAnswered >= 4) release()
+      return out
+    })
     const a = (await c.client({ transport: new MemoryTransport(gated) })).kv.store<string>('default', { codec: 'utf8' })
     const b = (await c.client({ transport: new MemoryTransport(gated) })).kv.store<string>('default', { codec: 'utf8' })
     const results = await Promise.allSettled([a.put('lock', 'a', { ifAbsent: true }), b.put('lock', 'b', { ifAbsent: true })])

@@ -69,7 +69,8 @@ describe('timeoutMs is one deadline for the whole operation', () => {
   it('a write that finds its deadline already passed (the read of an update used it up) fails with KV_TIMEOUT, storing nothing', async () => {
     cluster = await memoryCluster()
     let skewMs = 0
-    const time = { ...realTime, now: () => Date.now() + skewMs }
+    // Deadlines run on the monotonic clock: moving it on is time passing (a wall-clock step would not be).
+    const time = { ...realTime, monotonicMs: () => performance.now() + skewMs }
     const { kv } = await cluster.client({ timeoutMs: 500, time })
     const s = kv.store('default', { codec: 'utf8' })
     await s.put('k', 'before')

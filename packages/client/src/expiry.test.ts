@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { type NodeProtocol, type StoreBatch, realTime, utf8 } from '@kvorum/core'
-import { type MemoryCluster, type MemoryClusterOptions, memoryCluster } from '../../../test/support/memory-cluster.js'
+import { realTime, utf8 } from '@kvorum/core'
+import { type MemoryCluster, type MemoryClusterOptions, memoryCluster, wrapBatches } from '../../../test/support/memory-cluster.js'
 import { MemoryTransport } from './testing.js'
 
 let cluster: MemoryCluster | undefined
@@ -125,21 +125,10 @@ describe('expiry', () => {
     const hidden = 'zzzzzzzzzzzz'
     const x = { dot: { actor: hidden, counter: 1 }, context: {}, timestamp: 1, value: utf8('x-expired'), expiresAt: clock.nowMs + 500 }
     for (const e of c.engines.values()) await e.mergePut('default', [{ key: utf8('k'), siblings: [x] }])
-    const hiding = new Map<string, NodeProtocol>(
-      [...c.engines].map(([id, engine]) => [
-        id,
-        new Proxy(engine, {
-          get(target, prop) {
-            const v = Reflect.get(target, prop)
-            if (prop !== 'batch') return typeof v === 'function' ? v.bind(target) : v
-            return async (store: string, batch: StoreBatch) => {
-              const out = await target.batch(store, batch)
-              return { ...out, gets: out.gets.map((g) => (g.ok ? { ok: true as const, value: g.value.filter((v) => v.dot.actor !== hidden) } : g)) }
-            }
-          },
-        }) as NodeProtocol,
-      ]),
-    )
+    const hiding = wrapBatches(c.engines, async (_id, _store, _batch, run) => {
+      const out = await run()
+      return { ...out, gets: out.gets.map((g) => (g.ok ? { ok: true as const, value: g.value.filter((v) => v.dot.actor !== hidden) } : g)) }
+    })
     const { kv } = await c.client({ transport: new MemoryTransport(hiding), time: { ...realTime, now: () => clock.nowMs } })
     await kv.store<string>('default', { codec: 'utf8' }).put('k', 'a', { w: 3 })
     await kv.store<string>('default', { codec: 'utf8' }).put('k', 'b', { w: 3 })

@@ -167,6 +167,17 @@ export class HttpTransport implements Transport {
     return typeof version === 'string' ? { status: res.statusCode, clusterVersion: version, body } : { status: res.statusCode, body }
   }
 
+  /**
+   * One request outside the node protocol (an operator's route, such as
+   * GET /v1/check), made with this transport's connections and TLS settings
+   * and its failures told as a protocol call's are ("TLS: ..." naming what to
+   * fix). The caller sets the headers (its credential) and reads the answer.
+   */
+  send(def: NodeDef, req: HttpExchange): Promise<HttpAnswer> {
+    if (this.closed) return Promise.reject(new ClientClosedError())
+    return this.exchange(def, req)
+  }
+
   /** One call of an operation, made as its route says. */
   private async call(def: NodeDef, route: Route, opts: RequestOptions, args: unknown[]): Promise<unknown> {
     if (this.closed) throw new ClientClosedError()

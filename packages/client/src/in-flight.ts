@@ -31,7 +31,7 @@ export class InFlightWrites {
       if (!acknowledged) return
       add(this.recent, id, set)
       const bytes = sizeHint(set)
-      this.order.push({ id, set, at: this.time.now(), bytes })
+      this.order.push({ id, set, at: this.time.monotonicMs(), bytes })
       this.recentBytes += bytes
       this.forget()
     }
@@ -54,7 +54,7 @@ export class InFlightWrites {
   }
 
   private forget(): void {
-    const cutoff = this.time.now() - RECENT_MS
+    const cutoff = this.time.monotonicMs() - RECENT_MS
     let n = 0
     while (
       n < this.order.length &&

@@ -48,7 +48,10 @@ export interface ConnectOptions {
    * definition to nodes that lag. 0 disables. Default 10,000.
    */
   readonly pollIntervalMs?: number | undefined
-  /** Clock and timers. Default the real ones; the simulator passes virtual time. */
+  /**
+   * Clock and timers. Default the real ones; the simulator passes virtual time. Deadlines and
+   * intervals read `monotonicMs`; `now` (the wall clock) only stamps versions and judges expiry.
+   */
   readonly time?: Time | undefined
   /**
    * Asked after a store call failed with a `retryable` error: ms to wait

@@ -25,7 +25,7 @@ export class RateLimiter {
   ) {
     this.perSecond = ceiling
     this.tokens = ceiling
-    this.last = time.now()
+    this.last = time.monotonicMs()
   }
 
   /** The rate now: the ceiling, or less after nodes slowed down. */
@@ -53,7 +53,7 @@ export class RateLimiter {
   async take(n: number): Promise<void> {
     if (!Number.isFinite(this.perSecond)) return
     for (;;) {
-      const now = this.time.now()
+      const now = this.time.monotonicMs()
       this.tokens = Math.min(this.perSecond, this.tokens + ((now - this.last) / 1000) * this.perSecond)
       this.last = now
       // A request larger than the bucket waits for a full bucket and then goes.

@@ -53,7 +53,7 @@ export async function readRepair(
   if (repair.length === 0) return
   rt.metrics.readRepairs += repair.length
   rt.events.emit('readRepair', () => ({ store: store.name, key: key.slice(), nodes: [...repair], siblings: merged.length }))
-  const until = Math.max(deadline, rt.time.now() + rt.settings.requestTimeoutMs)
+  const until = Math.max(deadline, rt.time.monotonicMs() + rt.settings.requestTimeoutMs)
   // A replica that cannot take the repair now (a KvorumError: down, timed out, refused) gets it
   // from the next read or from anti-entropy; anything else is a bug and reaches the background-error channel.
   await Promise.all(

@@ -68,7 +68,7 @@ export async function readRound(rt: Runtime, store: StoreDef, key: Uint8Array, q
     return true
   }
   const outcome = await new Promise<ReadOutcome>((resolve, reject) => {
-    const timer = rt.time.setTimeout(() => check(true), Math.max(0, q.deadline - rt.time.now()))
+    const timer = rt.time.setTimeout(() => check(true), Math.max(0, q.deadline - rt.time.monotonicMs()))
     // A replica slower than this gets company: ask one more rather than wait for the deadline.
     const speculate = rt.time.setTimeout(() => {
       if (!answered) askNext()
@@ -77,7 +77,7 @@ export async function readRound(rt: Runtime, store: StoreDef, key: Uint8Array, q
       if (answered) return
       // Replies that failed because the deadline passed (never sent in time) make the quorum
       // impossible a moment before the deadline timer fires: that is still a timeout.
-      const late = expired || rt.time.now() >= q.deadline
+      const late = expired || rt.time.monotonicMs() >= q.deadline
       const verdict = quorumVerdict(tracker, late)
       if (verdict === 'wait') return
       answered = true

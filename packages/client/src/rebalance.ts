@@ -37,15 +37,15 @@ export class Rebalancer {
   private readonly s: Settings
   private readonly started: number
   private copied = { keys: 0, bytes: 0 }
-  /** The copy pass in progress: partitions done of total, and when the step's copy began (0: none). */
-  private pass = { done: 0, total: 0, startedMs: 0, limit: 0 }
+  /** The copy pass in progress: partitions done of total, and when the step's copy began (monotonic ms; null: none). */
+  private pass: { done: number; total: number; startedMs: number | null; limit: number } = { done: 0, total: 0, startedMs: null, limit: 0 }
 
   constructor(
     private readonly rt: Runtime,
     private readonly options: RebalanceOptions = {},
   ) {
     this.s = settingsOf(rt, options)
-    this.started = rt.time.now()
+    this.started = rt.time.monotonicMs()
   }
 
   /** Run `plan` to its end (or resume it); returns the final definition. */
@@ -72,7 +72,7 @@ export class Rebalancer {
       checkAborted(this.options.signal, 'rebalance')
       await this.install(next, def)
       this.copied = { keys: 0, bytes: 0 }
-      this.pass = { done: 0, total: 0, startedMs: 0, limit: 0 }
+      this.pass = { done: 0, total: 0, startedMs: null, limit: 0 }
     }
     throw new Error('assertion failed: a plan ends within its bound of versions')
   }
@@ -127,7 +127,7 @@ export class Rebalancer {
    */
   private async barrier(def: ClusterDef, prev?: ClusterDef): Promise<void> {
     const nodes = new Map([...(prev?.nodes ?? []), ...def.nodes].filter((n) => !this.s.dead.has(n.id)).map((n) => [n.id, n]))
-    const until = this.rt.time.now() + this.s.barrierTimeoutMs
+    const until = this.rt.time.monotonicMs() + this.s.barrierTimeoutMs
     for (;;) {
       const lagging: string[] = []
       const conflicts: string[] = []
@@ -166,7 +166,7 @@ export class Rebalancer {
       }
       if (lagging.length === 0) return
       this.report(def, 'install', lagging)
-      if (this.rt.time.now() >= until) {
+      if (this.rt.time.monotonicMs() >= until) {
         throw new NodeUnavailableError(
           lagging.join(', '),
           `has not installed cluster version ${def.version}: start it and run the command again, or remove it with --dead (a membership plan in progress is kept in the definition)`,
@@ -186,11 +186,11 @@ export class Rebalancer {
     const leavers = leaversOf(def)
     let why = ''
     let waitingFor: string[] = []
-    this.pass = { done: 0, total: partitions.length, startedMs: this.rt.time.now(), limit: this.s.maxKeysPerSecond }
+    this.pass = { done: 0, total: partitions.length, startedMs: this.rt.time.monotonicMs(), limit: this.s.maxKeysPerSecond }
     // A pass that could not reach every replica is run again, after a pause, until both the passes
     // and the time of a barrier are used up: a node that restarts within that time is waited for.
-    const until = this.rt.time.now() + this.s.barrierTimeoutMs
-    for (let pass = 0; pass < this.s.maxCopyPasses || this.rt.time.now() < until; pass++) {
+    const until = this.rt.time.monotonicMs() + this.s.barrierTimeoutMs
+    for (let pass = 0; pass < this.s.maxCopyPasses || this.rt.time.monotonicMs() < until; pass++) {
       if (pass > 0) {
         waitingFor = await this.unanswering(def)
         this.report(def, 'copy', waitingFor)
@@ -345,9 +345,9 @@ export class Rebalancer {
       hintBacklog,
       partitionsCopied: this.pass.done,
       partitionsToCopy: this.pass.total,
-      copyElapsedMs: this.pass.startedMs > 0 ? this.rt.time.now() - this.pass.startedMs : 0,
+      copyElapsedMs: this.pass.startedMs !== null ? this.rt.time.monotonicMs() - this.pass.startedMs : 0,
       copyRateLimit: this.pass.limit,
-      elapsedMs: this.rt.time.now() - this.started,
+      elapsedMs: this.rt.time.monotonicMs() - this.started,
     })
   }
 }

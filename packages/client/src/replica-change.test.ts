@@ -94,14 +94,7 @@ describe("a store's n changes through a rebalance", () => {
   })
 
   it('a node that missed versions of an n change (down, or lost its last commits) still takes the later ones', async () => {
-    const nodes = [1, 2, 3, 4].map((i) => ({ id: `n${i}`, url: `mem://n${i}` }))
-    const v1: ClusterDef = {
-      version: 1,
-      partitions: 8,
-      nodes,
-      assignment: initialAssignment(nodes, 8),
-      stores: [storeDef({ name: 'default', n: 3, r: 1, w: 1 })],
-    }
+    const v1 = fourNodes()
     const plan = planReplicaChange(v1, 'default', 2)
     const steps: ClusterDef[] = [v1]
     for (let next = advance(v1, plan); next; next = advance(steps[steps.length - 1] as ClusterDef, plan)) steps.push(next)
@@ -165,14 +158,7 @@ describe("a store's n changes through a rebalance", () => {
   })
 
   it("a node still holding a finished plan's move takes the next plan's definitions (it missed the end), not an older plan's", async () => {
-    const nodes = [1, 2, 3, 4].map((i) => ({ id: `n${i}`, url: `mem://n${i}` }))
-    const v1: ClusterDef = {
-      version: 1,
-      partitions: 8,
-      nodes,
-      assignment: initialAssignment(nodes, 8),
-      stores: [storeDef({ name: 'default', n: 3, r: 1, w: 1 })],
-    }
+    const v1 = fourNodes()
     const plan = planReplicaChange(v1, 'default', 2)
     const writeBoth = advance(v1, plan) as ClusterDef
     const readNew = advance(writeBoth, plan) as ClusterDef
@@ -194,3 +180,9 @@ describe("a store's n changes through a rebalance", () => {
     e2.close()
   })
 })
+
+/** Version 1 of a 4-node, 8-partition cluster with one n=3 store. */
+function fourNodes(): ClusterDef {
+  const nodes = [1, 2, 3, 4].map((i) => ({ id: `n${i}`, url: `mem://n${i}` }))
+  return { version: 1, partitions: 8, nodes, assignment: initialAssignment(nodes, 8), stores: [storeDef({ name: 'default', n: 3, r: 1, w: 1 })] }
+}

@@ -46,7 +46,7 @@ export async function restoreSets(rt: Runtime, round: RestoreRound, items: reado
       stale ||= outcome.stale === true
     })
     // Merging a set again is harmless (merges are idempotent), so a retry cannot do damage.
-    if (again.length === 0 || attempt >= MAX_RESTORE_ROUNDS || rt.time.now() >= round.deadline) break
+    if (again.length === 0 || attempt >= MAX_RESTORE_ROUNDS || rt.time.monotonicMs() >= round.deadline) break
     // A replica refused as stale: the cluster moved on; route those keys again with the new definition.
     if (stale && refreshes++ < MAX_REFRESH_RETRIES) await rt.view.refresh()
     pending = again

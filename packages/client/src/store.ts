@@ -127,7 +127,7 @@ export class Store<T> {
     const timeoutMs = call.timeoutMs ?? this.options.timeoutMs ?? this.rt.settings.timeoutMs
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new InvalidInputError(`timeoutMs must be a positive number of ms, got ${timeoutMs}`)
     checkAborted(call.signal, what)
-    return { deadline: this.rt.time.now() + timeoutMs, timeoutMs, signal: call.signal }
+    return { deadline: this.rt.time.monotonicMs() + timeoutMs, timeoutMs, signal: call.signal }
   }
 
   private quorum(def: StoreDef, call: CallOptions, scope: CallScope) {

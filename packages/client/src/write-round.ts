@@ -120,7 +120,7 @@ async function coordinate(
   const { key, context } = item
   const failures: ReplicaFailure[] = []
   for (const node of upFirst(primaries, (n) => rt.nodes.isUp(n))) {
-    if (rt.time.now() >= q.deadline) break
+    if (rt.time.monotonicMs() >= q.deadline) break
     checkAborted(q.signal, `put of ${showKey(key)}`)
     let step: CoordinatorStep
     try {
@@ -148,7 +148,7 @@ async function coordinate(
     }
   }
   rt.metrics.quorumFailures++
-  if (rt.time.now() >= q.deadline) {
+  if (rt.time.monotonicMs() >= q.deadline) {
     // The deadline passed before any primary took the write (e.g. the read of an update used it up): nothing was stored.
     rt.metrics.timeouts++
     throw new TimeoutError(`put of ${showKey(key)} (no primary coordinated it in time; nothing was stored)`, q.timeoutMs)
@@ -231,12 +231,12 @@ function spread(
     quorums.failures.push(...c.failures)
     quorums.ack(c.coordinator, true)
     let done = false
-    // The deadline timer says so itself: a timer may fire a little before the wall clock
+    // The deadline timer says so itself: a timer may fire a little before the monotonic clock
     // reaches the deadline, and then no later event would end the round.
-    const timer = rt.time.setTimeout(() => finish(true), Math.max(0, q.deadline - rt.time.now()))
+    const timer = rt.time.setTimeout(() => finish(true), Math.max(0, q.deadline - rt.time.monotonicMs()))
     const finish = (expired = false) => {
       if (done) return
-      const verdict = quorums.verdict(expired || rt.time.now() >= q.deadline)
+      const verdict = quorums.verdict(expired || rt.time.monotonicMs() >= q.deadline)
       if (verdict === 'wait') return
       done = true
       rt.time.clearTimeout(timer)
@@ -290,7 +290,7 @@ function spread(
             return finish()
           }
           if (res.error.code === 'KV_STALE_METADATA') rt.view.staleRefusals++
-          if (res.error.code === 'KV_STALE_METADATA' && resent < MAX_REFRESH_RETRIES && rt.time.now() < q.deadline) {
+          if (res.error.code === 'KV_STALE_METADATA' && resent < MAX_REFRESH_RETRIES && rt.time.monotonicMs() < q.deadline) {
             // MEMBERSHIP rule 5: a merge refused as stale is sent again after the refresh (to a
             // node still among the writers), never turned into a hint for the refusing node.
             await rt.view.refresh()
@@ -325,7 +325,7 @@ function spread(
 }
 
 async function parkHint(rt: Runtime, holder: string, target: string, item: HintItem, deadline: number): Promise<void> {
-  const res = await rt.nodes.batcher(holder).hint(target, item, Math.max(deadline, rt.time.now() + rt.settings.requestTimeoutMs))
+  const res = await rt.nodes.batcher(holder).hint(target, item, Math.max(deadline, rt.time.monotonicMs() + rt.settings.requestTimeoutMs))
   if (!res.ok) throw errorFromItem(res.error)
   rt.metrics.hintsWritten++
   rt.events.emit('hint', () => ({ store: item.store, key: item.key.slice(), target, holder }))

@@ -4,9 +4,15 @@
  * a global. Production code reads the time and sets timers only through this.
  */
 export interface Time {
-  /** Wall-clock time in ms since the epoch: stored in versions and compared across processes. */
+  /**
+   * Wall-clock time in ms since the epoch: stored in versions and compared across processes.
+   * It may step either way (NTP), so nothing waits on it: only times meant as wall times read it.
+   */
   now(): number
-  /** Monotonic time in ms, for measuring durations (latency). */
+  /**
+   * Monotonic time in ms since an arbitrary start; it never goes back. Every deadline, timeout,
+   * backoff, rate limit and interval is measured on it, so a wall-clock step does not move them.
+   */
   monotonicMs(): number
   /**
    * Call `fn` after `ms`. With `unref`, a pending timer does not keep the
