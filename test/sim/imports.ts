@@ -36,6 +36,8 @@ export interface ImportLog {
   refused: number
   keysImported: number
   keysFailed: number
+  /** Exports of the run imported again at the end (imported fully before, no reap since). */
+  importedAgain: number
 }
 
 /** An import log's counts, for a seed's result and the summary. */
@@ -46,7 +48,7 @@ export function importFigures(log: ImportLog): ImportFigures {
 }
 
 export function emptyImportLog(): ImportLog {
-  return { exports: [], exportsFailed: 0, exportsDuringMove: 0, imports: 0, refused: 0, keysImported: 0, keysFailed: 0 }
+  return { exports: [], exportsFailed: 0, exportsDuringMove: 0, imports: 0, refused: 0, keysImported: 0, keysFailed: 0, importedAgain: 0 }
 }
 
 /**
@@ -218,6 +220,7 @@ export async function importAgain(cluster: SimCluster, kv: Kvorum, config: SeedC
     out.push(`import changed replicas: ${key}`)
     ctx.trace.event(`import again changed ${key}: ${print} → ${after.get(key)}`)
   }
+  ctx.log.importedAgain += again.length - 1
   ctx.trace.event(`imported ${again.length} exports again (${again.length - 1} of the run's)`)
   return out
 }
