@@ -5,7 +5,7 @@ import type { SimCluster } from './cluster.js'
 import type { SeedConfig } from './config.js'
 import type { Trace } from './trace.js'
 import { type Check, checkSet } from '../support/set-checker.js'
-import { type Cart, CART_WORKLOAD, type WorkloadLog } from './workload.js'
+import { type Cart, CART_WORKLOAD, type Doc, type WorkloadLog } from './workload.js'
 
 /** What the final checks found; every list must be empty, and the set check must find nothing lost or unexpected. */
 export interface CheckReport {
@@ -17,12 +17,32 @@ export interface CheckReport {
   readonly divergent: string[]
 }
 
+/**
+ * Each key's replicas as text (`node: versions | ...`), to compare the
+ * cluster before and after an import; with `goneAtMs`, a set that reads as
+ * absent then prints as no set (as `check` compares replicas under skew).
+ */
+export async function replicaPrints(cluster: SimCluster, kv: Kvorum, config: SeedConfig, trace: Trace, goneAtMs?: number): Promise<Map<string, string>> {
+  const out = new Map<string, string>()
+  for (const key of [...config.cartKeys, ...config.docKeys]) {
+    const sets = await replicaSets(cluster, kv, config, key)
+    const shown = (set: SiblingSet) => (goneAtMs !== undefined && isGone(set, goneAtMs) ? [] : set)
+    out.set(key, [...sets].map(([node, set]) => `${node}: ${fingerprint(shown(set), trace)}`).join(' | '))
+  }
+  return out
+}
+
 /** A version's identity and content, to compare replicas exactly. */
 function fingerprint(set: SiblingSet, trace: Trace): string {
   return set
     .map((v) => `${trace.name(v.dot.actor)}:${v.dot.counter}=${v.value === null ? 'tombstone' : toHex(v.value).slice(0, 16)}`)
     .sort()
     .join(' ')
+}
+
+/** The id a document version carries. */
+function docId(value: Uint8Array): string {
+  return (JSON.parse(Buffer.from(value).toString('utf8')) as Doc).id
 }
 
 /** The store's n at the end (a membership change may have changed it): the checker's client holds the final definition. */
@@ -68,6 +88,10 @@ export async function check(cluster: SimCluster, kv: Kvorum, config: SeedConfig,
       if (v.value === null) continue
       const by = history.deletes.find((d) => d.key === key && covers(d.covered, v.dot))
       if (by) resurrected.push(`${key} ${trace.name(v.dot.actor)}:${v.dot.counter} (deleted by ${by.by})`)
+      // A deleted document written again under a new dot (an import that re-stamps what it restores).
+      const id = docId(v.value)
+      const again = by ? undefined : history.deletes.find((d) => d.key === key && d.values.includes(id))
+      if (again) resurrected.push(`${key} ${id} again as ${trace.name(v.dot.actor)}:${v.dot.counter} (deleted by ${again.by})`)
     }
   }
   const carts = kv.store<Cart>(config.store.name, { codec: 'json' })

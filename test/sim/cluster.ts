@@ -67,6 +67,8 @@ export class SimCluster {
   private readonly timeOf: (id: string) => Time
   /** Tombstones reaped before their grace period had passed on true time, when watched. */
   readonly reaps: ReapWatch | null
+  /** True virtual time a node last reaped a row, or -1: an export read after it re-imports without bringing anything back. */
+  lastReapAtMs = -1
 
   constructor(
     options: SimClusterOptions,
@@ -121,6 +123,12 @@ export class SimCluster {
     }
     const engine = new StorageEngine({ path: join(this.dir, `${id}.db`), nodeId: id, time: this.timeOf(id), incarnationId })
     this.reaps?.watch(id, engine)
+    const reap = engine.reap.bind(engine)
+    engine.reap = async (store, items) => {
+      const reaped = await reap(store, items)
+      if (reaped > 0) this.lastReapAtMs = this.clock.now
+      return reaped
+    }
     slot.incarnations++
     this.trace.actor(engine.incarnation, `${id}#${slot.incarnations}`)
     this.engines.set(id, engine)

@@ -7,9 +7,13 @@ import type { Random } from '../support/random.js'
  * store (concurrent adds lost), deletes written without the context they
  * read (their tombstones cover nothing), expiring overwrites written without
  * it (with the `clocks` option: they cover nothing either), or no handoff and
- * repair before the checks (replicas left apart).
+ * repair before the checks (replicas left apart); with the `imports` option,
+ * an import that writes each exported value over what the replicas hold
+ * instead of merging the sets (`overwrite-import`); or a network that
+ * delivers coordinate batches twice, the copy late (`copy-coordinates`: one
+ * write under two dots, which HTTP never does).
  */
-export type Mutant = 'lww' | 'blind-delete' | 'blind-expire' | 'no-repair'
+export type Mutant = 'lww' | 'blind-delete' | 'blind-expire' | 'no-repair' | 'overwrite-import' | 'copy-coordinates'
 
 /** Everything a seed decides before the run starts. */
 export interface SeedConfig {

@@ -6,6 +6,7 @@
  *   add --clocks to either: skewed and jumping clocks, expiring writes, reaps watched
  *   add --lww (with --clocks): the lww control, whose losses are the measurement
  *   add --no-client-jumps (with --clocks): only node clocks jump backwards (--client-jumps, the default, is still taken)
+ *   add --imports to either: an export mid-workload imported back once or twice, then again at the end
  * Exits 1 when any seed fails.
  */
 import { parseArgs } from 'node:util'
@@ -71,12 +72,14 @@ const { values } = parseArgs({
     lww: { type: 'boolean', default: false },
     'client-jumps': { type: 'boolean', default: false },
     'no-client-jumps': { type: 'boolean', default: false },
+    imports: { type: 'boolean', default: false },
   },
 })
 const options: RunOptions = {
   membership: values.membership ?? false,
   clocks: values.clocks ?? false,
   clientJumps: !(values['no-client-jumps'] ?? false),
+  imports: values.imports ?? false,
   ...(values.lww ? { mutant: 'lww' as const } : {}),
 }
 const code =

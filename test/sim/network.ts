@@ -1,4 +1,4 @@
-import { NodeUnavailableError, TimeoutError } from '@kvorum/core'
+import { NodeUnavailableError, type StoreBatch, TimeoutError } from '@kvorum/core'
 import type { MemoryTransport } from '@kvorum/client/testing'
 import type { VirtualClock } from './clock.js'
 import type { SimCluster } from './cluster.js'
@@ -11,7 +11,10 @@ export interface FaultRates {
   readonly dropRequest: number
   /** The node does the work but the answer never comes back. */
   readonly dropResponse: number
-  /** The node receives the request twice (the copy's answer is ignored). */
+  /**
+   * The node receives the request twice (the copy's answer is ignored);
+   * never a store batch that coordinates writes (see `coordinates`).
+   */
   readonly duplicate: number
   /** One-way delay, uniform in 0..delayMaxMs. */
   readonly delayMaxMs: number
@@ -27,6 +30,20 @@ export const CALM: FaultRates = { dropRequest: 0, dropResponse: 0, duplicate: 0,
 export type CutMode = 'blackhole' | 'refuse'
 
 type Intercept = MemoryTransport['intercept']
+
+/**
+ * A store batch that coordinates writes. HTTP delivers its POST at most once
+ * (undici repeats no request that is not idempotent, and the SDK never sends
+ * a coordinate again once it may have applied: double-coordinate.test.ts),
+ * so the network does not copy one: a copy would be a second write with its
+ * own dot, which a delete that read the first does not cover (seed 307).
+ */
+function coordinates(op: string, args: readonly unknown[]): boolean {
+  return op === 'batch' && ((args[1] as StoreBatch | undefined)?.coordinates.length ?? 0) > 0
+}
+
+/** How late a copied coordinate lands with the `copy-coordinates` mutant, ms: after later writes and deletes of its key. */
+const COPY_LAG_MS = 300
 
 /**
  * The seeded scheduler between SDK clients and nodes, installed through
@@ -51,6 +68,8 @@ export class Network {
   readonly stats: NetworkStats = { messages: 0, droppedRequests: 0, droppedAnswers: 0, duplicated: 0, refused: 0, timedOut: 0 }
   private readonly cuts = new Map<string, Map<string, CutMode>>()
   private seq = 0
+  /** Copy coordinate batches too, and late (the `copy-coordinates` mutant). Default false. */
+  copiesCoordinates = false
 
   constructor(
     private readonly cluster: SimCluster,
@@ -95,7 +114,7 @@ export class Network {
 
   /** The intercept for one client's transport. */
   interceptFor(client: string): Intercept {
-    return (node, op, opts, call) =>
+    return (node, op, opts, call, args) =>
       new Promise((resolve, reject) => {
         const id = ++this.seq
         const stats = this.stats
@@ -156,9 +175,17 @@ export class Network {
           trace(`${copy ? 'copy ' : ''}${fate}`)
         }
         this.clock.setTimeout(deliver(false), this.delay())
-        if (this.rng.chance(this.rates.duplicate)) {
+        const copied = coordinates(op, args)
+        if (this.copiesCoordinates && copied) {
           stats.duplicated++
-          this.clock.setTimeout(deliver(true), this.delay())
+          this.clock.setTimeout(deliver(true), this.delay() + COPY_LAG_MS)
+        } else if (this.rng.chance(this.rates.duplicate)) {
+          // The delay is drawn for a coordinate's copy too, so the rest of the seed draws as before.
+          const delayMs = this.delay()
+          if (!copied) {
+            stats.duplicated++
+            this.clock.setTimeout(deliver(true), delayMs)
+          }
         }
       })
   }

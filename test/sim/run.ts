@@ -1,10 +1,12 @@
-import type { NodeDef, NodeProtocol } from '@kvorum/core'
+import type { NodeProtocol } from '@kvorum/core'
 import { type Kvorum, connect } from '@kvorum/client'
 import { MemoryTransport, handoffWorker } from '@kvorum/client/testing'
 import { type CheckReport, check } from './checker.js'
 import { type RunLimits, SimStallError, VirtualClock } from './clock.js'
 import { type NodeFaultStats, SimCluster } from './cluster.js'
 import { CLIENT_TIMING, type Mutant, type SeedConfig, planSeed } from './config.js'
+import { type ImportFigures, type ImportLog, type ImportPlan, emptyImportLog, importFigures, importAgain, planImports, raceImports } from './imports.js'
+import { MEMBERSHIP_PHASE_MS, type MembershipRun, changeMembership, connectRetrying, membershipVerdict, planMembership } from './membership.js'
 import { scheduleFaults } from './nemesis.js'
 import { CALM, Network, type NetworkStats } from './network.js'
 import { Random } from '../support/random.js'
@@ -41,6 +43,8 @@ export interface SeedResult {
   readonly errors: ReadonlyMap<string, number>
   /** What the nemesis and the network did. */
   readonly faults: NodeFaultStats & NetworkStats
+  /** What the import race did (all zero without the `imports` option). */
+  readonly imports: ImportFigures
   readonly healing: Healing
   readonly virtualMs: number
   readonly steps: number
@@ -70,18 +74,13 @@ export interface RunOptions {
   readonly clocks?: boolean
   /** With `clocks`: client clocks jump backwards too (SDK deadlines run on monotonic time, so calls across a step still end on time). Default true. */
   readonly clientJumps?: boolean
-}
-
-/** The membership change a seed runs, and how it ended. */
-interface MembershipRun {
-  /** Add a node, remove one, or change the store's n (to `n`). */
-  readonly kind: 'add' | 'remove' | 'n'
-  readonly n?: number
-  /** The step the first driver stops at. */
-  readonly stopAtStep: number
-  finished: boolean
-  target: readonly string[] | null
-  drivers: number
+  /**
+   * The import race: a client exports the store mid-workload and another
+   * imports that export once or twice while the workers go on, then the
+   * checks import again and require nothing to change. Drawn from its own
+   * stream, like `membership`. Default false (recorded seeds keep their runs).
+   */
+  readonly imports?: boolean
 }
 
 /** Virtual-time and step budgets of each phase: a run that needs more has hung. */
@@ -98,6 +97,7 @@ export function replayCommand(seed: number, options: RunOptions = {}): string {
     options.membership && '--membership',
     options.clocks && '--clocks',
     options.clocks && options.clientJumps === false && '--no-client-jumps',
+    options.imports && '--imports',
     options.mutant === 'lww' && '--lww',
   ]
   return `npm run sim -- --seed ${seed}${flags.map((f) => (f ? ` ${f}` : '')).join('')}`
@@ -117,6 +117,9 @@ interface Run {
   readonly membership: MembershipRun | null
   /** Skewed clocks (the `clocks` option), or null: every actor reads true virtual time. */
   readonly skew: SkewedClocks | null
+  /** The import race (the `imports` option), or null. */
+  readonly imports: ImportPlan | null
+  readonly importLog: ImportLog
 }
 
 async function client(cluster: SimCluster, network: Network, name: string, skew: SkewedClocks | null = null): Promise<Kvorum> {
@@ -154,64 +157,14 @@ async function faultPhase(run: Run, cluster: SimCluster, network: Network): Prom
   const work = runWorkload(clients, run.rng.fork(), { config, clock, trace: run.trace, history: run.history, expiring })
   // A membership change's barriers may wait out crashed nodes and stopped drivers: a longer budget.
   const budget = run.membership ? { untilMs: clock.now + MEMBERSHIP_PHASE_MS, maxSteps: clock.steps + PHASE_STEPS * 3 } : limits()
-  await clock.run(Promise.all([work, run.membership ? changeMembership(run, cluster, network) : null]), budget)
+  const connect = (name: string) => connectRetrying(clock, (n) => client(cluster, network, n), name)
+  const imports = run.imports ? raceImports(run.imports, importContext(run), connect) : null
+  await clock.run(Promise.all([work, run.membership ? changeMembership(run, cluster, connect) : null, imports]), budget)
   return clients
 }
 
-/** Virtual time the fault phase may take when it runs a membership change, ms. */
-const MEMBERSHIP_PHASE_MS = 240_000
-/** Attempts to connect a driver through the faulty network, and the pause between them, ms. */
-const DRIVER_CONNECTS = 20
-const DRIVER_CONNECT_PAUSE_MS = 500
-
-/** A driver client; the network may refuse its bootstrap for a while. */
-async function driverClient(run: Run, cluster: SimCluster, network: Network, name: string): Promise<Kvorum> {
-  for (let i = 1; ; i++) {
-    try {
-      return await client(cluster, network, name)
-    } catch (e) {
-      if (i >= DRIVER_CONNECTS) throw e
-      await run.clock.sleep(DRIVER_CONNECT_PAUSE_MS)
-    }
-  }
-}
-
-/** Drivers may stop (the first on purpose); each next one resumes. */
-const MAX_DRIVERS = 4
-/** The driver's waits, in virtual ms: drains outlast a client's deadline. */
-const DRIVER_OPTIONS = { drainMs: CLIENT_TIMING.timeoutMs + 200, cleanupGraceMs: 300, barrierTimeoutMs: 15_000, maxCopyPasses: 20 } as const
-
-/**
- * The membership change of a seed, beside the workload: plan it, run it with
- * a driver that stops at a chosen step (as if killed), then resume with
- * fresh drivers until it finishes. Drivers go through the faulty network.
- */
-async function changeMembership(run: Run, cluster: SimCluster, network: Network): Promise<void> {
-  const m = run.membership as MembershipRun
-  const first = await driverClient(run, cluster, network, 'driver1')
-  const change = m.kind === 'add' ? { add: [cluster.spares[0] as NodeDef] } : { remove: [(cluster.nodes[cluster.nodes.length - 1] as NodeDef).id] }
-  const plan = m.kind === 'n' ? first.planReplicaChange(run.config.store.name, m.n as number) : first.planChange({ ...change, entriesPerStep: 2 })
-  m.target = plan.target
-  run.trace.event(`membership: ${m.kind}${m.n ? ` → ${m.n}` : ''}, plan ${plan.planId}, ${plan.steps} steps`)
-  let kv = first
-  for (m.drivers = 1; m.drivers <= MAX_DRIVERS; m.drivers++) {
-    try {
-      await kv.rebalance(m.drivers === 1 ? plan : undefined, {
-        ...DRIVER_OPTIONS,
-        onProgress: (p) => {
-          if (m.drivers === 1 && p.step === m.stopAtStep && p.phase === 'drain') throw new Error('driver stopped (simulated kill)')
-        },
-      })
-      m.finished = true
-      break
-    } catch (e) {
-      run.trace.event(`membership: driver ${m.drivers} stopped: ${(e as Error).message}`)
-    } finally {
-      await kv.close(100)
-    }
-    kv = await driverClient(run, cluster, network, `driver${m.drivers + 1}`)
-  }
-  run.trace.event(`membership: ${m.finished ? 'finished' : 'not finished'} after ${m.drivers} drivers`)
+function importContext(run: Run) {
+  return { clock: run.clock, trace: run.trace, log: run.importLog, mutant: run.config.mutant, store: run.config.store.name }
 }
 
 /** Let late faults play out, undo all of them, let the clients settle, and close them. */
@@ -247,13 +200,18 @@ async function handoffAndRepair(kv: Kvorum, run: Run): Promise<void> {
 }
 
 /** A fresh client delivers hints, runs one repair pass, and checks. */
-async function checkPhase(run: Run, cluster: SimCluster, network: Network): Promise<CheckReport> {
+/** The final checks' report, and what importing again changed (failures; empty without imports). */
+type FinalReport = CheckReport & { readonly importedAgain: string[] }
+
+async function checkPhase(run: Run, cluster: SimCluster, network: Network): Promise<FinalReport> {
   const { clock, limits } = run
   const kv = await clock.run(client(cluster, network, 'checker'), limits())
   if (run.config.mutant !== 'no-repair') await clock.run(handoffAndRepair(kv, run), limits())
-  const report = await clock.run(check(cluster, kv, run.config, run.history, run.trace, run.skew ? clock.dateNow() : undefined), limits())
+  const goneAtMs = run.skew ? clock.dateNow() : undefined
+  const report = await clock.run(check(cluster, kv, run.config, run.history, run.trace, goneAtMs), limits())
+  const again = run.imports ? await clock.run(importAgain(cluster, kv, run.config, importContext(run), goneAtMs), limits()) : []
   await clock.run(kv.close(100), limits())
-  return report
+  return { ...report, importedAgain: again }
 }
 
 function verdict(report: CheckReport): string[] {
@@ -303,8 +261,10 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<S
       finalTombstonesReaped: 0,
     },
     limits: () => ({ untilMs: clock.now + PHASE_MS, maxSteps: clock.steps + PHASE_STEPS }),
-    membership: null,
+    membership: options.membership ? planMembership(seed, config) : null,
     skew: null,
+    imports: options.imports ? planImports(new Random(seed ^ 0x696d7074), config.faultWindowMs) : null,
+    importLog: emptyImportLog(),
   }
   if (options.clocks) {
     const own = new Random(seed ^ 0x636c6f63)
@@ -313,24 +273,11 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<S
     const plan = planSkew(own, actors, options.clientJumps === false ? nodes : actors, config.faultWindowMs)
     ;(run as { skew: SkewedClocks | null }).skew = new SkewedClocks(clock, plan, run.trace)
   }
-  if (options.membership) {
-    const own = new Random(seed ^ 0x6d656d62)
-    const kind = config.nodes > 3 && own.chance(0.5) ? 'remove' : 'add'
-    const stopAtStep = own.range(1, 2)
-    // A quarter of the seeds change the store's n instead (chosen by the seed number, so the
-    // other seeds, pinned ones included, keep their runs): up when a node is free, else down.
-    const s = config.store
-    const n = config.nodes > s.n ? s.n + 1 : Math.max(s.r ?? 1, s.w ?? 1, s.pw ?? 0) < s.n ? s.n - 1 : null
-    ;(run as { membership: MembershipRun | null }).membership =
-      seed % 4 === 3 && n !== null
-        ? { kind: 'n', n, stopAtStep: 1, finished: false, target: null, drivers: 0 }
-        : { kind, stopAtStep, finished: false, target: null, drivers: 0 }
-  }
   const failures: string[] = []
   const onRejection = (e: unknown) => failures.push(`unhandled rejection: ${(e as Error)?.stack ?? String(e)}`)
   let cluster: SimCluster | undefined
   let network: Network | undefined
-  let report: CheckReport | undefined
+  let report: FinalReport | undefined
   run.trace.event(`seed ${seed}: ${JSON.stringify(config)}`)
   process.on('unhandledRejection', onRejection)
   try {
@@ -338,11 +285,13 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<S
     const clocked = skew ? { timeOf: (id: string) => skew.time(id), watchReaps: true } : {}
     cluster = new SimCluster({ ...config, spares: run.membership?.kind === 'add' ? 1 : 0, ...clocked }, rng.fork(), clock, run.trace)
     network = new Network(cluster, rng.fork(), clock, run.trace, CALM)
+    network.copiesCoordinates = config.mutant === 'copy-coordinates'
     const clients = await faultPhase(run, cluster, network)
     await healPhase(run, cluster, network, clients)
     report = await checkPhase(run, cluster, network)
     failures.push(...verdict(report))
     if (cluster.reaps && cluster.reaps.early.length > 0) failures.push(`tombstones reaped early: ${cluster.reaps.early.slice(0, 3).join(', ')}`)
+    failures.push(...report.importedAgain)
     if (run.membership) failures.push(...(await clock.run(membershipVerdict(run, cluster), run.limits())))
   } catch (e) {
     failures.push(e instanceof SimStallError ? `stalled: ${e.message}` : `harness error: ${(e as Error)?.stack ?? String(e)}`)
@@ -365,26 +314,11 @@ export async function runSeed(seed: number, options: RunOptions = {}): Promise<S
     earlyReaps: cluster?.reaps?.early.length ?? 0,
     errors: run.history.errors,
     faults: { ...NO_FAULTS, ...cluster?.stats, ...network?.stats },
+    imports: importFigures(run.importLog),
     healing: run.healing,
     virtualMs: clock.now,
     steps: clock.steps,
     digest: run.trace.digest(),
     trace: run.trace.lines,
   }
-}
-
-/** The change finished, and every node holds its final layout. */
-async function membershipVerdict(run: Run, cluster: SimCluster): Promise<string[]> {
-  const m = run.membership as MembershipRun
-  if (!m.finished) return [`membership ${m.kind} did not finish after ${m.drivers} drivers`]
-  const out: string[] = []
-  for (const [id, engine] of cluster.engines) {
-    const def = await engine.getCluster()
-    if (!def) continue
-    if (def.move) out.push(`${id} still holds a move in progress (${def.move.stage})`)
-    if (m.target && JSON.stringify(def.assignment) !== JSON.stringify(m.target)) out.push(`${id}'s assignment is not the plan's target`)
-    const held = def.stores.find((s) => s.name === run.config.store.name)?.n
-    if (m.kind === 'n' && held !== m.n) out.push(`${id} holds n=${held} for the store, not the plan's ${m.n}`)
-  }
-  return out
 }

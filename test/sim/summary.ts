@@ -16,6 +16,7 @@ export class Summary {
   readonly errors = new Map<string, number>()
   readonly faults = new Map<string, number>()
   readonly healing = new Map<string, number>()
+  readonly imports = new Map<string, number>()
 
   add(r: SeedResult): void {
     this.seeds++
@@ -31,6 +32,7 @@ export class Summary {
     if (r.failures.length > 0) this.failed.push(r.seed)
     for (const [code, n] of r.errors) this.errors.set(code, (this.errors.get(code) ?? 0) + n)
     for (const [what, n] of Object.entries(r.faults)) this.faults.set(what, (this.faults.get(what) ?? 0) + n)
+    for (const [what, n] of Object.entries(r.imports)) this.imports.set(what, (this.imports.get(what) ?? 0) + n)
     for (const [what, n] of Object.entries(r.healing)) {
       // A maximum stays a maximum; the rest add up.
       const before = this.healing.get(what) ?? 0
@@ -49,6 +51,7 @@ export class Summary {
       `failed ops     ${errors || 'none'}`,
       `faults         ${[...this.faults].map(([w, n]) => `${w} ${n}`).join(', ')}`,
       `healing        ${[...this.healing].map(([w, n]) => `${w} ${n}`).join(', ')}`,
+      ...(this.imports.get('exports') ? [`imports        ${[...this.imports].map(([w, n]) => `${w} ${n}`).join(', ')}`] : []),
       `lost           ${this.lost}${this.ackedAdds > 0 ? ` (${((100 * this.lost) / this.ackedAdds).toFixed(1)}% of acknowledged set-adds)` : ''}`,
       `unexpected     ${this.unexpected}`,
       `resurrected    ${this.resurrected}`,

@@ -18,6 +18,8 @@ export interface DeleteRecord {
   readonly key: string
   readonly by: string
   readonly covered: VersionVector
+  /** The documents it read (their ids): a version carrying one of them again, under any dot, is the deleted value back. */
+  readonly values: readonly string[]
 }
 
 /** The workload name of the cart adds in the operation history, which the set checker judges. */
@@ -114,7 +116,7 @@ async function operate(w: Worker, rng: Random, kv: Kvorum, ctx: WorkloadContext,
       trace.event(`${w.name} delete ${key}`)
       const read = await w.docs.get(key)
       await w.docs.delete(key, { context: config.mutant === 'blind-delete' ? '' : read.context })
-      history.deletes.push({ key, by: id, covered: decodeContext(read.context) })
+      history.deletes.push({ key, by: id, covered: decodeContext(read.context), values: read.values.map((d) => d.id) })
       const covered = Object.entries(decodeContext(read.context))
         .map(([a, n]) => `${trace.name(a)}:${n}`)
         .join(' ')
@@ -126,7 +128,7 @@ async function operate(w: Worker, rng: Random, kv: Kvorum, ctx: WorkloadContext,
       trace.event(`${w.name} expire ${key} = ${id} (ttl ${ttlMs} ms)`)
       const read = await w.docs.get(key)
       await w.docs.put(key, { id }, { context: config.mutant === 'blind-expire' ? '' : read.context, ttlMs })
-      history.deletes.push({ key, by: `${id} (expiring)`, covered: decodeContext(read.context) })
+      history.deletes.push({ key, by: `${id} (expiring)`, covered: decodeContext(read.context), values: read.values.map((d) => d.id) })
       trace.event(`${w.name} wrote ${key} = ${id}, expiring`)
     } else if (op === 'read') {
       key = rng.pick([...config.cartKeys, ...config.docKeys])

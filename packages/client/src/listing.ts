@@ -35,7 +35,8 @@ export interface ListOptions {
    * on its coordinating primary alone until the hint is delivered, and an
    * export that missed that tombstone would bring the key back once it is
    * reaped; so versions() fails with KV_QUORUM_NOT_MET when a primary does
-   * not answer.
+   * not answer. While a partition moves (write-both, read-new), versions()
+   * reads its old and new primaries both, as that coordinator may be an old one.
    */
   readonly replicas?: number | undefined
   /**
@@ -192,6 +193,10 @@ function listing<T, I>(src: ListSource<T>, options: ListOptions, kind: ListKind,
           conflict: def.conflict,
           partition,
           replicas,
+          // An export reads the old primaries of a moving partition too: a write acknowledged in
+          // write-both after the copy pass may sit in its coordinator's rows alone (an old primary;
+          // hints stood in for the new ones), and an export of the new ones would miss it there.
+          writers: kind === 'versions',
           after,
           pageSize,
           adaptive: !headsOnly && options.pageSize === undefined,

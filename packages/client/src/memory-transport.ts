@@ -10,10 +10,16 @@ export class MemoryTransport implements Transport {
   private readonly unreachable = new Set<string>()
   onClusterVersion?: (version: number, node: NodeDef) => void
   /**
-   * Runs around every call; may delay, drop (throw) or pass it on. Default:
-   * pass on. The simulator installs its seeded scheduler here.
+   * Runs around every call (`args` are the call's own); may delay, drop
+   * (throw) or pass it on. Default: pass on. The simulator installs its
+   * seeded scheduler here.
    */
-  intercept: (node: string, op: string, opts: RequestOptions, call: () => Promise<unknown>) => Promise<unknown> = (_n, _o, _r, call) => call()
+  intercept: (node: string, op: string, opts: RequestOptions, call: () => Promise<unknown>, args: readonly unknown[]) => Promise<unknown> = (
+    _n,
+    _o,
+    _r,
+    call,
+  ) => call()
 
   constructor(private readonly nodes: Map<string, NodeProtocol>) {}
 
@@ -39,7 +45,7 @@ export class MemoryTransport implements Transport {
           this.onClusterVersion?.(health.clusterVersion, def)
           return out
         }
-        return this.intercept(def.id, op, opts, run)
+        return this.intercept(def.id, op, opts, run, args)
       }
     // The operations are the route table's, so this face offers exactly what the HTTP face does.
     return Object.fromEntries(Object.keys(ROUTES).map((op) => [op, call(op as Op)])) as unknown as NodeClient

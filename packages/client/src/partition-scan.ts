@@ -25,6 +25,12 @@ export interface PartitionScanSpec {
   readonly partition: number
   /** Replicas read at once (more than the partition has: all of them); a replica that fails is replaced by the next of the partition's readers. */
   readonly replicas: number
+  /**
+   * Read the partition's writers instead of its readers: while it moves,
+   * the old and the new primaries both (O ∪ N, readers first); else the
+   * same nodes. Default false.
+   */
+  readonly writers?: boolean
   /** Resume after this key (the scan's order, not byte order: see below). */
   readonly after: Uint8Array | undefined
   /** Keys per scan page; with `adaptive`, of the first page, and then sized to the values seen. */
@@ -143,7 +149,8 @@ class ReplicaStream {
 export async function* partitionSets(rt: Runtime, spec: PartitionScanSpec): AsyncGenerator<KeySet> {
   const { placement } = rt.view
   const version = rt.view.cluster.version
-  const readers = upFirst(placement.readers(spec.partition, { name: spec.store, n: spec.n }), (n) => rt.nodes.isUp(n))
+  const ref = { name: spec.store, n: spec.n }
+  const readers = upFirst(spec.writers ? placement.writers(spec.partition, ref) : placement.readers(spec.partition, ref), (n) => rt.nodes.isUp(n))
   const want = Math.min(spec.replicas, readers.length)
   const spares = readers.slice(want)
   const failures: ReplicaFailure[] = []

@@ -95,8 +95,8 @@ export interface ScanRequest {
   /**
    * The sender's cluster definition version (a listing sends it): the node
    * refuses the scan with KV_STALE_METADATA when it is below the partition's
-   * placement version or the node does not read the partition (fencing,
-   * MEMBERSHIP rule 5). Absent: no fencing (repair's and tools' scans).
+   * placement version or the node is in none of the partition's write sets
+   * (fencing, MEMBERSHIP rule 5). Absent: no fencing (repair's and tools' scans).
    */
   readonly version?: number
 }

@@ -609,19 +609,22 @@ export class StorageEngine implements NodeProtocol {
   /**
    * A scan that carries its sender's version (a listing) is fenced as a get
    * is (MEMBERSHIP rule 5): refused, as a whole, below the partition's last
-   * placement change or where this node does not read the partition, so a
-   * lister with an old definition refreshes instead of taking this node's
-   * (perhaps dropped) rows for the partition's.
+   * placement change or where this node is in none of the partition's write
+   * sets, so a lister with an old definition refreshes instead of taking
+   * this node's (perhaps dropped) rows for the partition's. A node of a
+   * write set that does not read (an old primary in read-new, a new one in
+   * write-both) answers: its rows are the partition's, and an export reads
+   * them too (listing.ts).
    */
   private fenceScan(store: StoreDef, req: ScanRequest): void {
     if (req.version === undefined) return
     const { cluster, ring } = this.requireCluster()
     const placed = cluster.placement?.[req.partition] ?? 0
-    if (req.version >= placed && ring.canRead(this.nodeId, req.partition, store)) return
+    if (req.version >= placed && ring.canMerge(this.nodeId, req.partition, store)) return
     const why =
       req.version < placed
         ? `partition ${req.partition} moved at cluster version ${placed}, after the scan's version ${req.version}`
-        : `node ${this.nodeId} does not read partition ${req.partition} of store ${store.name} under cluster version ${cluster.version}`
+        : `node ${this.nodeId} does not hold partition ${req.partition} of store ${store.name} under cluster version ${cluster.version}`
     throw new StaleMetadataError(why, cluster.version)
   }
 
