@@ -194,6 +194,22 @@ describe('node app: the protocol over HTTP', () => {
     await expectRefused(await call('/v1/stores/kv/batch', post(coordinate([write('k')]))), 503, 'KV_NO_CLUSTER')
   })
 
+  // A route's answer carries its headers from the start (one plain object); refusals get them after the fact.
+  it('every answer, served or refused, carries its content type, x-request-id and cluster version', async () => {
+    const served = await call('/v1/stores/kv/batch', post(coordinate([write('h')]), { ...BIN, 'x-request-id': 'mine-1' }))
+    expect(served.status).toBe(200)
+    expect(served.headers.get('content-type')).toBe('application/octet-stream')
+    expect(served.headers.get('x-request-id')).toBe('mine-1')
+    expect(served.headers.get('x-kvorum-cluster-version')).toBe('1')
+    const json = await call('/v1/cluster', { headers: { 'x-request-id': 'mine-2' } })
+    expect(json.headers.get('content-type')).toBe('application/json')
+    expect(json.headers.get('x-request-id')).toBe('mine-2')
+    const refused = await call('/v1/stores/kv/get', post(new Uint8Array([0xff]), { ...BIN, 'x-request-id': 'mine-3' }))
+    expect(refused.status).toBe(400)
+    expect(refused.headers.get('x-request-id')).toBe('mine-3')
+    expect(refused.headers.get('x-kvorum-cluster-version')).toBe('1')
+  })
+
   it('/metrics is Prometheus text counting requests by route and status', async () => {
     await call('/v1/stores/kv/get', post(encodeKeys([utf8('alpha')])))
     await call('/v1/stores/kv/batch', post(coordinate([write('m')])))

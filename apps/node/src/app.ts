@@ -47,9 +47,15 @@ async function body(c: Context, route: Route): Promise<Uint8Array> {
   return new Uint8Array(await c.req.arrayBuffer())
 }
 
+/** The query of a request, parsed only if a route reads it (most take none). */
+function lazyQuery(c: Context): Record<string, string | undefined> {
+  let query: Record<string, string> | undefined
+  return new Proxy({} as Record<string, string | undefined>, { get: (_, name) => (typeof name === 'string' ? (query ??= c.req.query())[name] : undefined) })
+}
+
 /** Serve one route of the table: decode, call the engine, encode. The engine resolves the store (once) and checks its limits. */
 async function serve(c: Context, route: Route, engine: StorageEngine): Promise<Response> {
-  const args = route.decodeRequest({ params: c.req.param(), query: c.req.query(), body: await body(c, route) })
+  const args = route.decodeRequest({ params: c.req.param(), query: lazyQuery(c), body: await body(c, route) })
   const answer = await (engine[route.op] as (...a: unknown[]) => Promise<unknown>).apply(engine, args)
   if (answer === null && route.nullAs) {
     const absent = new NoClusterError()
@@ -57,12 +63,22 @@ async function serve(c: Context, route: Route, engine: StorageEngine): Promise<R
     throw absent
   }
   const bytes = (route.encodeAnswer as (a: unknown) => Uint8Array)(answer)
-  return c.body(bytes as Uint8Array<ArrayBuffer>, 200, { 'content-type': route.answer === 'binary' ? BINARY : JSON_TYPE })
+  // Every header in one plain object: set on the answer afterwards, they made the HTTP server
+  // build a Headers object for each request (see the first middleware).
+  c.set('headed', true)
+  return new Response(bytes as Uint8Array<ArrayBuffer>, {
+    status: 200,
+    headers: {
+      'content-type': route.answer === 'binary' ? BINARY : JSON_TYPE,
+      'x-kvorum-cluster-version': String(engine.clusterVersion),
+      'x-request-id': c.get('requestId'),
+    },
+  })
 }
 
 /** The storage node's HTTP face: the routes of the node protocol's table (ROUTES in @kvorum/core), plus /metrics. */
 export function createApp({ engine, logger, token, metricsToken, credentials }: AppOptions) {
-  const app = new Hono<{ Variables: { requestId: string } }>()
+  const app = new Hono<{ Variables: { requestId: string; headed: boolean } }>()
   const metrics = nodeMetrics(engine)
   // Request ids: a random prefix per app (so restarts do not repeat them) and a counter, cheaper than a UUID each.
   const idPrefix = randomBytes(4).toString('hex')
@@ -78,9 +94,11 @@ export function createApp({ engine, logger, token, metricsToken, credentials }: 
     const seconds = (performance.now() - started) / 1000
     metrics.requests.inc({ route, status: String(c.res.status) })
     metrics.latency.observe({ route }, seconds)
-    const cluster = await engine.getCluster()
-    c.res.headers.set('x-kvorum-cluster-version', String(cluster?.version ?? 0))
-    c.res.headers.set('x-request-id', requestId)
+    // A route's answer carries them already (serve); refusals, /metrics and the check route get them here.
+    if (c.get('headed') !== true) {
+      c.res.headers.set('x-kvorum-cluster-version', String(engine.clusterVersion))
+      c.res.headers.set('x-request-id', requestId)
+    }
     if (logger.isLevelEnabled('debug'))
       logger.debug({ reqId: requestId, method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(seconds * 1e6) / 1000 }, 'request')
   })

@@ -194,6 +194,24 @@ describe('malformed input is InvalidInputError', () => {
     expectInvalid(() => readClock(new Reader(Uint8Array.from([1, 1, 0xff, 1]))), /UTF-8/)
   })
 
+  // Actors are read by a fast path for [0-9a-z-]; whatever it does not take still gets the full check's error.
+  it('actors on and off the fast path', () => {
+    const longest = `${'z9-'.repeat(21)}a`
+    const v = { ...v1, dot: { actor: longest, counter: 1 }, context: { [longest]: 1, '0-a': 2 } }
+    expect(decodeSet(encodeSet([v]))).toEqual([v])
+    expectInvalid(() => decodeSet(encodeSet([{ ...v1, dot: { actor: 'Ab', counter: 1 } }])), /actor "Ab" is not \[0-9a-z-\]\{1,64\}/)
+    expectInvalid(() => decodeSet(encodeSet([{ ...v1, dot: { actor: 'é', counter: 1 } }])), /actor "é" is not/)
+    expectInvalid(() => decodeSet(encodeSet([{ ...v1, dot: { actor: 'x'.repeat(65), counter: 1 } }])), /actor: 65 is over the limit of 64/)
+    // The length says 5, three bytes follow.
+    expectInvalid(() => readClock(new Reader(Uint8Array.from([1, 5, 0x61, 0x62, 0x63]))), /actor runs past the end/)
+  })
+
+  it('a dot twice in a set of more than eight siblings', () => {
+    const many = Array.from({ length: 12 }, (_, i) => ({ ...v1, dot: { actor: 'a1', counter: i + 1 } }))
+    expect(decodeSet(encodeSet(many))).toHaveLength(12)
+    expectInvalid(() => decodeSet(encodeSet([...many, { ...v1, dot: { actor: 'a1', counter: 7 } }])), /dot a1:7 appears twice/)
+  })
+
   it('counter 0, duplicate actors, duplicate dots, bad value flag', () => {
     expectInvalid(() => readClock(new Reader(frameOf((w) => w.uint(1).string('a1').uint(0)))), /counters start at 1/)
     expectInvalid(() => decodeSet(frameOf((w) => w.uint(1).string('a1').uint(0).uint(0).uint(0).byte(1))), /counters start at 1/)

@@ -15,6 +15,7 @@ import {
   storedRead,
   xorHash,
 } from '@kvorum/core'
+import { LastId } from './cache-id.js'
 import { rowFault, rowSum, undecodable } from './integrity.js'
 import type { LeafStore } from './leaves.js'
 import type { StoreSizes } from './store-sizes.js'
@@ -51,6 +52,8 @@ interface KeyState {
 
 /** A key written during the open transaction: its state before, and its set now. */
 interface Staged {
+  /** The key's cache id. */
+  readonly id: string
   readonly store: string
   readonly place: Place
   readonly key: Uint8Array
@@ -95,6 +98,7 @@ const ENCODED_EMPTY_SET = encodeSet([])
  */
 export class Rows {
   private readonly cache = new Map<string, KeyState>()
+  private readonly ids = new LastId()
   private cachedBytes = 0
   private readonly staged = new Map<string, Staged>()
   /** States written by persist(), cached once the transaction commits. */
@@ -138,7 +142,7 @@ export class Rows {
    * node passing it on over HTTP never needs the set.
    */
   committedRead(store: string, place: Place, key: Uint8Array): ItemResult<SiblingSet> {
-    const hit = this.cache.get(cacheId(store, key))
+    const hit = this.cache.get(this.ids.of(store, key))
     if (hit) return storedRead(hit.bytes ?? ENCODED_EMPTY_SET, hit.set)
     const row = this.sql.get.get(store, place.part, place.seg, key) as Row | undefined
     if (!row) return storedRead(ENCODED_EMPTY_SET)
@@ -154,7 +158,7 @@ export class Rows {
 
   /** Inside a transaction: the key's row is damaged (and not written in this transaction). */
   isDamaged(store: string, place: Place, key: Uint8Array): boolean {
-    return !this.staged.has(cacheId(store, key)) && this.committed(store, place, key).corrupt !== undefined
+    return !this.staged.has(this.ids.of(store, key)) && this.committed(store, place, key).corrupt !== undefined
   }
 
   /**
@@ -166,7 +170,7 @@ export class Rows {
    * refuses both (DataFormatError): it is never replaced or dropped.
    */
   refusal(store: string, place: Place, key: Uint8Array, role: 'coordinate' | 'merge'): KvorumError | null {
-    if (this.staged.has(cacheId(store, key))) return null
+    if (this.staged.has(this.ids.of(store, key))) return null
     const state = this.committed(store, place, key)
     if (state.unreadable)
       return new DataFormatError(
@@ -192,26 +196,26 @@ export class Rows {
 
   /** Inside a transaction: the key's current set, staged writes included. */
   read(store: string, place: Place, key: Uint8Array): SiblingSet {
-    const staged = this.staged.get(cacheId(store, key))
+    const staged = this.staged.get(this.ids.of(store, key))
     if (staged) return staged.after ?? staged.before.set
     return this.committed(store, place, key).set
   }
 
   /** When the key became a tombstone here (KeyState.tombMs); null as well while a write to it is staged. */
   tombMs(store: string, place: Place, key: Uint8Array): number | null {
-    if (this.staged.has(cacheId(store, key))) return null
+    if (this.staged.has(this.ids.of(store, key))) return null
     return this.committed(store, place, key).tombMs
   }
 
   /** Inside a transaction: the key's set becomes `after` (stored just before the commit). */
   write(store: string, place: Place, key: Uint8Array, after: SiblingSet): void {
-    const id = cacheId(store, key)
+    const id = this.ids.of(store, key)
     const staged = this.staged.get(id)
     if (staged) {
       staged.after = after
       return
     }
-    this.staged.set(id, { store, place, key, before: this.committed(store, place, key), after })
+    this.staged.set(id, { id, store, place, key, before: this.committed(store, place, key), after })
   }
 
   /** Just before the commit, inside the transaction: store every changed key once and move its leaf. */
@@ -254,7 +258,7 @@ export class Rows {
       }
       this.leaves.apply(s.store, s.place.part, s.place.seg, delta)
       if (before.corrupt) this.replaced.push({ store: s.store, place: s.place })
-      this.pending.set(cacheId(s.store, s.key), state)
+      this.pending.set(s.id, state)
     }
   }
 
@@ -288,7 +292,7 @@ export class Rows {
    * when it marked the row; a key written since is left alone.
    */
   markDamaged(store: string, place: Place, key: Uint8Array): boolean {
-    if (this.staged.has(cacheId(store, key))) return false
+    if (this.staged.has(this.ids.of(store, key))) return false
     const state = this.committed(store, place, key)
     if (!state.corrupt || state.id === null || state.digest?.every((b) => b === 0)) return false
     this.sql.markDamaged.run(ZERO_HASH, state.id)
@@ -298,7 +302,7 @@ export class Rows {
 
   /** Inside a transaction: store the right Merkle digest of a sound row that still holds `data` (not written in this transaction), and recount its leaf; true when it did. */
   fixDigest(store: string, place: Place, key: Uint8Array, data: Uint8Array, digest: Uint8Array): boolean {
-    if (this.staged.has(cacheId(store, key))) return false
+    if (this.staged.has(this.ids.of(store, key))) return false
     if (this.sql.fixDigest.run(digest, store, place.part, place.seg, key, data).changes === 0) return false
     this.replaced.push({ store, place })
     return true
@@ -310,7 +314,7 @@ export class Rows {
   }
 
   private committed(store: string, place: Place, key: Uint8Array): KeyState {
-    const id = cacheId(store, key)
+    const id = this.ids.of(store, key)
     const hit = this.cache.get(id)
     if (hit) return hit
     const row = this.sql.get.get(store, place.part, place.seg, key) as Row | undefined
@@ -359,10 +363,6 @@ function damagedError(store: string, key: Uint8Array, fault: string): DataCorrup
   return new DataCorruptError(
     `key ${showKey(key)} of store ${store}: its stored row is damaged (${fault}); the other replicas serve it, and a merge from them (read by \`kvorum repair\`) restores it`,
   )
-}
-
-function cacheId(store: string, key: Uint8Array): string {
-  return `${store}\u0000${Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1')}`
 }
 
 function sizeOf(state: KeyState): number {
