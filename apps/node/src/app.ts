@@ -50,7 +50,13 @@ async function body(c: Context, route: Route): Promise<Uint8Array> {
 /** The query of a request, parsed only if a route reads it (most take none). */
 function lazyQuery(c: Context): Record<string, string | undefined> {
   let query: Record<string, string> | undefined
-  return new Proxy({} as Record<string, string | undefined>, { get: (_, name) => (typeof name === 'string' ? (query ??= c.req.query())[name] : undefined) })
+  return new Proxy({} as Record<string, string | undefined>, {
+    get(_, name) {
+      if (typeof name !== 'string') return undefined
+      query ??= c.req.query()
+      return query[name]
+    },
+  })
 }
 
 /** Serve one route of the table: decode, call the engine, encode. The engine resolves the store (once) and checks its limits. */
