@@ -1,4 +1,4 @@
-import { type CallOptions, type GetResult, type Kvorum, type Store, CONNECT_DEFAULTS, connect } from '@kvorum/client'
+import { type BatchOptions, type CallOptions, type GetResult, type Kvorum, type Store, CONNECT_DEFAULTS, connect } from '@kvorum/client'
 import { CLUSTER_LIMITS, InvalidInputError, KvorumError } from '@kvorum/core'
 import { ACCESS_FLAGS, UsageError, accessFlags, durationFlag, intFlag, parse, seedsFlag } from './args.js'
 import { type CliCodec, codecFlag, showValue, valueBytes } from './values.js'
@@ -70,13 +70,17 @@ function positionals(command: string, got: string[], names: readonly string[]): 
   throw new UsageError(`${what}: ${command} takes ${shape}`)
 }
 
-/** Connect with the flags' seeds, token and timeout; a single request never outlasts the whole call. */
-export async function open(values: Flags, call: CallOptions): Promise<Kvorum> {
+/**
+ * Connect with the flags' seeds, token and timeout; a single request never outlasts the whole call.
+ * `batch` overrides the per-node coalescing of data requests (a bulk command's larger batches).
+ */
+export async function open(values: Flags, call: CallOptions, batch?: BatchOptions): Promise<Kvorum> {
   const t = call.timeoutMs
   return connect({
     seeds: seedsFlag(values.seeds),
     ...accessFlags(values),
     ...(t ? { timeoutMs: t, requestTimeoutMs: Math.min(t, CONNECT_DEFAULTS.requestTimeoutMs) } : {}),
+    ...(batch ? { batch } : {}),
   })
 }
 
