@@ -29,7 +29,7 @@ function oneErrorLine(run: CliRun, code: string): void {
 }
 
 beforeAll(async () => {
-  cluster = await startCluster({ nodes: 3, partitions: 16, stores: [{ name: 'default' }, { name: 'last', conflict: 'lww' }] })
+  cluster = await startCluster({ nodes: 3, partitions: 16, stores: [{ name: 'default' }, { name: 'last', conflict: 'lww' }, { name: 'brief', ttlMs: 300 }] })
   dir = mkdtempSync(join(tmpdir(), 'kvorum-cli-'))
   seeds = cluster.seeds.map((u) => u.replace('http://', '')).join(',')
   // KVORUM_SEEDS and KVORUM_TOKEN stand in for --seeds and --token in every run below.
@@ -209,5 +209,41 @@ describe('--r, --w and --timeout per call', { timeout: 60_000 }, () => {
     } finally {
       cluster.resume('n3')
     }
+  })
+})
+
+describe('put --ttl-ms', { timeout: 60_000 }, () => {
+  /** Sleep past a 300 ms ttl stamped at a write that has returned. */
+  const pastTtl = () => new Promise((done) => setTimeout(done, 400))
+
+  it('a value put with a short ttl reads as absent after it; one with a long ttl, or none, stays', async () => {
+    const short = await kv(['put', 'default', 'ttl-short', 'gone-soon', '--ttl-ms', '300'])
+    expect(short.code, short.stderr).toBe(0)
+    expect((await kv(['put', 'default', 'ttl-long', 'stays', '--ttl-ms', '600000'])).code).toBe(0)
+    expect((await kv(['put', 'default', 'ttl-none', 'stays'])).code).toBe(0)
+    // The coordinating node stamps the expiry at the write, before the put returned.
+    await pastTtl()
+    const gone = await kv(['get', 'default', 'ttl-short', '--json', '--r', '3'])
+    expect(JSON.parse(gone.stdout)).toMatchObject({ found: false, values: [] })
+    expect((await kv(['get', 'default', 'ttl-short', '--fail-missing'])).code).toBe(3)
+    expect((await kv(['get', 'default', 'ttl-long'])).stdout.split('\n')[0]).toBe('stays')
+    expect((await kv(['get', 'default', 'ttl-none'])).stdout.split('\n')[0]).toBe('stays')
+  })
+
+  it('--ttl-ms 0 keeps a value in a store whose ttlMs would expire it', async () => {
+    expect((await kv(['put', 'brief', 'kept', 'v', '--ttl-ms', '0'])).code).toBe(0)
+    expect((await kv(['put', 'brief', 'default-ttl', 'v'])).code).toBe(0)
+    await pastTtl()
+    expect((await kv(['get', 'brief', 'kept'])).stdout.split('\n')[0]).toBe('v')
+    expect((await kv(['get', 'brief', 'default-ttl', '--fail-missing'])).code).toBe(3)
+  })
+
+  it('a bad --ttl-ms is a usage mistake (exit 2, as every bad flag value) naming the range, and writes nothing', async () => {
+    for (const bad of ['-5', 'soon', '1.5', '2s', String(10 * 365 * 24 * 3600 * 1000 + 1)]) {
+      const run = await kv(['put', 'default', 'ttl-bad', 'v', `--ttl-ms=${bad}`])
+      expect(run.code, bad).toBe(2)
+      expect(run.stderr.split('\n')[0], bad).toBe(`kvorum put: --ttl-ms must be an integer 0..315360000000, got ${bad}`)
+    }
+    expect((await kv(['get', 'default', 'ttl-bad', '--fail-missing'])).code).toBe(3)
   })
 })

@@ -199,6 +199,73 @@ describe('an export older than the tombstone grace', { timeout: 60_000 }, () => 
   })
 })
 
+describe('import in bulk', { timeout: 120_000 }, () => {
+  /** A node's merged writes and SQLite transactions so far, from its /metrics. */
+  async function writeCounts(url: string): Promise<{ merged: number; commits: number }> {
+    const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${target.token}` } })).text()
+    const count = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? Number.NaN)
+    return { merged: count('kvorum_node_merged_writes_total'), commits: count('kvorum_node_group_commits_total') }
+  }
+
+  /** An export file of `keys` keys named `${prefix}:${i}`, one version each. */
+  async function bulkFile(name: string, prefix: string, keys: number): Promise<string> {
+    const path = join(dir, name)
+    const out = createWriteStream(path)
+    const writer = new ExportWriter(out)
+    await writer.start({ format: 1, store: 'default', conflict: 'siblings', startedAt: new Date().toISOString() })
+    for (let i = 0; i < keys; i++) {
+      await writer.add({ key: utf8(`${prefix}:${i}`), siblings: [{ dot: { actor: prefix, counter: i + 1 }, context: {}, timestamp: 1, value: utf8(`v${i}`) }] })
+    }
+    await writer.finish()
+    await new Promise<void>((resolve) => out.end(resolve))
+    return path
+  }
+
+  it('every replica takes every key, in node requests larger than the SDK default of 256 merges', async () => {
+    const keys = 6144
+    const path = await bulkFile('bulk.kvx', 'bulk', keys)
+    const before = await Promise.all(target.seeds.map(writeCounts))
+    const run = await cli(target, ['import', path, '--json'])
+    expect(run.code, run.stderr).toBe(0)
+    expect(JSON.parse(run.stdout)).toMatchObject({ keys, failed: 0 })
+    const after = await Promise.all(target.seeds.map(writeCounts))
+    for (const [i, b] of before.entries()) {
+      const merged = (after[i]?.merged ?? 0) - b.merged
+      const commits = (after[i]?.commits ?? 0) - b.commits
+      // n = 3 on 3 nodes: each node is a replica of every key.
+      expect(merged).toBeGreaterThanOrEqual(keys)
+      // Fewer, larger transactions: with 256-merge requests this is 256 at best.
+      expect(merged / commits).toBeGreaterThan(384)
+    }
+    const kv = await target.connect()
+    const s = kv.store<string>('default', { codec: 'utf8' })
+    expect((await s.get('bulk:0', { r: 3 })).values).toEqual(['v0'])
+    expect((await s.get(`bulk:${keys - 1}`, { r: 3 })).values).toEqual([`v${keys - 1}`])
+  })
+
+  it('nodes that stall for 2 s are waited for, not sent the same merges again', async () => {
+    const keys = 20_000
+    const path = await bulkFile('stall.kvx', 'stall', keys)
+    const before = await Promise.all(target.seeds.map(writeCounts))
+    const first = target.seeds[0] as string
+    const run = cli(target, ['import', path, '--json'])
+    // Once the first node has taken merges the import is under way: stall the other two replicas.
+    const deadline = Date.now() + 30_000
+    while ((await writeCounts(first)).merged === before[0]?.merged && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    target.pause('n2')
+    target.pause('n3')
+    await new Promise((r) => setTimeout(r, 2000))
+    target.resume('n2')
+    target.resume('n3')
+    const done = await run
+    expect(done.code, done.stderr).toBe(0)
+    expect(JSON.parse(done.stdout)).toMatchObject({ keys, failed: 0 })
+    const after = await Promise.all(target.seeds.map(writeCounts))
+    // Each replica merged each key once: no request timed out and was sent again.
+    expect(after.map((a, i) => a.merged - (before[i]?.merged ?? 0))).toEqual([keys, keys, keys])
+  })
+})
+
 async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = []
   for await (const item of items) out.push(item)

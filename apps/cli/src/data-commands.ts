@@ -1,5 +1,5 @@
-import { type CallOptions, type GetResult, type Kvorum, type Store, CONNECT_DEFAULTS, connect } from '@kvorum/client'
-import { InvalidInputError, KvorumError } from '@kvorum/core'
+import { type BatchOptions, type CallOptions, type GetResult, type Kvorum, type Store, CONNECT_DEFAULTS, connect } from '@kvorum/client'
+import { CLUSTER_LIMITS, InvalidInputError, KvorumError } from '@kvorum/core'
 import { ACCESS_FLAGS, UsageError, accessFlags, durationFlag, intFlag, parse, seedsFlag } from './args.js'
 import { type CliCodec, codecFlag, showValue, valueBytes } from './values.js'
 
@@ -31,6 +31,7 @@ const PUT_FLAGS = {
   codec: { type: 'string' },
   context: { type: 'string' },
   literal: { type: 'boolean', default: false },
+  'ttl-ms': { type: 'string' },
   w: { type: 'string' },
   pw: { type: 'string' },
 } as const
@@ -69,13 +70,17 @@ function positionals(command: string, got: string[], names: readonly string[]): 
   throw new UsageError(`${what}: ${command} takes ${shape}`)
 }
 
-/** Connect with the flags' seeds, token and timeout; a single request never outlasts the whole call. */
-export async function open(values: Flags, call: CallOptions): Promise<Kvorum> {
+/**
+ * Connect with the flags' seeds, token and timeout; a single request never outlasts the whole call.
+ * `batch` overrides the per-node coalescing of data requests (a bulk command's larger batches).
+ */
+export async function open(values: Flags, call: CallOptions, batch?: BatchOptions): Promise<Kvorum> {
   const t = call.timeoutMs
   return connect({
     seeds: seedsFlag(values.seeds),
     ...accessFlags(values),
     ...(t ? { timeoutMs: t, requestTimeoutMs: Math.min(t, CONNECT_DEFAULTS.requestTimeoutMs) } : {}),
+    ...(batch ? { batch } : {}),
   })
 }
 
@@ -158,10 +163,12 @@ async function put(argv: string[]): Promise<number> {
   const [storeName, key, arg] = positionals('put', args, ['store', 'key', 'value']) as [string, string, string]
   const bytes = await valueBytes({ arg, literal: values.literal }, codecFlag(values.codec))
   const call = callOptions(values)
+  const ttl = values['ttl-ms']
+  const ttlMs = ttl === undefined ? undefined : intFlag(ttl, 'ttl-ms', 0, CLUSTER_LIMITS.maxTtlMs, 0)
   const context = values.context
   const { res, beside } = await withStore(values, call, storeName, async (store, kv) => {
     const beside = context === undefined ? await versionsBefore(kv, store, key, call) : undefined
-    const res = await store.put(key, bytes, { ...call, ...(context === undefined ? {} : { context }) })
+    const res = await store.put(key, bytes, { ...call, ...(context === undefined ? {} : { context }), ...(ttlMs === undefined ? {} : { ttlMs }) })
     return { res, beside }
   })
   if (values.json) console.log(JSON.stringify({ ok: true, ...res, ...(beside === undefined ? {} : { storedBeside: beside }) }))

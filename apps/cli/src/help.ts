@@ -67,6 +67,8 @@ Flags:
                             bytes  raw bytes from - or @file; an argument is decoded from base64
   --context C             the context a get printed: replace what it read
   --json                  print the result as JSON: {ok, context, storedBeside}
+  --ttl-ms MS             time to live, ms: the value reads as absent that long after the write
+                            (0: never expires); default the store's ttlMs, none unless it sets one
   --w N                   acknowledgements to wait for; default the store's w
   --pw N                  of them, how many from primaries; default the store's pw
 ${CONNECTION_HELP}
@@ -77,6 +79,7 @@ ${ENV_HELP}
 
 Examples:
   kvorum put default hello world --seeds 127.0.0.1:7070
+  kvorum put default session:9 "$SID" --ttl-ms 1800000
   echo '{"items":[1,2]}' | kvorum put default cart:42 - --codec json --context "$CTX"
   kvorum put default photo @photo.png --codec bytes`
 
