@@ -103,6 +103,23 @@ describe('the cache of recently used keys', () => {
     for (let i = 0; i < 60; i++) expect(values(await read(e, 'kv', `k${i}`))).toEqual([`${i}-${big}`])
     expect(e.cacheSize.keys).toBeLessThanOrEqual(8)
   })
+
+  it('forgets over many batches of new keys without drifting: exactly its bound cached, every key read back', async () => {
+    const e = await open(newPath(), { cache: { maxKeys: 100 } })
+    const key = (k: number) => utf8(`n${k}`)
+    for (let b = 0; b < 8; b++) {
+      const items = Array.from({ length: 500 }, (_, i) => ({
+        key: key(b * 500 + i),
+        siblings: [{ dot: { actor: 'load', counter: b * 500 + i + 1 }, context: {}, timestamp: 1, value: utf8(`v${b * 500 + i}`) }],
+      }))
+      await e.mergePut('kv', items)
+      expect(e.cacheSize.keys).toBe(100)
+    }
+    const sample = [0, 1, 499, 2500, 3899, 3900, 3999]
+    const got = await e.get('kv', sample.map(key))
+    expect(got.map((r) => values(ok(r)))).toEqual(sample.map((k) => [`v${k}`]))
+    expect(e.cacheSize.keys).toBe(100)
+  })
 })
 
 describe('store batches', () => {

@@ -98,6 +98,13 @@ const ENCODED_EMPTY_SET = encodeSet([])
  */
 export class Rows {
   private readonly cache = new Map<string, KeyState>()
+  /**
+   * The cached ids in the order they were first cached, from `head` on: the
+   * next to forget is `order[head]`. (Finding the oldest by iterating the Map
+   * skips every entry deleted before it, which grows with each eviction.)
+   */
+  private order: string[] = []
+  private head = 0
   private readonly ids = new LastId()
   private cachedBytes = 0
   private readonly staged = new Map<string, Staged>()
@@ -349,12 +356,18 @@ export class Rows {
     // A key already cached keeps its place (moving it costs more than the rare reload of a hot key).
     const old = this.cache.get(id)
     if (old) this.cachedBytes -= sizeOf(old)
+    else this.order.push(id)
     this.cache.set(id, state)
     this.cachedBytes += sizeOf(state)
-    for (const [oldest, s] of this.cache) {
-      if (this.cache.size <= this.maxKeys && this.cachedBytes <= this.maxBytes) break
+    while (this.cache.size > this.maxKeys || this.cachedBytes > this.maxBytes) {
+      // Only eviction removes ids from the cache, so order[head] is cached.
+      const oldest = this.order[this.head++] as string
+      this.cachedBytes -= sizeOf(this.cache.get(oldest) as KeyState)
       this.cache.delete(oldest)
-      this.cachedBytes -= sizeOf(s)
+    }
+    if (this.head > 1024 && this.head * 2 > this.order.length) {
+      this.order = this.order.slice(this.head)
+      this.head = 0
     }
   }
 }
