@@ -36,7 +36,10 @@ try {
   for (let b = 0; b * BATCH < keys; b++) {
     const items: KeySet[] = Array.from({ length: Math.min(BATCH, keys - b * BATCH) }, (_, i) => {
       const k = b * BATCH + i
-      return { key: utf8(`key-${k}`), siblings: [{ dot: { actor: 'load', counter: k + 1 }, context: {}, timestamp: 1, value: new Uint8Array(valueBytes).fill(k % 251) }] }
+      return {
+        key: utf8(`key-${k}`),
+        siblings: [{ dot: { actor: 'load', counter: k + 1 }, context: {}, timestamp: 1, value: new Uint8Array(valueBytes).fill(k % 251) }],
+      }
     })
     await engine.mergePut('default', items)
   }
