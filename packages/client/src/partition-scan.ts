@@ -150,7 +150,9 @@ export async function* partitionSets(rt: Runtime, spec: PartitionScanSpec): Asyn
   const { placement } = rt.view
   const version = rt.view.cluster.version
   const ref = { name: spec.store, n: spec.n }
-  const readers = upFirst(spec.writers ? placement.writers(spec.partition, ref) : placement.readers(spec.partition, ref), (n) => rt.nodes.isUp(n))
+  // Only in read-new do the readers (the new primaries) leave out a write's coordinator; before it they are the old primaries, which hold every write.
+  const both = spec.writers && placement.stage === 'read-new'
+  const readers = upFirst(both ? placement.writers(spec.partition, ref) : placement.readers(spec.partition, ref), (n) => rt.nodes.isUp(n))
   const want = Math.min(spec.replicas, readers.length)
   const spares = readers.slice(want)
   const failures: ReplicaFailure[] = []

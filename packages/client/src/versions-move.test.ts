@@ -66,4 +66,24 @@ describe('store.versions() during a membership move', () => {
     expect((await restored.restore(exported)).every((r) => r.ok)).toBe(true)
     expect((await restored.get(key, { r: 3 })).found).toBe(false)
   })
+
+  it('reads only the old primaries in write-both (they hold every write then): a new primary that cannot scan does not fail the export', async () => {
+    const c = await memoryCluster({ nodes: 4, partitions: 8, stores: [{ name: 'default', n: 3, r: 2, w: 2 }] })
+    clusters.push(c)
+    const def = await moveTo(c, planChange(c.cluster, { remove: ['n4'] }), 'write-both')
+    const placement = new Placement(def)
+    // A partition with a new primary that is not an old one (in write-both the readers are the old primaries).
+    const q = Array.from({ length: 8 }, (_, p) => p).find((p) => placement.writers(p, store).some((id) => !placement.readers(p, store).includes(id))) as number
+    const joiner = placement.writers(q, store).find((id) => !placement.readers(q, store).includes(id)) as string
+    const key = Array.from({ length: 10_000 }, (_, i) => `k${i}`).find((k) => placement.ring.partitionOf(utf8(k)) === q) as string
+    const { kv, transport } = await c.client()
+    await kv.store<string>('default', { codec: 'utf8' }).put(key, 'v1', { w: 3 })
+    // The new primary of the moving partition fails every scan of it (still copying, or down for it).
+    transport.intercept = (node, op, _opts, call, args) => {
+      if (node === joiner && op === 'scan' && (args[1] as { partition: number }).partition === q) return Promise.reject(new Error('planted: not ready'))
+      return call()
+    }
+    const exported: KeySet[] = await all(kv.store('default').versions())
+    expect(exported.map((e) => Buffer.from(e.key).toString('utf8'))).toContain(key)
+  })
 })

@@ -18,7 +18,8 @@ export class LastId {
     if (store === this.store && sameBytes(key, this.key)) return this.id
     this.id = cacheId(store, key)
     this.store = store
-    this.key = key.slice()
+    // A copy even of a Node Buffer (whose slice() is a view of the same memory), so a caller rewriting its key cannot change the saved one.
+    this.key = new Uint8Array(key)
     return this.id
   }
 }

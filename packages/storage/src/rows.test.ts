@@ -40,6 +40,18 @@ describe('write-behind inside a group commit', () => {
     expect(values(await read(e, 'kv', 'k3'))).toEqual(['three'])
   })
 
+  it('one Node Buffer key rewritten in place between writes (its slice() is a view): every key gets its own row', async () => {
+    const e = await open(':memory:')
+    const key = Buffer.from('k1')
+    for (const [i, value] of ['one', 'two', 'three'].entries()) {
+      key[1] = 0x31 + i
+      ok((await coordinatePut(e, 'kv', [{ key, value: utf8(value), context: {}, timestamp: 1 }]))[0])
+    }
+    expect(values(await read(e, 'kv', 'k1'))).toEqual(['one'])
+    expect(values(await read(e, 'kv', 'k2'))).toEqual(['two'])
+    expect(values(await read(e, 'kv', 'k3'))).toEqual(['three'])
+  })
+
   it('many writes of one key in one group: reads, stored bytes and Merkle leaves agree with a fresh open', async () => {
     const path = newPath()
     const e = await open(path)
