@@ -26,9 +26,10 @@ export interface PartitionScanSpec {
   /** Replicas read at once (more than the partition has: all of them); a replica that fails is replaced by the next of the partition's readers. */
   readonly replicas: number
   /**
-   * Read the partition's writers instead of its readers: while it moves,
-   * the old and the new primaries both (O ∪ N, readers first); else the
-   * same nodes. Default false.
+   * Read the partition's writers instead of its readers in read-new: the
+   * old and the new primaries both (O ∪ N, readers first), as a write's
+   * coordinator may be an old one; in other stages the readers already are
+   * every node that holds each write. Default false.
    */
   readonly writers?: boolean
   /** Resume after this key (the scan's order, not byte order: see below). */
