@@ -2,8 +2,6 @@ import { randomBytes } from 'node:crypto'
 import Database from 'better-sqlite3'
 import {
   type ClusterDef,
-  planBaseVersion,
-  storeTransitionError,
   type CoordinateItem,
   type CoordinateResult,
   type HintItem,
@@ -23,7 +21,6 @@ import {
   type Time,
   type TombstoneRequest,
   type Version,
-  ClusterVersionConflictError,
   DataCorruptError,
   DiskFullError,
   NodeClosedError,
@@ -36,7 +33,6 @@ import {
   KvorumError,
   NoClusterError,
   Placement,
-  StaleMetadataError,
   TooManySiblingsError,
   branchesOf,
   coordinatedSet,
@@ -57,6 +53,7 @@ import { GroupCommit } from './group-commit.js'
 import { Damage } from './damage.js'
 import { type CheckReport, type CorruptRow, type CorruptRows, type OpenCheck, OPEN_CHECK_MAX_BYTES, isCorruptPage, openCheck } from './integrity.js'
 import { MovedAt } from './moved.js'
+import { type Role, checkInstall, ownerError, partitionsToDrop, scanFenceError } from './ownership.js'
 import { type DamagedHint, Hints } from './hints.js'
 import { type LeavesOpened, LeafStore } from './leaves.js'
 import { type Place, type RowCacheLimits, Rows } from './rows.js'
@@ -119,9 +116,6 @@ export const ENGINE_DEFAULTS = {
   maxHintsPerTarget: 100_000,
   maxHintAgeMs: 7 * 24 * 3600 * 1000,
 } as const
-
-/** What a request asks of a replica, for ownership checks. */
-type Role = 'read' | 'coordinate' | 'merge'
 
 /** Counters the node app exports as metrics. */
 export interface EngineStats {
@@ -313,39 +307,6 @@ export class StorageEngine implements NodeProtocol {
     return { part: partitionOfHash(h, q), seg: segmentOfHash(h, q) }
   }
 
-  /**
-   * Stale-metadata error, before anything is applied, when this node may not
-   * do `role` for the key's partition under its definition, or when the
-   * request was made under a definition older than the partition's last
-   * placement change (fencing, MEMBERSHIP rule 5). Requests that carry no
-   * version (0) pass only partitions that never moved.
-   */
-  private checkOwner(
-    store: StoreDef,
-    ring: Placement,
-    key: Uint8Array,
-    part: number,
-    role: Role,
-    requestVersion: number | undefined,
-  ): ItemResult<never> | null {
-    const cluster = this.cluster as ClusterDef
-    const placed = cluster.placement?.[part] ?? 0
-    const allowed =
-      role === 'read'
-        ? ring.canRead(this.nodeId, part, store)
-        : role === 'coordinate'
-          ? ring.canCoordinate(this.nodeId, part, store)
-          : ring.canMerge(this.nodeId, part, store)
-    const fenced = requestVersion !== undefined && requestVersion < placed
-    if (allowed && !fenced) return null
-    const version = cluster.version
-    const why = fenced
-      ? `partition ${part} moved at cluster version ${placed}, after the request's version ${requestVersion}`
-      : `node ${this.nodeId} does not ${role} partition ${part} of store ${store.name} (key ${showKey(key)}) under cluster version ${version}`
-    const err = new StaleMetadataError(why, version)
-    return { ok: false, error: { code: err.code, message: err.message, clusterVersion: version } }
-  }
-
   private itemError(e: unknown): ItemResult<never> {
     if (!(e instanceof KvorumError)) throw e
     this.stats.itemErrors++
@@ -379,7 +340,7 @@ export class StorageEngine implements NodeProtocol {
     const refused = this.overLimit(store, item.value)
     if (refused) return refused
     const place = this.placeOf(item.key)
-    const stale = this.checkOwner(store, ring, item.key, place.part, 'coordinate', version)
+    const stale = ownerError(this.cluster as ClusterDef, ring, this.nodeId, store, item.key, place.part, 'coordinate', version)
     if (stale) return stale
     const unsound = this.rows.refusal(store.name, place, item.key, 'coordinate')
     if (unsound) return this.itemError(unsound)
@@ -414,7 +375,7 @@ export class StorageEngine implements NodeProtocol {
       if (refused) return refused
     }
     const place = this.placeOf(item.key)
-    const stale = this.checkOwner(store, ring, item.key, place.part, 'merge', version)
+    const stale = ownerError(this.cluster as ClusterDef, ring, this.nodeId, store, item.key, place.part, 'merge', version)
     if (stale) return stale
     const unreadable = this.rows.refusal(store.name, place, item.key, 'merge')
     if (unreadable) return this.itemError(unreadable)
@@ -434,7 +395,7 @@ export class StorageEngine implements NodeProtocol {
     try {
       this.requireOpen()
       const place = this.placeOf(key)
-      const stale = this.checkOwner(store, ring, key, place.part, role, version)
+      const stale = ownerError(this.cluster as ClusterDef, ring, this.nodeId, store, key, place.part, role, version)
       if (stale) return stale
       return this.rows.committedRead(store.name, place, key)
     } catch (e) {
@@ -606,33 +567,12 @@ export class StorageEngine implements NodeProtocol {
     return leaves.slice(branch * size, (branch + 1) * size)
   }
 
-  /**
-   * A scan that carries its sender's version (a listing) is fenced as a get
-   * is (MEMBERSHIP rule 5): refused, as a whole, below the partition's last
-   * placement change or where this node is in none of the partition's write
-   * sets, so a lister with an old definition refreshes instead of taking
-   * this node's (perhaps dropped) rows for the partition's. A node of a
-   * write set that does not read (an old primary in read-new, a new one in
-   * write-both) answers: its rows are the partition's, and an export reads
-   * them too (listing.ts).
-   */
-  private fenceScan(store: StoreDef, req: ScanRequest): void {
-    if (req.version === undefined) return
-    const { cluster, ring } = this.requireCluster()
-    const placed = cluster.placement?.[req.partition] ?? 0
-    if (req.version >= placed && ring.canMerge(this.nodeId, req.partition, store)) return
-    const why =
-      req.version < placed
-        ? `partition ${req.partition} moved at cluster version ${placed}, after the scan's version ${req.version}`
-        : `node ${this.nodeId} does not hold partition ${req.partition} of store ${store.name} under cluster version ${cluster.version}`
-    throw new StaleMetadataError(why, cluster.version)
-  }
-
   async scan(storeName: string, req: ScanRequest): Promise<ScanPage> {
-    const { cluster } = this.requireCluster()
+    const { cluster, ring } = this.requireCluster()
     const store = findStore(cluster, storeName)
     this.checkPartition(req.partition)
-    this.fenceScan(store, req)
+    const fenced = scanFenceError(cluster, ring, this.nodeId, store, req)
+    if (fenced) throw fenced
     const afterSeg = req.after ? this.placeOf(req.after).seg : -1
     const afterKey = req.after ?? new Uint8Array(0)
     // With segments, read only those (the index is ordered by segment), so the
@@ -703,14 +643,14 @@ export class StorageEngine implements NodeProtocol {
     const valid = validateCluster(def)
     // Checked now, to refuse early, and again inside the group commit against what the node holds
     // then: two definitions of one version in flight at once must not both be installed.
-    this.checkInstall(this.cluster, valid)
+    checkInstall(this.cluster, valid)
     // Inside the group commit, and installed there: a write queued in the same group before this
     // job is seen by the drop, and one queued after it is checked against the new placement.
     await this.writes.submit(() => {
       const held = this.cluster
-      this.checkInstall(held, valid)
+      checkInstall(held, valid)
       const newer = held !== null && valid.version > held.version
-      const drops = newer ? this.dropsFor(held, valid) : []
+      const drops = newer ? partitionsToDrop(held, valid, this.nodeId, (store) => this.storedParts(store)) : []
       this.undoInstall ??= { cluster: this.cluster, actor: this.actor, moved: this.moved }
       if (drops.length > 0) this.dropPartitions(drops)
       this.sql.putMeta.run('cluster', JSON.stringify(valid))
@@ -722,48 +662,11 @@ export class StorageEngine implements NodeProtocol {
     })
   }
 
-  /** Why `held` may not be replaced by `valid` (throws), per MEMBERSHIP rule 6 and the store rules. */
-  private checkInstall(held: ClusterDef | null, valid: ClusterDef): void {
-    const current = held?.version ?? 0
-    if (valid.version < current || (valid.version === current && JSON.stringify(valid) !== JSON.stringify(held))) {
-      throw new ClusterVersionConflictError(current, valid.version)
-    }
-    if (held && valid.partitions !== held.partitions) throw new InvalidInputError(`the partition count is fixed at ${held.partitions}; got ${valid.partitions}`)
-    const storeChange = held && valid.version > current ? storeTransitionError(held, valid) : null
-    if (storeChange) throw new InvalidInputError(storeChange)
-    // One plan at a time (MEMBERSHIP rule 6): a definition that ends the move (completion or abort) is
-    // fine, and so is one of a plan made from this version or a later one: plans start only where no
-    // move runs, so the held one ended (this node missed its end: it was down, or lost commits).
-    if (held?.move && valid.move && valid.move.planId !== held.move.planId && !(planBaseVersion(valid.move.planId) >= current)) {
-      throw new ClusterVersionConflictError(
-        current,
-        valid.version,
-        `plan ${held.move.planId} is in progress here; a definition of plan ${valid.move.planId} is refused until it ends or is aborted`,
-      )
-    }
-  }
-
-  /**
-   * The partitions whose rows this node must drop when it installs `next`:
-   * those it enters a write set of (leftovers of an earlier ownership must
-   * not be served, MEMBERSHIP rule 2), and, once no move is running or at
-   * cleanup, those it no longer replicates at all.
-   */
-  private dropsFor(held: ClusterDef, next: ClusterDef): { store: string; part: number }[] {
-    const before = new Placement(held)
-    const after = new Placement(next)
-    const cleaning = !next.move || next.move.stage === 'cleanup'
-    const out: { store: string; part: number }[] = []
-    for (const store of next.stores) {
-      const stored = new Set((this.sql.partsWithRows.all(store.name) as { part: number }[]).map((r) => r.part))
-      for (const part of this.rows.stagedParts(store.name)) stored.add(part)
-      for (const part of stored) {
-        const entering = after.canMerge(this.nodeId, part, store) && !before.canMerge(this.nodeId, part, store)
-        const left = cleaning && !after.canMerge(this.nodeId, part, store)
-        if (entering || left) out.push({ store: store.name, part })
-      }
-    }
-    return out
+  /** The partitions of `store` this node holds rows of, committed or staged in the open group. */
+  private storedParts(store: string): Set<number> {
+    const stored = new Set((this.sql.partsWithRows.all(store) as { part: number }[]).map((r) => r.part))
+    for (const part of this.rows.stagedParts(store)) stored.add(part)
+    return stored
   }
 
   /**
